@@ -1,0 +1,77 @@
+#include "core/clock.h"
+
+#include <cstdio>
+#include <ctime>
+
+namespace kura {
+namespace {
+
+class RealClock : public Clock {
+ public:
+  TimePoint Now() const override { return std::chrono::system_clock::now(); }
+};
+
+}  // namespace
+
+const Clock& Clock::Real() {
+  static const RealClock clock;
+  return clock;
+}
+
+std::int64_t ToUnixSeconds(TimePoint t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+TimePoint FromUnixSeconds(std::int64_t s) { return TimePoint(std::chrono::seconds(s)); }
+
+std::string FormatRfc3339(TimePoint t) {
+  std::time_t secs = static_cast<std::time_t>(ToUnixSeconds(t));
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::optional<TimePoint> ParseRfc3339(std::string_view text) {
+  int y, mo, d, h, mi, s;
+  int consumed = 0;
+  std::string str(text);
+  if (std::sscanf(str.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &consumed) != 6 ||
+      consumed != 19) {
+    return std::nullopt;
+  }
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return std::nullopt;
+  std::size_t pos = 19;
+  if (pos < str.size() && str[pos] == '.') {
+    ++pos;
+    std::size_t digits = 0;
+    while (pos < str.size() && str[pos] >= '0' && str[pos] <= '9') ++pos, ++digits;
+    if (digits == 0) return std::nullopt;
+  }
+  long offset = 0;
+  if (pos < str.size() && (str[pos] == 'Z' || str[pos] == 'z')) {
+    ++pos;
+  } else if (pos + 6 == str.size() && (str[pos] == '+' || str[pos] == '-') && str[pos + 3] == ':') {
+    int oh = 0, om = 0;
+    if (std::sscanf(str.c_str() + pos + 1, "%2d:%2d", &oh, &om) != 2 || oh > 23 || om > 59) {
+      return std::nullopt;
+    }
+    offset = (oh * 3600L + om * 60L) * (str[pos] == '-' ? -1 : 1);
+    pos += 6;
+  } else {
+    return std::nullopt;
+  }
+  if (pos != str.size()) return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = s;
+  std::time_t secs = timegm(&tm);
+  return FromUnixSeconds(static_cast<std::int64_t>(secs) - offset);
+}
+
+}  // namespace kura

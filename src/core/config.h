@@ -1,0 +1,75 @@
+// Config: the server's configuration, read from one TOML file (SPEC Appendix B).
+// Every option has a default; unknown keys and invalid values are refused with
+// the file, line and reason ("kura.toml:12: listener.address: …").
+//
+// Thread safety: a plain value, built once at start.
+#ifndef KURA_CORE_CONFIG_H_
+#define KURA_CORE_CONFIG_H_
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "core/status.h"
+
+namespace kura {
+
+struct Config {
+  std::string region = "jp";            // jp | us | eu | in
+  std::string site = "local";
+
+  struct Listener {
+    std::string address = "127.0.0.1:8443";  // host:port; port 0 picks a free one
+    std::string tls_cert;                    // leaf + intermediate, PEM
+    std::string tls_key;
+    std::string tls_profile = "modern";      // modern | compatibility
+    bool plain_http = false;                 // only with --dev and a loopback address
+    std::uint64_t max_body_bytes = 1 << 20;  // 1 MiB JSON bodies
+    std::uint32_t max_header_bytes = 16 * 1024;
+    std::chrono::seconds read_timeout{30};
+    std::chrono::seconds write_timeout{30};
+    std::chrono::seconds idle_timeout{60};   // keep-alive
+    std::chrono::seconds drain_timeout{20};  // SIGTERM grace period
+    int threads = 0;                         // I/O threads; 0 = one per core
+    int max_connections = 10000;
+    std::uint32_t hsts_max_age = 63072000;
+  } listener;
+
+  struct Storage {
+    std::string engine = "sqlite";           // sqlite | postgres
+    std::string path = "./kura-data";        // sqlite: data directory
+    std::string dsn;                         // postgres
+  } storage;
+
+  struct Seal {
+    std::string type = "keyfile";            // keyfile | shamir
+    std::string key_file;                    // keyfile: default <storage.path>/kek.key
+  } seal;
+
+  struct Records {
+    int keep_versions = 10;
+    int max_page_size = 100;
+  } records;
+
+  struct Audit {
+    std::chrono::seconds checkpoint_interval{60};
+  } audit;
+
+  struct Log {
+    std::string level = "info";              // trace | debug | info | warn | error
+    std::string access_log = "stderr";       // stderr | off | a file path
+  } log;
+};
+
+// Parses a TOML file into `config`, overriding only the keys the file sets
+// (so --dev defaults stay where the file is silent). InvalidArgument with
+// "file:line: key: reason" on unknown keys, wrong types or invalid values.
+Status LoadConfigFile(const std::string& path, Config* config);
+
+// Checks cross-field rules (e.g. TLS files set unless plain_http). Called after
+// every override is applied.
+Status ValidateConfig(const Config& config);
+
+}  // namespace kura
+
+#endif  // KURA_CORE_CONFIG_H_

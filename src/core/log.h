@@ -1,0 +1,28 @@
+// Logging: spdlog behind a thin facade, so only core sees spdlog's headers.
+// Never pass secrets, tokens or field values: log ids and outcomes only.
+#ifndef KURA_CORE_LOG_H_
+#define KURA_CORE_LOG_H_
+
+#include <string>
+#include <string_view>
+
+namespace kura::log {
+
+enum class Level { kDebug, kInfo, kWarn, kError };
+
+// Sets the minimum level ("debug" | "info" | "warn" | "error"); false if unknown.
+bool SetLevel(std::string_view level);
+void Write(Level level, std::string_view message);
+inline void Debug(std::string_view m) { Write(Level::kDebug, m); }
+inline void Info(std::string_view m) { Write(Level::kInfo, m); }
+inline void Warn(std::string_view m) { Write(Level::kWarn, m); }
+inline void Error(std::string_view m) { Write(Level::kError, m); }
+
+// The access log: one line per request, no secrets and no bodies. `target` is
+// "stderr", "off" or a file path.
+bool OpenAccessLog(const std::string& target);
+void Access(std::string_view line);
+
+}  // namespace kura::log
+
+#endif  // KURA_CORE_LOG_H_

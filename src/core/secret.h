@@ -1,0 +1,59 @@
+// SecretBytes: key material and other secrets held in locked, guarded memory.
+//
+// Backed by libsodium's sodium_malloc (guard pages, mlock, canary) and wiped
+// with sodium_memzero on destruction or Wipe(). Move-only, so a secret is never
+// silently duplicated; Clone() makes an explicit copy. Never log or format the
+// contents; there is deliberately no conversion to std::string.
+//
+// Thread safety: like a std::vector; const access from many threads is safe.
+#ifndef KURA_CORE_SECRET_H_
+#define KURA_CORE_SECRET_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/bytes.h"
+
+namespace kura {
+
+class SecretBytes {
+ public:
+  SecretBytes() = default;
+  explicit SecretBytes(std::size_t size);  // zero-filled
+  static SecretBytes FromBytes(ByteView data);
+  ~SecretBytes();
+
+  SecretBytes(SecretBytes&& other) noexcept;
+  SecretBytes& operator=(SecretBytes&& other) noexcept;
+  SecretBytes(const SecretBytes&) = delete;
+  SecretBytes& operator=(const SecretBytes&) = delete;
+
+  SecretBytes Clone() const { return FromBytes(view()); }
+
+  std::uint8_t* data() { return data_; }
+  const std::uint8_t* data() const { return data_; }
+  std::size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  ByteView view() const { return {data_, size_}; }
+
+  // Wipes and frees the memory now; the object becomes empty.
+  void Wipe();
+
+  // Constant-time comparison.
+  bool Equals(ByteView other) const;
+
+ private:
+  std::uint8_t* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+// Constant-time equality of two byte strings of equal length (false otherwise).
+bool ConstantTimeEquals(ByteView a, ByteView b);
+
+// Process hardening for a server that holds keys: no core dumps
+// (RLIMIT_CORE = 0, PR_SET_DUMPABLE = 0). Returns false if it could not be applied.
+bool DisableCoreDumps();
+
+}  // namespace kura
+
+#endif  // KURA_CORE_SECRET_H_

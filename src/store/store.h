@@ -1,0 +1,187 @@
+// Store: kura's persistence interface. Backends: SQLite (embedded default,
+// sqlite_store.cc) and, later, PostgreSQL. The Store sees only ciphertext,
+// hashes and metadata, never a key or a plaintext field value.
+//
+// Every mutating call is atomic and durable when it returns OK (the SQLite
+// backend commits with synchronous=FULL; concurrent writers share one commit,
+// i.e. one fsync, through a group-commit writer thread). Reads see every write
+// that returned before they started.
+//
+// SQL stays portable (no engine-specific syntax beyond what PostgreSQL and
+// SQLite both accept); every backend passes the same conformance suite
+// (store_conformance_test.cc).
+//
+// Thread safety: all methods are safe to call concurrently from any thread.
+// Writes may block the calling thread until the shared commit is durable.
+#ifndef KURA_STORE_STORE_H_
+#define KURA_STORE_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/bytes.h"
+#include "core/status.h"
+
+namespace kura::store {
+
+struct TenantRow {
+  std::string id;
+  std::string name;
+  std::string region;
+  std::int64_t created_at = 0;   // unix seconds
+  Bytes wrapped_data_key;        // DEK wrapped under the KEK
+  std::int64_t data_key_version = 1;
+  Bytes wrapped_index_key;       // blind-index key wrapped under the KEK
+};
+
+struct CollectionRow {
+  std::string tenant_id;
+  std::string name;
+  std::string schema_json;       // the schema (metadata, not personal data)
+  std::int64_t created_at = 0;
+  std::int64_t updated_at = 0;
+};
+
+// One blind-index entry of a record: HMAC of a normalised field value.
+struct IndexEntry {
+  std::string field;
+  Bytes hmac;
+};
+
+// A new record version to write. The ciphertext holds the data and subject.
+struct RecordWrite {
+  std::string tenant_id;
+  std::string collection;
+  std::string id;
+  std::int64_t version = 1;      // the version being written
+  Bytes ciphertext;
+  Bytes subject_hmac;            // blind index of the subject key, empty if none
+  std::vector<IndexEntry> index; // replaces the record's index entries
+  std::int64_t at = 0;           // unix seconds of this write
+  int keep_versions = 10;        // keep the newest N versions, delete older ones
+};
+
+struct RecordRow {
+  std::string tenant_id;
+  std::string collection;
+  std::string id;
+  std::int64_t version = 0;      // the version this row holds
+  std::int64_t current_version = 0;
+  Bytes ciphertext;
+  std::int64_t created_at = 0;   // of the record (version 1)
+  std::int64_t updated_at = 0;   // of this version
+};
+
+struct VersionInfo {
+  std::int64_t version = 0;
+  std::int64_t created_at = 0;
+};
+
+// Keyset pagination: `after` is the last id of the previous page ("" = start).
+struct PageRequest {
+  std::string after;
+  int limit = 50;
+};
+
+template <typename T>
+struct Page {
+  std::vector<T> items;
+  std::optional<std::string> next;  // pass as `after` to get the next page
+};
+
+struct RoleRow {
+  std::string tenant_id;
+  std::string name;
+  std::string permissions_json;
+  std::int64_t updated_at = 0;
+};
+
+struct ApiKeyRow {
+  std::string id;
+  std::string tenant_id;
+  std::string name;
+  std::string role;
+  Bytes key_hash;                      // SHA-256 of the secret part; unique
+  std::int64_t created_at = 0;
+  std::optional<std::int64_t> expires_at;
+  std::optional<std::int64_t> revoked_at;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // --- Meta: small named values (seal configuration, KEK check, root token hash).
+  // NotFound when absent.
+  virtual Result<Bytes> GetMeta(const std::string& key) = 0;
+  virtual Status PutMeta(const std::string& key, ByteView value) = 0;
+  // Inserts only if absent: AlreadyExists otherwise (used once, at init).
+  virtual Status InsertMeta(const std::string& key, ByteView value) = 0;
+
+  // --- Tenants. CreateTenant: AlreadyExists on a duplicate id.
+  virtual Status CreateTenant(const TenantRow& tenant) = 0;
+  virtual Result<TenantRow> GetTenant(const std::string& id) = 0;
+  virtual Result<Page<TenantRow>> ListTenants(const PageRequest& page) = 0;
+  // Deletes the tenant and every row that belongs to it. NotFound if absent.
+  virtual Status DeleteTenant(const std::string& id) = 0;
+
+  // --- Collections. PutCollection inserts or replaces; returns true if created.
+  virtual Result<bool> PutCollection(const CollectionRow& collection) = 0;
+  virtual Result<CollectionRow> GetCollection(const std::string& tenant_id, const std::string& name) = 0;
+  virtual Result<Page<CollectionRow>> ListCollections(const std::string& tenant_id, const PageRequest& page) = 0;
+
+  // --- Records.
+  // Writes version 1 of a new record. AlreadyExists if the id is taken.
+  virtual Status InsertRecord(const RecordWrite& write) = 0;
+  // Writes write.version (= expected_version + 1) if the record's current version
+  // is expected_version: Aborted (conflict) if not, NotFound if no such record.
+  // Replaces the index entries and prunes versions beyond keep_versions.
+  virtual Status UpdateRecord(const RecordWrite& write, std::int64_t expected_version) = 0;
+  // Deletes every version and index entry. NotFound if absent.
+  virtual Status DeleteRecord(const std::string& tenant_id, const std::string& collection,
+                              const std::string& id) = 0;
+  // The current version, or the given one. NotFound if absent or pruned.
+  virtual Result<RecordRow> GetRecord(const std::string& tenant_id, const std::string& collection,
+                                      const std::string& id, std::optional<std::int64_t> version) = 0;
+  // Kept versions, newest first. NotFound if the record does not exist.
+  virtual Result<std::vector<VersionInfo>> ListVersions(const std::string& tenant_id, const std::string& collection,
+                                                        const std::string& id) = 0;
+  // Current versions ordered by id.
+  virtual Result<Page<RecordRow>> ListRecords(const std::string& tenant_id, const std::string& collection,
+                                              const PageRequest& page) = 0;
+  // Current versions whose index entry for `field` equals `hmac`, ordered by id.
+  virtual Result<Page<RecordRow>> FindRecords(const std::string& tenant_id, const std::string& collection,
+                                              const std::string& field, ByteView hmac,
+                                              const PageRequest& page) = 0;
+
+  // --- Roles. PutRole inserts or replaces; returns true if created.
+  virtual Result<bool> PutRole(const RoleRow& role) = 0;
+  virtual Result<RoleRow> GetRole(const std::string& tenant_id, const std::string& name) = 0;
+  virtual Result<std::vector<RoleRow>> ListRoles(const std::string& tenant_id) = 0;
+  virtual Status DeleteRole(const std::string& tenant_id, const std::string& name) = 0;
+
+  // --- API keys.
+  virtual Status CreateApiKey(const ApiKeyRow& key) = 0;
+  // NotFound when no key has this hash.
+  virtual Result<ApiKeyRow> FindApiKeyByHash(ByteView key_hash) = 0;
+  virtual Result<std::vector<ApiKeyRow>> ListApiKeys(const std::string& tenant_id) = 0;
+  // Sets revoked_at. NotFound if no such key in the tenant.
+  virtual Status RevokeApiKey(const std::string& tenant_id, const std::string& id, std::int64_t at) = 0;
+};
+
+struct SqliteOptions {
+  std::string path;           // database file; created with its directory (0700)
+  bool durable = true;        // synchronous=FULL; false only for unit tests
+  int max_batch = 256;        // most writes one group commit may carry
+};
+
+// Opens (creating and migrating as needed) an SQLite store in WAL mode.
+// Unavailable when the file cannot be opened; DataLoss when integrity checks fail.
+Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options);
+
+}  // namespace kura::store
+
+#endif  // KURA_STORE_STORE_H_

@@ -1,0 +1,185 @@
+// Vault: kura's service layer and the only place that combines policy,
+// crypto and storage into a request flow. http and cli translate to and from
+// these calls; they decide nothing themselves.
+//
+// Bodies go in and out as JSON (the shapes of SPEC Appendix A). Every call
+// checks the caller's rights first (deny by default) and returns a Status whose
+// code http maps to the HTTP status (see core/status.h). While the vault is
+// sealed every data call returns FailedPrecondition.
+//
+// Thread safety: all methods are safe to call concurrently. Writes block the
+// calling thread until durable (group commit): http runs them off the I/O
+// threads.
+#ifndef KURA_VAULT_VAULT_H_
+#define KURA_VAULT_VAULT_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/clock.h"
+#include "core/status.h"
+
+namespace kura::store {
+class Store;
+}
+namespace kura::crypto {
+class Seal;
+}
+
+namespace kura::vault {
+
+enum class PrincipalKind {
+  kRoot,    // the operator's root token (bootstrap credential)
+  kApiKey,  // a tenant's service account
+};
+
+struct Principal {
+  PrincipalKind kind = PrincipalKind::kApiKey;
+  std::string id;         // api key id, or "root"
+  std::string tenant_id;  // api keys: the tenant they belong to
+  std::string role;       // api keys: their role's name
+  // Safe to log: "root" or "apikey:<id>". Never the token.
+  std::string LogName() const;
+};
+
+// What the transport knows about a request; recorded, never trusted for rights.
+struct RequestContext {
+  std::string request_id;
+  std::string client_address;
+  std::string reason;  // X-Kura-Reason, may be empty
+};
+
+struct Caller {
+  Principal principal;
+  RequestContext context;
+};
+
+// A call's answer: JSON body, whether something was created (201), and for
+// records the version (sent as ETag).
+struct Reply {
+  nlohmann::json body;
+  bool created = false;
+  std::optional<std::int64_t> version;
+  bool no_content = false;  // 204: body is empty
+};
+
+struct SealStatus {
+  bool initialized = false;
+  bool sealed = true;
+  std::string type;   // "keyfile" | "shamir"
+  int progress = 0;   // shares given so far (shamir)
+  int threshold = 0;
+  nlohmann::json ToJson() const;
+};
+
+struct PageParams {
+  std::string after;
+  std::optional<int> limit;  // default 50, at most Options::max_page_size
+};
+
+struct Options {
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<crypto::Seal> seal;
+  const Clock* clock = &Clock::Real();
+  std::string region = "jp";      // region of this deployment; tenants default to it
+  int keep_versions = 10;         // versions kept per record
+  int max_page_size = 100;
+};
+
+class Vault {
+ public:
+  // Opens the vault sealed. If the seal can unseal by itself (key file) and
+  // the vault is initialised, call AutoUnseal() next.
+  static Result<std::unique_ptr<Vault>> Open(Options options);
+  virtual ~Vault() = default;
+
+  // --- Seal lifecycle (sys routes) -------------------------------------
+  virtual SealStatus GetSealStatus() const = 0;
+  virtual bool IsSealed() const = 0;
+  // POST /v1/sys/init {"seal":"shamir","shares":5,"threshold":3} (keyfile: {}).
+  // → {"shares":[…],"root_token":"…"} once; AlreadyExists when initialised.
+  // Leaves the vault unsealed.
+  virtual Result<Reply> Initialize(const RequestContext& ctx, const nlohmann::json& body) = 0;
+  // POST /v1/sys/unseal {"share":"…"} → SealStatus JSON. A wrong KEK (bad
+  // shares) resets progress and returns InvalidArgument.
+  virtual Result<Reply> Unseal(const RequestContext& ctx, const nlohmann::json& body) = 0;
+  // Unseals with a seal that needs no input (key file). FailedPrecondition when
+  // not initialised or the seal needs operator input.
+  virtual Status AutoUnseal() = 0;
+  // POST /v1/sys/seal: root only. Wipes every key from memory.
+  virtual Result<Reply> Seal(const Caller& caller) = 0;
+  // Dev mode: initialise with the key file seal if not yet done and return the
+  // root token. Later starts return the token given by `known_root_token`
+  // after checking it is still the valid root token. Used by `serve --dev`.
+  virtual Result<std::string> DevInitialize(const std::string& known_root_token) = 0;
+
+  // --- Authentication ------------------------------------------------------
+  // Resolves a bearer token (root token or API key). Unauthenticated for
+  // unknown, expired or revoked tokens (one message for all: no oracle).
+  virtual Result<Principal> Authenticate(std::string_view bearer_token) = 0;
+  // GET /v1/whoami
+  virtual Result<Reply> Whoami(const Caller& caller) = 0;
+
+  // --- Tenants (operator) ----------------------------------------------------
+  // POST /v1/tenants {"id","name","region"?} → 201.
+  virtual Result<Reply> CreateTenant(const Caller& caller, const nlohmann::json& body) = 0;
+  virtual Result<Reply> GetTenant(const Caller& caller, const std::string& tenant) = 0;
+  virtual Result<Reply> ListTenants(const Caller& caller, const PageParams& page) = 0;
+  // DELETE /v1/tenants/{t}: destroys the tenant's keys and rows. 204.
+  virtual Result<Reply> DeleteTenant(const Caller& caller, const std::string& tenant) = 0;
+
+  // --- Tenant administration (root, or a key whose role has users.admin) ---
+  // PUT /v1/t/{t}/collections/{c} → 201 created / 200 replaced, body = schema.
+  virtual Result<Reply> PutCollection(const Caller& caller, const std::string& tenant, const std::string& collection,
+                                      const nlohmann::json& body) = 0;
+  // GET /v1/t/{t}/collections/{c} (any principal of the tenant with a
+  // permission on that collection, or admin).
+  virtual Result<Reply> GetCollection(const Caller& caller, const std::string& tenant,
+                                      const std::string& collection) = 0;
+  virtual Result<Reply> ListCollections(const Caller& caller, const std::string& tenant) = 0;
+  // PUT /v1/t/{t}/roles/{r} → 201/200; GET; GET list; DELETE → 204.
+  virtual Result<Reply> PutRole(const Caller& caller, const std::string& tenant, const std::string& role,
+                                const nlohmann::json& body) = 0;
+  virtual Result<Reply> GetRole(const Caller& caller, const std::string& tenant, const std::string& role) = 0;
+  virtual Result<Reply> ListRoles(const Caller& caller, const std::string& tenant) = 0;
+  virtual Result<Reply> DeleteRole(const Caller& caller, const std::string& tenant, const std::string& role) = 0;
+  // POST /v1/t/{t}/apikeys {"name","role","expires_at":null|RFC3339} → 201
+  // {"id","key",…}: the key is returned only here. GET list (never the key).
+  // DELETE /v1/t/{t}/apikeys/{id} revokes → 204.
+  virtual Result<Reply> CreateApiKey(const Caller& caller, const std::string& tenant, const nlohmann::json& body) = 0;
+  virtual Result<Reply> ListApiKeys(const Caller& caller, const std::string& tenant) = 0;
+  virtual Result<Reply> RevokeApiKey(const Caller& caller, const std::string& tenant, const std::string& key_id) = 0;
+
+  // --- Records (tenant principals with the matching permission) ------------
+  // POST …/records {"data":{…},"subject":"…"?} → 201 {"id","version":1}.
+  virtual Result<Reply> CreateRecord(const Caller& caller, const std::string& tenant, const std::string& collection,
+                                     const nlohmann::json& body) = 0;
+  // GET …/records/{id}[?version=N] → {"id","version","data","subject",
+  // "created_at","updated_at"}, masked per the caller's view.
+  virtual Result<Reply> GetRecord(const Caller& caller, const std::string& tenant, const std::string& collection,
+                                  const std::string& id, std::optional<std::int64_t> version) = 0;
+  // PUT …/records/{id} {"data":{…},"subject"?}; if_match = If-Match version
+  // (nullopt: unconditional). Stale → Aborted. → {"id","version"}.
+  virtual Result<Reply> UpdateRecord(const Caller& caller, const std::string& tenant, const std::string& collection,
+                                     const std::string& id, const nlohmann::json& body,
+                                     std::optional<std::int64_t> if_match) = 0;
+  // DELETE …/records/{id} → 204.
+  virtual Result<Reply> DeleteRecord(const Caller& caller, const std::string& tenant, const std::string& collection,
+                                     const std::string& id) = 0;
+  // GET …/records/{id}/versions → {"items":[{"version","created_at"}]}.
+  virtual Result<Reply> ListVersions(const Caller& caller, const std::string& tenant, const std::string& collection,
+                                     const std::string& id) = 0;
+  // GET …/records[?field=value][&limit=&after=] → {"items":[record…],"next"}.
+  // At most one filter, on an indexed field (InvalidArgument otherwise).
+  virtual Result<Reply> FindRecords(const Caller& caller, const std::string& tenant, const std::string& collection,
+                                    const std::map<std::string, std::string>& filters, const PageParams& page) = 0;
+};
+
+}  // namespace kura::vault
+
+#endif  // KURA_VAULT_VAULT_H_
