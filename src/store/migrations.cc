@@ -1,0 +1,167 @@
+#include "store/migrations.h"
+
+#include <array>
+
+namespace kura::store {
+namespace {
+
+// Migration 1: the spine's schema. docs/formats/database.md explains every
+// table and column. Foreign keys cascade as a safety net; the store also
+// deletes children explicitly so no backend depends on cascades being on.
+constexpr std::array<std::string_view, 11> kInitial = {
+    R"sql(CREATE TABLE meta (
+  name TEXT PRIMARY KEY,
+  value {bytes} NOT NULL
+))sql",
+    R"sql(CREATE TABLE tenants (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  region TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  wrapped_data_key {bytes} NOT NULL,
+  data_key_version BIGINT NOT NULL,
+  wrapped_index_key {bytes} NOT NULL
+))sql",
+    R"sql(CREATE TABLE collections (
+  tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  schema_json TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  PRIMARY KEY (tenant_id, name)
+))sql",
+    R"sql(CREATE TABLE records (
+  tenant_id TEXT NOT NULL,
+  collection TEXT NOT NULL,
+  id TEXT NOT NULL,
+  current_version BIGINT NOT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  subject_hmac {bytes},
+  PRIMARY KEY (tenant_id, collection, id),
+  FOREIGN KEY (tenant_id, collection) REFERENCES collections (tenant_id, name) ON DELETE CASCADE
+))sql",
+    R"sql(CREATE TABLE record_versions (
+  tenant_id TEXT NOT NULL,
+  collection TEXT NOT NULL,
+  record_id TEXT NOT NULL,
+  version BIGINT NOT NULL,
+  ciphertext {bytes} NOT NULL,
+  created_at BIGINT NOT NULL,
+  PRIMARY KEY (tenant_id, collection, record_id, version),
+  FOREIGN KEY (tenant_id, collection, record_id) REFERENCES records (tenant_id, collection, id) ON DELETE CASCADE
+))sql",
+    R"sql(CREATE TABLE record_index (
+  tenant_id TEXT NOT NULL,
+  collection TEXT NOT NULL,
+  field TEXT NOT NULL,
+  hmac {bytes} NOT NULL,
+  record_id TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, collection, field, hmac, record_id),
+  FOREIGN KEY (tenant_id, collection, record_id) REFERENCES records (tenant_id, collection, id) ON DELETE CASCADE
+))sql",
+    // The primary key serves lookups (tenant, collection, field, hmac) in
+    // record-id order; this one serves replacing and deleting a record's entries.
+    R"sql(CREATE INDEX record_index_by_record ON record_index (tenant_id, collection, record_id))sql",
+    R"sql(CREATE TABLE roles (
+  tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  permissions_json TEXT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  PRIMARY KEY (tenant_id, name)
+))sql",
+    R"sql(CREATE TABLE api_keys (
+  id TEXT PRIMARY KEY,
+  tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  role TEXT NOT NULL,
+  key_hash {bytes} NOT NULL,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT,
+  revoked_at BIGINT
+))sql",
+    R"sql(CREATE UNIQUE INDEX api_keys_by_hash ON api_keys (key_hash))sql",
+    R"sql(CREATE INDEX api_keys_by_tenant ON api_keys (tenant_id, id))sql",
+};
+
+constexpr std::array<Migration, 1> kMigrations = {
+    Migration{1, "initial", kInitial},
+};
+
+constexpr std::string_view kCreateMigrationsTable =
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, "
+    "applied_at BIGINT NOT NULL)";
+
+}  // namespace
+
+std::span<const Migration> AllMigrations() { return kMigrations; }
+
+std::int64_t LatestSchemaVersion() { return kMigrations.back().version; }
+
+std::string RenderSql(std::string_view sql, Dialect dialect) {
+  // The per-engine type map: the one place engine type names differ.
+  static constexpr std::string_view kBytes = "{bytes}";
+  std::string_view bytes_type = dialect == Dialect::kSqlite ? "BLOB" : "BYTEA";
+  std::string out;
+  out.reserve(sql.size());
+  for (std::size_t i = 0; i < sql.size();) {
+    if (sql.compare(i, kBytes.size(), kBytes) == 0) {
+      out += bytes_type;
+      i += kBytes.size();
+    } else {
+      out += sql[i++];
+    }
+  }
+  return out;
+}
+
+Result<std::int64_t> ApplyMigrations(MigrationTarget& target, std::int64_t now_unix,
+                                     std::span<const Migration> migrations) {
+  if (migrations.empty()) return InternalError("no schema migrations defined");
+  const std::int64_t latest = migrations.back().version;
+  KURA_RETURN_IF_ERROR(target.Execute(std::string(kCreateMigrationsTable)));
+  const std::string max_sql = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations";
+  KURA_ASSIGN_OR_RETURN(std::int64_t current, target.QueryInt(max_sql));
+  if (current > latest) {
+    return FailedPreconditionError("database schema version " + std::to_string(current) +
+                                   " is newer than this kura binary supports (" + std::to_string(latest) +
+                                   "); run a newer kura or restore a matching backup");
+  }
+  for (const Migration& m : migrations) {
+    if (m.version <= current) continue;
+    KURA_RETURN_IF_ERROR(target.BeginExclusive());
+    // Another process may have migrated between our read and the lock.
+    auto applied = target.QueryInt("SELECT COUNT(*) FROM schema_migrations WHERE version = " +
+                                   std::to_string(m.version));
+    if (!applied.ok()) {
+      target.Rollback();
+      return applied.status();
+    }
+    if (*applied != 0) {
+      target.Rollback();
+      current = m.version;
+      continue;
+    }
+    Status s;
+    for (std::string_view stmt : m.statements) {
+      s = target.Execute(RenderSql(stmt, target.dialect()));
+      if (!s.ok()) break;
+    }
+    if (s.ok()) {
+      // name is a compile-time constant of [a-z0-9_], safe to inline.
+      s = target.Execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (" +
+                         std::to_string(m.version) + ", '" + std::string(m.name) + "', " +
+                         std::to_string(now_unix) + ")");
+    }
+    if (s.ok()) s = target.Commit();
+    if (!s.ok()) {
+      target.Rollback();
+      return Status(s.code(), "schema migration " + std::to_string(m.version) + " (" + std::string(m.name) +
+                                  ") failed: " + s.message());
+    }
+    current = m.version;
+  }
+  return current;
+}
+
+}  // namespace kura::store

@@ -1,0 +1,1154 @@
+// The SQLite backend of Store.
+//
+// Writes: one writer thread owns the only write connection. Callers enqueue an
+// operation and block; the writer takes up to max_batch queued operations,
+// runs them in one transaction, each inside its own SAVEPOINT (so a failing
+// operation, e.g. a version conflict, rolls back alone), and COMMITs once. With
+// synchronous=FULL that single commit is the single fsync every operation of
+// the batch waits for: throughput grows with concurrency instead of being
+// capped at one fsync per write.
+//
+// Reads: a pool of read-only connections. In WAL mode readers never block the
+// writer or each other, and each statement starts a fresh snapshot that
+// includes every commit that finished before it, so a read sees every write
+// that returned before the read started.
+#include "store/sqlite_store.h"
+
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "store/migrations.h"
+#include "store/sqlite_internal.h"
+
+namespace kura::store {
+namespace {
+
+using sqlite::Connection;
+using sqlite::Statement;
+
+// --- SQL. Portable to PostgreSQL except for the transaction-control lines
+// marked SQLite. Positional `?` parameters are bound in order of appearance
+// (a PostgreSQL backend numbers them $1, $2, …). Constants have static
+// storage: the per-connection statement cache is keyed by their address.
+
+// Transaction control (SQLite): IMMEDIATE takes the write lock at BEGIN, so a
+// batch never fails half-way on lock upgrade.
+constexpr char kBegin[] = "BEGIN IMMEDIATE";
+constexpr char kCommit[] = "COMMIT";
+constexpr char kRollback[] = "ROLLBACK";
+constexpr char kSavepoint[] = "SAVEPOINT op";
+constexpr char kRelease[] = "RELEASE SAVEPOINT op";
+constexpr char kRollbackTo[] = "ROLLBACK TO SAVEPOINT op";
+
+constexpr char kGetMeta[] = "SELECT value FROM meta WHERE name = ?";
+constexpr char kPutMeta[] =
+    "INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value";
+constexpr char kInsertMeta[] = "INSERT INTO meta (name, value) VALUES (?, ?)";
+
+constexpr char kInsertTenant[] =
+    "INSERT INTO tenants (id, name, region, created_at, wrapped_data_key, data_key_version, wrapped_index_key) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)";
+constexpr char kGetTenant[] =
+    "SELECT id, name, region, created_at, wrapped_data_key, data_key_version, wrapped_index_key "
+    "FROM tenants WHERE id = ?";
+constexpr char kListTenants[] =
+    "SELECT id, name, region, created_at, wrapped_data_key, data_key_version, wrapped_index_key "
+    "FROM tenants WHERE id > ? ORDER BY id LIMIT ?";
+constexpr char kTenantExists[] = "SELECT 1 FROM tenants WHERE id = ?";
+// Children first, so no delete depends on ON DELETE CASCADE being enabled.
+constexpr const char* kDeleteTenantRows[] = {
+    "DELETE FROM record_index WHERE tenant_id = ?",
+    "DELETE FROM record_versions WHERE tenant_id = ?",
+    "DELETE FROM records WHERE tenant_id = ?",
+    "DELETE FROM collections WHERE tenant_id = ?",
+    "DELETE FROM roles WHERE tenant_id = ?",
+    "DELETE FROM api_keys WHERE tenant_id = ?",
+    "DELETE FROM tenants WHERE id = ?",
+};
+
+constexpr char kCollectionExists[] = "SELECT 1 FROM collections WHERE tenant_id = ? AND name = ?";
+constexpr char kUpsertCollection[] =
+    "INSERT INTO collections (tenant_id, name, schema_json, created_at, updated_at) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (tenant_id, name) DO UPDATE SET schema_json = excluded.schema_json, "
+    "updated_at = excluded.updated_at";
+constexpr char kGetCollection[] =
+    "SELECT tenant_id, name, schema_json, created_at, updated_at FROM collections "
+    "WHERE tenant_id = ? AND name = ?";
+constexpr char kListCollections[] =
+    "SELECT tenant_id, name, schema_json, created_at, updated_at FROM collections "
+    "WHERE tenant_id = ? AND name > ? ORDER BY name LIMIT ?";
+
+constexpr char kInsertRecord[] =
+    "INSERT INTO records (tenant_id, collection, id, current_version, created_at, updated_at, subject_hmac) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)";
+// The compare-and-set: only the expected current version is replaced.
+constexpr char kCasRecord[] =
+    "UPDATE records SET current_version = ?, updated_at = ?, subject_hmac = ? "
+    "WHERE tenant_id = ? AND collection = ? AND id = ? AND current_version = ?";
+constexpr char kCurrentVersion[] =
+    "SELECT current_version FROM records WHERE tenant_id = ? AND collection = ? AND id = ?";
+constexpr char kInsertVersion[] =
+    "INSERT INTO record_versions (tenant_id, collection, record_id, version, ciphertext, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?)";
+constexpr char kPruneVersions[] =
+    "DELETE FROM record_versions WHERE tenant_id = ? AND collection = ? AND record_id = ? AND version <= ?";
+// A field listed twice with the same value is one entry, not a conflict.
+constexpr char kInsertIndex[] =
+    "INSERT INTO record_index (tenant_id, collection, field, hmac, record_id) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT DO NOTHING";
+constexpr char kDeleteIndex[] = "DELETE FROM record_index WHERE tenant_id = ? AND collection = ? AND record_id = ?";
+constexpr char kDeleteVersions[] =
+    "DELETE FROM record_versions WHERE tenant_id = ? AND collection = ? AND record_id = ?";
+constexpr char kDeleteRecord[] = "DELETE FROM records WHERE tenant_id = ? AND collection = ? AND id = ?";
+constexpr char kGetCurrentRecord[] =
+    "SELECT r.current_version, r.created_at, v.version, v.ciphertext, v.created_at "
+    "FROM records r JOIN record_versions v ON v.tenant_id = r.tenant_id AND v.collection = r.collection "
+    "AND v.record_id = r.id AND v.version = r.current_version "
+    "WHERE r.tenant_id = ? AND r.collection = ? AND r.id = ?";
+constexpr char kGetRecordVersion[] =
+    "SELECT r.current_version, r.created_at, v.version, v.ciphertext, v.created_at "
+    "FROM records r JOIN record_versions v ON v.tenant_id = r.tenant_id AND v.collection = r.collection "
+    "AND v.record_id = r.id "
+    "WHERE r.tenant_id = ? AND r.collection = ? AND r.id = ? AND v.version = ?";
+constexpr char kListVersions[] =
+    "SELECT version, created_at FROM record_versions WHERE tenant_id = ? AND collection = ? AND record_id = ? "
+    "ORDER BY version DESC";
+constexpr char kListRecords[] =
+    "SELECT r.id, r.current_version, r.created_at, v.ciphertext, v.created_at "
+    "FROM records r JOIN record_versions v ON v.tenant_id = r.tenant_id AND v.collection = r.collection "
+    "AND v.record_id = r.id AND v.version = r.current_version "
+    "WHERE r.tenant_id = ? AND r.collection = ? AND r.id > ? ORDER BY r.id LIMIT ?";
+constexpr char kFindRecords[] =
+    "SELECT r.id, r.current_version, r.created_at, v.ciphertext, v.created_at "
+    "FROM record_index i "
+    "JOIN records r ON r.tenant_id = i.tenant_id AND r.collection = i.collection AND r.id = i.record_id "
+    "JOIN record_versions v ON v.tenant_id = r.tenant_id AND v.collection = r.collection "
+    "AND v.record_id = r.id AND v.version = r.current_version "
+    "WHERE i.tenant_id = ? AND i.collection = ? AND i.field = ? AND i.hmac = ? AND i.record_id > ? "
+    "ORDER BY i.record_id LIMIT ?";
+
+constexpr char kRoleExists[] = "SELECT 1 FROM roles WHERE tenant_id = ? AND name = ?";
+constexpr char kUpsertRole[] =
+    "INSERT INTO roles (tenant_id, name, permissions_json, updated_at) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (tenant_id, name) DO UPDATE SET permissions_json = excluded.permissions_json, "
+    "updated_at = excluded.updated_at";
+constexpr char kGetRole[] =
+    "SELECT tenant_id, name, permissions_json, updated_at FROM roles WHERE tenant_id = ? AND name = ?";
+constexpr char kListRoles[] =
+    "SELECT tenant_id, name, permissions_json, updated_at FROM roles WHERE tenant_id = ? ORDER BY name";
+constexpr char kDeleteRole[] = "DELETE FROM roles WHERE tenant_id = ? AND name = ?";
+
+constexpr char kInsertApiKey[] =
+    "INSERT INTO api_keys (id, tenant_id, name, role, key_hash, created_at, expires_at, revoked_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+constexpr char kFindApiKey[] =
+    "SELECT id, tenant_id, name, role, key_hash, created_at, expires_at, revoked_at FROM api_keys "
+    "WHERE key_hash = ?";
+constexpr char kListApiKeys[] =
+    "SELECT id, tenant_id, name, role, key_hash, created_at, expires_at, revoked_at FROM api_keys "
+    "WHERE tenant_id = ? ORDER BY id";
+// The first revocation time stands; revoking again changes nothing.
+constexpr char kRevokeApiKey[] =
+    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE tenant_id = ? AND id = ?";
+
+// WAL frames (pages) after which the background thread checkpoints (about
+// 4 MiB), and after which the writer does it itself because the background
+// thread fell behind (about 64 MiB).
+constexpr int kCheckpointFrames = 1000;
+constexpr int kWriterCheckpointFrames = 16000;
+
+constexpr int kDefaultPageLimit = 50;
+constexpr int kMaxPageLimit = 1000;
+// Idle read connections kept open; more are opened under load and closed after.
+constexpr std::size_t kMaxIdleReaders = 16;
+
+int PageLimit(const PageRequest& page) {
+  if (page.limit <= 0) return kDefaultPageLimit;
+  return page.limit > kMaxPageLimit ? kMaxPageLimit : page.limit;
+}
+
+// Binds a byte string or NULL when empty (subject_hmac, nullable).
+void BindOptionalBytes(Statement& st, int index, ByteView value) {
+  if (value.empty()) {
+    st.BindNull(index);
+  } else {
+    st.Bind(index, value);
+  }
+}
+
+void BindOptionalInt(Statement& st, int index, const std::optional<std::int64_t>& value) {
+  if (value.has_value()) {
+    st.Bind(index, *value);
+  } else {
+    st.BindNull(index);
+  }
+}
+
+TenantRow ReadTenant(const Statement& st) {
+  TenantRow t;
+  t.id = st.ColumnText(0);
+  t.name = st.ColumnText(1);
+  t.region = st.ColumnText(2);
+  t.created_at = st.ColumnInt(3);
+  t.wrapped_data_key = st.ColumnBytes(4);
+  t.data_key_version = st.ColumnInt(5);
+  t.wrapped_index_key = st.ColumnBytes(6);
+  return t;
+}
+
+CollectionRow ReadCollection(const Statement& st) {
+  CollectionRow c;
+  c.tenant_id = st.ColumnText(0);
+  c.name = st.ColumnText(1);
+  c.schema_json = st.ColumnText(2);
+  c.created_at = st.ColumnInt(3);
+  c.updated_at = st.ColumnInt(4);
+  return c;
+}
+
+RoleRow ReadRole(const Statement& st) {
+  RoleRow r;
+  r.tenant_id = st.ColumnText(0);
+  r.name = st.ColumnText(1);
+  r.permissions_json = st.ColumnText(2);
+  r.updated_at = st.ColumnInt(3);
+  return r;
+}
+
+ApiKeyRow ReadApiKey(const Statement& st) {
+  ApiKeyRow k;
+  k.id = st.ColumnText(0);
+  k.tenant_id = st.ColumnText(1);
+  k.name = st.ColumnText(2);
+  k.role = st.ColumnText(3);
+  k.key_hash = st.ColumnBytes(4);
+  k.created_at = st.ColumnInt(5);
+  if (!st.ColumnIsNull(6)) k.expires_at = st.ColumnInt(6);
+  if (!st.ColumnIsNull(7)) k.revoked_at = st.ColumnInt(7);
+  return k;
+}
+
+// Columns: id, current_version, created_at, ciphertext, version created_at.
+RecordRow ReadListedRecord(const Statement& st, const std::string& tenant_id, const std::string& collection) {
+  RecordRow r;
+  r.tenant_id = tenant_id;
+  r.collection = collection;
+  r.id = st.ColumnText(0);
+  r.current_version = st.ColumnInt(1);
+  r.version = r.current_version;
+  r.created_at = st.ColumnInt(2);
+  r.ciphertext = st.ColumnBytes(3);
+  r.updated_at = st.ColumnInt(4);
+  return r;
+}
+
+// Creates missing directories of `dir` with mode 0700: the data directory
+// holds the database and is nobody else's business. Existing directories are
+// left as the operator set them.
+Status MakeDirectories(const std::filesystem::path& dir) {
+  if (dir.empty()) return Status::Ok();
+  std::error_code ec;
+  if (std::filesystem::is_directory(dir, ec)) return Status::Ok();
+  KURA_RETURN_IF_ERROR(MakeDirectories(dir.parent_path()));
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return UnavailableError("cannot create database directory " + dir.string() + ": " + std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
+// Creates the database file (and fixes leftover WAL/SHM files) with mode 0600
+// before SQLite opens it: SQLite would create it 0644 minus umask, and it
+// copies the database file's mode to the -wal and -shm files it creates.
+Status PrepareFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return UnavailableError("cannot open database file " + path + ": " + std::strerror(errno));
+  int rc = ::fchmod(fd, 0600);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return UnavailableError("cannot set mode 0600 on " + path + ": " + std::strerror(err));
+  for (const char* suffix : {"-wal", "-shm"}) {
+    std::string side = path + suffix;
+    if (::chmod(side.c_str(), 0600) != 0 && errno != ENOENT) {
+      return UnavailableError("cannot set mode 0600 on " + side + ": " + std::strerror(errno));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+class SqliteStore final : public Store {
+ public:
+  static Result<std::unique_ptr<SqliteStore>> Open(const SqliteOptions& options);
+  ~SqliteStore() override;
+
+  Result<Bytes> GetMeta(const std::string& key) override;
+  Status PutMeta(const std::string& key, ByteView value) override;
+  Status InsertMeta(const std::string& key, ByteView value) override;
+
+  Status CreateTenant(const TenantRow& tenant) override;
+  Result<TenantRow> GetTenant(const std::string& id) override;
+  Result<Page<TenantRow>> ListTenants(const PageRequest& page) override;
+  Status DeleteTenant(const std::string& id) override;
+
+  Result<bool> PutCollection(const CollectionRow& collection) override;
+  Result<CollectionRow> GetCollection(const std::string& tenant_id, const std::string& name) override;
+  Result<Page<CollectionRow>> ListCollections(const std::string& tenant_id, const PageRequest& page) override;
+
+  Status InsertRecord(const RecordWrite& write) override;
+  Status UpdateRecord(const RecordWrite& write, std::int64_t expected_version) override;
+  Status DeleteRecord(const std::string& tenant_id, const std::string& collection, const std::string& id) override;
+  Result<RecordRow> GetRecord(const std::string& tenant_id, const std::string& collection, const std::string& id,
+                              std::optional<std::int64_t> version) override;
+  Result<std::vector<VersionInfo>> ListVersions(const std::string& tenant_id, const std::string& collection,
+                                                const std::string& id) override;
+  Result<Page<RecordRow>> ListRecords(const std::string& tenant_id, const std::string& collection,
+                                      const PageRequest& page) override;
+  Result<Page<RecordRow>> FindRecords(const std::string& tenant_id, const std::string& collection,
+                                      const std::string& field, ByteView hmac, const PageRequest& page) override;
+
+  Result<bool> PutRole(const RoleRow& role) override;
+  Result<RoleRow> GetRole(const std::string& tenant_id, const std::string& name) override;
+  Result<std::vector<RoleRow>> ListRoles(const std::string& tenant_id) override;
+  Status DeleteRole(const std::string& tenant_id, const std::string& name) override;
+
+  Status CreateApiKey(const ApiKeyRow& key) override;
+  Result<ApiKeyRow> FindApiKeyByHash(ByteView key_hash) override;
+  Result<std::vector<ApiKeyRow>> ListApiKeys(const std::string& tenant_id) override;
+  Status RevokeApiKey(const std::string& tenant_id, const std::string& id, std::int64_t at) override;
+
+  GroupCommitStats Stats() const { return {commits_.load(), ops_.load(), checkpoints_.load()}; }
+  Status ExecOnWriter(const std::string& sql) {
+    return Write([&](Connection& c) { return c.Exec(sql, "test statement"); });
+  }
+
+ private:
+  // One queued write. Lives on the calling thread's stack until Finish(), so
+  // queuing allocates nothing per operation.
+  //
+  // Completion is a bare futex rather than a mutex + condition variable or
+  // std::binary_semaphore: the writer wakes a whole batch after each commit,
+  // and with a mutex every woken caller would first collide with the writer
+  // still holding it (two context switches per write instead of one), while
+  // libstdc++'s semaphore spins with sched_yield before sleeping.
+  struct WriteOp {
+    Status (*run)(void* ctx, Connection& conn) = nullptr;
+    void* ctx = nullptr;
+    Status result;
+    std::atomic<std::uint32_t> state{kPending};
+
+    static constexpr std::uint32_t kPending = 0;
+    static constexpr std::uint32_t kSleeping = 1;
+    static constexpr std::uint32_t kDone = 2;
+
+    // Called by the writer once `result` is final. The owner may return and
+    // destroy the op as soon as it sees kDone: the wake below only uses the
+    // address (a stale wake is a spurious wake-up, which futex waiters handle).
+    void Finish() {
+      if (state.exchange(kDone, std::memory_order_acq_rel) == kSleeping) {
+        syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&state), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+      }
+    }
+    void Wait() {
+      std::uint32_t expected = kPending;
+      if (!state.compare_exchange_strong(expected, kSleeping, std::memory_order_acq_rel)) return;  // done
+      while (state.load(std::memory_order_acquire) != kDone) {
+        syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&state), FUTEX_WAIT_PRIVATE, kSleeping, nullptr, nullptr,
+                0);
+      }
+    }
+  };
+  static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
+
+  // A read connection borrowed from the pool, returned on destruction.
+  class Reader {
+   public:
+    Reader(SqliteStore* store, std::unique_ptr<Connection> conn) : store_(store), conn_(std::move(conn)) {}
+    Reader(Reader&&) = default;
+    ~Reader() {
+      if (conn_) store_->ReturnReader(std::move(conn_));
+    }
+    Connection& operator*() { return *conn_; }
+
+   private:
+    SqliteStore* store_;
+    std::unique_ptr<Connection> conn_;
+  };
+
+  SqliteStore(SqliteOptions options, std::unique_ptr<Connection> writer)
+      : options_(std::move(options)), writer_(std::move(writer)) {}
+
+  // Queues `fn(Connection&) -> Status` for the writer thread and blocks until
+  // the batch carrying it has committed (or failed).
+  template <typename F>
+  Status Write(F&& fn) {
+    using Fn = std::remove_reference_t<F>;
+    WriteOp op;
+    op.run = [](void* ctx, Connection& conn) -> Status { return (*static_cast<Fn*>(ctx))(conn); };
+    op.ctx = const_cast<void*>(static_cast<const void*>(&fn));
+    {
+      std::lock_guard<std::mutex> lock(queue_mu_);
+      if (stopping_) return UnavailableError("database is closed");
+      queue_.push_back(&op);
+    }
+    queue_cv_.notify_one();
+    op.Wait();
+    return std::move(op.result);
+  }
+
+  void WriterLoop();
+  void CheckpointLoop();
+  // sqlite3_wal_hook: runs on the writer thread after every commit.
+  static int OnWalCommit(void* self, sqlite3* db, const char* name, int frames);
+  void RunBatch(std::vector<WriteOp*>& batch);
+  // Fails every operation of a batch whose transaction is gone.
+  static void FailAll(std::vector<WriteOp*>& batch, const Status& status, bool keep_own_errors);
+
+  Result<Reader> AcquireReader();
+  void ReturnReader(std::unique_ptr<Connection> conn);
+
+  template <typename Row>
+  static void FinishPage(Page<Row>& page, int limit, std::string Row::*key) {
+    if (static_cast<int>(page.items.size()) > limit) {
+      page.items.pop_back();
+      page.next = page.items.back().*key;
+    }
+  }
+
+  const SqliteOptions options_;
+  std::unique_ptr<Connection> writer_;  // used only by writer_thread_ after Open
+  std::thread writer_thread_;
+
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::deque<WriteOp*> queue_;
+  bool stopping_ = false;
+
+  std::atomic<std::int64_t> commits_{0};
+  std::atomic<std::int64_t> ops_{0};
+
+  std::mutex readers_mu_;
+  std::vector<std::unique_ptr<Connection>> idle_readers_;
+
+  // Background WAL checkpoints (see CheckpointLoop).
+  std::unique_ptr<Connection> checkpointer_;
+  std::thread checkpoint_thread_;
+  std::mutex checkpoint_mu_;
+  std::condition_variable checkpoint_cv_;
+  bool checkpoint_wanted_ = false;
+  bool checkpoint_stopping_ = false;
+  std::atomic<std::int64_t> checkpoints_{0};
+};
+
+// --- Open / close
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptions& options) {
+  if (options.path.empty()) return InvalidArgumentError("database path is empty");
+  if (options.max_batch < 1) return InvalidArgumentError("max_batch must be at least 1");
+  std::filesystem::path path(options.path);
+  KURA_RETURN_IF_ERROR(MakeDirectories(path.parent_path()));
+  KURA_RETURN_IF_ERROR(PrepareFile(options.path));
+
+  sqlite::ConnectionOptions wopts;
+  wopts.path = options.path;
+  wopts.create = true;
+  wopts.durable = options.durable;
+  // The writer's cache stays valid across its own transactions (nobody else
+  // writes), so a large one keeps the hot B-tree pages of every table in
+  // memory instead of re-reading them from the OS on each batch. Readers
+  // drop their cache whenever the database changed, so they keep the default.
+  wopts.cache_kib = 64 * 1024;
+  KURA_ASSIGN_OR_RETURN(std::unique_ptr<Connection> writer, Connection::Open(wopts));
+  // WAL is persistent in the file; readers then run beside the writer.
+  KURA_RETURN_IF_ERROR(writer->Exec("PRAGMA journal_mode = WAL", "enable WAL"));
+  KURA_ASSIGN_OR_RETURN(std::int64_t wal,
+                        writer->QueryInt("SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'",
+                                         "enable WAL"));
+  if (wal != 1) return UnavailableError("database " + options.path + ": cannot switch to WAL journal mode");
+
+  // Deleted rows (pruned versions, erased records, deleted tenants) are
+  // overwritten with zeros in the database file rather than left readable in
+  // free space until reuse: erasure should mean erasure.
+  KURA_RETURN_IF_ERROR(writer->Exec("PRAGMA secure_delete = ON", "configure"));
+  KURA_ASSIGN_OR_RETURN(std::int64_t app_id, writer->QueryInt("PRAGMA application_id", "read application id"));
+  if (app_id == 0) {
+    KURA_RETURN_IF_ERROR(
+        writer->Exec("PRAGMA application_id = " + std::to_string(sqlite::kApplicationId), "set application id"));
+  } else if (app_id != sqlite::kApplicationId) {
+    return FailedPreconditionError("database " + options.path + " belongs to another application, not kura");
+  }
+
+  sqlite::SqliteMigrationTarget target(*writer);
+  KURA_RETURN_IF_ERROR(ApplyMigrations(target, ToUnixSeconds(Clock::Real().Now())).status());
+
+  std::unique_ptr<SqliteStore> store(new SqliteStore(options, std::move(writer)));
+  // Open one reader now so a broken setup fails at open, not at first read.
+  {
+    KURA_ASSIGN_OR_RETURN(Reader reader, store->AcquireReader());
+  }
+  // Checkpoints copy the WAL back into the database file (and, when durable,
+  // fsync it). SQLite runs them inside the committing writer by default,
+  // stalling a whole batch of callers; a PASSIVE checkpoint on its own
+  // connection runs beside the writer and the readers instead.
+  sqlite::ConnectionOptions copts;
+  copts.path = options.path;
+  copts.durable = options.durable;
+  KURA_ASSIGN_OR_RETURN(store->checkpointer_, Connection::Open(copts));
+  sqlite3_wal_hook(store->writer_->raw(), &SqliteStore::OnWalCommit, store.get());
+  store->checkpoint_thread_ = std::thread([s = store.get()] { s->CheckpointLoop(); });
+  store->writer_thread_ = std::thread([s = store.get()] { s->WriterLoop(); });
+  return store;
+}
+
+SqliteStore::~SqliteStore() {
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    stopping_ = true;
+  }
+  queue_cv_.notify_one();
+  if (writer_thread_.joinable()) writer_thread_.join();
+  {
+    std::lock_guard<std::mutex> lock(checkpoint_mu_);
+    checkpoint_stopping_ = true;
+  }
+  checkpoint_cv_.notify_one();
+  if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
+  // The writer closes last: closing the last connection checkpoints the WAL
+  // completely and removes it.
+  idle_readers_.clear();
+  checkpointer_.reset();
+  writer_.reset();
+}
+
+// --- Checkpoints
+
+int SqliteStore::OnWalCommit(void* self, sqlite3* db, const char* name, int frames) {
+  auto* store = static_cast<SqliteStore*>(self);
+  if (frames >= kWriterCheckpointFrames) {
+    // The background thread is not keeping up: bound the WAL here.
+    sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    store->checkpoints_.fetch_add(1, std::memory_order_relaxed);
+  } else if (frames >= kCheckpointFrames) {
+    {
+      std::lock_guard<std::mutex> lock(store->checkpoint_mu_);
+      store->checkpoint_wanted_ = true;
+    }
+    store->checkpoint_cv_.notify_one();
+  }
+  return SQLITE_OK;
+}
+
+void SqliteStore::CheckpointLoop() {
+  pthread_setname_np(pthread_self(), "kura-store-ckpt");
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(checkpoint_mu_);
+      checkpoint_cv_.wait(lock, [this] { return checkpoint_wanted_ || checkpoint_stopping_; });
+      if (checkpoint_stopping_) return;
+      checkpoint_wanted_ = false;
+    }
+    int rc = sqlite3_wal_checkpoint_v2(checkpointer_->raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    if (rc == SQLITE_OK) {
+      checkpoints_.fetch_add(1, std::memory_order_relaxed);
+    } else if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) {
+      // Not fatal: the WAL keeps every commit durable; the next commit asks again.
+      log::Warn("store: WAL checkpoint failed: " + checkpointer_->Error(rc, "checkpoint").message());
+    }
+  }
+}
+
+// --- Writer
+
+void SqliteStore::WriterLoop() {
+  // Named so `top -H` and profilers show where commit time goes.
+  pthread_setname_np(pthread_self(), "kura-store-wr");
+  std::vector<WriteOp*> batch;
+  batch.reserve(static_cast<std::size_t>(options_.max_batch));
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(queue_mu_);
+      queue_cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and every queued write is done
+      while (!queue_.empty() && static_cast<int>(batch.size()) < options_.max_batch) {
+        batch.push_back(queue_.front());
+        queue_.pop_front();
+      }
+    }
+    RunBatch(batch);
+    // After Finish() the op's owner may return and destroy it: touch nothing after.
+    for (WriteOp* op : batch) op->Finish();
+    batch.clear();
+  }
+}
+
+void SqliteStore::FailAll(std::vector<WriteOp*>& batch, const Status& status, bool keep_own_errors) {
+  for (WriteOp* op : batch) {
+    if (keep_own_errors && !op->result.ok()) continue;
+    op->result = status;
+  }
+}
+
+void SqliteStore::RunBatch(std::vector<WriteOp*>& batch) {
+  Connection& c = *writer_;
+  auto exec = [&c](const char* sql, std::string_view what) -> Status {
+    KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(sql));
+    return st.Run(what);
+  };
+  auto abandon = [&](const Status& why) {
+    if (!c.InAutocommit()) exec(kRollback, "rollback").IgnoreError();
+    FailAll(batch, UnavailableError("write not committed: " + why.message()), /*keep_own_errors=*/false);
+  };
+
+  Status s = exec(kBegin, "begin transaction");
+  if (!s.ok()) {
+    abandon(s);
+    return;
+  }
+  for (WriteOp* op : batch) {
+    s = exec(kSavepoint, "savepoint");
+    if (!s.ok()) {
+      abandon(s);
+      return;
+    }
+    op->result = op->run(op->ctx, c);
+    if (c.InAutocommit()) {
+      // SQLite rolled the whole transaction back (I/O error, full disk, out of
+      // memory): the batch's earlier operations are gone too.
+      abandon(op->result.ok() ? UnavailableError("transaction rolled back") : op->result);
+      return;
+    }
+    if (!op->result.ok()) {
+      s = exec(kRollbackTo, "rollback to savepoint");
+      if (!s.ok()) {
+        abandon(s);
+        return;
+      }
+    }
+    s = exec(kRelease, "release savepoint");
+    if (!s.ok()) {
+      abandon(s);
+      return;
+    }
+  }
+  s = exec(kCommit, "commit");
+  if (!s.ok()) {
+    if (!c.InAutocommit()) exec(kRollback, "rollback").IgnoreError();
+    // Operations that failed on their own keep their error (nothing of theirs
+    // was written either); every one that would have succeeded is Unavailable.
+    FailAll(batch, UnavailableError("write not committed: " + s.message()), /*keep_own_errors=*/true);
+    return;
+  }
+  commits_.fetch_add(1, std::memory_order_relaxed);
+  ops_.fetch_add(static_cast<std::int64_t>(batch.size()), std::memory_order_relaxed);
+}
+
+// --- Reader pool
+
+Result<SqliteStore::Reader> SqliteStore::AcquireReader() {
+  {
+    std::lock_guard<std::mutex> lock(readers_mu_);
+    if (!idle_readers_.empty()) {
+      std::unique_ptr<Connection> conn = std::move(idle_readers_.back());
+      idle_readers_.pop_back();
+      return Reader(this, std::move(conn));
+    }
+  }
+  sqlite::ConnectionOptions ropts;
+  ropts.path = options_.path;
+  ropts.read_only = true;
+  ropts.durable = options_.durable;
+  KURA_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, Connection::Open(ropts));
+  return Reader(this, std::move(conn));
+}
+
+void SqliteStore::ReturnReader(std::unique_ptr<Connection> conn) {
+  std::lock_guard<std::mutex> lock(readers_mu_);
+  if (idle_readers_.size() < kMaxIdleReaders) idle_readers_.push_back(std::move(conn));
+  // else: closed here, outside any statement (the Statement was reset already).
+}
+
+// --- Meta
+
+Result<Bytes> SqliteStore::GetMeta(const std::string& key) {
+  KURA_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  KURA_ASSIGN_OR_RETURN(Statement st, (*r).Prepare(kGetMeta));
+  st.Bind(1, key);
+  KURA_ASSIGN_OR_RETURN(bool row, st.Step("meta value"));
+  if (!row) return NotFoundError("meta value not found");
+  return st.ColumnBytes(0);
+}
+
+Status SqliteStore::PutMeta(const std::string& key, ByteView value) {
+  return Write([&](Connection& c) -> Status {
+    KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kPutMeta));
+    st.Bind(1, key);
+    st.Bind(2, value);
+    return st.Run("meta value");
+  });
+}
+
+Status SqliteStore::InsertMeta(const std::string& key, ByteView value) {
+  return Write([&](Connection& c) -> Status {
+    KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kInsertMeta));
+    st.Bind(1, key);
+    st.Bind(2, value);
+    return st.Run("meta value");
+  });
+}
+
+// --- Tenants
+
+Status SqliteStore::CreateTenant(const TenantRow& t) {
+  return Write([&](Connection& c) -> Status {
+    KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kInsertTenant));
+    st.Bind(1, t.id);
+    st.Bind(2, t.name);
+    st.Bind(3, t.region);
+    st.Bind(4, t.created_at);
+    st.Bind(5, ByteView(t.wrapped_data_key));
+    st.Bind(6, t.data_key_version);
+    st.Bind(7, ByteView(t.wrapped_index_key));
+    return st.Run("tenant");
+  });
+}
+
+Result<TenantRow> SqliteStore::GetTenant(const std::string& id) {
+  KURA_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  KURA_ASSIGN_OR_RETURN(Statement st, (*r).Prepare(kGetTenant));
+  st.Bind(1, id);
+  KURA_ASSIGN_OR_RETURN(bool row, st.Step("tenant"));
+  if (!row) return NotFoundError("tenant not found");
+  return ReadTenant(st);
+}
+
+Result<Page<TenantRow>> SqliteStore::ListTenants(const PageRequest& page) {
+  const int limit = PageLimit(page);
+  KURA_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  KURA_ASSIGN_OR_RETURN(Statement st, (*r).Prepare(kListTenants));
+  st.Bind(1, page.after);
+  st.Bind(2, static_cast<std::int64_t>(limit) + 1);
+  Page<TenantRow> out;
+  for (;;) {
+    KURA_ASSIGN_OR_RETURN(bool row, st.Step("tenants"));
+    if (!row) break;
+    out.items.push_back(ReadTenant(st));
+  }
+  FinishPage(out, limit, &TenantRow::id);
+  return out;
+}
+
+Status SqliteStore::DeleteTenant(const std::string& id) {
+  return Write([&](Connection& c) -> Status {
+    {
+      KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kTenantExists));
+      st.Bind(1, id);
+      KURA_ASSIGN_OR_RETURN(bool row, st.Step("tenant"));
+      if (!row) return NotFoundError("tenant not found");
+    }
+    // All in this operation's savepoint of one transaction: the tenant goes
+    // completely or not at all.
+    for (const char* sql : kDeleteTenantRows) {
+      KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(sql));
+      st.Bind(1, id);
+      KURA_RETURN_IF_ERROR(st.Run("delete tenant"));
+    }
+    return Status::Ok();
+  });
+}
+
+// --- Collections
+
+Result<bool> SqliteStore::PutCollection(const CollectionRow& col) {
+  bool created = false;
+  Status s = Write([&](Connection& c) -> Status {
+    {
+      KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kCollectionExists));
+      st.Bind(1, col.tenant_id);
+      st.Bind(2, col.name);
+      KURA_ASSIGN_OR_RETURN(bool row, st.Step("collection"));
+      created = !row;
+    }
+    KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kUpsertCollection));
+    st.Bind(1, col.tenant_id);
+    st.Bind(2, col.name);
+    st.Bind(3, col.schema_json);
+    st.Bind(4, col.created_at);
+    st.Bind(5, col.updated_at);
+    return st.Run("collection");
+  });
+  if (!s.ok()) return s;
+  return created;
+}
+
+Result<CollectionRow> SqliteStore::GetCollection(const std::string& tenant_id, const std::string& name) {
+  KURA_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  KURA_ASSIGN_OR_RETURN(Statement st, (*r).Prepare(kGetCollection));
+  st.Bind(1, tenant_id);
+  st.Bind(2, name);
+  KURA_ASSIGN_OR_RETURN(bool row, st.Step("collection"));
+  if (!row) return NotFoundError("collection not found");
+  return ReadCollection(st);
+}
+
+Result<Page<CollectionRow>> SqliteStore::ListCollections(const std::string& tenant_id, const PageRequest& page) {
+  const int limit = PageLimit(page);
+  KURA_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  KURA_ASSIGN_OR_RETURN(Statement st, (*r).Prepare(kListCollections));
+  st.Bind(1, tenant_id);
+  st.Bind(2, page.after);
+  st.Bind(3, static_cast<std::int64_t>(limit) + 1);
+  Page<CollectionRow> out;
+  for (;;) {
+    KURA_ASSIGN_OR_RETURN(bool row, st.Step("collections"));
+    if (!row) break;
+    out.items.push_back(ReadCollection(st));
+  }
+  FinishPage(out, limit, &CollectionRow::name);
+  return out;
+}
+
+// --- Records
+
+namespace {
+
+Status InsertVersionRow(Connection& c, const RecordWrite& w) {
+  KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kInsertVersion));
+  st.Bind(1, w.tenant_id);
+  st.Bind(2, w.collection);
+  st.Bind(3, w.id);
+  st.Bind(4, w.version);
+  st.Bind(5, ByteView(w.ciphertext));
+  st.Bind(6, w.at);
+  return st.Run("record version");
+}
+
+Status InsertIndexRows(Connection& c, const RecordWrite& w) {
+  if (w.index.empty()) return Status::Ok();
+  KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kInsertIndex));
+  for (const IndexEntry& e : w.index) {
+    st.Bind(1, w.tenant_id);
+    st.Bind(2, w.collection);
+    st.Bind(3, e.field);
+    st.Bind(4, ByteView(e.hmac));
+    st.Bind(5, w.id);
+    KURA_RETURN_IF_ERROR(st.Run("record index entry"));
+    st.Reset();
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status SqliteStore::InsertRecord(const RecordWrite& w) {
+  if (w.version != 1) return InvalidArgumentError("a new record starts at version 1");
+  return Write([&](Connection& c) -> Status {
+    {
+      KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kInsertRecord));
+      st.Bind(1, w.tenant_id);
+      st.Bind(2, w.collection);
+      st.Bind(3, w.id);
+      st.Bind(4, w.version);
+      st.Bind(5, w.at);
+      st.Bind(6, w.at);
+      BindOptionalBytes(st, 7, w.subject_hmac);
+      KURA_RETURN_IF_ERROR(st.Run("record"));
+    }
+    KURA_RETURN_IF_ERROR(InsertVersionRow(c, w));
+    return InsertIndexRows(c, w);
+  });
+}
+
+Status SqliteStore::UpdateRecord(const RecordWrite& w, std::int64_t expected_version) {
+  if (w.version != expected_version + 1) {
+    return InvalidArgumentError("the new version must be the expected version plus one");
+  }
+  return Write([&](Connection& c) -> Status {
+    {
+      KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kCasRecord));
+      st.Bind(1, w.version);
+      st.Bind(2, w.at);
+      BindOptionalBytes(st, 3, w.subject_hmac);
+      st.Bind(4, w.tenant_id);
+      st.Bind(5, w.collection);
+      st.Bind(6, w.id);
+      st.Bind(7, expected_version);
+      KURA_RETURN_IF_ERROR(st.Run("record"));
+    }
+    if (c.Changes() == 0) {
+      KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kCurrentVersion));
+      st.Bind(1, w.tenant_id);
+      st.Bind(2, w.collection);
+      st.Bind(3, w.id);
+      KURA_ASSIGN_OR_RETURN(bool row, st.Step("record"));
+      if (!row) return NotFoundError("record not found");
+      return AbortedError("record version conflict: expected version " + std::to_string(expected_version) +
+                          ", current version is " + std::to_string(st.ColumnInt(0)));
+    }
+    KURA_RETURN_IF_ERROR(InsertVersionRow(c, w));
+    {
+      KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kDeleteIndex));
+      st.Bind(1, w.tenant_id);
+      st.Bind(2, w.collection);
+      st.Bind(3, w.id);
+      KURA_RETURN_IF_ERROR(st.Run("record index entry"));
+    }
+    KURA_RETURN_IF_ERROR(InsertIndexRows(c, w));
+    // Versions are contiguous (1..current, pruned from the oldest), so
+    // "older than the newest keep" is a single range.
+    const int keep = w.keep_versions < 1 ? 1 : w.keep_versions;
+    const std::int64_t oldest_kept = w.version - keep + 1;
+    if (oldest_kept > 1) {
+      KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kPruneVersions));
+      st.Bind(1, w.tenant_id);
+      st.Bind(2, w.collection);
+      st.Bind(3, w.id);
+      st.Bind(4, oldest_kept - 1);
+      KURA_RETURN_IF_ERROR(st.Run("prune record versions"));
+    }
+    return Status::Ok();
+  });
+}
+
+Status SqliteStore::DeleteRecord(const std::string& tenant_id, const std::string& collection,
+                                 const std::string& id) {
+  return Write([&](Connection& c) -> Status {
+    for (const char* sql : {kDeleteIndex, kDeleteVersions, kDeleteRecord}) {
+      KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(sql));
+      st.Bind(1, tenant_id);
+      st.Bind(2, collection);
+      st.Bind(3, id);
+      KURA_RETURN_IF_ERROR(st.Run("delete record"));
+    }
+    // Changes() of the last statement: the records row itself.
+    if (c.Changes() == 0) return NotFoundError("record not found");
+    return Status::Ok();
+  });
+}
+
+Result<RecordRow> SqliteStore::GetRecord(const std::string& tenant_id, const std::string& collection,
+                                         const std::string& id, std::optional<std::int64_t> version) {
+  KURA_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  KURA_ASSIGN_OR_RETURN(Statement st, (*r).Prepare(version.has_value() ? kGetRecordVersion : kGetCurrentRecord));
+  st.Bind(1, tenant_id);
+  st.Bind(2, collection);
+  st.Bind(3, id);
+  if (version.has_value()) st.Bind(4, *version);
+  KURA_ASSIGN_OR_RETURN(bool row, st.Step("record"));
+  if (!row) return NotFoundError(version.has_value() ? "record version not found" : "record not found");
+  RecordRow out;
+  out.tenant_id = tenant_id;
+  out.collection = collection;
+  out.id = id;
+  out.current_version = st.ColumnInt(0);
+  out.created_at = st.ColumnInt(1);
+  out.version = st.ColumnInt(2);
+  out.ciphertext = st.ColumnBytes(3);
+  out.updated_at = st.ColumnInt(4);
+  return out;
+}
+
+Result<std::vector<VersionInfo>> SqliteStore::ListVersions(const std::string& tenant_id,
+                                                           const std::string& collection, const std::string& id) {
+  KURA_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  KURA_ASSIGN_OR_RETURN(Statement st, (*r).Prepare(kListVersions));
+  st.Bind(1, tenant_id);
+  st.Bind(2, collection);
+  st.Bind(3, id);
+  std::vector<VersionInfo> out;
+  for (;;) {
+    KURA_ASSIGN_OR_RETURN(bool row, st.Step("record versions"));
+    if (!row) break;
+    out.push_back(VersionInfo{st.ColumnInt(0), st.ColumnInt(1)});
+  }
+  // Every existing record has at least its current version.
+  if (out.empty()) return NotFoundError("record not found");
+  return out;
+}
+
+Result<Page<RecordRow>> SqliteStore::ListRecords(const std::string& tenant_id, const std::string& collection,
+                                                 const PageRequest& page) {
+  const int limit = PageLimit(page);
+  KURA_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  KURA_ASSIGN_OR_RETURN(Statement st, (*r).Prepare(kListRecords));
+  st.Bind(1, tenant_id);
+  st.Bind(2, collection);
+  st.Bind(3, page.after);
+  st.Bind(4, static_cast<std::int64_t>(limit) + 1);
+  Page<RecordRow> out;
+  for (;;) {
+    KURA_ASSIGN_OR_RETURN(bool row, st.Step("records"));
+    if (!row) break;
+    out.items.push_back(ReadListedRecord(st, tenant_id, collection));
+  }
+  FinishPage(out, limit, &RecordRow::id);
+  return out;
+}
+
+Result<Page<RecordRow>> SqliteStore::FindRecords(const std::string& tenant_id, const std::string& collection,
+                                                 const std::string& field, ByteView hmac,
+                                                 const PageRequest& page) {
+  const int limit = PageLimit(page);
+  KURA_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  KURA_ASSIGN_OR_RETURN(Statement st, (*r).Prepare(kFindRecords));
+  st.Bind(1, tenant_id);
+  st.Bind(2, collection);
+  st.Bind(3, field);
+  st.Bind(4, hmac);
+  st.Bind(5, page.after);
+  st.Bind(6, static_cast<std::int64_t>(limit) + 1);
+  Page<RecordRow> out;
+  for (;;) {
+    KURA_ASSIGN_OR_RETURN(bool row, st.Step("records"));
+    if (!row) break;
+    out.items.push_back(ReadListedRecord(st, tenant_id, collection));
+  }
+  FinishPage(out, limit, &RecordRow::id);
+  return out;
+}
+
+// --- Roles
+
+Result<bool> SqliteStore::PutRole(const RoleRow& role) {
+  bool created = false;
+  Status s = Write([&](Connection& c) -> Status {
+    {
+      KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kRoleExists));
+      st.Bind(1, role.tenant_id);
+      st.Bind(2, role.name);
+      KURA_ASSIGN_OR_RETURN(bool row, st.Step("role"));
+      created = !row;
+    }
+    KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kUpsertRole));
+    st.Bind(1, role.tenant_id);
+    st.Bind(2, role.name);
+    st.Bind(3, role.permissions_json);
+    st.Bind(4, role.updated_at);
+    return st.Run("role");
+  });
+  if (!s.ok()) return s;
+  return created;
+}
+
+Result<RoleRow> SqliteStore::GetRole(const std::string& tenant_id, const std::string& name) {
+  KURA_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  KURA_ASSIGN_OR_RETURN(Statement st, (*r).Prepare(kGetRole));
+  st.Bind(1, tenant_id);
+  st.Bind(2, name);
+  KURA_ASSIGN_OR_RETURN(bool row, st.Step("role"));
+  if (!row) return NotFoundError("role not found");
+  return ReadRole(st);
+}
+
+Result<std::vector<RoleRow>> SqliteStore::ListRoles(const std::string& tenant_id) {
+  KURA_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  KURA_ASSIGN_OR_RETURN(Statement st, (*r).Prepare(kListRoles));
+  st.Bind(1, tenant_id);
+  std::vector<RoleRow> out;
+  for (;;) {
+    KURA_ASSIGN_OR_RETURN(bool row, st.Step("roles"));
+    if (!row) break;
+    out.push_back(ReadRole(st));
+  }
+  return out;
+}
+
+Status SqliteStore::DeleteRole(const std::string& tenant_id, const std::string& name) {
+  return Write([&](Connection& c) -> Status {
+    KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kDeleteRole));
+    st.Bind(1, tenant_id);
+    st.Bind(2, name);
+    KURA_RETURN_IF_ERROR(st.Run("role"));
+    if (c.Changes() == 0) return NotFoundError("role not found");
+    return Status::Ok();
+  });
+}
+
+// --- API keys
+
+Status SqliteStore::CreateApiKey(const ApiKeyRow& k) {
+  return Write([&](Connection& c) -> Status {
+    KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kInsertApiKey));
+    st.Bind(1, k.id);
+    st.Bind(2, k.tenant_id);
+    st.Bind(3, k.name);
+    st.Bind(4, k.role);
+    st.Bind(5, ByteView(k.key_hash));
+    st.Bind(6, k.created_at);
+    BindOptionalInt(st, 7, k.expires_at);
+    BindOptionalInt(st, 8, k.revoked_at);
+    return st.Run("api key");
+  });
+}
+
+Result<ApiKeyRow> SqliteStore::FindApiKeyByHash(ByteView key_hash) {
+  KURA_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  KURA_ASSIGN_OR_RETURN(Statement st, (*r).Prepare(kFindApiKey));
+  st.Bind(1, key_hash);
+  KURA_ASSIGN_OR_RETURN(bool row, st.Step("api key"));
+  if (!row) return NotFoundError("api key not found");
+  return ReadApiKey(st);
+}
+
+Result<std::vector<ApiKeyRow>> SqliteStore::ListApiKeys(const std::string& tenant_id) {
+  KURA_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  KURA_ASSIGN_OR_RETURN(Statement st, (*r).Prepare(kListApiKeys));
+  st.Bind(1, tenant_id);
+  std::vector<ApiKeyRow> out;
+  for (;;) {
+    KURA_ASSIGN_OR_RETURN(bool row, st.Step("api keys"));
+    if (!row) break;
+    out.push_back(ReadApiKey(st));
+  }
+  return out;
+}
+
+Status SqliteStore::RevokeApiKey(const std::string& tenant_id, const std::string& id, std::int64_t at) {
+  return Write([&](Connection& c) -> Status {
+    KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kRevokeApiKey));
+    st.Bind(1, at);
+    st.Bind(2, tenant_id);
+    st.Bind(3, id);
+    KURA_RETURN_IF_ERROR(st.Run("api key"));
+    if (c.Changes() == 0) return NotFoundError("api key not found");
+    return Status::Ok();
+  });
+}
+
+// --- Entry points
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options) {
+  KURA_ASSIGN_OR_RETURN(std::unique_ptr<SqliteStore> store, SqliteStore::Open(options));
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+Result<GroupCommitStats> GroupCommitStatsForTest(Store& store) {
+  auto* s = dynamic_cast<SqliteStore*>(&store);
+  if (s == nullptr) return InvalidArgumentError("not an SQLite store");
+  return s->Stats();
+}
+
+Status ExecOnWriterForTest(Store& store, const std::string& sql) {
+  auto* s = dynamic_cast<SqliteStore*>(&store);
+  if (s == nullptr) return InvalidArgumentError("not an SQLite store");
+  return s->ExecOnWriter(sql);
+}
+
+}  // namespace kura::store

@@ -1,0 +1,391 @@
+// SQLite-specific behaviour of the Store: files, durability, group commit,
+// failure handling and schema versioning. Backend-neutral behaviour is in
+// store_conformance_test.cc.
+#include "store/sqlite_store.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/migrations.h"
+#include "store/store.h"
+
+namespace kura::store {
+namespace {
+
+namespace fs = std::filesystem;
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = fs::path(::testing::TempDir()) /
+           ("kura_sqlite_store_" + std::to_string(::getpid()) + "_" + info->name());
+    fs::remove_all(dir_);
+    path_ = (dir_ / "data" / "kura.db").string();
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  std::unique_ptr<Store> Open(bool durable = true, int max_batch = 256) {
+    SqliteOptions options;
+    options.path = path_;
+    options.durable = durable;
+    options.max_batch = max_batch;
+    auto store = OpenSqliteStore(options);
+    EXPECT_TRUE(store.ok()) << store.status().ToString();
+    return store.ok() ? std::move(store).value() : nullptr;
+  }
+
+  // Runs SQL on the file through a separate raw connection.
+  std::string QueryText(const std::string& sql) {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+    std::string out;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+      const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+      out = text ? text : "";
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+  }
+  void ExecRaw(const std::string& sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    char* err = nullptr;
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+    sqlite3_free(err);
+    sqlite3_close(db);
+  }
+
+  static mode_t Mode(const std::string& p) {
+    struct stat st {};
+    EXPECT_EQ(::stat(p.c_str(), &st), 0) << p;
+    return st.st_mode & 0777;
+  }
+
+  static TenantRow Tenant(const std::string& id) {
+    TenantRow t;
+    t.id = id;
+    t.name = "n";
+    t.region = "eu";
+    t.created_at = 1;
+    t.wrapped_data_key = ToBytes("dek");
+    t.wrapped_index_key = ToBytes("idx");
+    return t;
+  }
+  static RecordWrite Record(const std::string& id, std::int64_t version, Bytes ciphertext) {
+    RecordWrite w;
+    w.tenant_id = "acme";
+    w.collection = "people";
+    w.id = id;
+    w.version = version;
+    w.ciphertext = std::move(ciphertext);
+    w.index = {{"email", ToBytes("hmac-" + id)}};
+    w.at = 100;
+    return w;
+  }
+  static void MakeTenant(Store& s) {
+    ASSERT_TRUE(s.CreateTenant(Tenant("acme")).ok());
+    CollectionRow c;
+    c.tenant_id = "acme";
+    c.name = "people";
+    c.schema_json = "{}";
+    ASSERT_TRUE(s.PutCollection(c).ok());
+  }
+
+  fs::path dir_;
+  std::string path_;
+};
+
+TEST_F(SqliteStoreTest, DataSurvivesCloseAndReopen) {
+  {
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    MakeTenant(*store);
+    ASSERT_TRUE(store->InsertMeta("root", ToBytes("hash")).ok());
+    ASSERT_TRUE(store->InsertRecord(Record("r1", 1, ToBytes("c1"))).ok());
+    ASSERT_TRUE(store->UpdateRecord(Record("r1", 2, ToBytes("c2")), 1).ok());
+    ASSERT_TRUE(store->CreateApiKey({"k1", "acme", "n", "admin", ToBytes("kh"), 5, std::nullopt, std::nullopt}).ok());
+  }
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(*store->GetMeta("root"), ToBytes("hash"));
+  EXPECT_EQ(store->GetTenant("acme")->wrapped_data_key, ToBytes("dek"));
+  auto rec = store->GetRecord("acme", "people", "r1", std::nullopt);
+  ASSERT_TRUE(rec.ok());
+  EXPECT_EQ(rec->version, 2);
+  EXPECT_EQ(rec->ciphertext, ToBytes("c2"));
+  EXPECT_EQ(store->GetRecord("acme", "people", "r1", 1)->ciphertext, ToBytes("c1"));
+  EXPECT_EQ(store->FindRecords("acme", "people", "email", ToBytes("hmac-r1"), {})->items.size(), 1u);
+  EXPECT_EQ(store->FindApiKeyByHash(ToBytes("kh"))->id, "k1");
+  // And it still writes.
+  EXPECT_TRUE(store->UpdateRecord(Record("r1", 3, ToBytes("c3")), 2).ok());
+}
+
+TEST_F(SqliteStoreTest, FilesAreOwnerOnly) {
+  ::umask(022);
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  MakeTenant(*store);  // a write, so the WAL exists
+  EXPECT_EQ(Mode(path_), 0600u);
+  EXPECT_EQ(Mode((dir_ / "data").string()), 0700u);
+  EXPECT_EQ(Mode(dir_.string()), 0700u);
+  for (const char* suffix : {"-wal", "-shm"}) {
+    if (fs::exists(path_ + suffix)) {
+      EXPECT_EQ(Mode(path_ + suffix), 0600u) << suffix;
+    }
+  }
+  store.reset();
+
+  // A file left with a wider mode is tightened at open.
+  ASSERT_EQ(::chmod(path_.c_str(), 0644), 0);
+  store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(Mode(path_), 0600u);
+}
+
+TEST_F(SqliteStoreTest, UsesWalJournal) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(QueryText("PRAGMA journal_mode"), "wal");
+}
+
+TEST_F(SqliteStoreTest, ConcurrentWritersShareCommits) {
+  constexpr int kThreads = 32;
+  constexpr int kPerThread = 40;
+  auto store = Open(/*durable=*/true);
+  ASSERT_NE(store, nullptr);
+  MakeTenant(*store);
+  auto before = GroupCommitStatsForTest(*store);
+  ASSERT_TRUE(before.ok());
+
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        std::string id = "r-" + std::to_string(t) + "-" + std::to_string(i);
+        if (!store->InsertRecord(Record(id, 1, Bytes(300, 0x5a))).ok()) ++failures;
+        // Every write that returned is visible to a read that starts after it.
+        if (!store->GetRecord("acme", "people", id, std::nullopt).ok()) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+
+  auto after = GroupCommitStatsForTest(*store);
+  ASSERT_TRUE(after.ok());
+  std::int64_t ops = after->ops - before->ops;
+  std::int64_t commits = after->commits - before->commits;
+  EXPECT_EQ(ops, kThreads * kPerThread);
+  EXPECT_LT(commits, ops) << "no two writes shared a commit";
+  EXPECT_GT(commits, 0);
+
+  PageRequest all;
+  all.limit = 1000;
+  std::size_t count = 0;
+  for (;;) {
+    auto page = store->ListRecords("acme", "people", all);
+    ASSERT_TRUE(page.ok());
+    count += page->items.size();
+    if (!page->next) break;
+    all.after = *page->next;
+  }
+  EXPECT_EQ(count, static_cast<std::size_t>(kThreads * kPerThread));
+}
+
+TEST_F(SqliteStoreTest, WalIsCheckpointedInTheBackground) {
+  auto store = Open(/*durable=*/false);
+  ASSERT_NE(store, nullptr);
+  MakeTenant(*store);
+  // Each commit appends a few pages to the WAL; well past the threshold.
+  for (int i = 0; i < 600; ++i) {
+    ASSERT_TRUE(store->InsertRecord(Record("r" + std::to_string(i), 1, Bytes(2000, 0x11))).ok());
+  }
+  std::int64_t checkpoints = 0;
+  for (int i = 0; i < 200 && checkpoints == 0; ++i) {
+    checkpoints = GroupCommitStatsForTest(*store)->checkpoints;
+    if (checkpoints == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_GT(checkpoints, 0);
+  // Data written before and after checkpoints reads back.
+  EXPECT_EQ(store->GetRecord("acme", "people", "r0", std::nullopt)->ciphertext.size(), 2000u);
+  EXPECT_TRUE(store->GetRecord("acme", "people", "r599", std::nullopt).ok());
+}
+
+TEST_F(SqliteStoreTest, MaxBatchOneCommitsEveryWriteAlone) {
+  auto store = Open(/*durable=*/false, /*max_batch=*/1);
+  ASSERT_NE(store, nullptr);
+  MakeTenant(*store);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 10; ++i) {
+        EXPECT_TRUE(store->PutMeta("k" + std::to_string(t * 100 + i), ToBytes("v")).ok());
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  auto stats = GroupCommitStatsForTest(*store);
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->commits, stats->ops);
+}
+
+TEST_F(SqliteStoreTest, FullDiskIsUnavailableAndRecovers) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  MakeTenant(*store);
+  ASSERT_TRUE(store->InsertRecord(Record("before", 1, Bytes(100, 1))).ok());
+
+  // The file may not grow past its current size: the next page allocation
+  // fails with SQLITE_FULL, as on a full disk.
+  ASSERT_TRUE(ExecOnWriterForTest(*store, "PRAGMA max_page_count = 1").ok());
+  Status failed;
+  std::string failed_id;
+  for (int i = 0; i < 200 && failed.ok(); ++i) {
+    failed_id = "big-" + std::to_string(i);
+    failed = store->InsertRecord(Record(failed_id, 1, Bytes(16384, 0xab)));
+  }
+  ASSERT_EQ(failed.code(), StatusCode::kUnavailable) << failed.ToString();
+  EXPECT_EQ(failed.message().find("big-"), std::string::npos);
+  // Nothing of the failed write is visible; earlier data is intact.
+  EXPECT_EQ(store->GetRecord("acme", "people", failed_id, std::nullopt).status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(store->FindRecords("acme", "people", "email", ToBytes("hmac-" + failed_id), {})->items.empty());
+  EXPECT_TRUE(store->GetRecord("acme", "people", "before", std::nullopt).ok());
+  // Small writes that fit in free pages may still work; large ones keep failing.
+  EXPECT_EQ(store->InsertRecord(Record("big-again", 1, Bytes(65536, 0xcd))).code(), StatusCode::kUnavailable);
+
+  // The cause goes away: the same store writes again.
+  ASSERT_TRUE(ExecOnWriterForTest(*store, "PRAGMA max_page_count = 1073741823").ok());
+  ASSERT_TRUE(store->InsertRecord(Record(failed_id, 1, Bytes(16384, 0xab))).ok());
+  EXPECT_TRUE(store->InsertRecord(Record("big-again", 1, Bytes(65536, 0xcd))).ok());
+  EXPECT_EQ(store->GetRecord("acme", "people", "big-again", std::nullopt)->ciphertext.size(), 65536u);
+}
+
+TEST_F(SqliteStoreTest, FailedCommitFailsTheBatchAndTheStoreRecovers) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  MakeTenant(*store);
+  auto before = GroupCommitStatsForTest(*store);
+  // A deferred foreign-key violation passes the operation and fails COMMIT.
+  Status s = ExecOnWriterForTest(*store,
+                                 "PRAGMA defer_foreign_keys = ON; "
+                                 "INSERT INTO records (tenant_id, collection, id, current_version, created_at, "
+                                 "updated_at) VALUES ('acme', 'no-such-collection', 'x', 1, 0, 0)");
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
+  EXPECT_EQ(GroupCommitStatsForTest(*store)->commits, before->commits);
+  EXPECT_EQ(QueryText("SELECT COUNT(*) FROM records"), "0");
+  // The next batch commits normally.
+  ASSERT_TRUE(store->InsertRecord(Record("r1", 1, ToBytes("c"))).ok());
+  EXPECT_TRUE(store->GetRecord("acme", "people", "r1", std::nullopt).ok());
+  EXPECT_EQ(GroupCommitStatsForTest(*store)->commits, before->commits + 1);
+}
+
+TEST_F(SqliteStoreTest, MigrationsAppliedOnce) {
+  for (int i = 0; i < 3; ++i) {
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+  }
+  EXPECT_EQ(QueryText("SELECT COUNT(*) FROM schema_migrations"), std::to_string(AllMigrations().size()));
+  EXPECT_EQ(QueryText("SELECT MAX(version) FROM schema_migrations"), std::to_string(LatestSchemaVersion()));
+  EXPECT_EQ(QueryText("SELECT name FROM schema_migrations WHERE version = 1"), "initial");
+}
+
+TEST_F(SqliteStoreTest, NewerSchemaIsRefused) {
+  { ASSERT_NE(Open(), nullptr); }
+  ExecRaw("INSERT INTO schema_migrations (version, name, applied_at) VALUES (" +
+          std::to_string(LatestSchemaVersion() + 1) + ", 'from_the_future', 0)");
+  SqliteOptions options;
+  options.path = path_;
+  auto store = OpenSqliteStore(options);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(store.status().message().find("newer"), std::string::npos) << store.status().message();
+}
+
+TEST_F(SqliteStoreTest, NotADatabaseIsDataLoss) {
+  fs::create_directories(dir_ / "data");
+  {
+    std::ofstream out(path_, std::ios::binary);
+    out << std::string(8192, 'x');
+  }
+  SqliteOptions options;
+  options.path = path_;
+  auto store = OpenSqliteStore(options);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kDataLoss) << store.status().ToString();
+  EXPECT_NE(store.status().message().find("kura.db"), std::string::npos);
+}
+
+TEST_F(SqliteStoreTest, MarksFileAndRefusesForeignSqliteFiles) {
+  { ASSERT_NE(Open(), nullptr); }
+  EXPECT_EQ(QueryText("PRAGMA application_id"), std::to_string(0x6B757261));
+  ExecRaw("PRAGMA application_id = 42");
+  SqliteOptions options;
+  options.path = path_;
+  auto store = OpenSqliteStore(options);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kFailedPrecondition);
+}
+
+TEST_F(SqliteStoreTest, DeletedCiphertextLeavesNoTraceInTheFile) {
+  const std::string marker = "ERASE-ME-0123456789-ERASE-ME";
+  auto file_contains = [&](const std::string& needle) {
+    std::ifstream in(path_, std::ios::binary);
+    std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return data.find(needle) != std::string::npos;
+  };
+  {
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    MakeTenant(*store);
+    ASSERT_TRUE(store->InsertRecord(Record("r1", 1, ToBytes(marker + "-v1"))).ok());
+    RecordWrite w = Record("r1", 2, ToBytes("second"));
+    w.keep_versions = 1;  // prunes version 1
+    ASSERT_TRUE(store->UpdateRecord(w, 1).ok());
+    ASSERT_TRUE(store->InsertRecord(Record("r2", 1, ToBytes(marker + "-r2"))).ok());
+    ASSERT_TRUE(store->DeleteRecord("acme", "people", "r2").ok());
+  }
+  // Closing checkpoints the WAL into the file.
+  EXPECT_FALSE(fs::exists(path_ + "-wal"));
+  EXPECT_FALSE(file_contains(marker));
+  EXPECT_TRUE(file_contains("second"));
+}
+
+TEST_F(SqliteStoreTest, RejectsBadOptions) {
+  SqliteOptions options;
+  EXPECT_EQ(OpenSqliteStore(options).status().code(), StatusCode::kInvalidArgument);
+  options.path = path_;
+  options.max_batch = 0;
+  EXPECT_EQ(OpenSqliteStore(options).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(SqliteStoreTest, StoresBytesVerbatimAndEmptySubjectAsNull) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  MakeTenant(*store);
+  ASSERT_TRUE(store->InsertRecord(Record("r1", 1, ToBytes("MARKER-CIPHERTEXT"))).ok());
+  EXPECT_EQ(QueryText("SELECT COUNT(*) FROM record_versions WHERE ciphertext = CAST('MARKER-CIPHERTEXT' AS BLOB)"),
+            "1");
+  EXPECT_EQ(QueryText("SELECT COUNT(*) FROM records WHERE subject_hmac IS NULL"), "1");
+  EXPECT_EQ(QueryText("SELECT typeof(hmac) FROM record_index"), "blob");
+}
+
+}  // namespace
+}  // namespace kura::store

@@ -1,0 +1,708 @@
+// The Store conformance suite: every backend must pass it unchanged.
+//
+// It is value-parameterised over a StoreFactory. To run it against another
+// backend, add one line at the bottom, e.g.
+//   INSTANTIATE_TEST_SUITE_P(Postgres, StoreConformanceTest,
+//                            ::testing::Values(PostgresFactory()), FactoryName);
+// Each test gets a fresh, empty store from the factory.
+#include "store/store.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <ostream>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace kura::store {
+namespace {
+
+struct StoreFactory {
+  std::string name;
+  std::function<std::unique_ptr<Store>()> make;
+};
+
+std::string FactoryName(const ::testing::TestParamInfo<StoreFactory>& info) { return info.param.name; }
+// GoogleTest prints parameters in failure messages and test listings.
+[[maybe_unused]] void PrintTo(const StoreFactory& factory, std::ostream* os) { *os << factory.name; }
+
+// --- SQLite factory: one fresh database per test under a per-process temp
+// directory that is removed when the test program ends.
+
+std::filesystem::path SqliteRoot() {
+  static const std::filesystem::path root =
+      std::filesystem::path(::testing::TempDir()) / ("kura_store_conformance_" + std::to_string(::getpid()));
+  return root;
+}
+
+class SqliteRootCleanup : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(SqliteRoot(), ec);
+  }
+};
+[[maybe_unused]] ::testing::Environment* const kSqliteCleanup =
+    ::testing::AddGlobalTestEnvironment(new SqliteRootCleanup);
+
+StoreFactory SqliteFactory() {
+  return {"sqlite", [] {
+            static std::atomic<int> counter{0};
+            SqliteOptions options;
+            options.path = (SqliteRoot() / ("db" + std::to_string(counter++)) / "kura.db").string();
+            // Unit tests do not need power-loss durability; sqlite_store_test
+            // covers the durable configuration.
+            options.durable = false;
+            auto store = OpenSqliteStore(options);
+            if (!store.ok()) {
+              ADD_FAILURE() << store.status().ToString();
+              return std::unique_ptr<Store>();
+            }
+            return std::move(store).value();
+          }};
+}
+
+// --- Helpers
+
+Bytes B(std::string_view s) { return ToBytes(s); }
+
+TenantRow Tenant(const std::string& id) {
+  TenantRow t;
+  t.id = id;
+  t.name = "Tenant " + id;
+  t.region = "eu";
+  t.created_at = 1700000000;
+  t.wrapped_data_key = B("wrapped-dek-" + id);
+  t.data_key_version = 1;
+  t.wrapped_index_key = B("wrapped-idx-" + id);
+  return t;
+}
+
+CollectionRow Collection(const std::string& tenant, const std::string& name, const std::string& schema = "{}",
+                         std::int64_t at = 1700000100) {
+  CollectionRow c;
+  c.tenant_id = tenant;
+  c.name = name;
+  c.schema_json = schema;
+  c.created_at = at;
+  c.updated_at = at;
+  return c;
+}
+
+RecordWrite Record(const std::string& tenant, const std::string& coll, const std::string& id,
+                   std::int64_t version, const std::string& ciphertext, std::vector<IndexEntry> index = {},
+                   std::int64_t at = 1700000200) {
+  RecordWrite w;
+  w.tenant_id = tenant;
+  w.collection = coll;
+  w.id = id;
+  w.version = version;
+  w.ciphertext = B(ciphertext);
+  w.subject_hmac = B("subject-" + id);
+  w.index = std::move(index);
+  w.at = at;
+  return w;
+}
+
+ApiKeyRow Key(const std::string& tenant, const std::string& id, const std::string& hash) {
+  ApiKeyRow k;
+  k.id = id;
+  k.tenant_id = tenant;
+  k.name = "key " + id;
+  k.role = "admin";
+  k.key_hash = B(hash);
+  k.created_at = 1700000300;
+  return k;
+}
+
+std::vector<std::string> Ids(const std::vector<RecordRow>& rows) {
+  std::vector<std::string> ids;
+  for (const auto& r : rows) ids.push_back(r.id);
+  return ids;
+}
+
+class StoreConformanceTest : public ::testing::TestWithParam<StoreFactory> {
+ protected:
+  void SetUp() override {
+    store_ = GetParam().make();
+    ASSERT_NE(store_, nullptr);
+  }
+
+  // A tenant with one collection "people", ready for records.
+  void MakeTenant(const std::string& id, const std::vector<std::string>& collections = {"people"}) {
+    ASSERT_TRUE(store_->CreateTenant(Tenant(id)).ok());
+    for (const auto& c : collections) {
+      auto created = store_->PutCollection(Collection(id, c));
+      ASSERT_TRUE(created.ok()) << created.status().ToString();
+    }
+  }
+
+  std::unique_ptr<Store> store_;
+};
+
+// --- Meta
+
+TEST_P(StoreConformanceTest, MetaGetPutInsertOnce) {
+  EXPECT_EQ(store_->GetMeta("seal").status().code(), StatusCode::kNotFound);
+
+  ASSERT_TRUE(store_->InsertMeta("seal", B("first")).ok());
+  auto again = store_->InsertMeta("seal", B("second"));
+  EXPECT_EQ(again.code(), StatusCode::kAlreadyExists);
+  ASSERT_EQ(*store_->GetMeta("seal"), B("first"));
+
+  ASSERT_TRUE(store_->PutMeta("seal", B("replaced")).ok());
+  EXPECT_EQ(*store_->GetMeta("seal"), B("replaced"));
+
+  ASSERT_TRUE(store_->PutMeta("other", B("")).ok());
+  auto empty = store_->GetMeta("other");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty->empty());
+
+  Bytes binary = {0x00, 0xff, 0x10, 0x00};
+  ASSERT_TRUE(store_->PutMeta("bin", binary).ok());
+  EXPECT_EQ(*store_->GetMeta("bin"), binary);
+}
+
+// --- Tenants
+
+TEST_P(StoreConformanceTest, TenantCreateDuplicateGet) {
+  TenantRow t = Tenant("acme");
+  t.data_key_version = 3;
+  ASSERT_TRUE(store_->CreateTenant(t).ok());
+
+  auto got = store_->GetTenant("acme");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->id, "acme");
+  EXPECT_EQ(got->name, t.name);
+  EXPECT_EQ(got->region, "eu");
+  EXPECT_EQ(got->created_at, t.created_at);
+  EXPECT_EQ(got->wrapped_data_key, t.wrapped_data_key);
+  EXPECT_EQ(got->data_key_version, 3);
+  EXPECT_EQ(got->wrapped_index_key, t.wrapped_index_key);
+
+  TenantRow dup = Tenant("acme");
+  dup.name = "Other";
+  EXPECT_EQ(store_->CreateTenant(dup).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->GetTenant("acme")->name, t.name);
+
+  EXPECT_EQ(store_->GetTenant("nobody").status().code(), StatusCode::kNotFound);
+}
+
+TEST_P(StoreConformanceTest, TenantListPagination) {
+  auto empty = store_->ListTenants({});
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty->items.empty());
+  EXPECT_FALSE(empty->next.has_value());
+
+  for (const char* id : {"t4", "t1", "t6", "t0", "t3", "t5", "t2"}) ASSERT_TRUE(store_->CreateTenant(Tenant(id)).ok());
+
+  std::vector<std::string> seen;
+  PageRequest req;
+  req.limit = 3;
+  int pages = 0;
+  for (;;) {
+    auto page = store_->ListTenants(req);
+    ASSERT_TRUE(page.ok());
+    ++pages;
+    EXPECT_LE(page->items.size(), 3u);
+    for (const auto& t : page->items) seen.push_back(t.id);
+    if (!page->next) break;
+    EXPECT_EQ(*page->next, page->items.back().id);
+    req.after = *page->next;
+  }
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(seen, (std::vector<std::string>{"t0", "t1", "t2", "t3", "t4", "t5", "t6"}));
+
+  // A page that ends exactly at the last row has no next cursor.
+  req = {};
+  req.after = "t3";
+  req.limit = 3;
+  auto last = store_->ListTenants(req);
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(last->items.size(), 3u);
+  EXPECT_FALSE(last->next.has_value());
+}
+
+TEST_P(StoreConformanceTest, DeleteTenantRemovesEverythingOfItsOwn) {
+  for (const char* id : {"gone", "kept"}) {
+    MakeTenant(id, {"people", "orders"});
+    ASSERT_TRUE(store_->InsertRecord(Record(id, "people", "r1", 1, "c1", {{"email", B("h-email")}})).ok());
+    ASSERT_TRUE(store_->UpdateRecord(Record(id, "people", "r1", 2, "c2", {{"email", B("h-email")}}), 1).ok());
+    ASSERT_TRUE(store_->InsertRecord(Record(id, "orders", "o1", 1, "c3", {{"sku", B("h-sku")}})).ok());
+    ASSERT_TRUE(store_->PutRole({id, "reader", "{}", 1}).ok());
+    ASSERT_TRUE(store_->CreateApiKey(Key(id, std::string("k-") + id, std::string("hash-") + id)).ok());
+    ASSERT_TRUE(store_->PutMeta(std::string("meta-") + id, B("v")).ok());
+  }
+
+  ASSERT_TRUE(store_->DeleteTenant("gone").ok());
+
+  EXPECT_EQ(store_->GetTenant("gone").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetCollection("gone", "people").status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(store_->ListCollections("gone", {})->items.empty());
+  EXPECT_EQ(store_->GetRecord("gone", "people", "r1", std::nullopt).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetRecord("gone", "people", "r1", 1).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->ListVersions("gone", "people", "r1").status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(store_->ListRecords("gone", "people", {})->items.empty());
+  EXPECT_TRUE(store_->ListRecords("gone", "orders", {})->items.empty());
+  EXPECT_TRUE(store_->FindRecords("gone", "people", "email", B("h-email"), {})->items.empty());
+  EXPECT_EQ(store_->GetRole("gone", "reader").status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(store_->ListRoles("gone")->empty());
+  EXPECT_EQ(store_->FindApiKeyByHash(B("hash-gone")).status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(store_->ListApiKeys("gone")->empty());
+
+  // The other tenant is untouched; meta is not tenant data.
+  EXPECT_TRUE(store_->GetTenant("kept").ok());
+  EXPECT_EQ(store_->GetRecord("kept", "people", "r1", std::nullopt)->version, 2);
+  EXPECT_EQ(store_->ListVersions("kept", "people", "r1")->size(), 2u);
+  EXPECT_EQ(store_->FindRecords("kept", "people", "email", B("h-email"), {})->items.size(), 1u);
+  EXPECT_TRUE(store_->GetRole("kept", "reader").ok());
+  EXPECT_TRUE(store_->FindApiKeyByHash(B("hash-kept")).ok());
+  EXPECT_TRUE(store_->GetMeta("meta-gone").ok());
+
+  EXPECT_EQ(store_->DeleteTenant("gone").code(), StatusCode::kNotFound);
+
+  // The id can be reused and starts empty.
+  MakeTenant("gone");
+  EXPECT_TRUE(store_->ListRecords("gone", "people", {})->items.empty());
+  EXPECT_TRUE(store_->InsertRecord(Record("gone", "people", "r1", 1, "fresh")).ok());
+  EXPECT_EQ(store_->ListVersions("gone", "people", "r1")->size(), 1u);
+}
+
+// --- Collections
+
+TEST_P(StoreConformanceTest, CollectionsPutGetList) {
+  ASSERT_TRUE(store_->CreateTenant(Tenant("acme")).ok());
+
+  auto created = store_->PutCollection(Collection("acme", "people", R"({"fields":{}})", 100));
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  EXPECT_TRUE(*created);
+
+  CollectionRow replacement = Collection("acme", "people", R"({"fields":{"email":{}}})", 200);
+  auto replaced = store_->PutCollection(replacement);
+  ASSERT_TRUE(replaced.ok());
+  EXPECT_FALSE(*replaced);
+
+  auto got = store_->GetCollection("acme", "people");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->tenant_id, "acme");
+  EXPECT_EQ(got->name, "people");
+  EXPECT_EQ(got->schema_json, replacement.schema_json);
+  EXPECT_EQ(got->created_at, 100);  // creation time survives a replace
+  EXPECT_EQ(got->updated_at, 200);
+
+  EXPECT_EQ(store_->GetCollection("acme", "nothing").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetCollection("other", "people").status().code(), StatusCode::kNotFound);
+  // A collection belongs to an existing tenant.
+  EXPECT_EQ(store_->PutCollection(Collection("nobody", "people")).status().code(), StatusCode::kNotFound);
+
+  for (const char* n : {"c", "a", "e", "b", "d"}) ASSERT_TRUE(store_->PutCollection(Collection("acme", n)).ok());
+  ASSERT_TRUE(store_->CreateTenant(Tenant("zeta")).ok());
+  ASSERT_TRUE(store_->PutCollection(Collection("zeta", "aa")).ok());
+
+  std::vector<std::string> names;
+  PageRequest req;
+  req.limit = 4;
+  for (;;) {
+    auto page = store_->ListCollections("acme", req);
+    ASSERT_TRUE(page.ok());
+    for (const auto& c : page->items) {
+      EXPECT_EQ(c.tenant_id, "acme");
+      names.push_back(c.name);
+    }
+    if (!page->next) break;
+    req.after = *page->next;
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"a", "b", "c", "d", "e", "people"}));
+}
+
+// --- Records
+
+TEST_P(StoreConformanceTest, RecordInsertDuplicateGet) {
+  MakeTenant("acme");
+  RecordWrite w = Record("acme", "people", "r1", 1, "cipher-1", {{"email", B("h1")}}, 500);
+  ASSERT_TRUE(store_->InsertRecord(w).ok());
+
+  auto got = store_->GetRecord("acme", "people", "r1", std::nullopt);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->tenant_id, "acme");
+  EXPECT_EQ(got->collection, "people");
+  EXPECT_EQ(got->id, "r1");
+  EXPECT_EQ(got->version, 1);
+  EXPECT_EQ(got->current_version, 1);
+  EXPECT_EQ(got->ciphertext, B("cipher-1"));
+  EXPECT_EQ(got->created_at, 500);
+  EXPECT_EQ(got->updated_at, 500);
+
+  auto v1 = store_->GetRecord("acme", "people", "r1", 1);
+  ASSERT_TRUE(v1.ok());
+  EXPECT_EQ(v1->ciphertext, B("cipher-1"));
+
+  RecordWrite dup = Record("acme", "people", "r1", 1, "other");
+  EXPECT_EQ(store_->InsertRecord(dup).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->GetRecord("acme", "people", "r1", std::nullopt)->ciphertext, B("cipher-1"));
+
+  // Same id in another collection is another record.
+  ASSERT_TRUE(store_->PutCollection(Collection("acme", "orders")).ok());
+  EXPECT_TRUE(store_->InsertRecord(Record("acme", "orders", "r1", 1, "order")).ok());
+
+  EXPECT_EQ(store_->GetRecord("acme", "people", "r2", std::nullopt).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetRecord("acme", "people", "r1", 2).status().code(), StatusCode::kNotFound);
+  // A record belongs to an existing collection.
+  EXPECT_EQ(store_->InsertRecord(Record("acme", "nothing", "r1", 1, "x")).code(), StatusCode::kNotFound);
+
+  // A record without subject or index entries.
+  RecordWrite bare = Record("acme", "people", "bare", 1, "c");
+  bare.subject_hmac.clear();
+  EXPECT_TRUE(store_->InsertRecord(bare).ok());
+  EXPECT_EQ(store_->GetRecord("acme", "people", "bare", std::nullopt)->ciphertext, B("c"));
+}
+
+TEST_P(StoreConformanceTest, RecordUpdateCompareAndSet) {
+  MakeTenant("acme");
+  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "r1", 1, "v1", {}, 500)).ok());
+
+  ASSERT_TRUE(store_->UpdateRecord(Record("acme", "people", "r1", 2, "v2", {}, 600), 1).ok());
+  auto cur = store_->GetRecord("acme", "people", "r1", std::nullopt);
+  ASSERT_TRUE(cur.ok());
+  EXPECT_EQ(cur->version, 2);
+  EXPECT_EQ(cur->current_version, 2);
+  EXPECT_EQ(cur->ciphertext, B("v2"));
+  EXPECT_EQ(cur->created_at, 500);
+  EXPECT_EQ(cur->updated_at, 600);
+
+  auto old = store_->GetRecord("acme", "people", "r1", 1);
+  ASSERT_TRUE(old.ok());
+  EXPECT_EQ(old->version, 1);
+  EXPECT_EQ(old->current_version, 2);
+  EXPECT_EQ(old->ciphertext, B("v1"));
+  EXPECT_EQ(old->updated_at, 500);
+
+  // Stale expectation: conflict, nothing written.
+  Status stale = store_->UpdateRecord(Record("acme", "people", "r1", 2, "lost", {}, 700), 1);
+  EXPECT_EQ(stale.code(), StatusCode::kAborted);
+  EXPECT_EQ(store_->GetRecord("acme", "people", "r1", std::nullopt)->ciphertext, B("v2"));
+  EXPECT_EQ(store_->ListVersions("acme", "people", "r1")->size(), 2u);
+  // An expectation from the future is a conflict too.
+  EXPECT_EQ(store_->UpdateRecord(Record("acme", "people", "r1", 6, "x"), 5).code(), StatusCode::kAborted);
+
+  // The new version must follow the expected one.
+  EXPECT_EQ(store_->UpdateRecord(Record("acme", "people", "r1", 5, "x"), 2).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->GetRecord("acme", "people", "r1", std::nullopt)->version, 2);
+
+  EXPECT_EQ(store_->UpdateRecord(Record("acme", "people", "missing", 2, "x"), 1).code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->UpdateRecord(Record("nobody", "people", "r1", 2, "x"), 1).code(), StatusCode::kNotFound);
+}
+
+TEST_P(StoreConformanceTest, RecordVersionsPrunedToKeepVersions) {
+  MakeTenant("acme");
+  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "r1", 1, "v1", {}, 1000)).ok());
+  for (int v = 2; v <= 6; ++v) {
+    RecordWrite w = Record("acme", "people", "r1", v, "v" + std::to_string(v), {}, 1000 + v);
+    w.keep_versions = 3;
+    ASSERT_TRUE(store_->UpdateRecord(w, v - 1).ok()) << v;
+  }
+  auto versions = store_->ListVersions("acme", "people", "r1");
+  ASSERT_TRUE(versions.ok());
+  ASSERT_EQ(versions->size(), 3u);
+  EXPECT_EQ((*versions)[0].version, 6);
+  EXPECT_EQ((*versions)[0].created_at, 1006);
+  EXPECT_EQ((*versions)[1].version, 5);
+  EXPECT_EQ((*versions)[2].version, 4);
+  EXPECT_EQ((*versions)[2].created_at, 1004);
+
+  EXPECT_EQ(store_->GetRecord("acme", "people", "r1", 3).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetRecord("acme", "people", "r1", 1).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetRecord("acme", "people", "r1", 4)->ciphertext, B("v4"));
+  // Creation time of the record outlives its first version.
+  EXPECT_EQ(store_->GetRecord("acme", "people", "r1", std::nullopt)->created_at, 1000);
+
+  // keep_versions = 1 keeps only the current one.
+  RecordWrite w = Record("acme", "people", "r1", 7, "v7");
+  w.keep_versions = 1;
+  ASSERT_TRUE(store_->UpdateRecord(w, 6).ok());
+  versions = store_->ListVersions("acme", "people", "r1");
+  ASSERT_EQ(versions->size(), 1u);
+  EXPECT_EQ((*versions)[0].version, 7);
+
+  // Default keep_versions (10).
+  for (int v = 8; v <= 20; ++v) ASSERT_TRUE(store_->UpdateRecord(Record("acme", "people", "r1", v, "x"), v - 1).ok());
+  versions = store_->ListVersions("acme", "people", "r1");
+  ASSERT_EQ(versions->size(), 10u);
+  EXPECT_EQ(versions->front().version, 20);
+  EXPECT_EQ(versions->back().version, 11);
+
+  EXPECT_EQ(store_->ListVersions("acme", "people", "missing").status().code(), StatusCode::kNotFound);
+}
+
+TEST_P(StoreConformanceTest, RecordDelete) {
+  MakeTenant("acme");
+  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "r1", 1, "v1", {{"email", B("h")}})).ok());
+  ASSERT_TRUE(store_->UpdateRecord(Record("acme", "people", "r1", 2, "v2", {{"email", B("h")}}), 1).ok());
+  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "r2", 1, "other", {{"email", B("h")}})).ok());
+
+  ASSERT_TRUE(store_->DeleteRecord("acme", "people", "r1").ok());
+  EXPECT_EQ(store_->GetRecord("acme", "people", "r1", std::nullopt).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetRecord("acme", "people", "r1", 1).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->ListVersions("acme", "people", "r1").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(Ids(store_->FindRecords("acme", "people", "email", B("h"), {})->items),
+            std::vector<std::string>{"r2"});
+  EXPECT_EQ(Ids(store_->ListRecords("acme", "people", {})->items), std::vector<std::string>{"r2"});
+  EXPECT_EQ(store_->UpdateRecord(Record("acme", "people", "r1", 3, "x"), 2).code(), StatusCode::kNotFound);
+
+  EXPECT_EQ(store_->DeleteRecord("acme", "people", "r1").code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->DeleteRecord("acme", "people", "never").code(), StatusCode::kNotFound);
+
+  // The id is free again and starts over at version 1.
+  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "r1", 1, "again")).ok());
+  auto versions = store_->ListVersions("acme", "people", "r1");
+  ASSERT_EQ(versions->size(), 1u);
+  EXPECT_EQ(store_->GetRecord("acme", "people", "r1", std::nullopt)->ciphertext, B("again"));
+}
+
+TEST_P(StoreConformanceTest, RecordListPagination) {
+  MakeTenant("acme", {"people", "orders"});
+  MakeTenant("other");
+  for (const char* id : {"r3", "r1", "r5", "r2", "r4"}) {
+    ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", id, 1, std::string("c-") + id)).ok());
+  }
+  ASSERT_TRUE(store_->InsertRecord(Record("acme", "orders", "o1", 1, "o")).ok());
+  ASSERT_TRUE(store_->InsertRecord(Record("other", "people", "r0", 1, "x")).ok());
+  ASSERT_TRUE(store_->UpdateRecord(Record("acme", "people", "r2", 2, "c-r2-v2", {}, 900), 1).ok());
+
+  std::vector<RecordRow> all;
+  PageRequest req;
+  req.limit = 2;
+  int pages = 0;
+  for (;;) {
+    auto page = store_->ListRecords("acme", "people", req);
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    ++pages;
+    for (auto& r : page->items) all.push_back(r);
+    if (!page->next) break;
+    req.after = *page->next;
+  }
+  EXPECT_EQ(pages, 3);
+  ASSERT_EQ(Ids(all), (std::vector<std::string>{"r1", "r2", "r3", "r4", "r5"}));
+  for (const auto& r : all) {
+    EXPECT_EQ(r.tenant_id, "acme");
+    EXPECT_EQ(r.collection, "people");
+  }
+  // The listing carries the current version.
+  EXPECT_EQ(all[1].version, 2);
+  EXPECT_EQ(all[1].current_version, 2);
+  EXPECT_EQ(all[1].ciphertext, B("c-r2-v2"));
+  EXPECT_EQ(all[1].updated_at, 900);
+  EXPECT_EQ(all[0].ciphertext, B("c-r1"));
+
+  EXPECT_TRUE(store_->ListRecords("acme", "nothing", {})->items.empty());
+}
+
+TEST_P(StoreConformanceTest, FindRecordsByBlindIndex) {
+  MakeTenant("acme", {"people", "orders"});
+  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "r1", 1, "a", {{"email", B("h1")}, {"phone", B("p1")}})).ok());
+  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "r2", 1, "b", {{"email", B("h1")}})).ok());
+  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "r3", 1, "c", {{"email", B("h2")}})).ok());
+  ASSERT_TRUE(store_->InsertRecord(Record("acme", "orders", "o1", 1, "d", {{"email", B("h1")}})).ok());
+  // The same entry twice is one entry.
+  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "r4", 1, "e", {{"tag", B("t")}, {"tag", B("t")}})).ok());
+
+  auto found = store_->FindRecords("acme", "people", "email", B("h1"), {});
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  EXPECT_EQ(Ids(found->items), (std::vector<std::string>{"r1", "r2"}));
+  EXPECT_EQ(found->items[0].ciphertext, B("a"));
+  EXPECT_EQ(found->items[0].tenant_id, "acme");
+  EXPECT_EQ(found->items[0].collection, "people");
+  EXPECT_FALSE(found->next.has_value());
+
+  EXPECT_EQ(Ids(store_->FindRecords("acme", "people", "tag", B("t"), {})->items), std::vector<std::string>{"r4"});
+  // Field names separate entries with equal hashes.
+  EXPECT_TRUE(store_->FindRecords("acme", "people", "phone", B("h1"), {})->items.empty());
+  EXPECT_TRUE(store_->FindRecords("acme", "people", "email", B("nope"), {})->items.empty());
+
+  PageRequest req;
+  req.limit = 1;
+  auto first = store_->FindRecords("acme", "people", "email", B("h1"), req);
+  ASSERT_EQ(Ids(first->items), std::vector<std::string>{"r1"});
+  ASSERT_TRUE(first->next.has_value());
+  req.after = *first->next;
+  auto second = store_->FindRecords("acme", "people", "email", B("h1"), req);
+  EXPECT_EQ(Ids(second->items), std::vector<std::string>{"r2"});
+  EXPECT_FALSE(second->next.has_value());
+
+  // An update replaces the record's entries.
+  ASSERT_TRUE(store_->UpdateRecord(Record("acme", "people", "r1", 2, "a2", {{"email", B("h3")}}), 1).ok());
+  EXPECT_EQ(Ids(store_->FindRecords("acme", "people", "email", B("h1"), {})->items),
+            std::vector<std::string>{"r2"});
+  EXPECT_TRUE(store_->FindRecords("acme", "people", "phone", B("p1"), {})->items.empty());
+  auto moved = store_->FindRecords("acme", "people", "email", B("h3"), {});
+  ASSERT_EQ(Ids(moved->items), std::vector<std::string>{"r1"});
+  EXPECT_EQ(moved->items[0].version, 2);
+  EXPECT_EQ(moved->items[0].ciphertext, B("a2"));
+
+  // A failed (stale) update leaves the entries alone.
+  EXPECT_EQ(store_->UpdateRecord(Record("acme", "people", "r2", 8, "x", {{"email", B("h9")}}), 7).code(),
+            StatusCode::kAborted);
+  EXPECT_EQ(Ids(store_->FindRecords("acme", "people", "email", B("h1"), {})->items),
+            std::vector<std::string>{"r2"});
+  EXPECT_TRUE(store_->FindRecords("acme", "people", "email", B("h9"), {})->items.empty());
+}
+
+// --- Roles
+
+TEST_P(StoreConformanceTest, Roles) {
+  MakeTenant("acme");
+  MakeTenant("other");
+  auto created = store_->PutRole({"acme", "support", R"({"people":["read"]})", 10});
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  EXPECT_TRUE(*created);
+  auto replaced = store_->PutRole({"acme", "support", R"({"people":["read","update"]})", 20});
+  ASSERT_TRUE(replaced.ok());
+  EXPECT_FALSE(*replaced);
+  ASSERT_TRUE(store_->PutRole({"acme", "analyst", "{}", 30}).ok());
+  ASSERT_TRUE(store_->PutRole({"other", "zzz", "{}", 40}).ok());
+
+  auto got = store_->GetRole("acme", "support");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->tenant_id, "acme");
+  EXPECT_EQ(got->name, "support");
+  EXPECT_EQ(got->permissions_json, R"({"people":["read","update"]})");
+  EXPECT_EQ(got->updated_at, 20);
+
+  auto list = store_->ListRoles("acme");
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].name, "analyst");
+  EXPECT_EQ((*list)[1].name, "support");
+
+  ASSERT_TRUE(store_->DeleteRole("acme", "analyst").ok());
+  EXPECT_EQ(store_->GetRole("acme", "analyst").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->DeleteRole("acme", "analyst").code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetRole("acme", "zzz").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->ListRoles("acme")->size(), 1u);
+  EXPECT_EQ(store_->PutRole({"nobody", "r", "{}", 1}).status().code(), StatusCode::kNotFound);
+}
+
+// --- API keys
+
+TEST_P(StoreConformanceTest, ApiKeys) {
+  MakeTenant("acme");
+  MakeTenant("other");
+  ApiKeyRow k1 = Key("acme", "k1", "hash-1");
+  k1.expires_at = 1800000000;
+  ASSERT_TRUE(store_->CreateApiKey(k1).ok());
+  ASSERT_TRUE(store_->CreateApiKey(Key("acme", "k0", "hash-0")).ok());
+  ASSERT_TRUE(store_->CreateApiKey(Key("other", "k9", "hash-9")).ok());
+
+  EXPECT_EQ(store_->CreateApiKey(Key("acme", "k1", "hash-new")).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->CreateApiKey(Key("acme", "k2", "hash-1")).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->CreateApiKey(Key("nobody", "k3", "hash-3")).code(), StatusCode::kNotFound);
+
+  auto found = store_->FindApiKeyByHash(B("hash-1"));
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  EXPECT_EQ(found->id, "k1");
+  EXPECT_EQ(found->tenant_id, "acme");
+  EXPECT_EQ(found->name, "key k1");
+  EXPECT_EQ(found->role, "admin");
+  EXPECT_EQ(found->key_hash, B("hash-1"));
+  EXPECT_EQ(found->created_at, 1700000300);
+  EXPECT_EQ(found->expires_at, std::optional<std::int64_t>(1800000000));
+  EXPECT_FALSE(found->revoked_at.has_value());
+  EXPECT_FALSE(store_->FindApiKeyByHash(B("hash-0"))->expires_at.has_value());
+  EXPECT_EQ(store_->FindApiKeyByHash(B("hash-x")).status().code(), StatusCode::kNotFound);
+
+  auto list = store_->ListApiKeys("acme");
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].id, "k0");
+  EXPECT_EQ((*list)[1].id, "k1");
+
+  ASSERT_TRUE(store_->RevokeApiKey("acme", "k1", 1750000000).ok());
+  EXPECT_EQ(store_->FindApiKeyByHash(B("hash-1"))->revoked_at, std::optional<std::int64_t>(1750000000));
+  // Revoking again keeps the first revocation time.
+  ASSERT_TRUE(store_->RevokeApiKey("acme", "k1", 1760000000).ok());
+  EXPECT_EQ(store_->FindApiKeyByHash(B("hash-1"))->revoked_at, std::optional<std::int64_t>(1750000000));
+
+  EXPECT_EQ(store_->RevokeApiKey("acme", "missing", 1).code(), StatusCode::kNotFound);
+  // A key of another tenant cannot be revoked through this one.
+  EXPECT_EQ(store_->RevokeApiKey("acme", "k9", 1).code(), StatusCode::kNotFound);
+  EXPECT_FALSE(store_->FindApiKeyByHash(B("hash-9"))->revoked_at.has_value());
+}
+
+// --- Concurrency
+
+TEST_P(StoreConformanceTest, ConcurrentCompareAndSetUpdates) {
+  constexpr int kThreads = 16;
+  constexpr int kUpdatesPerThread = 200;
+  MakeTenant("acme");
+  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "hot", 1, "initial")).ok());
+
+  std::vector<std::vector<std::int64_t>> written(kThreads);
+  std::atomic<int> conflicts{0};
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kUpdatesPerThread;) {
+        auto cur = store_->GetRecord("acme", "people", "hot", std::nullopt);
+        if (!cur.ok()) {
+          ++errors;
+          return;
+        }
+        std::int64_t next = cur->current_version + 1;
+        RecordWrite w = Record("acme", "people", "hot", next,
+                               "t" + std::to_string(t) + "-v" + std::to_string(next));
+        Status s = store_->UpdateRecord(w, cur->current_version);
+        if (s.ok()) {
+          written[t].push_back(next);
+          ++i;
+        } else if (s.code() == StatusCode::kAborted) {
+          ++conflicts;
+        } else {
+          ++errors;
+          return;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_EQ(errors.load(), 0);
+
+  std::set<std::int64_t> all;
+  std::size_t successes = 0;
+  for (const auto& v : written) {
+    successes += v.size();
+    all.insert(v.begin(), v.end());
+  }
+  EXPECT_EQ(successes, static_cast<std::size_t>(kThreads * kUpdatesPerThread));
+  // No version was written twice, and none is missing.
+  EXPECT_EQ(all.size(), successes);
+  EXPECT_EQ(*all.begin(), 2);
+  EXPECT_EQ(*all.rbegin(), static_cast<std::int64_t>(successes) + 1);
+
+  auto final_row = store_->GetRecord("acme", "people", "hot", std::nullopt);
+  ASSERT_TRUE(final_row.ok());
+  EXPECT_EQ(final_row->current_version, static_cast<std::int64_t>(successes) + 1);
+  // The stored content of the last version is the one its writer wrote.
+  int last_writer = -1;
+  for (int t = 0; t < kThreads; ++t) {
+    if (std::find(written[t].begin(), written[t].end(), final_row->current_version) != written[t].end()) {
+      last_writer = t;
+    }
+  }
+  ASSERT_GE(last_writer, 0);
+  EXPECT_EQ(final_row->ciphertext, B("t" + std::to_string(last_writer) + "-v" +
+                                     std::to_string(final_row->current_version)));
+  EXPECT_EQ(store_->ListVersions("acme", "people", "hot")->size(), 10u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformanceTest, ::testing::Values(SqliteFactory()), FactoryName);
+
+}  // namespace
+}  // namespace kura::store
