@@ -10,30 +10,30 @@ namespace {
 // deletes children explicitly so no backend depends on cascades being on.
 constexpr std::array<std::string_view, 11> kInitial = {
     R"sql(CREATE TABLE meta (
-  name TEXT PRIMARY KEY,
+  name {text} PRIMARY KEY,
   value {bytes} NOT NULL
 ))sql",
     R"sql(CREATE TABLE tenants (
-  id TEXT PRIMARY KEY,
-  name TEXT NOT NULL,
-  region TEXT NOT NULL,
+  id {text} PRIMARY KEY,
+  name {text} NOT NULL,
+  region {text} NOT NULL,
   created_at BIGINT NOT NULL,
   wrapped_data_key {bytes} NOT NULL,
   data_key_version BIGINT NOT NULL,
   wrapped_index_key {bytes} NOT NULL
 ))sql",
     R"sql(CREATE TABLE collections (
-  tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
-  name TEXT NOT NULL,
-  schema_json TEXT NOT NULL,
+  tenant_id {text} NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+  name {text} NOT NULL,
+  schema_json {text} NOT NULL,
   created_at BIGINT NOT NULL,
   updated_at BIGINT NOT NULL,
   PRIMARY KEY (tenant_id, name)
 ))sql",
     R"sql(CREATE TABLE records (
-  tenant_id TEXT NOT NULL,
-  collection TEXT NOT NULL,
-  id TEXT NOT NULL,
+  tenant_id {text} NOT NULL,
+  collection {text} NOT NULL,
+  id {text} NOT NULL,
   current_version BIGINT NOT NULL,
   created_at BIGINT NOT NULL,
   updated_at BIGINT NOT NULL,
@@ -42,9 +42,9 @@ constexpr std::array<std::string_view, 11> kInitial = {
   FOREIGN KEY (tenant_id, collection) REFERENCES collections (tenant_id, name) ON DELETE CASCADE
 ))sql",
     R"sql(CREATE TABLE record_versions (
-  tenant_id TEXT NOT NULL,
-  collection TEXT NOT NULL,
-  record_id TEXT NOT NULL,
+  tenant_id {text} NOT NULL,
+  collection {text} NOT NULL,
+  record_id {text} NOT NULL,
   version BIGINT NOT NULL,
   ciphertext {bytes} NOT NULL,
   created_at BIGINT NOT NULL,
@@ -52,11 +52,11 @@ constexpr std::array<std::string_view, 11> kInitial = {
   FOREIGN KEY (tenant_id, collection, record_id) REFERENCES records (tenant_id, collection, id) ON DELETE CASCADE
 ))sql",
     R"sql(CREATE TABLE record_index (
-  tenant_id TEXT NOT NULL,
-  collection TEXT NOT NULL,
-  field TEXT NOT NULL,
+  tenant_id {text} NOT NULL,
+  collection {text} NOT NULL,
+  field {text} NOT NULL,
   hmac {bytes} NOT NULL,
-  record_id TEXT NOT NULL,
+  record_id {text} NOT NULL,
   PRIMARY KEY (tenant_id, collection, field, hmac, record_id),
   FOREIGN KEY (tenant_id, collection, record_id) REFERENCES records (tenant_id, collection, id) ON DELETE CASCADE
 ))sql",
@@ -64,17 +64,17 @@ constexpr std::array<std::string_view, 11> kInitial = {
     // record-id order; this one serves replacing and deleting a record's entries.
     R"sql(CREATE INDEX record_index_by_record ON record_index (tenant_id, collection, record_id))sql",
     R"sql(CREATE TABLE roles (
-  tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
-  name TEXT NOT NULL,
-  permissions_json TEXT NOT NULL,
+  tenant_id {text} NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+  name {text} NOT NULL,
+  permissions_json {text} NOT NULL,
   updated_at BIGINT NOT NULL,
   PRIMARY KEY (tenant_id, name)
 ))sql",
     R"sql(CREATE TABLE api_keys (
-  id TEXT PRIMARY KEY,
-  tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
-  name TEXT NOT NULL,
-  role TEXT NOT NULL,
+  id {text} PRIMARY KEY,
+  tenant_id {text} NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+  name {text} NOT NULL,
+  role {text} NOT NULL,
   key_hash {bytes} NOT NULL,
   created_at BIGINT NOT NULL,
   expires_at BIGINT,
@@ -101,13 +101,24 @@ std::int64_t LatestSchemaVersion() { return kMigrations.back().version; }
 std::string RenderSql(std::string_view sql, Dialect dialect) {
   // The per-engine type map: the one place engine type names differ.
   static constexpr std::string_view kBytes = "{bytes}";
-  std::string_view bytes_type = dialect == Dialect::kSqlite ? "BLOB" : "BYTEA";
+  static constexpr std::string_view kText = "{text}";
+  const bool sqlite = dialect == Dialect::kSqlite;
+  std::string_view bytes_type = sqlite ? "BLOB" : "BYTEA";
+  // SQLite compares TEXT bytewise (BINARY). PostgreSQL compares by the
+  // database's collation, which may be a natural-language one; "C" makes ids
+  // order and compare bytewise there too, so keyset pagination
+  // (`id > $n ORDER BY id`) walks the same order in both engines and can use
+  // the primary-key index.
+  std::string_view text_type = sqlite ? "TEXT" : "TEXT COLLATE \"C\"";
   std::string out;
   out.reserve(sql.size());
   for (std::size_t i = 0; i < sql.size();) {
     if (sql.compare(i, kBytes.size(), kBytes) == 0) {
       out += bytes_type;
       i += kBytes.size();
+    } else if (sql.compare(i, kText.size(), kText) == 0) {
+      out += text_type;
+      i += kText.size();
     } else {
       out += sql[i++];
     }

@@ -1,13 +1,14 @@
 // Versioned schema migrations, shared by every Store backend.
 //
 // The schema is written once, here, in SQL that SQLite and PostgreSQL both
-// accept. The only engine difference is the byte-string column type, written
-// `{bytes}` in the migration text and rendered by RenderSql():
+// accept. The only engine differences are two column types, written as
+// placeholders in the migration text and rendered by RenderSql():
 //
 //   placeholder   SQLite   PostgreSQL
 //   {bytes}       BLOB     BYTEA
+//   {text}        TEXT     TEXT COLLATE "C"   (bytewise order in both)
 //
-// Everything else uses TEXT and BIGINT (both engines) and standard
+// Everything else uses BIGINT (both engines) and standard
 // constraints. A backend runs the migrations through ApplyMigrations() with a
 // MigrationTarget that knows how to execute SQL and take the engine's
 // exclusive schema lock (SQLite: BEGIN IMMEDIATE; PostgreSQL: a transaction

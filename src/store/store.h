@@ -1,11 +1,13 @@
 // Store: kura's persistence interface. Backends: SQLite (embedded default,
-// sqlite_store.cc) and, later, PostgreSQL. The Store sees only ciphertext,
+// sqlite_store.cc) and PostgreSQL (postgres_store.cc). The Store sees only ciphertext,
 // hashes and metadata, never a key or a plaintext field value.
 //
 // Every mutating call is atomic and durable when it returns OK (the SQLite
 // backend commits with synchronous=FULL; concurrent writers share one commit,
-// i.e. one fsync, through a group-commit writer thread). Reads see every write
-// that returned before they started.
+// i.e. one fsync, through a group-commit writer thread; the PostgreSQL backend
+// returns only after the server acknowledged COMMIT, so its
+// synchronous_commit setting decides local and standby durability). Reads see
+// every write that returned before they started.
 //
 // SQL stays portable (no engine-specific syntax beyond what PostgreSQL and
 // SQLite both accept); every backend passes the same conformance suite
@@ -181,6 +183,29 @@ struct SqliteOptions {
 // Opens (creating and migrating as needed) an SQLite store in WAL mode.
 // Unavailable when the file cannot be opened; DataLoss when integrity checks fail.
 Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options);
+
+struct PostgresOptions {
+  // libpq connection string, key=value or URI form. May name several hosts
+  // ("host=a,b … target_session_attrs=read-write"): after a failover, new
+  // connections find the new primary. Defaults the DSN may override:
+  // sslmode=verify-full, connect_timeout = connect_timeout_s,
+  // application_name=kura.
+  std::string dsn;
+  // Optional file holding only the password (one line; mode 0600 or
+  // stricter, else refused), so the DSN in the configuration carries none.
+  std::string password_file;
+  int pool_size = 8;               // connections kept; each call checks one out
+  int connect_timeout_s = 5;       // per host, unless the DSN sets connect_timeout
+  int statement_timeout_ms = 5000; // server-side bound; the client waits 1 s longer
+  int acquire_timeout_ms = 5000;   // wait for a free pooled connection
+};
+
+// Opens a PostgreSQL store: connects once, applies migrations under an
+// advisory lock (several nodes may open at once) and returns. Unavailable when
+// the server cannot be reached or refuses the login; InvalidArgument for bad
+// options or an unreadable or too-open password file; FailedPrecondition when
+// the schema is newer than this binary.
+Result<std::unique_ptr<Store>> OpenPostgresStore(const PostgresOptions& options);
 
 }  // namespace kura::store
 

@@ -1,10 +1,10 @@
 // The Store conformance suite: every backend must pass it unchanged.
 //
-// It is value-parameterised over a StoreFactory. To run it against another
-// backend, add one line at the bottom, e.g.
-//   INSTANTIATE_TEST_SUITE_P(Postgres, StoreConformanceTest,
-//                            ::testing::Values(PostgresFactory()), FactoryName);
-// Each test gets a fresh, empty store from the factory.
+// It is value-parameterised over a StoreFactory; each backend is one
+// INSTANTIATE_TEST_SUITE_P line at the bottom (SQLite, PostgreSQL). Each test
+// gets a fresh, empty store from the factory. The PostgreSQL instantiation
+// needs a server (pg_test_env.h): without one it is skipped, or fails when
+// KURA_REQUIRE_PG=1.
 #include "store/store.h"
 
 #include <gtest/gtest.h>
@@ -21,12 +21,16 @@
 #include <thread>
 #include <vector>
 
+#include "store/pg_test_env.h"
+
 namespace kura::store {
 namespace {
 
 struct StoreFactory {
   std::string name;
   std::function<std::unique_ptr<Store>()> make;
+  // Non-empty: why this backend cannot run here; its tests are skipped.
+  std::function<std::string()> unavailable = [] { return std::string(); };
 };
 
 std::string FactoryName(const ::testing::TestParamInfo<StoreFactory>& info) { return info.param.name; }
@@ -67,6 +71,28 @@ StoreFactory SqliteFactory() {
             }
             return std::move(store).value();
           }};
+}
+
+// --- PostgreSQL factory: one fresh schema per test on the test server.
+
+StoreFactory PostgresFactory() {
+  return {"postgres",
+          [] {
+            auto dsn = testing::FreshPgDsn();
+            if (!dsn.ok()) {
+              ADD_FAILURE() << "KURA_REQUIRE_PG is set but: " << dsn.status().ToString();
+              return std::unique_ptr<Store>();
+            }
+            PostgresOptions options;
+            options.dsn = *dsn;
+            auto store = OpenPostgresStore(options);
+            if (!store.ok()) {
+              ADD_FAILURE() << store.status().ToString();
+              return std::unique_ptr<Store>();
+            }
+            return std::move(store).value();
+          },
+          [] { return testing::PgSkipReason(); }};
 }
 
 // --- Helpers
@@ -131,6 +157,7 @@ std::vector<std::string> Ids(const std::vector<RecordRow>& rows) {
 class StoreConformanceTest : public ::testing::TestWithParam<StoreFactory> {
  protected:
   void SetUp() override {
+    if (std::string why = GetParam().unavailable(); !why.empty()) GTEST_SKIP() << why;
     store_ = GetParam().make();
     ASSERT_NE(store_, nullptr);
   }
@@ -703,6 +730,7 @@ TEST_P(StoreConformanceTest, ConcurrentCompareAndSetUpdates) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformanceTest, ::testing::Values(SqliteFactory()), FactoryName);
+INSTANTIATE_TEST_SUITE_P(Postgres, StoreConformanceTest, ::testing::Values(PostgresFactory()), FactoryName);
 
 }  // namespace
 }  // namespace kura::store

@@ -1,0 +1,469 @@
+// PostgreSQL-specific behaviour of the Store; the shared behaviour is in
+// store_conformance_test.cc. Needs a server: see pg_test_env.h.
+#include "store/postgres_store.h"
+
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/migrations.h"
+#include "store/pg_test_env.h"
+#include "store/postgres_internal.h"
+#include "store/store.h"
+
+namespace kura::store {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+Bytes B(std::string_view s) { return ToBytes(s); }
+
+TenantRow Tenant(const std::string& id) {
+  TenantRow t;
+  t.id = id;
+  t.name = "Tenant " + id;
+  t.region = "eu";
+  t.created_at = 1700000000;
+  t.wrapped_data_key = B("wrapped-dek");
+  t.wrapped_index_key = B("wrapped-idx");
+  return t;
+}
+
+RecordWrite Record(const std::string& id, std::int64_t version, const std::string& ciphertext) {
+  RecordWrite w;
+  w.tenant_id = "acme";
+  w.collection = "people";
+  w.id = id;
+  w.version = version;
+  w.ciphertext = B(ciphertext);
+  w.at = 1700000000 + version;
+  return w;
+}
+
+// A libpq connection of the test itself (a second client beside the store).
+class Client {
+ public:
+  explicit Client(const std::string& dsn) : conn_(PQconnectdb(dsn.c_str())) {}
+  ~Client() { PQfinish(conn_); }
+  bool ok() const { return PQstatus(conn_) == CONNECTION_OK; }
+  std::string error() const { return PQerrorMessage(conn_); }
+  // Runs SQL; returns the first column of the first row ("" if none), or
+  // "ERROR: …" on failure.
+  std::string Query(const std::string& sql) {
+    PGresult* r = PQexec(conn_, sql.c_str());
+    std::string out;
+    auto st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+      out = std::string("ERROR: ") + PQresultErrorMessage(r);
+    } else if (PQntuples(r) > 0) {
+      out = PQgetvalue(r, 0, 0);
+    }
+    PQclear(r);
+    return out;
+  }
+
+ private:
+  PGconn* conn_;
+};
+
+// The DSN without its password=… pair (key=value form only).
+std::string WithoutPassword(const std::string& dsn, std::string* password) {
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(dsn.c_str(), &err);
+  if (opts == nullptr) {
+    if (err != nullptr) PQfreemem(err);
+    return "";
+  }
+  std::string out;
+  for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
+    if (o->val == nullptr || *o->val == '\0') continue;
+    if (std::string(o->keyword) == "password") {
+      *password = o->val;
+      continue;
+    }
+    std::string v = o->val;
+    std::string quoted;
+    for (char c : v) {
+      if (c == '\'' || c == '\\') quoted += '\\';
+      quoted += c;
+    }
+    out += std::string(o->keyword) + "='" + quoted + "' ";
+  }
+  PQconninfoFree(opts);
+  return out;
+}
+
+class PostgresStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    KURA_SKIP_WITHOUT_PG();
+    auto dsn = testing::FreshPgDsn();
+    ASSERT_TRUE(dsn.ok()) << dsn.status().ToString();
+    dsn_ = *dsn;
+  }
+
+  std::unique_ptr<Store> Open(int pool_size = 4, int statement_timeout_ms = 5000) {
+    PostgresOptions o;
+    o.dsn = dsn_;
+    o.pool_size = pool_size;
+    o.statement_timeout_ms = statement_timeout_ms;
+    auto store = OpenPostgresStore(o);
+    if (!store.ok()) {
+      ADD_FAILURE() << store.status().ToString();
+      return nullptr;
+    }
+    return std::move(store).value();
+  }
+
+  void MakeTenant(Store& s) {
+    ASSERT_TRUE(s.CreateTenant(Tenant("acme")).ok());
+    ASSERT_TRUE(s.PutCollection({"acme", "people", "{}", 1, 1}).ok());
+  }
+
+  std::string dsn_;
+};
+
+// --- Without a server
+
+TEST(PostgresRenderSqlTest, TextComparesBytewiseInBothEngines) {
+  EXPECT_EQ(RenderSql("CREATE TABLE t (id {text} PRIMARY KEY, v {bytes})", Dialect::kSqlite),
+            "CREATE TABLE t (id TEXT PRIMARY KEY, v BLOB)");
+  EXPECT_EQ(RenderSql("CREATE TABLE t (id {text} PRIMARY KEY, v {bytes})", Dialect::kPostgres),
+            "CREATE TABLE t (id TEXT COLLATE \"C\" PRIMARY KEY, v BYTEA)");
+}
+
+TEST(PostgresErrorStatusTest, MapsSqlstatesWithoutServerText) {
+  EXPECT_EQ(pg::ErrorStatus("23505", "tenant").code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(pg::ErrorStatus("23503", "record").code(), StatusCode::kNotFound);
+  EXPECT_EQ(pg::ErrorStatus("23502", "record").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(pg::ErrorStatus("22021", "record").code(), StatusCode::kInvalidArgument);
+  for (const char* state : {"08006", "08001", "57P01", "57P03", "25006", "53300", "57014", "55P03", "40001", "40P01"}) {
+    EXPECT_EQ(pg::ErrorStatus(state, "x").code(), StatusCode::kUnavailable) << state;
+  }
+  EXPECT_EQ(pg::ErrorStatus("", "x").code(), StatusCode::kUnavailable);
+  EXPECT_EQ(pg::ErrorStatus("XX001", "x").code(), StatusCode::kDataLoss);
+  EXPECT_EQ(pg::ErrorStatus("0A000", "x").code(), StatusCode::kInternal);
+  // The server's own text (which may quote values) is kept out, except for
+  // class 42 (a bug in our SQL, naming objects, not data).
+  Status dup = pg::ErrorStatus("23505", "tenant", "Key (id)=(secret-value) already exists");
+  EXPECT_EQ(dup.message().find("secret-value"), std::string::npos);
+  Status bad = pg::ErrorStatus("22P02", "tenant", "invalid input syntax for type bigint: \"secret-value\"");
+  EXPECT_EQ(bad.message().find("secret-value"), std::string::npos);
+  EXPECT_NE(pg::ErrorStatus("42P01", "tenant", "relation \"tenantz\" does not exist").message().find("tenantz"),
+            std::string::npos);
+  EXPECT_TRUE(pg::IsRetryable("40001"));
+  EXPECT_TRUE(pg::IsRetryable("40P01"));
+  EXPECT_FALSE(pg::IsRetryable("23505"));
+}
+
+TEST(PostgresOpenTest, RefusesBadOptions) {
+  PostgresOptions o;
+  EXPECT_EQ(OpenPostgresStore(o).status().code(), StatusCode::kInvalidArgument);
+  o.dsn = "host=localhost port=notaport password=hunter2 = =";
+  auto bad = OpenPostgresStore(o);
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.status().message().find("hunter2"), std::string::npos);
+  o.dsn = "host=localhost";
+  o.pool_size = 0;
+  EXPECT_EQ(OpenPostgresStore(o).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(PostgresOpenTest, RefusesPasswordFileOpenToOthers) {
+  fs::path file = fs::path(::testing::TempDir()) / ("kura_pg_pw_" + std::to_string(::getpid()));
+  std::ofstream(file) << "secret\n";
+  ::chmod(file.c_str(), 0644);
+  PostgresOptions o;
+  o.dsn = "host=127.0.0.1 port=1";
+  o.password_file = file.string();
+  auto s = OpenPostgresStore(o);
+  EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.status().message().find("chmod 600"), std::string::npos);
+  EXPECT_EQ(s.status().message().find("secret"), std::string::npos);
+  o.password_file = file.string() + ".missing";
+  EXPECT_EQ(OpenPostgresStore(o).status().code(), StatusCode::kInvalidArgument);
+  fs::remove(file);
+}
+
+TEST(PostgresOpenTest, UnreachableServerIsUnavailableWithinTheConnectTimeout) {
+  // Port 1 on loopback: nothing listens, the connection is refused at once.
+  PostgresOptions o;
+  o.dsn = "host=127.0.0.1 port=1 dbname=kura user=kura password=secret-pw sslmode=disable";
+  o.connect_timeout_s = 2;
+  auto start = Clock::now();
+  auto s = OpenPostgresStore(o);
+  EXPECT_EQ(s.status().code(), StatusCode::kUnavailable);
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(3));
+  EXPECT_EQ(s.status().message().find("secret-pw"), std::string::npos);
+}
+
+// --- With a server
+
+TEST_F(PostgresStoreTest, ConnectsWithTlsVerifyFullAndPasswordFile) {
+  std::string password;
+  std::string bare = WithoutPassword(dsn_, &password);
+  if (password.empty()) GTEST_SKIP() << "the test DSN carries no password";
+  fs::path file = fs::path(::testing::TempDir()) / ("kura_pg_pw_ok_" + std::to_string(::getpid()));
+  {
+    std::ofstream out(file);
+    out << password << "\n";
+  }
+  ::chmod(file.c_str(), 0600);
+  PostgresOptions o;
+  o.dsn = bare;
+  o.password_file = file.string();
+  auto store = OpenPostgresStore(o);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  ASSERT_TRUE((*store)->PutMeta("m", B("v")).ok());
+  fs::remove(file);
+
+  // Without the password the server refuses the login: Unavailable.
+  o.password_file.clear();
+  ::setenv("PGPASSFILE", "/nonexistent", 1);
+  auto refused = OpenPostgresStore(o);
+  ::unsetenv("PGPASSFILE");
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable);
+
+  // The test server's session runs over TLS.
+  Client c(dsn_);
+  ASSERT_TRUE(c.ok()) << c.error();
+  EXPECT_EQ(c.Query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"), "t");
+}
+
+TEST_F(PostgresStoreTest, RecoversAfterBackendsAreTerminated) {
+  auto store = Open(/*pool_size=*/2);
+  ASSERT_NE(store, nullptr);
+  MakeTenant(*store);
+  ASSERT_TRUE(store->InsertRecord(Record("r1", 1, "v1")).ok());
+
+  auto pids = PostgresBackendPidsForTest(*store);
+  ASSERT_TRUE(pids.ok());
+  ASSERT_FALSE(pids->empty());
+  Client admin(dsn_);
+  ASSERT_TRUE(admin.ok()) << admin.error();
+  for (int pid : *pids) {
+    EXPECT_EQ(admin.Query("SELECT pg_terminate_backend(" + std::to_string(pid) + ")"), "t");
+  }
+  // pg_terminate_backend only signals; wait until the sessions are gone.
+  for (int i = 0; i < 100; ++i) {
+    std::string alive = admin.Query("SELECT count(*) FROM pg_stat_activity WHERE pid IN (" +
+                                    [&] {
+                                      std::string list;
+                                      for (int pid : *pids) list += (list.empty() ? "" : ",") + std::to_string(pid);
+                                      return list;
+                                    }() +
+                                    ")");
+    if (alive == "0") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+
+  // The very next calls succeed on fresh connections: a read, then a write.
+  auto got = store->GetRecord("acme", "people", "r1", std::nullopt);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->ciphertext, B("v1"));
+  ASSERT_TRUE(store->UpdateRecord(Record("r1", 2, "v2"), 1).ok());
+  auto stats = PostgresPoolStatsForTest(*store);
+  ASSERT_TRUE(stats.ok());
+  EXPECT_GE(stats->dropped, 1);
+  EXPECT_GE(stats->opened, 2);
+
+  // Again, this time terminating while a write is queued behind nothing:
+  // every connection of the pool is replaced as needed.
+  auto again = PostgresBackendPidsForTest(*store);
+  ASSERT_TRUE(again.ok());
+  for (int pid : *again) {
+    admin.Query("SELECT pg_terminate_backend(" + std::to_string(pid) + ")");
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_TRUE(store->UpdateRecord(Record("r1", 3, "v3"), 2).ok());
+  EXPECT_EQ(store->GetRecord("acme", "people", "r1", std::nullopt)->version, 3);
+}
+
+TEST_F(PostgresStoreTest, ServerTerminatedMidUseFailsFastAndRecovers) {
+  auto store = Open(/*pool_size=*/1);
+  ASSERT_NE(store, nullptr);
+  MakeTenant(*store);
+  Client admin(dsn_);
+  ASSERT_TRUE(admin.ok());
+  // Hold a lock on the tenant row so DeleteTenant blocks inside its
+  // transaction, then terminate the store's session while it waits.
+  ASSERT_EQ(admin.Query("BEGIN"), "");
+  ASSERT_EQ(admin.Query("SELECT id FROM tenants WHERE id = 'acme' FOR UPDATE"), "acme");
+  int pid = PostgresBackendPidsForTest(*store)->at(0);
+  std::thread killer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    Client k(dsn_);
+    k.Query("SELECT pg_terminate_backend(" + std::to_string(pid) + ")");
+    // Give the store a moment to notice, then release the row lock.
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    admin.Query("ROLLBACK");
+  });
+  auto start = Clock::now();
+  Status s = store->DeleteTenant("acme");
+  killer.join();
+  // The lost connection is retried once on a fresh one (nothing had been
+  // committed), which then succeeds because the lock is gone — or reports
+  // Unavailable; it never hangs and never reports success falsely.
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(5));
+  if (s.ok()) {
+    EXPECT_EQ(store->GetTenant("acme").status().code(), StatusCode::kNotFound);
+  } else {
+    EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
+  }
+  EXPECT_TRUE(store->CreateTenant(Tenant("next")).ok());
+}
+
+TEST_F(PostgresStoreTest, LockWaitIsBoundedByTheStatementTimeout) {
+  auto store = Open(/*pool_size=*/2, /*statement_timeout_ms=*/500);
+  ASSERT_NE(store, nullptr);
+  MakeTenant(*store);
+  ASSERT_TRUE(store->InsertRecord(Record("r1", 1, "v1")).ok());
+  Client other(dsn_);
+  ASSERT_TRUE(other.ok());
+  ASSERT_EQ(other.Query("BEGIN"), "");
+  ASSERT_EQ(other.Query("SELECT id FROM records WHERE id = 'r1' FOR UPDATE"), "r1");
+  auto start = Clock::now();
+  Status s = store->UpdateRecord(Record("r1", 2, "v2"), 1);
+  auto took = Clock::now() - start;
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
+  EXPECT_LT(took, std::chrono::milliseconds(2000));
+  ASSERT_EQ(other.Query("ROLLBACK"), "");
+  // Nothing was written, and the store works on.
+  EXPECT_EQ(store->GetRecord("acme", "people", "r1", std::nullopt)->version, 1);
+  EXPECT_TRUE(store->UpdateRecord(Record("r1", 2, "v2"), 1).ok());
+}
+
+TEST_F(PostgresStoreTest, TwoStoresOnOneDatabaseShareWritesAndConflicts) {
+  auto a = Open();
+  auto b = Open();
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  MakeTenant(*a);
+  ASSERT_TRUE(a->InsertRecord(Record("r1", 1, "from-a")).ok());
+  auto seen = b->GetRecord("acme", "people", "r1", std::nullopt);
+  ASSERT_TRUE(seen.ok()) << seen.status().ToString();
+  EXPECT_EQ(seen->ciphertext, B("from-a"));
+  EXPECT_EQ(b->InsertRecord(Record("r1", 1, "dup")).code(), StatusCode::kAlreadyExists);
+
+  ASSERT_TRUE(b->UpdateRecord(Record("r1", 2, "from-b"), 1).ok());
+  EXPECT_EQ(a->UpdateRecord(Record("r1", 2, "stale-a"), 1).code(), StatusCode::kAborted);
+  EXPECT_EQ(a->GetRecord("acme", "people", "r1", std::nullopt)->ciphertext, B("from-b"));
+
+  // Concurrent compare-and-set through both instances: every successful
+  // update is a distinct version, none lost.
+  constexpr int kThreads = 8;
+  constexpr int kUpdates = 40;
+  std::vector<std::vector<std::int64_t>> written(kThreads);
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      Store& s = (t % 2 == 0) ? *a : *b;
+      for (int i = 0; i < kUpdates;) {
+        auto cur = s.GetRecord("acme", "people", "r1", std::nullopt);
+        if (!cur.ok()) {
+          ++errors;
+          return;
+        }
+        std::int64_t next = cur->current_version + 1;
+        Status st = s.UpdateRecord(Record("r1", next, "t" + std::to_string(t)), cur->current_version);
+        if (st.ok()) {
+          written[t].push_back(next);
+          ++i;
+        } else if (st.code() != StatusCode::kAborted) {
+          ++errors;
+          return;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_EQ(errors.load(), 0);
+  std::set<std::int64_t> all;
+  for (const auto& v : written) all.insert(v.begin(), v.end());
+  EXPECT_EQ(all.size(), static_cast<std::size_t>(kThreads * kUpdates));
+  EXPECT_EQ(*all.begin(), 3);
+  EXPECT_EQ(*all.rbegin(), 2 + kThreads * kUpdates);
+  EXPECT_EQ(b->GetRecord("acme", "people", "r1", std::nullopt)->current_version, 2 + kThreads * kUpdates);
+}
+
+TEST_F(PostgresStoreTest, ConcurrentOpensMigrateOnce) {
+  constexpr int kOpeners = 6;
+  std::vector<std::unique_ptr<Store>> stores(kOpeners);
+  std::vector<Status> results(kOpeners);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kOpeners; ++i) {
+    threads.emplace_back([&, i] {
+      PostgresOptions o;
+      o.dsn = dsn_;
+      o.pool_size = 1;
+      auto s = OpenPostgresStore(o);
+      results[i] = s.status();
+      if (s.ok()) stores[i] = std::move(s).value();
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const Status& s : results) EXPECT_TRUE(s.ok()) << s.ToString();
+
+  Client c(dsn_);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c.Query("SELECT count(*) FROM schema_migrations"), std::to_string(LatestSchemaVersion()));
+  EXPECT_EQ(c.Query("SELECT max(version) FROM schema_migrations"), std::to_string(LatestSchemaVersion()));
+
+  // Every instance works on the one schema.
+  ASSERT_TRUE(stores[0]->CreateTenant(Tenant("acme")).ok());
+  for (auto& s : stores) EXPECT_TRUE(s->GetTenant("acme").ok());
+  // Reopening is a no-op.
+  stores.clear();
+  auto again = Open();
+  ASSERT_NE(again, nullptr);
+  EXPECT_TRUE(again->GetTenant("acme").ok());
+  EXPECT_EQ(c.Query("SELECT count(*) FROM schema_migrations"), std::to_string(LatestSchemaVersion()));
+}
+
+TEST_F(PostgresStoreTest, NewerSchemaIsRefused) {
+  ASSERT_NE(Open(), nullptr);
+  Client c(dsn_);
+  ASSERT_EQ(c.Query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)"), "");
+  PostgresOptions o;
+  o.dsn = dsn_;
+  EXPECT_EQ(OpenPostgresStore(o).status().code(), StatusCode::kFailedPrecondition);
+}
+
+TEST_F(PostgresStoreTest, IdsOrderBytewiseAndBadTextIsInvalidArgument) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  // Natural-language collations sort "a" < "B"; bytewise order (SQLite's)
+  // puts "B" (0x42) first.
+  for (const char* id : {"a", "B", "_", "é"}) ASSERT_TRUE(store->CreateTenant(Tenant(id)).ok()) << id;
+  auto listed = store->ListTenants({});
+  ASSERT_TRUE(listed.ok());
+  std::vector<std::string> order;
+  for (const auto& t : listed->items) order.push_back(t.id);
+  EXPECT_EQ(order, (std::vector<std::string>{"B", "_", "a", "é"}));
+
+  // Invalid UTF-8 and NUL cannot be stored as text: InvalidArgument, and the
+  // value is not echoed.
+  Status bad = store->CreateTenant(Tenant(std::string("bad\xff-secret")));
+  EXPECT_EQ(bad.code(), StatusCode::kInvalidArgument) << bad.ToString();
+  EXPECT_EQ(bad.message().find("secret"), std::string::npos);
+  Status nul = store->CreateTenant(Tenant(std::string("nul\0-secret", 11)));
+  EXPECT_EQ(nul.code(), StatusCode::kInvalidArgument) << nul.ToString();
+  // A duplicate's message does not carry the id either.
+  Status dup = store->CreateTenant(Tenant("a"));
+  EXPECT_EQ(dup.code(), StatusCode::kAlreadyExists);
+}
+
+}  // namespace
+}  // namespace kura::store
