@@ -1,0 +1,140 @@
+#include "cli/app.h"
+
+#include <algorithm>
+
+namespace kura::cli {
+
+void AddClientFlags(CLI::App* command, Context* ctx) {
+  auto owned = std::make_shared<ClientFlags>();
+  ctx->command_flags[command] = owned;
+  ClientFlags* flags = owned.get();
+  command->add_option("--addr", flags->addr, "Server address")
+      ->envname("KURA_ADDR")
+      ->capture_default_str()
+      ->group("Connection");
+  // The environment is the better place for the token: arguments are visible
+  // to every user of the machine in the process list.
+  command->add_option("--token", flags->token, "Bearer token (root token or API key); prefer KURA_TOKEN")
+      ->envname("KURA_TOKEN")
+      ->group("Connection");
+  command->add_option("--cacert", flags->cacert, "PEM file of the CA that signed the server's certificate")
+      ->envname("KURA_CACERT")
+      ->group("Connection");
+  command->add_option("--format", flags->format, "Output: text for people, json (the server's body) for scripts")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+}
+
+void SetAction(CLI::App* command, Context* ctx, std::function<int()> run) {
+  command->callback([ctx, command, run = std::move(run)] {
+    auto it = ctx->command_flags.find(command);
+    if (it != ctx->command_flags.end()) ctx->flags = *it->second;
+    ctx->action = run;
+  });
+}
+
+void ConfigureRootApp(CLI::App* app) {
+  app->description("kura: a self-hosted vault for personal data");
+  app->require_subcommand(1);
+  app->footer(
+      "Client commands read KURA_ADDR, KURA_TOKEN and KURA_CACERT.\n"
+      "Exit codes: 0 ok, 1 error, 2 usage, 3 unauthenticated, 4 permission denied, 5 not found,\n"
+      "6 conflict, 7 sealed/unavailable, 8 invalid input, 9 cannot connect/TLS failure.");
+}
+
+CLI::App* AddClientCommands(CLI::App* app, Context* ctx) {
+  AddStatusCommand(app, ctx);
+  CLI::App* op = AddOperatorCommands(app, ctx);
+  AddTenantCommands(app, ctx);
+  AddCollectionCommands(app, ctx);
+  AddRoleCommands(app, ctx);
+  AddApiKeyCommands(app, ctx);
+  AddRecordCommands(app, ctx);
+  return op;
+}
+
+int Run(CLI::App* app, Context* ctx, std::vector<std::string> args) {
+  std::reverse(args.begin(), args.end());  // CLI11 consumes the vector from the back
+  try {
+    app->parse(args);
+  } catch (const CLI::ParseError& e) {
+    int rc = app->exit(e, *ctx->out, *ctx->err);
+    return rc == 0 ? kExitOk : kExitUsage;
+  }
+  if (!ctx->action) {
+    *ctx->err << "kura: no command given; run with --help\n";
+    return kExitUsage;
+  }
+  return ctx->action();
+}
+
+std::optional<Response> Send(Context* ctx, const Request& request, int* exit_code) {
+  ClientOptions options{ctx->flags.addr, ctx->flags.token, ctx->flags.cacert};
+  auto transport = ctx->connect(options);
+  if (!transport.ok()) {
+    *ctx->err << "kura: " << transport.status().message() << "\n";
+    *exit_code = kExitUsage;
+    return std::nullopt;
+  }
+  auto response = (*transport)->Send(request);
+  if (!response.ok()) {
+    *ctx->err << "kura: " << response.status().message() << "\n";
+    *exit_code = kExitConnect;
+    return std::nullopt;
+  }
+  return std::move(response).value();
+}
+
+int ReportHttpError(Context* ctx, const Response& response) {
+  if (ctx->format() == Format::kJson) PrintRawBody(*ctx->out, response.body);
+  *ctx->err << "kura: error: " << DescribeErrorResponse(response) << "\n";
+  int code = ExitCodeForHttpStatus(response.status);
+  return code == kExitOk ? kExitError : code;
+}
+
+std::optional<Response> Call(Context* ctx, const Request& request, int* exit_code) {
+  auto response = Send(ctx, request, exit_code);
+  if (!response) return std::nullopt;
+  if (ExitCodeForHttpStatus(response->status) != kExitOk) {
+    *exit_code = ReportHttpError(ctx, *response);
+    return std::nullopt;
+  }
+  return response;
+}
+
+int CallAndPrint(Context* ctx, const Request& request, const TextPrinter& text) {
+  int code = kExitOk;
+  auto response = Call(ctx, request, &code);
+  if (!response) return code;
+  if (ctx->format() == Format::kJson) {
+    PrintRawBody(*ctx->out, response->body);
+    return kExitOk;
+  }
+  if (response->body.empty()) {
+    if (text) text(nlohmann::json(), *ctx->out);
+    return kExitOk;
+  }
+  auto body = nlohmann::json::parse(response->body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) {
+    PrintRawBody(*ctx->out, response->body);
+  } else if (text) {
+    try {
+      text(body, *ctx->out);
+    } catch (const nlohmann::json::exception&) {
+      // An answer of an unexpected shape: show it rather than fail.
+      PrintRawBody(*ctx->out, response->body);
+    }
+  } else {
+    PrintAllFields(*ctx->out, body);
+  }
+  return kExitOk;
+}
+
+int UsageError(Context* ctx, const Status& status) {
+  *ctx->err << "kura: " << status.message() << "\n";
+  return kExitUsage;
+}
+
+std::string TenantPath(const std::string& tenant) { return "/v1/t/" + EscapeComponent(tenant); }
+
+}  // namespace kura::cli

@@ -1,0 +1,87 @@
+#include "cli/input.h"
+
+#include <termios.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+
+namespace kura::cli {
+namespace {
+
+Result<std::string> ReadAll(std::string_view path, std::istream& in) {
+  if (path == "-") {
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return text;
+  }
+  std::ifstream file{std::string(path), std::ios::binary};
+  if (!file) return InvalidArgumentError("cannot read " + std::string(path));
+  std::ostringstream text;
+  text << file.rdbuf();
+  if (file.bad()) return InvalidArgumentError("cannot read " + std::string(path));
+  return text.str();
+}
+
+std::string Trim(std::string s) {
+  auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  while (!s.empty() && blank(s.back())) s.pop_back();
+  std::size_t start = 0;
+  while (start < s.size() && blank(s[start])) ++start;
+  return s.substr(start);
+}
+
+}  // namespace
+
+Result<nlohmann::json> ParseJsonText(std::string_view text, std::string_view source) {
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    // e.what() quotes the offending bytes; only the position is reported.
+    return InvalidArgumentError(std::string(source) + ": not valid JSON (error at byte " + std::to_string(e.byte) + ")");
+  }
+}
+
+Result<nlohmann::json> ReadJsonArgument(std::string_view arg, std::istream& in) {
+  if (arg == "-" || arg == "@-") {
+    KURA_ASSIGN_OR_RETURN(std::string text, ReadAll("-", in));
+    return ParseJsonText(text, "standard input");
+  }
+  if (!arg.empty() && arg.front() == '@') {
+    std::string_view path = arg.substr(1);
+    KURA_ASSIGN_OR_RETURN(std::string text, ReadAll(path, in));
+    return ParseJsonText(text, path);
+  }
+  return ParseJsonText(arg, "--data");
+}
+
+Result<nlohmann::json> ReadJsonFile(std::string_view path, std::istream& in) {
+  KURA_ASSIGN_OR_RETURN(std::string text, ReadAll(path, in));
+  return ParseJsonText(text, path == "-" ? std::string_view("standard input") : path);
+}
+
+Result<std::string> ReadSecretLine(std::string_view prompt, std::istream& in, std::ostream& prompt_out) {
+  std::string line;
+  if (&in == &std::cin && ::isatty(STDIN_FILENO)) {
+    termios saved{};
+    bool restore = ::tcgetattr(STDIN_FILENO, &saved) == 0;
+    if (restore) {
+      termios quiet = saved;
+      // No echo: a share on screen ends up in scrollback and screen recordings.
+      quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+      quiet.c_lflag |= ECHONL;
+      ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    }
+    prompt_out << prompt << std::flush;
+    std::getline(in, line);
+    if (restore) ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+  } else {
+    std::getline(in, line);
+  }
+  line = Trim(std::move(line));
+  if (line.empty()) return InvalidArgumentError("no input given");
+  return line;
+}
+
+}  // namespace kura::cli

@@ -1,0 +1,97 @@
+#include "cli/input.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
+
+namespace kura::cli {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using nlohmann::json;
+
+class InputTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("kura_cli_input_" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string Write(const std::string& name, const std::string& text) {
+    std::string path = (dir_ / name).string();
+    std::ofstream(path) << text;
+    return path;
+  }
+  std::filesystem::path dir_;
+};
+
+TEST_F(InputTest, InlineJson) {
+  std::istringstream in;
+  auto j = ReadJsonArgument(R"({"email":"a@b"})", in);
+  ASSERT_TRUE(j.ok());
+  EXPECT_EQ(*j, json({{"email", "a@b"}}));
+}
+
+TEST_F(InputTest, AtFile) {
+  std::istringstream in;
+  auto j = ReadJsonArgument("@" + Write("d.json", R"({"n":1})"), in);
+  ASSERT_TRUE(j.ok());
+  EXPECT_EQ(*j, json({{"n", 1}}));
+  auto missing = ReadJsonArgument("@" + (dir_ / "nope.json").string(), in);
+  EXPECT_EQ(missing.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(missing.status().message(), HasSubstr("cannot read"));
+}
+
+TEST_F(InputTest, Stdin) {
+  for (const char* arg : {"-", "@-"}) {
+    std::istringstream in(R"({"from":"stdin"})");
+    auto j = ReadJsonArgument(arg, in);
+    ASSERT_TRUE(j.ok()) << arg;
+    EXPECT_EQ(*j, json({{"from", "stdin"}}));
+  }
+}
+
+TEST_F(InputTest, InvalidJsonNamesPositionNotContent) {
+  std::istringstream in;
+  auto j = ReadJsonArgument(R"({"ssn": 123-45-6789})", in);
+  ASSERT_FALSE(j.ok());
+  EXPECT_EQ(j.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(j.status().message(), HasSubstr("--data: not valid JSON (error at byte"));
+  EXPECT_THAT(j.status().message(), Not(HasSubstr("6789")));
+  EXPECT_FALSE(ReadJsonArgument("", in).ok());
+}
+
+TEST_F(InputTest, JsonFile) {
+  std::istringstream in(R"({"fields":{}})");
+  auto from_stdin = ReadJsonFile("-", in);
+  ASSERT_TRUE(from_stdin.ok());
+  EXPECT_EQ(*from_stdin, json({{"fields", json::object()}}));
+  std::istringstream none;
+  auto from_file = ReadJsonFile(Write("s.json", "[1]"), none);
+  ASSERT_TRUE(from_file.ok());
+  EXPECT_EQ(*from_file, json::array({1}));
+  auto bad = ReadJsonFile(Write("bad.json", "{"), none);
+  EXPECT_THAT(bad.status().message(), HasSubstr("bad.json: not valid JSON"));
+}
+
+TEST_F(InputTest, SecretLineFromNonTerminal) {
+  std::istringstream in("  share-value\r\nsecond line\n");
+  std::ostringstream prompt;
+  auto s = ReadSecretLine("Share: ", in, prompt);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(*s, "share-value");
+  EXPECT_EQ(prompt.str(), "");  // no prompt when not reading a terminal
+
+  std::istringstream empty("\n");
+  EXPECT_EQ(ReadSecretLine("Share: ", empty, prompt).status().code(), StatusCode::kInvalidArgument);
+  std::istringstream eof;
+  EXPECT_FALSE(ReadSecretLine("Share: ", eof, prompt).ok());
+}
+
+}  // namespace
+}  // namespace kura::cli

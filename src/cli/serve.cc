@@ -1,0 +1,194 @@
+// kura serve: wires config, logging, store, seal, vault and the HTTPS server
+// together and runs until SIGTERM/SIGINT.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <system_error>
+
+#include "cli/serve_config.h"
+#include "cli/server_commands.h"
+#include "core/log.h"
+#include "core/secret.h"
+#include "crypto/dev_tls.h"
+#include "crypto/seal.h"
+#include "http/server.h"
+#include "store/store.h"
+#include "vault/vault.h"
+
+namespace kura::cli {
+namespace {
+
+// KURA_TOKEN of an existing dev.env, so a restarted dev server keeps the
+// root token scripts and shells already use; "" if there is none.
+std::string ReadDevEnvToken(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.starts_with("KURA_TOKEN=")) return line.substr(std::strlen("KURA_TOKEN="));
+  }
+  return "";
+}
+
+// Writes dev.env atomically (temp file + rename) with mode 0600: it holds the
+// root token.
+Status WriteDevEnv(const std::string& path, const std::string& addr, const std::string& ca_file,
+                   const std::string& token) {
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return UnavailableError("cannot write " + tmp + ": " + std::strerror(errno));
+  ::fchmod(fd, 0600);
+  std::string text = "KURA_ADDR=" + addr + "\nKURA_CACERT=" + ca_file + "\nKURA_TOKEN=" + token + "\n";
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ok = ::fsync(fd) == 0 && ok;
+  ok = ::close(fd) == 0 && ok;
+  std::fill(text.begin(), text.end(), '\0');
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    ::unlink(tmp.c_str());
+    return UnavailableError("cannot write " + path + ": " + std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
+Status EnsureDataDir(const std::string& dir) {
+  std::error_code ec;
+  bool created = std::filesystem::create_directories(dir, ec);
+  if (ec) return UnavailableError("cannot create data directory " + dir + ": " + ec.message());
+  // Only the server's user may list or read the data directory.
+  if (created) std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
+  return Status::Ok();
+}
+
+void PrintDevBanner(std::ostream& out, const std::string& url, const ServePlan& plan, const std::string& ca_file,
+                    const std::string& token) {
+  std::string dir = plan.data_dir;
+  out << "\n"
+      << "==> kura is running in DEVELOPMENT mode\n"
+      << "\n"
+      << "    Address:    " << url << "\n"
+      << "    CA file:    " << (ca_file.empty() ? std::string("(TLS files from the config)") : ca_file) << "\n"
+      << "    Root token: " << token << "\n"
+      << "    Data:       " << dir << "\n"
+      << "\n"
+      << "    Use the CLI from another shell:\n"
+      << "        set -a; . " << plan.dev_env << "; set +a\n"
+      << "        kura status\n"
+      << "\n"
+      << "WARNING: dev mode keeps the key that unseals the vault (" << plan.key_file << ")\n"
+      << "WARNING: next to the data it protects and prints the root token. Anyone who can read\n"
+      << "WARNING: " << dir << " can read every record. Never store real personal data this way.\n"
+      << "\n"
+      << std::flush;
+}
+
+int Serve(Context* ctx, const ServeFlags& flags) {
+  std::ostream& err = *ctx->err;
+  auto fail = [&err](int code, const std::string& message) {
+    err << "kura serve: " << message << "\n";
+    return code;
+  };
+
+  auto plan_or = BuildServePlan(flags);
+  if (!plan_or.ok()) return fail(kExitUsage, plan_or.status().message());
+  ServePlan plan = std::move(plan_or).value();
+  Config& config = plan.config;
+
+  // A core dump of this process would hold the KEK and every data key.
+  if (!DisableCoreDumps()) log::Warn("could not disable core dumps; keys could end up in a core file");
+  if (!log::SetLevel(config.log.level)) return fail(kExitUsage, "log.level: unknown level " + config.log.level);
+  if (!log::OpenAccessLog(config.log.access_log)) {
+    return fail(kExitError, "log.access_log: cannot open " + config.log.access_log);
+  }
+
+  if (Status s = EnsureDataDir(plan.data_dir); !s.ok()) return fail(kExitError, s.message());
+
+  std::string ca_file;
+  if (plan.dev_tls) {
+    auto tls = crypto::EnsureDevTls(plan.tls_dir);
+    if (!tls.ok()) return fail(kExitError, "cannot create dev TLS files in " + plan.tls_dir + ": " + tls.status().message());
+    config.listener.tls_cert = tls->server_chain;
+    config.listener.tls_key = tls->server_key;
+    ca_file = std::filesystem::absolute(tls->ca_cert).lexically_normal().string();
+  }
+
+  store::SqliteOptions store_options;
+  store_options.path = plan.db_path;
+  auto store = store::OpenSqliteStore(store_options);
+  if (!store.ok()) return fail(kExitError, "cannot open the database " + plan.db_path + ": " + store.status().message());
+
+  std::unique_ptr<crypto::Seal> seal =
+      config.seal.type == "shamir" ? crypto::MakeShamirSeal() : crypto::MakeKeyfileSeal(plan.key_file);
+
+  vault::Options vault_options;
+  vault_options.store = std::move(store).value();
+  vault_options.seal = std::move(seal);
+  vault_options.region = config.region;
+  vault_options.keep_versions = config.records.keep_versions;
+  vault_options.max_page_size = config.records.max_page_size;
+  auto vault_or = vault::Vault::Open(std::move(vault_options));
+  if (!vault_or.ok()) return fail(kExitError, "cannot open the vault: " + vault_or.status().message());
+  // Declared before the server so it outlives it.
+  std::unique_ptr<vault::Vault> vault = std::move(vault_or).value();
+
+  std::string root_token;
+  if (plan.dev) {
+    auto token = vault->DevInitialize(ReadDevEnvToken(plan.dev_env));
+    if (!token.ok()) return fail(kExitError, "cannot initialise the dev vault: " + token.status().message());
+    root_token = std::move(token).value();
+  } else {
+    vault::SealStatus status = vault->GetSealStatus();
+    if (!status.initialized) {
+      log::Warn("the vault is not initialised: run `kura operator init` (shamir: add --shares N --threshold K)");
+    } else if (config.seal.type == "keyfile") {
+      if (Status s = vault->AutoUnseal(); !s.ok()) {
+        return fail(kExitError, "cannot unseal with the key file " + plan.key_file + ": " + s.message());
+      }
+      log::Info("unsealed with the key file");
+    } else {
+      log::Warn("the vault is sealed: run `kura operator unseal` with " + std::to_string(status.threshold) +
+                " shares");
+    }
+  }
+
+  auto server_or = http::Server::Create(config, vault.get());
+  if (!server_or.ok()) return fail(kExitError, "cannot start the HTTPS listener: " + server_or.status().message());
+  std::unique_ptr<http::Server> server = std::move(server_or).value();
+
+  if (plan.dev) {
+    if (Status s = WriteDevEnv(plan.dev_env, server->url(), ca_file, root_token); !s.ok()) {
+      return fail(kExitError, s.message());
+    }
+    PrintDevBanner(*ctx->out, server->url(), plan, ca_file, root_token);
+  }
+  std::fill(root_token.begin(), root_token.end(), '\0');
+  log::Info("kura listening on " + server->url() + " (region " + config.region + ", site " + config.site + ")");
+
+  Status run = server->Run();
+  server.reset();
+  if (!run.ok()) return fail(kExitError, run.message());
+  log::Info("kura stopped");
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddServeCommand(CLI::App* app, Context* ctx) {
+  auto flags = std::make_shared<ServeFlags>();
+  CLI::App* cmd = app->add_subcommand("serve", "Run the kura server");
+  cmd->add_flag("--dev", flags->dev,
+                "Development mode: creates TLS files, a key file and a database in the data directory, "
+                "initialises and unseals itself, writes DATA/dev.env. Not for real data");
+  cmd->add_option("--config", flags->config_file, "TOML configuration file (with --dev it overrides the dev defaults)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--data", flags->data_dir, "Data directory (storage.path); --dev default ./kura-data");
+  cmd->add_option("--listen", flags->listen, "HOST:PORT to listen on (listener.address); port 0 picks a free one");
+  SetAction(cmd, ctx, [ctx, flags] { return Serve(ctx, *flags); });
+}
+
+}  // namespace kura::cli

@@ -1,0 +1,58 @@
+#include "cli/serve_config.h"
+
+#include <filesystem>
+#include <system_error>
+
+namespace kura::cli {
+
+Config DevDefaults() {
+  Config c;
+  c.storage.engine = "sqlite";
+  c.storage.path = "./kura-data";
+  c.listener.address = "127.0.0.1:8443";
+  c.seal.type = "keyfile";
+  return c;
+}
+
+Result<ServePlan> BuildServePlan(const ServeFlags& flags) {
+  if (!flags.dev && flags.config_file.empty()) {
+    return InvalidArgumentError("needs --config FILE (production) or --dev (local development)");
+  }
+  ServePlan plan;
+  plan.dev = flags.dev;
+  plan.config = flags.dev ? DevDefaults() : Config();
+  if (!flags.config_file.empty()) KURA_RETURN_IF_ERROR(LoadConfigFile(flags.config_file, &plan.config));
+  Config& c = plan.config;
+  if (!flags.data_dir.empty()) c.storage.path = flags.data_dir;
+  if (!flags.listen.empty()) c.listener.address = flags.listen;
+  if (c.storage.path.empty()) return InvalidArgumentError("storage.path: must not be empty");
+
+  std::error_code ec;
+  auto data = std::filesystem::absolute(c.storage.path, ec);
+  if (ec) return InvalidArgumentError("storage.path: cannot resolve \"" + c.storage.path + "\": " + ec.message());
+  data = data.lexically_normal();
+  std::string data_str = data.string();
+  while (data_str.size() > 1 && data_str.back() == '/') data_str.pop_back();
+  c.storage.path = data_str;
+  plan.data_dir = data_str;
+  plan.db_path = (std::filesystem::path(data_str) / "kura.db").string();
+  plan.tls_dir = (std::filesystem::path(data_str) / "tls").string();
+  plan.dev_env = (std::filesystem::path(data_str) / "dev.env").string();
+  plan.key_file = c.seal.key_file.empty() ? (std::filesystem::path(data_str) / "kek.key").string() : c.seal.key_file;
+  c.seal.key_file = plan.key_file;
+
+  if (plan.dev && !c.listener.plain_http && c.listener.tls_cert.empty() && c.listener.tls_key.empty()) {
+    // The dev CA and server certificate are created (or reused) at start;
+    // these are the names crypto::EnsureDevTls uses.
+    plan.dev_tls = true;
+    c.listener.tls_cert = (std::filesystem::path(plan.tls_dir) / "server-chain.pem").string();
+    c.listener.tls_key = (std::filesystem::path(plan.tls_dir) / "server.key").string();
+  }
+  if (c.listener.plain_http && !plan.dev) {
+    return InvalidArgumentError("listener.plain_http: only allowed with --dev (and a loopback address)");
+  }
+  KURA_RETURN_IF_ERROR(ValidateConfig(c));
+  return plan;
+}
+
+}  // namespace kura::cli

@@ -1,0 +1,17 @@
+// Commands that run inside the server process or use its libraries:
+// `kura serve` (serve.cc) and `kura operator tls` (tls_command.cc). Only the
+// `kura` executable links them; the client commands live in kura_cli.
+#ifndef KURA_CLI_SERVER_COMMANDS_H_
+#define KURA_CLI_SERVER_COMMANDS_H_
+
+#include "cli/app.h"
+
+namespace kura::cli {
+
+void AddServeCommand(CLI::App* app, Context* ctx);
+// Adds `tls` to the `operator` group.
+void AddOperatorTlsCommand(CLI::App* operator_group, Context* ctx);
+
+}  // namespace kura::cli
+
+#endif  // KURA_CLI_SERVER_COMMANDS_H_

@@ -1,0 +1,137 @@
+// kura status, kura operator init|unseal|seal.
+#include <memory>
+
+#include "cli/app.h"
+#include "cli/input.h"
+
+namespace kura::cli {
+namespace {
+
+std::string Bool(const nlohmann::json& body, const char* key) {
+  auto it = body.find(key);
+  if (it == body.end() || !it->is_boolean()) return "-";
+  return it->get<bool>() ? "true" : "false";
+}
+
+void PrintSealStatus(const nlohmann::json& s, std::ostream& out) {
+  bool sealed = s.value("sealed", true);
+  out << "initialized: " << Bool(s, "initialized") << "\n";
+  out << "sealed: " << Bool(s, "sealed") << "\n";
+  if (s.contains("type")) out << "seal type: " << ScalarText(s["type"]) << "\n";
+  int threshold = s.value("threshold", 0);
+  if (sealed && threshold > 0) out << "unseal progress: " << s.value("progress", 0) << "/" << threshold << "\n";
+}
+
+}  // namespace
+
+void AddStatusCommand(CLI::App* app, Context* ctx) {
+  CLI::App* cmd = app->add_subcommand("status", "Show whether the server is initialised, sealed and ready");
+  AddClientFlags(cmd, ctx);
+  SetAction(cmd, ctx, [ctx]() -> int {
+    int code = kExitOk;
+    auto health = Send(ctx, {"GET", "/v1/sys/health", std::nullopt, {}}, &code);
+    if (!health) return code;
+    int health_code = ExitCodeForHttpStatus(health->status);
+    // 503 is a valid answer here (sealed or not initialised): print it, then
+    // exit 7 so scripts can wait for readiness.
+    if (health_code != kExitOk && health->status != 503) return ReportHttpError(ctx, *health);
+    if (ctx->format() == Format::kJson) {
+      PrintRawBody(*ctx->out, health->body);
+      return health_code;
+    }
+    auto body = nlohmann::json::parse(health->body, nullptr, false);
+    std::ostream& out = *ctx->out;
+    out << "address: " << ctx->flags.addr << "\n";
+    int seal_code = kExitOk;
+    auto seal = Send(ctx, {"GET", "/v1/sys/seal-status", std::nullopt, {}}, &seal_code);
+    auto seal_body = seal && seal->status == 200 ? nlohmann::json::parse(seal->body, nullptr, false)
+                                                 : nlohmann::json();
+    if (seal_body.is_object()) {
+      PrintSealStatus(seal_body, out);
+    } else if (body.is_object()) {
+      out << "initialized: " << Bool(body, "initialized") << "\nsealed: " << Bool(body, "sealed") << "\n";
+    }
+    if (body.is_object()) out << "ready: " << Bool(body, "ready") << "\n";
+    return health_code;
+  });
+}
+
+CLI::App* AddOperatorCommands(CLI::App* app, Context* ctx) {
+  CLI::App* op = app->add_subcommand("operator", "Initialise, unseal and seal the server; create TLS files");
+  op->require_subcommand(1);
+
+  // --- init
+  {
+    struct Args {
+      int shares = 0;
+      int threshold = 0;
+    };
+    auto args = std::make_shared<Args>();
+    CLI::App* cmd = op->add_subcommand("init", "Initialise a new vault; prints the root token (and Shamir shares) once");
+    auto* shares = cmd->add_option("--shares", args->shares, "Number of Shamir shares to create (shamir seal)")
+                       ->check(CLI::Range(1, 255));
+    auto* threshold = cmd->add_option("--threshold", args->threshold, "Shares needed to unseal (shamir seal)")
+                          ->check(CLI::Range(1, 255));
+    shares->needs(threshold);
+    threshold->needs(shares);
+    AddClientFlags(cmd, ctx);
+    SetAction(cmd, ctx, [ctx, args]() -> int {
+      nlohmann::json body = nlohmann::json::object();
+      if (args->shares > 0) {
+        if (args->threshold > args->shares) {
+          return UsageError(ctx, InvalidArgumentError("--threshold must not exceed --shares"));
+        }
+        body = {{"seal", "shamir"}, {"shares", args->shares}, {"threshold", args->threshold}};
+      }
+      return CallAndPrint(ctx, {"POST", "/v1/sys/init", body, {}}, [](const nlohmann::json& b, std::ostream& out) {
+        if (b.contains("shares") && b["shares"].is_array()) {
+          int i = 1;
+          for (const auto& share : b["shares"]) out << "Unseal share " << i++ << ": " << ScalarText(share) << "\n";
+        }
+        if (b.contains("root_token")) out << "Root token: " << ScalarText(b["root_token"]) << "\n";
+        out << "\nThese are shown only once. Keep each share with a different person and the root\n"
+               "token in a safe place; kura cannot show them again.\n";
+      });
+    });
+  }
+
+  // --- unseal
+  {
+    auto share = std::make_shared<std::string>();
+    CLI::App* cmd = op->add_subcommand(
+        "unseal", "Submit one unseal share; without SHARE it is read from the terminal (no echo) or stdin");
+    cmd->add_option("SHARE", *share, "The share (visible in the process list; better typed at the prompt)");
+    AddClientFlags(cmd, ctx);
+    SetAction(cmd, ctx, [ctx, share]() -> int {
+      std::string value = *share;
+      if (value.empty()) {
+        auto read = ReadSecretLine("Unseal share: ", *ctx->in, *ctx->err);
+        if (!read.ok()) return UsageError(ctx, read.status());
+        value = std::move(read).value();
+      }
+      nlohmann::json body = {{"share", value}};
+      std::fill(value.begin(), value.end(), '\0');
+      return CallAndPrint(ctx, {"POST", "/v1/sys/unseal", body, {}}, [](const nlohmann::json& b, std::ostream& out) {
+        if (!b.value("sealed", true)) {
+          out << "Unsealed.\n";
+        } else {
+          out << "Still sealed: " << b.value("progress", 0) << " of " << b.value("threshold", 0)
+              << " shares given.\n";
+        }
+      });
+    });
+  }
+
+  // --- seal
+  {
+    CLI::App* cmd = op->add_subcommand("seal", "Seal the server now: every key is wiped from memory (root token)");
+    AddClientFlags(cmd, ctx);
+    SetAction(cmd, ctx, [ctx]() -> int {
+      return CallAndPrint(ctx, {"POST", "/v1/sys/seal", nlohmann::json::object(), {}},
+                          [](const nlohmann::json&, std::ostream& out) { out << "Sealed.\n"; });
+    });
+  }
+  return op;
+}
+
+}  // namespace kura::cli

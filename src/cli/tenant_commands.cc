@@ -1,0 +1,87 @@
+// kura tenant create|get|list|delete (operator: root token).
+#include <memory>
+
+#include "cli/app.h"
+
+namespace kura::cli {
+namespace {
+
+void PrintTenant(const nlohmann::json& t, std::ostream& out) {
+  PrintFields(out, t, {"id", "name", "region", "created_at"});
+}
+
+}  // namespace
+
+void AddTenantCommands(CLI::App* app, Context* ctx) {
+  CLI::App* group = app->add_subcommand("tenant", "Create, show, list and delete tenants (root token)");
+  group->require_subcommand(1);
+
+  {
+    struct Args {
+      std::string id, name, region;
+    };
+    auto args = std::make_shared<Args>();
+    CLI::App* cmd = group->add_subcommand("create", "Create a tenant with its own data keys");
+    cmd->add_option("ID", args->id, "Tenant id (URL-safe)")->required();
+    cmd->add_option("--name", args->name, "Display name")->required();
+    cmd->add_option("--region", args->region, "Region (jp | us | eu | in); default: the server's region");
+    AddClientFlags(cmd, ctx);
+    SetAction(cmd, ctx, [ctx, args] {
+      nlohmann::json body = {{"id", args->id}, {"name", args->name}};
+      if (!args->region.empty()) body["region"] = args->region;
+      return CallAndPrint(ctx, {"POST", "/v1/tenants", body, {}}, PrintTenant);
+    });
+  }
+  {
+    auto id = std::make_shared<std::string>();
+    CLI::App* cmd = group->add_subcommand("get", "Show one tenant");
+    cmd->add_option("ID", *id, "Tenant id")->required();
+    AddClientFlags(cmd, ctx);
+    SetAction(cmd, ctx, [ctx, id] {
+      return CallAndPrint(ctx, {"GET", "/v1/tenants/" + EscapeComponent(*id), std::nullopt, {}}, PrintTenant);
+    });
+  }
+  {
+    CLI::App* cmd = group->add_subcommand("list", "List every tenant (all pages)");
+    AddClientFlags(cmd, ctx);
+    SetAction(cmd, ctx, [ctx] {
+      // Follows `next` so the list is complete; --format json prints the
+      // merged items in the server's list shape.
+      nlohmann::json items = nlohmann::json::array();
+      std::string after;
+      for (int pages = 0; pages < 100000; ++pages) {
+        std::string path = "/v1/tenants";
+        if (!after.empty()) path += "?after=" + EscapeComponent(after);
+        int code = kExitOk;
+        auto response = Call(ctx, {"GET", path, std::nullopt, {}}, &code);
+        if (!response) return code;
+        auto body = nlohmann::json::parse(response->body, nullptr, false);
+        if (!body.is_object() || !body.contains("items") || !body["items"].is_array()) {
+          *ctx->err << "kura: unexpected answer from the server\n";
+          return static_cast<int>(kExitError);
+        }
+        for (auto& item : body["items"]) items.push_back(std::move(item));
+        if (!body.contains("next") || !body["next"].is_string() || body["next"].get<std::string>().empty()) break;
+        after = body["next"].get<std::string>();
+      }
+      if (ctx->format() == Format::kJson) {
+        *ctx->out << nlohmann::json{{"items", items}, {"next", nullptr}}.dump() << "\n";
+      } else {
+        PrintTable(*ctx->out, items, {{"id", "id"}, {"name", "name"}, {"region", "region"}, {"created", "created_at"}});
+      }
+      return static_cast<int>(kExitOk);
+    });
+  }
+  {
+    auto id = std::make_shared<std::string>();
+    CLI::App* cmd = group->add_subcommand("delete", "Delete a tenant: destroys its keys, so its data is unrecoverable");
+    cmd->add_option("ID", *id, "Tenant id")->required();
+    AddClientFlags(cmd, ctx);
+    SetAction(cmd, ctx, [ctx, id] {
+      return CallAndPrint(ctx, {"DELETE", "/v1/tenants/" + EscapeComponent(*id), std::nullopt, {}},
+                          [id](const nlohmann::json&, std::ostream& out) { out << "Deleted tenant " << *id << ".\n"; });
+    });
+  }
+}
+
+}  // namespace kura::cli

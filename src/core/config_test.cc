@@ -1,0 +1,355 @@
+#include "core/config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <unistd.h>
+
+namespace kura {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+class ConfigFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("kura_config_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+    path_ = (dir_ / "kura.toml").string();
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string Write(const std::string& text) {
+    std::ofstream(path_, std::ios::trunc) << text;
+    return path_;
+  }
+
+  // Loads `text` into a default Config and returns the status.
+  Status Load(const std::string& text, Config* out = nullptr) {
+    Config c;
+    Status s = LoadConfigFile(Write(text), &c);
+    if (out) *out = c;
+    return s;
+  }
+
+  std::filesystem::path dir_;
+  std::string path_;  // fixed per test, so expectations can name it before Load() runs
+};
+
+// A TLS-ready config that ValidateConfig accepts, for cross-field tests.
+Config ValidConfig() {
+  Config c;
+  c.listener.tls_cert = "/etc/kura/tls/server-chain.pem";
+  c.listener.tls_key = "/etc/kura/tls/server.key";
+  return c;
+}
+
+TEST_F(ConfigFileTest, ReadsEveryKey) {
+  Config c;
+  ASSERT_TRUE(Load(R"(
+region = "eu"
+site = "nl-ams"
+
+[listener]
+address = "0.0.0.0:9443"
+tls_cert = "/etc/kura/tls/server-chain.pem"
+tls_key = "/etc/kura/tls/server.key"
+tls_profile = "compatibility"
+plain_http = false
+max_body_bytes = 2097152
+max_header_bytes = 8192
+read_timeout = "10s"
+write_timeout = "2m"
+idle_timeout = "1h30m"
+drain_timeout = "0s"
+threads = 4
+max_connections = 500
+hsts_max_age = 3600
+
+[storage]
+engine = "sqlite"
+path = "/var/lib/kura"
+dsn = "host=db1 dbname=kura"
+
+[seal]
+type = "shamir"
+key_file = "/etc/kura/kek.key"
+
+[records]
+keep_versions = 3
+max_page_size = 25
+
+[audit]
+checkpoint_interval = "5m"
+
+[log]
+level = "debug"
+access_log = "/var/log/kura/access.log"
+)", &c).ok());
+  EXPECT_EQ(c.region, "eu");
+  EXPECT_EQ(c.site, "nl-ams");
+  EXPECT_EQ(c.listener.address, "0.0.0.0:9443");
+  EXPECT_EQ(c.listener.tls_cert, "/etc/kura/tls/server-chain.pem");
+  EXPECT_EQ(c.listener.tls_key, "/etc/kura/tls/server.key");
+  EXPECT_EQ(c.listener.tls_profile, "compatibility");
+  EXPECT_FALSE(c.listener.plain_http);
+  EXPECT_EQ(c.listener.max_body_bytes, 2097152u);
+  EXPECT_EQ(c.listener.max_header_bytes, 8192u);
+  EXPECT_EQ(c.listener.read_timeout, std::chrono::seconds(10));
+  EXPECT_EQ(c.listener.write_timeout, std::chrono::seconds(120));
+  EXPECT_EQ(c.listener.idle_timeout, std::chrono::seconds(5400));
+  EXPECT_EQ(c.listener.drain_timeout, std::chrono::seconds(0));
+  EXPECT_EQ(c.listener.threads, 4);
+  EXPECT_EQ(c.listener.max_connections, 500);
+  EXPECT_EQ(c.listener.hsts_max_age, 3600u);
+  EXPECT_EQ(c.storage.engine, "sqlite");
+  EXPECT_EQ(c.storage.path, "/var/lib/kura");
+  EXPECT_EQ(c.storage.dsn, "host=db1 dbname=kura");
+  EXPECT_EQ(c.seal.type, "shamir");
+  EXPECT_EQ(c.seal.key_file, "/etc/kura/kek.key");
+  EXPECT_EQ(c.records.keep_versions, 3);
+  EXPECT_EQ(c.records.max_page_size, 25);
+  EXPECT_EQ(c.audit.checkpoint_interval, std::chrono::seconds(300));
+  EXPECT_EQ(c.log.level, "debug");
+  EXPECT_EQ(c.log.access_log, "/var/log/kura/access.log");
+  EXPECT_TRUE(ValidateConfig(c).ok()) << ValidateConfig(c).ToString();
+}
+
+TEST_F(ConfigFileTest, SpecAppendixBSkeletonLoads) {
+  Config c;
+  Status s = Load(R"(region = "jp"                      # jp | us | eu | in
+site = "tokyo-1"
+
+[listener]
+address = "127.0.0.1:8443"
+tls_cert = "/etc/kura/tls/server-chain.pem"   # leaf + intermediate
+tls_key = "/etc/kura/tls/server.key"
+
+[storage]
+engine = "sqlite"                  # sqlite | postgres
+path = "/var/lib/kura"             # sqlite
+# dsn = "host=db1,db2 dbname=kura user=kura sslmode=verify-full target_session_attrs=read-write"
+
+[seal]
+type = "shamir"                    # keyfile | shamir | passphrase | pkcs11
+
+[audit]
+checkpoint_interval = "60s"
+)", &c);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(c.site, "tokyo-1");
+  EXPECT_EQ(c.seal.type, "shamir");
+  EXPECT_TRUE(ValidateConfig(c).ok());
+}
+
+TEST_F(ConfigFileTest, EmptyFileKeepsDefaults) {
+  Config c;
+  ASSERT_TRUE(Load("# nothing here\n", &c).ok());
+  Config d;
+  EXPECT_EQ(c.region, d.region);
+  EXPECT_EQ(c.listener.address, d.listener.address);
+  EXPECT_EQ(c.listener.max_body_bytes, d.listener.max_body_bytes);
+  EXPECT_EQ(c.storage.path, d.storage.path);
+  EXPECT_EQ(c.seal.type, d.seal.type);
+  EXPECT_EQ(c.audit.checkpoint_interval, d.audit.checkpoint_interval);
+}
+
+TEST_F(ConfigFileTest, OnlyKeysPresentOverride) {
+  // Pretend these are the --dev defaults; the file changes one key of a table.
+  Config c;
+  c.storage.path = "/tmp/dev-data";
+  c.listener.address = "127.0.0.1:0";
+  c.listener.tls_cert = "/tmp/dev-data/tls/server-chain.pem";
+  c.listener.plain_http = true;
+  c.records.keep_versions = 7;
+  std::string path = Write("[listener]\nplain_http = false\n\n[records]\nmax_page_size = 9\n");
+  ASSERT_TRUE(LoadConfigFile(path, &c).ok());
+  EXPECT_FALSE(c.listener.plain_http);
+  EXPECT_EQ(c.records.max_page_size, 9);
+  // Untouched by the file:
+  EXPECT_EQ(c.storage.path, "/tmp/dev-data");
+  EXPECT_EQ(c.listener.address, "127.0.0.1:0");
+  EXPECT_EQ(c.listener.tls_cert, "/tmp/dev-data/tls/server-chain.pem");
+  EXPECT_EQ(c.records.keep_versions, 7);
+}
+
+TEST_F(ConfigFileTest, DottedKeysWork) {
+  Config c;
+  ASSERT_TRUE(Load("listener.address = \"[::1]:0\"\nlog.level = \"warn\"\n", &c).ok());
+  EXPECT_EQ(c.listener.address, "[::1]:0");
+  EXPECT_EQ(c.log.level, "warn");
+}
+
+TEST_F(ConfigFileTest, FailedLoadLeavesConfigUntouched) {
+  Config c;
+  c.region = "us";
+  std::string path = Write("region = \"eu\"\n[listener]\nthreads = \"many\"\n");
+  Status s = LoadConfigFile(path, &c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(c.region, "us");
+}
+
+TEST_F(ConfigFileTest, MissingFileIsNotFound) {
+  Config c;
+  Status s = LoadConfigFile((dir_ / "absent.toml").string(), &c);
+  EXPECT_EQ(s.code(), StatusCode::kNotFound);
+  EXPECT_THAT(s.message(), HasSubstr("absent.toml"));
+}
+
+TEST_F(ConfigFileTest, SyntaxErrorNamesLine) {
+  Status s = Load("region = \"jp\"\n\n[listener\naddress = \"x\"\n");
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), StartsWith(path_ + ":3: "));
+}
+
+TEST_F(ConfigFileTest, DuplicateKeyIsSyntaxError) {
+  Status s = Load("site = \"a\"\nsite = \"b\"\n");
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), StartsWith(path_ + ":2: "));
+}
+
+TEST_F(ConfigFileTest, UnknownTopLevelKey) {
+  Status s = Load("region = \"jp\"\n\nregoin = \"jp\"\n");
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), path_ + ":3: regoin: unknown key");
+}
+
+TEST_F(ConfigFileTest, UnknownNestedKey) {
+  Status s = Load("[listener]\naddress = \"127.0.0.1:1\"\n\n\ntls_crt = \"x\"\n");
+  EXPECT_EQ(s.message(), path_ + ":5: listener.tls_crt: unknown key");
+}
+
+TEST_F(ConfigFileTest, UnknownTable) {
+  Status s = Load("site = \"x\"\n[lisener]\naddress = \"127.0.0.1:1\"\n");
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), StartsWith(path_ + ":2: lisener: unknown key"));
+}
+
+TEST_F(ConfigFileTest, SectionMustBeTable) {
+  Status s = Load("\nlistener = 5\n");
+  EXPECT_EQ(s.message(), path_ + ":2: listener: expected a table, got an integer");
+}
+
+TEST_F(ConfigFileTest, WrongTypes) {
+  EXPECT_EQ(Load("[listener]\nthreads = \"4\"\n").message(),
+            path_ + ":2: listener.threads: expected an integer, got a string");
+  EXPECT_EQ(Load("[listener]\n\nplain_http = \"yes\"\n").message(),
+            path_ + ":3: listener.plain_http: expected a boolean, got a string");
+  EXPECT_EQ(Load("site = 12\n").message(), path_ + ":1: site: expected a string, got an integer");
+  EXPECT_THAT(Load("[audit]\ncheckpoint_interval = 60\n").message(),
+              StartsWith(path_ + ":2: audit.checkpoint_interval: expected a duration string"));
+  EXPECT_EQ(Load("[records]\nkeep_versions = 2.5\n").message(),
+            path_ + ":2: records.keep_versions: expected an integer, got a float");
+  EXPECT_EQ(Load("[storage]\npath = [\"a\"]\n").message(),
+            path_ + ":2: storage.path: expected a string, got an array");
+}
+
+TEST_F(ConfigFileTest, InvalidValues) {
+  EXPECT_THAT(Load("region = \"mars\"\n").message(), StartsWith(path_ + ":1: region: \"mars\" is not a known region"));
+  EXPECT_THAT(Load("[listener]\naddress = \"localhost\"\n").message(),
+              StartsWith(path_ + ":2: listener.address: \"localhost\" is not HOST:PORT"));
+  EXPECT_THAT(Load("[listener]\naddress = \"127.0.0.1:70000\"\n").message(),
+              StartsWith(path_ + ":2: listener.address:"));
+  EXPECT_THAT(Load("[listener]\naddress = \"::1:80\"\n").message(), StartsWith(path_ + ":2: listener.address:"));
+  EXPECT_THAT(Load("[listener]\ntls_profile = \"legacy\"\n").message(),
+              StartsWith(path_ + ":2: listener.tls_profile: \"legacy\" is not one of modern | compatibility"));
+  EXPECT_THAT(Load("[listener]\nmax_connections = 0\n").message(),
+              StartsWith(path_ + ":2: listener.max_connections: 0 is out of range"));
+  EXPECT_THAT(Load("[listener]\nmax_header_bytes = -1\n").message(),
+              StartsWith(path_ + ":2: listener.max_header_bytes: -1 is out of range"));
+  EXPECT_THAT(Load("[records]\nkeep_versions = 0\n").message(),
+              StartsWith(path_ + ":2: records.keep_versions: 0 is out of range"));
+  EXPECT_THAT(Load("[storage]\nengine = \"mysql\"\n").message(),
+              StartsWith(path_ + ":2: storage.engine: \"mysql\" is not one of sqlite | postgres"));
+  EXPECT_THAT(Load("[storage]\npath = \"\"\n").message(), StartsWith(path_ + ":2: storage.path: must not be empty"));
+  EXPECT_THAT(Load("[seal]\ntype = \"pkcs11\"\n").message(),
+              StartsWith(path_ + ":2: seal.type: \"pkcs11\" is not supported yet"));
+  EXPECT_THAT(Load("[seal]\ntype = \"magic\"\n").message(), StartsWith(path_ + ":2: seal.type: \"magic\" is not one of"));
+  EXPECT_THAT(Load("[log]\nlevel = \"loud\"\n").message(), StartsWith(path_ + ":2: log.level: \"loud\" is not one of"));
+}
+
+TEST_F(ConfigFileTest, Durations) {
+  Config c;
+  ASSERT_TRUE(Load("[listener]\nread_timeout = \"1d\"\nwrite_timeout = \"90s\"\nidle_timeout = \"2h\"\n", &c).ok());
+  EXPECT_EQ(c.listener.read_timeout, std::chrono::seconds(86400));
+  EXPECT_EQ(c.listener.write_timeout, std::chrono::seconds(90));
+  EXPECT_EQ(c.listener.idle_timeout, std::chrono::seconds(7200));
+  for (const char* bad : {"60", "s", "", "5x", "-5s", "1.5h", "5 m", "99999999999h"}) {
+    Status s = Load(std::string("[listener]\nread_timeout = \"") + bad + "\"\n");
+    EXPECT_THAT(s.message(), StartsWith(path_ + ":2: listener.read_timeout: ")) << bad;
+  }
+  EXPECT_THAT(Load("[listener]\nread_timeout = \"0s\"\n").message(),
+              StartsWith(path_ + ":2: listener.read_timeout: must be greater than zero"));
+}
+
+TEST(ValidateConfigTest, AcceptsValidConfig) { EXPECT_TRUE(ValidateConfig(ValidConfig()).ok()); }
+
+TEST(ValidateConfigTest, TlsFilesRequiredUnlessPlainHttp) {
+  Config c;
+  Status s = ValidateConfig(c);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), StartsWith("listener.tls_cert: required"));
+  c.listener.tls_cert = "cert.pem";
+  EXPECT_THAT(ValidateConfig(c).message(), StartsWith("listener.tls_key: required"));
+  Config plain;
+  plain.listener.plain_http = true;
+  EXPECT_TRUE(ValidateConfig(plain).ok());
+}
+
+TEST(ValidateConfigTest, PlainHttpOnlyOnLoopback) {
+  Config c;
+  c.listener.plain_http = true;
+  for (const char* ok : {"127.0.0.1:0", "localhost:8080", "[::1]:8443", "127.1.2.3:1"}) {
+    c.listener.address = ok;
+    EXPECT_TRUE(ValidateConfig(c).ok()) << ok;
+  }
+  for (const char* bad : {"0.0.0.0:8080", "10.0.0.1:80", "[::]:80", "example.com:80"}) {
+    c.listener.address = bad;
+    EXPECT_THAT(ValidateConfig(c).message(), StartsWith("listener.plain_http: only allowed on a loopback")) << bad;
+  }
+}
+
+TEST(ValidateConfigTest, PostgresNotYetSupported) {
+  Config c = ValidConfig();
+  c.storage.engine = "postgres";
+  c.storage.dsn = "host=db1";
+  Status s = ValidateConfig(c);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("not supported yet"));
+}
+
+TEST(ValidateConfigTest, RefusesBadFields) {
+  auto check = [](auto mutate, const char* prefix) {
+    Config c = ValidConfig();
+    mutate(c);
+    Status s = ValidateConfig(c);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << prefix;
+    EXPECT_THAT(s.message(), StartsWith(prefix));
+  };
+  check([](Config& c) { c.region = "mars"; }, "region:");
+  check([](Config& c) { c.site = ""; }, "site:");
+  check([](Config& c) { c.listener.address = "nope"; }, "listener.address:");
+  check([](Config& c) { c.listener.address = "host:"; }, "listener.address:");
+  check([](Config& c) { c.listener.address = ":80"; }, "listener.address:");
+  check([](Config& c) { c.listener.tls_profile = "old"; }, "listener.tls_profile:");
+  check([](Config& c) { c.listener.max_body_bytes = 0; }, "listener.max_body_bytes:");
+  check([](Config& c) { c.listener.read_timeout = std::chrono::seconds(0); }, "listener.read_timeout:");
+  check([](Config& c) { c.listener.threads = -1; }, "listener.threads:");
+  check([](Config& c) { c.listener.max_connections = 0; }, "listener.max_connections:");
+  check([](Config& c) { c.storage.engine = "mysql"; }, "storage.engine:");
+  check([](Config& c) { c.storage.path = ""; }, "storage.path:");
+  check([](Config& c) { c.seal.type = "passphrase"; }, "seal.type:");
+  check([](Config& c) { c.records.keep_versions = 0; }, "records.keep_versions:");
+  check([](Config& c) { c.records.max_page_size = 0; }, "records.max_page_size:");
+  check([](Config& c) { c.audit.checkpoint_interval = std::chrono::seconds(0); }, "audit.checkpoint_interval:");
+  check([](Config& c) { c.log.level = "verbose"; }, "log.level:");
+}
+
+}  // namespace
+}  // namespace kura
