@@ -1,0 +1,272 @@
+#include "http/handlers.h"
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "http/request_parsing.h"
+#include "ops/health.h"
+#include "vault/vault.h"
+
+namespace kura::http {
+namespace {
+
+using nlohmann::json;
+
+std::string Dump(const json& body) { return body.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+Response FromReply(const vault::Reply& reply) {
+  Response r;
+  if (reply.no_content) {
+    r.status = 204;
+  } else {
+    r.status = reply.created ? 201 : 200;
+    r.body = Dump(reply.body);
+  }
+  r.etag = reply.version;
+  return r;
+}
+
+Response FromResult(const Result<vault::Reply>& result, std::string_view request_id) {
+  if (!result.ok()) return StatusResponse(result.status(), request_id);
+  return FromReply(*result);
+}
+
+bool IsJsonMediaType(std::string_view content_type) {
+  std::string_view media = content_type.substr(0, content_type.find(';'));
+  while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.remove_suffix(1);
+  while (!media.empty() && (media.front() == ' ' || media.front() == '\t')) media.remove_prefix(1);
+  constexpr std::string_view kJson = "application/json";
+  if (media.size() != kJson.size()) return false;
+  for (std::size_t i = 0; i < kJson.size(); ++i) {
+    char ch = media[i];
+    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+    if (ch != kJson[i]) return false;
+  }
+  return true;
+}
+
+// An empty body stands for {} (POST /v1/sys/seal, keyfile init): clients need
+// not invent one. A non-empty body must say it is JSON and be a JSON object.
+Result<json> ParseBody(const Request& request) {
+  if (request.body.empty()) return json::object();
+  if (!IsJsonMediaType(request.content_type)) {
+    return InvalidArgumentError("request body must be sent with Content-Type: application/json");
+  }
+  if (!JsonDepthWithin(request.body, kMaxJsonDepth)) {
+    return InvalidArgumentError("malformed JSON: nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  }
+  try {
+    json body = json::parse(request.body);
+    if (!body.is_object()) return InvalidArgumentError("request body must be a JSON object");
+    return body;
+  } catch (const json::parse_error& e) {
+    // Only the position: the library's message quotes the input, which may be
+    // personal data.
+    return InvalidArgumentError("malformed JSON at byte " + std::to_string(e.byte));
+  }
+}
+
+vault::PageParams Page(QueryParams& q) {
+  vault::PageParams page;
+  page.after = std::move(q.after);
+  page.limit = q.limit;
+  return page;
+}
+
+}  // namespace
+
+bool JsonDepthWithin(std::string_view body, int max_depth) {
+  int depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (char ch : body) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (ch == '\\') {
+        escaped = true;
+      } else if (ch == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (ch == '"') {
+      in_string = true;
+    } else if (ch == '{' || ch == '[') {
+      if (++depth > max_depth) return false;
+    } else if (ch == '}' || ch == ']') {
+      --depth;
+    }
+  }
+  return true;
+}
+
+Response RouteErrorResponse(const RouteMatch& match, std::string_view request_id) {
+  switch (match.kind) {
+    case RouteMatch::Kind::kMethodNotAllowed: {
+      Response r = ErrorResponse(405, "method_not_allowed", "method not allowed on this path", request_id);
+      r.allow = match.allow;
+      return r;
+    }
+    case RouteMatch::Kind::kBadParameter:
+      return ErrorResponse(400, "invalid_argument", "path parameters must be 1-128 characters of [A-Za-z0-9_-]",
+                           request_id);
+    case RouteMatch::Kind::kNotFound:
+    case RouteMatch::Kind::kFound:
+      break;
+  }
+  return ErrorResponse(404, "not_found", "no such route", request_id);
+}
+
+Response Handlers::Handle(const RouteMatch& match, const Request& request, bool draining) const {
+  const RouteTraits& traits = match.traits;
+  const std::string_view id = request.request_id;
+
+  // Health and seal status are for probes and operators and need nothing.
+  if (match.route == RouteId::kHealth || match.route == RouteId::kSealStatus) {
+    if (!request.query.empty()) return ErrorResponse(400, "invalid_argument", "this route takes no query", id);
+    Response r;
+    if (match.route == RouteId::kHealth) {
+      ops::Health health = ops::CheckHealth(*vault_, draining);
+      r.status = health.HttpStatus();
+      r.body = Dump(health.ToJson());
+    } else {
+      r.body = Dump(vault_->GetSealStatus().ToJson());
+    }
+    return r;
+  }
+
+  if (!traits.allowed_sealed && vault_->IsSealed()) {
+    return StatusResponse(FailedPreconditionError("the vault is sealed"), id);
+  }
+  if (request.reason.size() > kMaxReasonBytes) {
+    return ErrorResponse(400, "invalid_argument", "X-Kura-Reason is longer than 256 bytes", id);
+  }
+
+  vault::Caller caller;
+  caller.context.request_id = std::string(request.request_id);
+  caller.context.client_address = std::string(request.client_address);
+  caller.context.reason = std::string(request.reason);
+
+  // Authenticate before looking at anything else the client sent: an
+  // unauthenticated caller learns nothing about what a route would accept.
+  if (traits.auth) {
+    Result<std::string_view> token = ParseBearer(request.authorization);
+    if (!token.ok()) {
+      Response r = StatusResponse(token.status(), id);
+      // RFC 6750 §3: no error attribute when no credentials were sent at all.
+      if (request.authorization.empty()) r.www_authenticate = R"(Bearer realm="kura")";
+      return r;
+    }
+    Result<vault::Principal> principal = vault_->Authenticate(*token);
+    if (!principal.ok()) return StatusResponse(principal.status(), id);
+    caller.principal = std::move(principal).value();
+  }
+
+  Response r = Dispatch(match, request, caller);
+  if (traits.auth) r.principal = caller.principal.LogName();
+  return r;
+}
+
+Response Handlers::Dispatch(const RouteMatch& match, const Request& request, const vault::Caller& caller) const {
+  const RouteTraits& traits = match.traits;
+  const std::string_view id = request.request_id;
+  QueryParams query;
+  if (Status s = ParseQuery(request.query, traits, &query); !s.ok()) return StatusResponse(s, id);
+  std::optional<std::int64_t> if_match;
+  if (traits.if_match) {
+    Result<std::optional<std::int64_t>> parsed = ParseIfMatch(request.if_match);
+    if (!parsed.ok()) return StatusResponse(parsed.status(), id);
+    if_match = *parsed;
+  }
+  json body;
+  if (traits.body) {
+    Result<json> parsed = ParseBody(request);
+    if (!parsed.ok()) return StatusResponse(parsed.status(), id);
+    body = std::move(parsed).value();
+  }
+
+  const auto& p = match.params;
+  const std::string t(p[0]);
+  Result<vault::Reply> result = InternalError("route without a handler");
+  switch (match.route) {
+    case RouteId::kHealth:
+    case RouteId::kSealStatus:
+      break;  // answered above
+    case RouteId::kInit:
+      result = vault_->Initialize(caller.context, body);
+      break;
+    case RouteId::kUnseal:
+      result = vault_->Unseal(caller.context, body);
+      break;
+    case RouteId::kSeal:
+      result = vault_->Seal(caller);
+      break;
+    case RouteId::kWhoami:
+      result = vault_->Whoami(caller);
+      break;
+    case RouteId::kCreateTenant:
+      result = vault_->CreateTenant(caller, body);
+      break;
+    case RouteId::kListTenants:
+      result = vault_->ListTenants(caller, Page(query));
+      break;
+    case RouteId::kGetTenant:
+      result = vault_->GetTenant(caller, t);
+      break;
+    case RouteId::kDeleteTenant:
+      result = vault_->DeleteTenant(caller, t);
+      break;
+    case RouteId::kListCollections:
+      result = vault_->ListCollections(caller, t);
+      break;
+    case RouteId::kPutCollection:
+      result = vault_->PutCollection(caller, t, std::string(p[1]), body);
+      break;
+    case RouteId::kGetCollection:
+      result = vault_->GetCollection(caller, t, std::string(p[1]));
+      break;
+    case RouteId::kListRoles:
+      result = vault_->ListRoles(caller, t);
+      break;
+    case RouteId::kPutRole:
+      result = vault_->PutRole(caller, t, std::string(p[1]), body);
+      break;
+    case RouteId::kGetRole:
+      result = vault_->GetRole(caller, t, std::string(p[1]));
+      break;
+    case RouteId::kDeleteRole:
+      result = vault_->DeleteRole(caller, t, std::string(p[1]));
+      break;
+    case RouteId::kCreateApiKey:
+      result = vault_->CreateApiKey(caller, t, body);
+      break;
+    case RouteId::kListApiKeys:
+      result = vault_->ListApiKeys(caller, t);
+      break;
+    case RouteId::kRevokeApiKey:
+      result = vault_->RevokeApiKey(caller, t, std::string(p[1]));
+      break;
+    case RouteId::kCreateRecord:
+      result = vault_->CreateRecord(caller, t, std::string(p[1]), body);
+      break;
+    case RouteId::kFindRecords:
+      result = vault_->FindRecords(caller, t, std::string(p[1]), query.filters, Page(query));
+      break;
+    case RouteId::kGetRecord:
+      result = vault_->GetRecord(caller, t, std::string(p[1]), std::string(p[2]), query.version);
+      break;
+    case RouteId::kUpdateRecord:
+      result = vault_->UpdateRecord(caller, t, std::string(p[1]), std::string(p[2]), body, if_match);
+      break;
+    case RouteId::kDeleteRecord:
+      result = vault_->DeleteRecord(caller, t, std::string(p[1]), std::string(p[2]));
+      break;
+    case RouteId::kListVersions:
+      result = vault_->ListVersions(caller, t, std::string(p[1]), std::string(p[2]));
+      break;
+  }
+  return FromResult(result, id);
+}
+
+}  // namespace kura::http

@@ -1,0 +1,71 @@
+// Handlers: turn a routed request into vault calls and the vault's answer into
+// a Response. They translate, never decide: rights, validation of bodies and
+// everything else about data is the vault's. Internal to the http module.
+//
+// Thread safety: const and stateless apart from the vault pointer; Handle()
+// may run concurrently on I/O threads (reads) and on the blocking pool (writes).
+#ifndef KURA_HTTP_HANDLERS_H_
+#define KURA_HTTP_HANDLERS_H_
+
+#include <string_view>
+
+#include "http/response.h"
+#include "http/router.h"
+
+namespace kura::vault {
+class Vault;
+struct Caller;
+}  // namespace kura::vault
+
+namespace kura::http {
+
+// The transport's view of one request. Every field views memory owned by the
+// connection, which outlives the call.
+struct Request {
+  Method method = Method::kOther;
+  std::string_view path;           // without the query string
+  std::string_view query;          // after '?', still percent-encoded
+  std::string_view authorization;  // raw header value
+  std::string_view content_type;
+  std::string_view if_match;
+  std::string_view reason;  // X-Kura-Reason
+  std::string_view body;
+  std::string_view request_id;
+  std::string_view client_address;
+};
+
+// Requests whose nesting is deeper than this are refused before parsing, so a
+// body of a million '[' cannot exhaust the stack of a recursive consumer.
+constexpr int kMaxJsonDepth = 64;
+constexpr std::size_t kMaxReasonBytes = 256;
+
+class Handlers {
+ public:
+  // `vault` must outlive the handlers.
+  explicit Handlers(vault::Vault* vault) : vault_(vault) {}
+
+  // Answers a request whose route was found (match.kind == kFound). Runs the
+  // vault call on the calling thread: mutating routes block until durable, so
+  // the server calls this for them on its blocking pool.
+  // `draining`: the server is shutting down (health then says not ready).
+  Response Handle(const RouteMatch& match, const Request& request, bool draining) const;
+
+ private:
+  // Everything after authentication: query, If-Match, body, the vault call.
+  Response Dispatch(const RouteMatch& match, const Request& request, const vault::Caller& caller) const;
+
+  vault::Vault* vault_;
+};
+
+// The answer for a route that was not found: 404 not_found, 405
+// method_not_allowed (+ Allow), or 400 for a path parameter that is not a
+// URL-safe id.
+Response RouteErrorResponse(const RouteMatch& match, std::string_view request_id);
+
+// Whether the body's JSON nesting stays within `max_depth` (a linear scan
+// that understands strings and escapes; it does not validate the JSON).
+bool JsonDepthWithin(std::string_view body, int max_depth);
+
+}  // namespace kura::http
+
+#endif  // KURA_HTTP_HANDLERS_H_

@@ -1,0 +1,110 @@
+// Router: maps (method, path) to one of kura's routes. Pure logic, no I/O;
+// internal to the http module.
+//
+// Thread safety: immutable after construction; Match() is safe from any thread.
+#ifndef KURA_HTTP_ROUTER_H_
+#define KURA_HTTP_ROUTER_H_
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace kura::http {
+
+enum class Method : std::uint8_t { kGet, kPost, kPut, kDelete, kOther };
+
+enum class RouteId : std::uint8_t {
+  kHealth,
+  kSealStatus,
+  kInit,
+  kUnseal,
+  kSeal,
+  kWhoami,
+  kCreateTenant,
+  kListTenants,
+  kGetTenant,
+  kDeleteTenant,
+  kListCollections,
+  kPutCollection,
+  kGetCollection,
+  kListRoles,
+  kPutRole,
+  kGetRole,
+  kDeleteRole,
+  kCreateApiKey,
+  kListApiKeys,
+  kRevokeApiKey,
+  kCreateRecord,
+  kFindRecords,
+  kGetRecord,
+  kUpdateRecord,
+  kDeleteRecord,
+  kListVersions,
+};
+
+// What a route needs from the transport.
+struct RouteTraits {
+  bool auth = true;             // needs a bearer token
+  bool allowed_sealed = false;  // answers while sealed (sys routes)
+  bool body = false;            // takes a JSON object body
+  bool paging = false;          // accepts ?limit=&after=
+  bool version = false;         // accepts ?version=N
+  bool filters = false;         // accepts ?<field>=<value>
+  bool if_match = false;        // honours If-Match
+};
+
+struct RouteMatch {
+  enum class Kind : std::uint8_t {
+    kFound,
+    kNotFound,          // no pattern matches the path: 404
+    kMethodNotAllowed,  // a pattern matches but not for this method: 405 + Allow
+    kBadParameter,      // a path parameter is not a URL-safe id: 400
+  };
+  Kind kind = Kind::kNotFound;
+  RouteId route = RouteId::kHealth;
+  RouteTraits traits;
+  std::string_view pattern;  // e.g. "/v1/t/{t}/collections/{c}" (static storage)
+  std::string_view allow;    // kMethodNotAllowed: "GET, PUT" (static storage)
+  // Path parameters in pattern order; they view the matched path.
+  std::array<std::string_view, 3> params{};
+  int param_count = 0;
+};
+
+class Router {
+ public:
+  // The routes of this milestone (see vault/vault.h and the README).
+  Router();
+
+  // `path` is the request target without the query string.
+  RouteMatch Match(Method method, std::string_view path) const;
+
+  static bool IsMutating(Method method) {
+    return method == Method::kPost || method == Method::kPut || method == Method::kDelete;
+  }
+
+ private:
+  static constexpr int kMaxSegments = 8;
+  struct Entry {
+    Method method;
+    RouteId route;
+    RouteTraits traits;
+    std::string_view pattern;
+    std::array<std::string_view, kMaxSegments> segments{};  // "{…}" marks a parameter
+    int segment_count = 0;
+    std::string_view allow;  // every method of this pattern
+  };
+  std::vector<Entry> entries_;
+  std::vector<std::string> allow_storage_;  // backs Entry::allow
+};
+
+std::string_view MethodName(Method method);
+
+// Ids and names in paths: 1–128 characters of [A-Za-z0-9_-] (base64url and
+// kura names). Anything else (including '%'-escapes) is refused with 400, so
+// no decoded byte of a path ever reaches the vault.
+bool IsUrlSafeId(std::string_view segment);
+
+}  // namespace kura::http
+
+#endif  // KURA_HTTP_ROUTER_H_
