@@ -7,6 +7,8 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <vector>
 
 namespace kura::log {
 namespace {
@@ -20,60 +22,72 @@ std::shared_ptr<spdlog::logger>& Logger() {
   return logger;
 }
 
-std::mutex access_mu;
-std::shared_ptr<spdlog::logger> access_logger;  // guarded by access_mu; null = off
-std::atomic<bool> access_on{false};
+std::mutex access_mu;  // serialises OpenAccessLog only
+// Every access logger ever opened, kept alive for the life of the process so
+// the hot path can use a plain atomic pointer without locking or refcounting.
+std::vector<std::shared_ptr<spdlog::logger>> access_loggers;  // guarded by access_mu
+std::atomic<spdlog::logger*> access_logger{nullptr};
 
 }  // namespace
 
 bool SetLevel(std::string_view level) {
   auto& l = Logger();
-  if (level == "trace" || level == "debug") l->set_level(spdlog::level::debug);
-  else if (level == "info") l->set_level(spdlog::level::info);
-  else if (level == "warn") l->set_level(spdlog::level::warn);
-  else if (level == "error") l->set_level(spdlog::level::err);
-  else return false;
+  if (level == "trace" || level == "debug")
+    l->set_level(spdlog::level::debug);
+  else if (level == "info")
+    l->set_level(spdlog::level::info);
+  else if (level == "warn")
+    l->set_level(spdlog::level::warn);
+  else if (level == "error")
+    l->set_level(spdlog::level::err);
+  else
+    return false;
   return true;
 }
 
 void Write(Level level, std::string_view message) {
   switch (level) {
-    case Level::kDebug: Logger()->debug("{}", message); break;
-    case Level::kInfo: Logger()->info("{}", message); break;
-    case Level::kWarn: Logger()->warn("{}", message); break;
-    case Level::kError: Logger()->error("{}", message); break;
+    case Level::kDebug:
+      Logger()->debug("{}", message);
+      break;
+    case Level::kInfo:
+      Logger()->info("{}", message);
+      break;
+    case Level::kWarn:
+      Logger()->warn("{}", message);
+      break;
+    case Level::kError:
+      Logger()->error("{}", message);
+      break;
   }
 }
 
 bool OpenAccessLog(const std::string& target) {
   std::lock_guard lock(access_mu);
+  std::shared_ptr<spdlog::logger> logger;
   try {
-    if (target == "off") {
-      access_logger.reset();
-    } else if (target == "stderr") {
-      access_logger = spdlog::stderr_logger_mt("access");
-    } else {
-      access_logger = spdlog::basic_logger_mt("access", target);
+    const std::string name = "access" + std::to_string(access_loggers.size());
+    if (target == "stderr") {
+      logger = spdlog::stderr_logger_mt(name);
+    } else if (target != "off") {
+      logger = spdlog::basic_logger_mt(name, target);
     }
   } catch (const spdlog::spdlog_ex&) {
     return false;
   }
-  if (access_logger) {
-    access_logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ access %v", spdlog::pattern_time_type::utc);
-    // Flushed in batches by spdlog; an access log line is not an audit entry.
+  if (logger) {
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ access %v", spdlog::pattern_time_type::utc);
+    access_loggers.push_back(logger);
   }
-  access_on = access_logger != nullptr;
+  access_logger.store(logger.get(), std::memory_order_release);
   return true;
 }
 
+bool AccessEnabled() { return access_logger.load(std::memory_order_acquire) != nullptr; }
+
 void Access(std::string_view line) {
-  if (!access_on.load(std::memory_order_relaxed)) return;
-  std::shared_ptr<spdlog::logger> l;
-  {
-    std::lock_guard lock(access_mu);
-    l = access_logger;
-  }
-  if (l) l->info("{}", line);
+  spdlog::logger* l = access_logger.load(std::memory_order_acquire);
+  if (l != nullptr) l->info("{}", line);
 }
 
 }  // namespace kura::log

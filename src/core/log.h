@@ -20,7 +20,11 @@ inline void Error(std::string_view m) { Write(Level::kError, m); }
 
 // The access log: one line per request, no secrets and no bodies. `target` is
 // "stderr", "off" or a file path.
+// Call once at start, before serving; a later call replaces the sink (the old
+// one stays alive, so concurrent Access() calls never see a freed logger).
 bool OpenAccessLog(const std::string& target);
+// Cheap check (one atomic load) so callers skip formatting when it is off.
+bool AccessEnabled();
 void Access(std::string_view line);
 
 }  // namespace kura::log

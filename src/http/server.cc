@@ -595,24 +595,26 @@ awaitable<bool> Worker::Session(Stream& stream, ConnectionState& state, const st
     error_code ec;
     co_await asio::async_write(stream, asio::buffer(out), asio::redirect_error(use_awaitable, ec));
 
-    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - start).count();
-    log_line.clear();
-    log_line.append(request_id).append(" ").append(client).append(" ");
-    AppendSanitised(data.method == Method::kOther ? std::string_view(data.method_text) : MethodName(data.method), 16,
-                    &log_line);
-    log_line.push_back(' ');
-    AppendSanitised(path.empty() ? "-" : path, 256, &log_line);
-    if (!query.empty()) {
-      log_line.append(" q=").append(QueryKeysForLog(query));
+    if (log::AccessEnabled()) {
+      const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - start).count();
+      log_line.clear();
+      log_line.append(request_id).append(" ").append(client).append(" ");
+      AppendSanitised(data.method == Method::kOther ? std::string_view(data.method_text) : MethodName(data.method), 16,
+                      &log_line);
+      log_line.push_back(' ');
+      AppendSanitised(path.empty() ? "-" : path, 256, &log_line);
+      if (!query.empty()) {
+        log_line.append(" q=").append(QueryKeysForLog(query));
+      }
+      log_line.push_back(' ');
+      AppendInt(response.status, &log_line);
+      log_line.push_back(' ');
+      AppendInt(static_cast<long long>(out.size()), &log_line);
+      log_line.push_back(' ');
+      AppendInt(micros, &log_line);
+      log_line.append("us ").append(response.principal);
+      log::Access(log_line);
     }
-    log_line.push_back(' ');
-    AppendInt(response.status, &log_line);
-    log_line.push_back(' ');
-    AppendInt(static_cast<long long>(out.size()), &log_line);
-    log_line.push_back(' ');
-    AppendInt(micros, &log_line);
-    log_line.append("us ").append(response.principal);
-    log::Access(log_line);
 
     if (ec) co_return false;
     if (unread_input) {
