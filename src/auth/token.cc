@@ -1,0 +1,66 @@
+#include "auth/token.h"
+
+#include "crypto/hash.h"
+#include "crypto/random.h"
+
+namespace kura::auth {
+namespace {
+
+bool IsBase64UrlChar(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+// The secret part must be exactly the canonical encoding of 32 bytes: this
+// rejects padded, truncated and non-canonical variants of the same bytes, so
+// one secret has exactly one accepted spelling (and one hash).
+bool IsValidSecret(std::string_view s) {
+  if (s.size() != kTokenSecretChars) return false;
+  for (char c : s) {
+    if (!IsBase64UrlChar(c)) return false;
+  }
+  auto decoded = Base64UrlDecode(s);
+  return decoded && decoded->size() == kTokenSecretBytes && Base64UrlEncode(*decoded) == s;
+}
+
+Status Malformed() { return UnauthenticatedError("invalid, expired or revoked token"); }
+
+}  // namespace
+
+std::string GenerateRootToken() {
+  return std::string(kRootTokenPrefix) + crypto::RandomToken(kTokenSecretBytes);
+}
+
+NewApiKey GenerateApiKey() {
+  NewApiKey key;
+  key.id = HexEncode(crypto::RandomBytes(kApiKeyIdBytes));
+  key.token = std::string(kApiKeyPrefix) + key.id + "_" + crypto::RandomToken(kTokenSecretBytes);
+  return key;
+}
+
+bool IsValidApiKeyId(std::string_view id) {
+  if (id.size() != kApiKeyIdChars) return false;
+  for (char c : id) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+Result<ParsedToken> ParseToken(std::string_view token) {
+  if (token.starts_with(kRootTokenPrefix)) {
+    if (!IsValidSecret(token.substr(kRootTokenPrefix.size()))) return Malformed();
+    return ParsedToken{TokenKind::kRoot, ""};
+  }
+  if (token.starts_with(kApiKeyPrefix)) {
+    std::string_view rest = token.substr(kApiKeyPrefix.size());
+    if (rest.size() != kApiKeyIdChars + 1 + kTokenSecretChars) return Malformed();
+    std::string_view id = rest.substr(0, kApiKeyIdChars);
+    if (!IsValidApiKeyId(id) || rest[kApiKeyIdChars] != '_') return Malformed();
+    if (!IsValidSecret(rest.substr(kApiKeyIdChars + 1))) return Malformed();
+    return ParsedToken{TokenKind::kApiKey, std::string(id)};
+  }
+  return Malformed();
+}
+
+Bytes TokenHash(std::string_view token) { return crypto::Sha256(AsBytes(token)); }
+
+}  // namespace kura::auth

@@ -1,0 +1,317 @@
+// Records: validated, encrypted as a whole under the tenant's data key with
+// their place (tenant, collection, id, version) bound in as associated data,
+// and found through blind indexes.
+#include <string.h>  // explicit_bzero
+
+#include "crypto/aead.h"
+#include "crypto/envelope.h"
+#include "crypto/hash.h"
+#include "crypto/random.h"
+#include "store/store.h"
+#include "vault/body.h"
+#include "vault/vault_impl.h"
+
+namespace kura::vault {
+
+using nlohmann::json;
+using policy::Action;
+
+namespace {
+
+constexpr std::size_t kRecordIdBytes = 16;
+constexpr std::size_t kMaxSubjectLength = 256;  // bytes
+constexpr int kUnconditionalUpdateAttempts = 5;
+// Blind-index domain of the data subject key (field domains are
+// "<collection>/<field>", which cannot collide with it: names have no '/').
+constexpr std::string_view kSubjectDomain = "subject";
+
+Status CheckPath(const std::string& tenant, const std::string& collection) {
+  if (!policy::IsValidName(tenant)) return InvalidArgumentError("tenant: invalid name");
+  if (!policy::IsValidName(collection)) return InvalidArgumentError("collection: invalid name");
+  return Status::Ok();
+}
+
+Status CheckRecordId(const std::string& id) {
+  if (!IsValidRecordId(id)) return InvalidArgumentError("id: invalid record id");
+  return Status::Ok();
+}
+
+Result<std::optional<std::string>> ParseSubject(const json& body) {
+  KURA_ASSIGN_OR_RETURN(auto subject, OptionalString(body, "subject"));
+  if (subject && (subject->empty() || subject->size() > kMaxSubjectLength)) {
+    return InvalidArgumentError("subject: must be 1-" + std::to_string(kMaxSubjectLength) + " bytes");
+  }
+  return subject;
+}
+
+// Wipes a plaintext copy held in an ordinary string once it is encrypted.
+void WipeString(std::string* s) {
+  if (!s->empty()) explicit_bzero(s->data(), s->size());
+  s->clear();
+}
+
+// A fresh record id: base64url of 16 random bytes whose first character is a
+// letter or digit, so an id is never mistaken for a command-line option
+// ("-abc…") when passed to the CLI. Redrawing keeps ids uniform over the ids
+// allowed (at most a few draws; 62/64 succeed).
+std::string NewRecordId() {
+  for (;;) {
+    std::string id = crypto::RandomToken(kRecordIdBytes);
+    if (id[0] != '-' && id[0] != '_') return id;
+  }
+}
+
+Status RecordDamaged(const std::string& id, std::int64_t version) {
+  return DataLossError("record '" + id + "' version " + std::to_string(version) + " failed its integrity check");
+}
+
+}  // namespace
+
+Result<store::RecordWrite> VaultImpl::SealRecord(const TenantKeys& keys, const CollectionSchema& schema,
+                                                 const std::string& tenant, const std::string& collection,
+                                                 const std::string& id, std::int64_t version, const json& data,
+                                                 const std::optional<std::string>& subject) const {
+  store::RecordWrite w;
+  w.tenant_id = tenant;
+  w.collection = collection;
+  w.id = id;
+  w.version = version;
+  w.at = NowSeconds();
+  w.keep_versions = keep_versions_;
+
+  json plain = {{"data", data}, {"subject", subject ? json(*subject) : json(nullptr)}};
+  std::string text;
+  try {
+    text = plain.dump();
+  } catch (const json::exception&) {
+    return InvalidArgumentError("data: strings must be valid UTF-8");
+  }
+  auto sealed = crypto::AeadSeal(keys.data_key, AsBytes(text),
+                                 crypto::RecordAssociatedData(tenant, collection, id, version));
+  WipeString(&text);
+  if (!sealed.ok()) return sealed.status();
+  w.ciphertext = std::move(sealed).value();
+
+  for (const auto& [name, field] : schema.fields) {
+    if (!field.index) continue;
+    auto it = data.find(name);
+    if (it == data.end()) continue;
+    std::string normalised = NormaliseIndexValue(field.type, *it);
+    w.index.push_back(store::IndexEntry{name, crypto::BlindIndex(keys.index_key, collection + "/" + name, normalised)});
+    WipeString(&normalised);
+  }
+  if (subject) w.subject_hmac = crypto::BlindIndex(keys.index_key, kSubjectDomain, *subject);
+  return w;
+}
+
+Result<json> VaultImpl::OpenRecord(const TenantKeys& keys, const store::RecordRow& row) const {
+  // The associated data names where this ciphertext must be: a ciphertext
+  // copied onto another record, collection, tenant or version fails here.
+  auto plain = crypto::AeadOpen(keys.data_key, row.ciphertext,
+                                crypto::RecordAssociatedData(row.tenant_id, row.collection, row.id, row.version));
+  if (!plain.ok()) return RecordDamaged(row.id, row.version);
+  json doc = json::parse(AsString(plain->view()), nullptr, /*allow_exceptions=*/false);
+  if (!doc.is_object() || !doc.contains("data") || !doc["data"].is_object()) return RecordDamaged(row.id, row.version);
+  return doc;
+}
+
+json VaultImpl::RecordBody(const store::RecordRow& row, const json& plain, const CollectionSchema& schema,
+                           policy::FieldView view) const {
+  json data = plain["data"];
+  if (view == policy::FieldView::kMasked) {
+    json masked = json::object();
+    for (const auto& [name, value] : data.items()) {
+      auto it = schema.fields.find(name);
+      // A field the current schema no longer declares has no known rule:
+      // leave it out rather than show it unmasked.
+      if (it == schema.fields.end()) continue;
+      auto out = policy::MaskValue(it->second.mask, value);
+      if (out) masked[name] = std::move(*out);
+    }
+    data = std::move(masked);
+  }
+  json subject = plain.contains("subject") ? plain["subject"] : json(nullptr);
+  return {{"id", row.id},
+          {"version", row.version},
+          {"data", std::move(data)},
+          {"subject", std::move(subject)},
+          {"created_at", TimeJson(row.created_at)},
+          {"updated_at", TimeJson(row.updated_at)}};
+}
+
+Result<Reply> VaultImpl::CreateRecord(const Caller& caller, const std::string& tenant, const std::string& collection,
+                                      const json& body) {
+  KURA_RETURN_IF_ERROR(RequireUnsealed());
+  KURA_RETURN_IF_ERROR(RequireRecordRight(caller, tenant, collection, Action::kRecordWrite).status());
+  KURA_RETURN_IF_ERROR(CheckPath(tenant, collection));
+  KURA_RETURN_IF_ERROR(CheckObject(body, {"data", "subject"}));
+  if (!body.contains("data")) return InvalidArgumentError("data: required");
+  KURA_ASSIGN_OR_RETURN(auto subject, ParseSubject(body));
+  KURA_ASSIGN_OR_RETURN(auto keys, KeysOf(tenant));
+  KURA_ASSIGN_OR_RETURN(auto schema, SchemaOf(tenant, collection));
+  KURA_RETURN_IF_ERROR(ValidateRecordData(*schema, body["data"]));
+
+  // 128 random bits: a collision is not expected, but if the store reports
+  // one, a fresh id is the right answer.
+  for (int attempt = 0;; ++attempt) {
+    std::string id = NewRecordId();
+    KURA_ASSIGN_OR_RETURN(store::RecordWrite w,
+                          SealRecord(*keys, *schema, tenant, collection, id, 1, body["data"], subject));
+    Status s = store_->InsertRecord(w);
+    if (s.code() == StatusCode::kAlreadyExists && attempt < 2) continue;
+    KURA_RETURN_IF_ERROR(s);
+    Reply reply;
+    reply.body = {{"id", id}, {"version", 1}};
+    reply.created = true;
+    reply.version = 1;
+    return reply;
+  }
+}
+
+Result<Reply> VaultImpl::GetRecord(const Caller& caller, const std::string& tenant, const std::string& collection,
+                                   const std::string& id, std::optional<std::int64_t> version) {
+  KURA_RETURN_IF_ERROR(RequireUnsealed());
+  KURA_ASSIGN_OR_RETURN(policy::Decision d, RequireRecordRight(caller, tenant, collection, Action::kRecordRead));
+  KURA_RETURN_IF_ERROR(CheckPath(tenant, collection));
+  KURA_RETURN_IF_ERROR(CheckRecordId(id));
+  if (version && *version < 1) return InvalidArgumentError("version: must be at least 1");
+  KURA_ASSIGN_OR_RETURN(auto keys, KeysOf(tenant));
+  KURA_ASSIGN_OR_RETURN(auto schema, SchemaOf(tenant, collection));
+  auto row = store_->GetRecord(tenant, collection, id, version);
+  if (row.status().code() == StatusCode::kNotFound) {
+    return NotFoundError(version ? "record '" + id + "' version " + std::to_string(*version) + " not found"
+                                 : "record '" + id + "' not found");
+  }
+  if (!row.ok()) return row.status();
+  KURA_ASSIGN_OR_RETURN(json plain, OpenRecord(*keys, *row));
+  Reply reply;
+  reply.body = RecordBody(*row, plain, *schema, d.view);
+  reply.version = row->version;
+  return reply;
+}
+
+Result<Reply> VaultImpl::UpdateRecord(const Caller& caller, const std::string& tenant, const std::string& collection,
+                                      const std::string& id, const json& body, std::optional<std::int64_t> if_match) {
+  KURA_RETURN_IF_ERROR(RequireUnsealed());
+  KURA_RETURN_IF_ERROR(RequireRecordRight(caller, tenant, collection, Action::kRecordWrite).status());
+  KURA_RETURN_IF_ERROR(CheckPath(tenant, collection));
+  KURA_RETURN_IF_ERROR(CheckRecordId(id));
+  if (if_match && *if_match < 1) return InvalidArgumentError("If-Match: must be a version of at least 1");
+  KURA_RETURN_IF_ERROR(CheckObject(body, {"data", "subject"}));
+  if (!body.contains("data")) return InvalidArgumentError("data: required");
+  bool subject_given = body.contains("subject");
+  KURA_ASSIGN_OR_RETURN(auto subject, ParseSubject(body));
+  KURA_ASSIGN_OR_RETURN(auto keys, KeysOf(tenant));
+  KURA_ASSIGN_OR_RETURN(auto schema, SchemaOf(tenant, collection));
+  KURA_RETURN_IF_ERROR(ValidateRecordData(*schema, body["data"]));
+
+  for (int attempt = 1;; ++attempt) {
+    auto current = store_->GetRecord(tenant, collection, id, std::nullopt);
+    if (current.status().code() == StatusCode::kNotFound) return NotFoundError("record '" + id + "' not found");
+    if (!current.ok()) return current.status();
+    std::int64_t expected = current->current_version;
+    if (if_match && *if_match != expected) {
+      return AbortedError("version conflict: record '" + id + "' is at version " + std::to_string(expected));
+    }
+    std::optional<std::string> new_subject = subject;
+    if (!subject_given) {
+      // "subject" left out keeps the record's subject; an explicit null
+      // removes it. Reading it back also proves the current version intact.
+      KURA_ASSIGN_OR_RETURN(json plain, OpenRecord(*keys, *current));
+      if (plain.contains("subject") && plain["subject"].is_string()) {
+        new_subject = plain["subject"].get<std::string>();
+      }
+    }
+    KURA_ASSIGN_OR_RETURN(store::RecordWrite w, SealRecord(*keys, *schema, tenant, collection, id, expected + 1,
+                                                           body["data"], new_subject));
+    Status s = store_->UpdateRecord(w, expected);
+    if (s.code() == StatusCode::kAborted) {
+      // A conditional update must not silently overwrite what it did not see;
+      // an unconditional one retries against the newer version.
+      if (if_match || attempt >= kUnconditionalUpdateAttempts) {
+        return AbortedError("version conflict: record '" + id + "' was changed concurrently");
+      }
+      continue;
+    }
+    if (s.code() == StatusCode::kNotFound) return NotFoundError("record '" + id + "' not found");
+    KURA_RETURN_IF_ERROR(s);
+    Reply reply;
+    reply.body = {{"id", id}, {"version", expected + 1}};
+    reply.version = expected + 1;
+    return reply;
+  }
+}
+
+Result<Reply> VaultImpl::DeleteRecord(const Caller& caller, const std::string& tenant, const std::string& collection,
+                                      const std::string& id) {
+  KURA_RETURN_IF_ERROR(RequireUnsealed());
+  KURA_RETURN_IF_ERROR(RequireRecordRight(caller, tenant, collection, Action::kRecordDelete).status());
+  KURA_RETURN_IF_ERROR(CheckPath(tenant, collection));
+  KURA_RETURN_IF_ERROR(CheckRecordId(id));
+  KURA_RETURN_IF_ERROR(RequireTenantExists(tenant));
+  KURA_RETURN_IF_ERROR(SchemaOf(tenant, collection).status());
+  Status s = store_->DeleteRecord(tenant, collection, id);
+  if (s.code() == StatusCode::kNotFound) return NotFoundError("record '" + id + "' not found");
+  KURA_RETURN_IF_ERROR(s);
+  Reply reply;
+  reply.no_content = true;
+  return reply;
+}
+
+Result<Reply> VaultImpl::ListVersions(const Caller& caller, const std::string& tenant, const std::string& collection,
+                                      const std::string& id) {
+  KURA_RETURN_IF_ERROR(RequireUnsealed());
+  KURA_RETURN_IF_ERROR(RequireRecordRight(caller, tenant, collection, Action::kRecordRead).status());
+  KURA_RETURN_IF_ERROR(CheckPath(tenant, collection));
+  KURA_RETURN_IF_ERROR(CheckRecordId(id));
+  KURA_RETURN_IF_ERROR(RequireTenantExists(tenant));
+  KURA_RETURN_IF_ERROR(SchemaOf(tenant, collection).status());
+  auto versions = store_->ListVersions(tenant, collection, id);
+  if (versions.status().code() == StatusCode::kNotFound) return NotFoundError("record '" + id + "' not found");
+  if (!versions.ok()) return versions.status();
+  json items = json::array();
+  for (const auto& v : *versions) items.push_back({{"version", v.version}, {"created_at", TimeJson(v.created_at)}});
+  Reply reply;
+  reply.body = {{"items", std::move(items)}};
+  return reply;
+}
+
+Result<Reply> VaultImpl::FindRecords(const Caller& caller, const std::string& tenant, const std::string& collection,
+                                     const std::map<std::string, std::string>& filters, const PageParams& page) {
+  KURA_RETURN_IF_ERROR(RequireUnsealed());
+  KURA_ASSIGN_OR_RETURN(policy::Decision d, RequireRecordRight(caller, tenant, collection, Action::kRecordRead));
+  if (filters.empty()) {
+    // Walking a whole collection is bulk export (SPEC §3, export control): it
+    // needs record.export on top of record.read.
+    KURA_RETURN_IF_ERROR(RequireRecordRight(caller, tenant, collection, Action::kRecordExport).status());
+  }
+  KURA_RETURN_IF_ERROR(CheckPath(tenant, collection));
+  if (filters.size() > 1) return InvalidArgumentError("at most one filter per lookup");
+  KURA_ASSIGN_OR_RETURN(store::PageRequest req, ToPageRequest(page));
+  KURA_ASSIGN_OR_RETURN(auto keys, KeysOf(tenant));
+  KURA_ASSIGN_OR_RETURN(auto schema, SchemaOf(tenant, collection));
+
+  store::Page<store::RecordRow> rows;
+  if (filters.empty()) {
+    KURA_ASSIGN_OR_RETURN(rows, store_->ListRecords(tenant, collection, req));
+  } else {
+    const auto& [field, value] = *filters.begin();
+    auto it = schema->fields.find(field);
+    if (it == schema->fields.end()) return InvalidArgumentError(field.substr(0, 64) + ": unknown field");
+    if (!it->second.index) return InvalidArgumentError(field + ": field is not indexed");
+    KURA_ASSIGN_OR_RETURN(std::string normalised, NormaliseQueryValue(it->second, value));
+    Bytes hmac = crypto::BlindIndex(keys->index_key, collection + "/" + field, normalised);
+    WipeString(&normalised);
+    KURA_ASSIGN_OR_RETURN(rows, store_->FindRecords(tenant, collection, field, hmac, req));
+  }
+  json items = json::array();
+  for (const auto& row : rows.items) {
+    KURA_ASSIGN_OR_RETURN(json plain, OpenRecord(*keys, row));
+    items.push_back(RecordBody(row, plain, *schema, d.view));
+  }
+  Reply reply;
+  reply.body = {{"items", std::move(items)}, {"next", rows.next ? json(*rows.next) : json(nullptr)}};
+  return reply;
+}
+
+}  // namespace kura::vault

@@ -1,0 +1,499 @@
+#include "vault/vault.h"
+
+#include <mutex>
+
+#include "auth/token.h"
+#include "crypto/seal.h"
+#include "store/store.h"
+#include "vault/body.h"
+#include "vault/vault_impl.h"
+
+namespace kura::vault {
+
+using nlohmann::json;
+
+namespace {
+
+// How long a cached API key, role or schema may be used before it is read
+// again. Changes through this process apply at once; the TTL only bounds how
+// stale a change made by another node on the same database can be.
+constexpr std::chrono::seconds kCacheTtl{10};
+constexpr std::size_t kCacheEntries = 10000;
+
+// One message for every authentication failure: which of unknown, expired or
+// revoked applied must not be learnable from outside.
+constexpr char kBadToken[] = "invalid, expired or revoked token";
+constexpr char kSealed[] = "vault is sealed";
+constexpr char kDenied[] = "permission denied";
+
+bool IsKnownRegion(std::string_view r) { return r == "jp" || r == "us" || r == "eu" || r == "in"; }
+
+}  // namespace
+
+std::string Principal::LogName() const { return kind == PrincipalKind::kRoot ? "root" : "apikey:" + id; }
+
+json SealStatus::ToJson() const {
+  return {{"initialized", initialized},
+          {"sealed", sealed},
+          {"type", type},
+          {"progress", progress},
+          {"threshold", threshold}};
+}
+
+Result<std::unique_ptr<Vault>> Vault::Open(Options options) {
+  if (!options.store) return InvalidArgumentError("vault: no store");
+  if (!options.seal) return InvalidArgumentError("vault: no seal");
+  if (options.clock == nullptr) return InvalidArgumentError("vault: no clock");
+  if (!IsKnownRegion(options.region)) return InvalidArgumentError("vault: unknown region '" + options.region + "'");
+  if (options.keep_versions < 1) return InvalidArgumentError("vault: keep_versions must be at least 1");
+  if (options.max_page_size < 1) return InvalidArgumentError("vault: max_page_size must be at least 1");
+  auto vault = std::make_unique<VaultImpl>(std::move(options));
+  KURA_RETURN_IF_ERROR(vault->Load());
+  return std::unique_ptr<Vault>(std::move(vault));
+}
+
+VaultImpl::VaultImpl(Options options)
+    : store_(std::move(options.store)),
+      seal_(std::move(options.seal)),
+      clock_(options.clock),
+      region_(std::move(options.region)),
+      keep_versions_(options.keep_versions),
+      max_page_size_(options.max_page_size),
+      api_keys_(clock_, kCacheTtl, kCacheEntries),
+      roles_(clock_, kCacheTtl, kCacheEntries),
+      schemas_(clock_, kCacheTtl, kCacheEntries) {}
+
+Status VaultImpl::Load() {
+  auto meta = store_->GetMeta(kInitMetaKey);
+  std::unique_lock lock(state_mu_);
+  seal_type_ = std::string(seal_->Type());
+  if (!meta.ok()) {
+    if (meta.status().code() == StatusCode::kNotFound) return Status::Ok();  // not initialised yet
+    return meta.status();
+  }
+  json doc;
+  try {
+    doc = json::parse(AsString(*meta));
+  } catch (const json::exception&) {
+    return DataLossError("vault meta entry '" + std::string(kInitMetaKey) + "' is not valid JSON");
+  }
+  auto fail = [] { return DataLossError("vault meta entry '" + std::string(kInitMetaKey) + "' is malformed"); };
+  if (!doc.is_object() || doc.value("format", 0) != kInitMetaFormat || !doc.contains("seal") ||
+      !doc["seal"].is_object() || !doc.contains("root_token_hash") || !doc["root_token_hash"].is_string() ||
+      !doc.contains("kek_check") || !doc["kek_check"].is_string()) {
+    return fail();
+  }
+  auto hash = HexDecode(doc["root_token_hash"].get<std::string>());
+  if (!hash || hash->size() != 32) return fail();
+  std::string type = doc["seal"].value("type", "");
+  if (type != seal_->Type()) {
+    return FailedPreconditionError("this vault was initialised with the '" + type + "' seal, but the '" +
+                                   std::string(seal_->Type()) + "' seal is configured");
+  }
+  initialized_ = true;
+  root_token_hash_ = std::move(*hash);
+  threshold_ = doc["seal"].value("threshold", 0);
+  return Status::Ok();
+}
+
+bool VaultImpl::IsInitialized() const {
+  std::shared_lock lock(state_mu_);
+  return initialized_;
+}
+
+// --- Seal lifecycle ----------------------------------------------------------
+
+SealStatus VaultImpl::SealStatusLocked() const {
+  SealStatus s;
+  std::shared_lock lock(state_mu_);
+  s.initialized = initialized_;
+  s.sealed = keyring_.IsSealed();
+  s.type = seal_type_;
+  s.threshold = threshold_;
+  s.progress = s.sealed ? progress_ : 0;
+  return s;
+}
+
+SealStatus VaultImpl::GetSealStatus() const {
+  std::lock_guard lock(lifecycle_mu_);
+  return SealStatusLocked();
+}
+
+Result<VaultImpl::InitOutcome> VaultImpl::InitializeLocked(const std::string& type,
+                                                           const crypto::SealInitOptions& seal_options) {
+  if (IsInitialized()) return AlreadyExistsError("vault is already initialised");
+  // Another node sharing the database may have initialised it already; check
+  // before making key material (the insert below is the real arbiter).
+  if (auto meta = store_->GetMeta(kInitMetaKey); meta.ok()) {
+    return AlreadyExistsError("vault is already initialised");
+  } else if (meta.status().code() != StatusCode::kNotFound) {
+    return meta.status();
+  }
+
+  InitOutcome outcome;
+  SecretBytes kek;
+  auto init = seal_->Initialize(seal_options);
+  if (init.ok()) {
+    kek = std::move(init->kek);
+    outcome.shares = std::move(init->shares);
+  } else if (init.status().code() == StatusCode::kAlreadyExists && type == "keyfile") {
+    // A key file left by an earlier start that stopped before the vault was
+    // initialised (nothing is encrypted under it yet): use it rather than fail
+    // forever on the file that exists.
+    KURA_ASSIGN_OR_RETURN(auto existing, seal_->AutoUnseal());
+    if (!existing) return InternalError("key file seal returned no key");
+    kek = std::move(*existing);
+  } else {
+    return init.status();
+  }
+
+  KURA_ASSIGN_OR_RETURN(Bytes check, Keyring::MakeCheckValue(kek));
+  outcome.root_token = auth::GenerateRootToken();
+  Bytes root_hash = auth::TokenHash(outcome.root_token);
+
+  json seal_doc = {{"type", type}};
+  if (type == "shamir") {
+    seal_doc["shares"] = seal_options.shares;
+    seal_doc["threshold"] = seal_options.threshold;
+  }
+  json doc = {{"format", kInitMetaFormat},
+              {"seal", seal_doc},
+              {"kek_check", Base64UrlEncode(check)},
+              {"root_token_hash", HexEncode(root_hash)},
+              {"initialized_at", FormatRfc3339(clock_->Now())}};
+  std::string text = doc.dump();
+  // Exactly one initialisation wins, even across processes sharing the store.
+  KURA_RETURN_IF_ERROR(store_->InsertMeta(kInitMetaKey, AsBytes(text)));
+
+  {
+    std::unique_lock lock(state_mu_);
+    initialized_ = true;
+    root_token_hash_ = std::move(root_hash);
+    threshold_ = type == "shamir" ? seal_options.threshold : 0;
+  }
+  progress_ = 0;
+  keyring_.Unseal(std::move(kek));
+  api_keys_.Clear();
+  return outcome;
+}
+
+Result<Reply> VaultImpl::Initialize(const RequestContext& /*ctx*/, const json& body) {
+  KURA_RETURN_IF_ERROR(CheckObject(body, {"seal", "shares", "threshold"}));
+  std::lock_guard lock(lifecycle_mu_);
+  std::string configured(seal_->Type());
+  KURA_ASSIGN_OR_RETURN(auto type, OptionalString(body, "seal"));
+  if (type && *type != configured) {
+    return InvalidArgumentError("seal: this server is configured for the '" + configured + "' seal");
+  }
+  KURA_ASSIGN_OR_RETURN(auto shares, OptionalInteger(body, "shares"));
+  KURA_ASSIGN_OR_RETURN(auto threshold, OptionalInteger(body, "threshold"));
+  crypto::SealInitOptions options;
+  if (configured == "shamir") {
+    if (!shares) return InvalidArgumentError("shares: required for the shamir seal");
+    if (!threshold) return InvalidArgumentError("threshold: required for the shamir seal");
+    if (*shares < 1 || *shares > 255) return InvalidArgumentError("shares: must be between 1 and 255");
+    if (*threshold < 1 || *threshold > *shares) {
+      return InvalidArgumentError("threshold: must be between 1 and shares");
+    }
+    if (*threshold == 1 && *shares != 1) {
+      // With threshold 1 every share is the KEK itself: say so rather than
+      // hand out n copies of the key.
+      return InvalidArgumentError("threshold: must be at least 2 (or use 1 share with threshold 1)");
+    }
+    options.shares = static_cast<int>(*shares);
+    options.threshold = static_cast<int>(*threshold);
+  } else if (shares || threshold) {
+    return InvalidArgumentError(std::string(shares ? "shares" : "threshold") + ": only for the shamir seal");
+  }
+  KURA_ASSIGN_OR_RETURN(InitOutcome outcome, InitializeLocked(configured, options));
+  Reply reply;
+  reply.body = {{"shares", outcome.shares}, {"root_token", outcome.root_token}};
+  return reply;
+}
+
+Result<Reply> VaultImpl::Unseal(const RequestContext& /*ctx*/, const json& body) {
+  KURA_RETURN_IF_ERROR(CheckObject(body, {"share"}));
+  std::lock_guard lock(lifecycle_mu_);
+  if (!IsInitialized()) return FailedPreconditionError("vault is not initialised");
+  Reply reply;
+  if (!keyring_.IsSealed()) {
+    reply.body = SealStatusLocked().ToJson();
+    return reply;
+  }
+  if (seal_->Type() != "shamir") {
+    // Seals that need no operator input unseal from their own source.
+    KURA_RETURN_IF_ERROR(AutoUnsealLocked());
+    reply.body = SealStatusLocked().ToJson();
+    return reply;
+  }
+  KURA_ASSIGN_OR_RETURN(std::string share, RequiredString(body, "share"));
+  // A malformed or repeated share is refused by the seal without losing the
+  // shares already given (the seal decides when progress must start over).
+  KURA_ASSIGN_OR_RETURN(crypto::UnsealProgress p, seal_->Submit(share));
+  progress_ = p.progress;
+  if (!p.kek) {
+    reply.body = SealStatusLocked().ToJson();
+    return reply;
+  }
+  progress_ = 0;
+  seal_->Reset();
+  auto check = store_->GetMeta(kInitMetaKey);
+  if (!check.ok()) return check.status();
+  json doc = json::parse(AsString(*check), nullptr, /*allow_exceptions=*/false);
+  auto check_value = doc.is_object() && doc.contains("kek_check") && doc["kek_check"].is_string()
+                         ? Base64UrlDecode(doc["kek_check"].get<std::string>())
+                         : std::nullopt;
+  if (!check_value) return DataLossError("vault meta entry '" + std::string(kInitMetaKey) + "' is malformed");
+  if (!Keyring::KekMatches(*p.kek, *check_value)) {
+    // No hint about which share was wrong: that would help someone guessing.
+    return InvalidArgumentError("unseal failed: shares do not match this vault");
+  }
+  keyring_.Unseal(std::move(*p.kek));
+  SealStatus status = SealStatusLocked();
+  status.progress = p.progress;
+  status.threshold = p.threshold;
+  reply.body = status.ToJson();
+  return reply;
+}
+
+Status VaultImpl::AutoUnsealLocked() {
+  if (!IsInitialized()) return FailedPreconditionError("vault is not initialised");
+  if (!keyring_.IsSealed()) return Status::Ok();
+  KURA_ASSIGN_OR_RETURN(auto kek, seal_->AutoUnseal());
+  if (!kek) {
+    return FailedPreconditionError("the " + std::string(seal_->Type()) + " seal needs operator input to unseal");
+  }
+  KURA_ASSIGN_OR_RETURN(Bytes meta, store_->GetMeta(kInitMetaKey));
+  json doc = json::parse(AsString(meta), nullptr, /*allow_exceptions=*/false);
+  auto check_value = doc.is_object() && doc.contains("kek_check") && doc["kek_check"].is_string()
+                         ? Base64UrlDecode(doc["kek_check"].get<std::string>())
+                         : std::nullopt;
+  if (!check_value) return DataLossError("vault meta entry '" + std::string(kInitMetaKey) + "' is malformed");
+  if (!Keyring::KekMatches(*kek, *check_value)) {
+    return InvalidArgumentError("unseal failed: the key does not match this vault");
+  }
+  keyring_.Unseal(std::move(*kek));
+  return Status::Ok();
+}
+
+Status VaultImpl::AutoUnseal() {
+  std::lock_guard lock(lifecycle_mu_);
+  return AutoUnsealLocked();
+}
+
+Result<Reply> VaultImpl::Seal(const Caller& caller) {
+  KURA_RETURN_IF_ERROR(RequireRoot(caller));
+  std::lock_guard lock(lifecycle_mu_);
+  if (keyring_.IsSealed()) return FailedPreconditionError(kSealed);
+  keyring_.Seal();
+  seal_->Reset();
+  progress_ = 0;
+  api_keys_.Clear();
+  roles_.Clear();
+  schemas_.Clear();
+  Reply reply;
+  reply.body = SealStatusLocked().ToJson();
+  return reply;
+}
+
+Result<std::string> VaultImpl::DevInitialize(const std::string& known_root_token) {
+  std::lock_guard lock(lifecycle_mu_);
+  if (seal_->Type() != "keyfile") return FailedPreconditionError("dev mode needs the keyfile seal");
+  if (!IsInitialized()) {
+    KURA_ASSIGN_OR_RETURN(InitOutcome outcome, InitializeLocked("keyfile", crypto::SealInitOptions{}));
+    return outcome.root_token;
+  }
+  KURA_RETURN_IF_ERROR(AutoUnsealLocked());
+  Bytes hash = auth::TokenHash(known_root_token);
+  std::shared_lock state(state_mu_);
+  if (known_root_token.empty() || !ConstantTimeEquals(hash, root_token_hash_)) {
+    return UnauthenticatedError("the saved root token is not valid for this vault");
+  }
+  return known_root_token;
+}
+
+// --- Authentication ----------------------------------------------------------
+
+Result<Principal> VaultImpl::Authenticate(std::string_view bearer_token) {
+  auto parsed = auth::ParseToken(bearer_token);
+  if (!parsed.ok()) return UnauthenticatedError(kBadToken);
+  Bytes hash = auth::TokenHash(bearer_token);
+  Principal principal;
+
+  if (parsed->kind == auth::TokenKind::kRoot) {
+    std::shared_lock lock(state_mu_);
+    if (!initialized_ || !ConstantTimeEquals(hash, root_token_hash_)) return UnauthenticatedError(kBadToken);
+    principal.kind = PrincipalKind::kRoot;
+    principal.id = "root";
+    return principal;
+  }
+
+  std::string cache_key(AsString(hash));
+  std::optional<store::ApiKeyRow> row = api_keys_.Get(cache_key);
+  if (!row) {
+    std::uint64_t generation = api_keys_.Generation();
+    auto found = store_->FindApiKeyByHash(hash);
+    if (!found.ok()) {
+      if (found.status().code() == StatusCode::kNotFound) return UnauthenticatedError(kBadToken);
+      return found.status();  // the store failed: not the caller's fault
+    }
+    row = std::move(found).value();
+    api_keys_.Put(cache_key, *row, generation);
+  }
+  // The store matched the hash; compare again in constant time and check the
+  // id, so a store bug can never let one key stand in for another.
+  if (!ConstantTimeEquals(row->key_hash, hash) || row->id != parsed->key_id) {
+    return UnauthenticatedError(kBadToken);
+  }
+  if (row->revoked_at.has_value()) return UnauthenticatedError(kBadToken);
+  if (row->expires_at.has_value() && NowSeconds() >= *row->expires_at) return UnauthenticatedError(kBadToken);
+  principal.kind = PrincipalKind::kApiKey;
+  principal.id = row->id;
+  principal.tenant_id = row->tenant_id;
+  principal.role = row->role;
+  return principal;
+}
+
+Result<Reply> VaultImpl::Whoami(const Caller& caller) {
+  KURA_RETURN_IF_ERROR(RequireUnsealed());
+  const Principal& p = caller.principal;
+  Reply reply;
+  if (p.kind == PrincipalKind::kRoot) {
+    reply.body = {{"kind", "root"}, {"id", "root"}, {"tenant", nullptr}, {"role", nullptr}};
+  } else {
+    reply.body = {{"kind", "apikey"}, {"id", p.id}, {"tenant", p.tenant_id}, {"role", p.role}};
+  }
+  return reply;
+}
+
+// --- Rights --------------------------------------------------------------------
+
+Status VaultImpl::RequireUnsealed() const {
+  if (keyring_.IsSealed()) return FailedPreconditionError(kSealed);
+  return Status::Ok();
+}
+
+Status VaultImpl::RequireRoot(const Caller& caller) const {
+  if (caller.principal.kind != PrincipalKind::kRoot) return PermissionDeniedError(kDenied);
+  return Status::Ok();
+}
+
+Result<std::shared_ptr<const policy::Role>> VaultImpl::LoadRole(const std::string& tenant, const std::string& role) {
+  if (role == policy::kAdminRoleName) {
+    static const auto* const kAdmin = new std::shared_ptr<const policy::Role>(
+        std::make_shared<const policy::Role>(policy::BuiltinAdminRole()));
+    return *kAdmin;
+  }
+  std::string key = PairKey(tenant, role);
+  if (auto cached = roles_.Get(key)) return *cached;
+  std::uint64_t generation = roles_.Generation();
+  KURA_ASSIGN_OR_RETURN(store::RoleRow row, store_->GetRole(tenant, role));
+  json body = json::parse(row.permissions_json, nullptr, /*allow_exceptions=*/false);
+  auto parsed = policy::ParseRole(role, body);
+  if (!parsed.ok()) return DataLossError("stored role '" + role + "' of tenant '" + tenant + "' is malformed");
+  auto shared = std::make_shared<const policy::Role>(std::move(parsed).value());
+  roles_.Put(key, shared, generation);
+  return shared;
+}
+
+Result<std::shared_ptr<const policy::Role>> VaultImpl::RoleOf(const Principal& principal, const std::string& tenant) {
+  if (principal.kind != PrincipalKind::kApiKey || principal.tenant_id != tenant) {
+    return PermissionDeniedError(kDenied);
+  }
+  auto role = LoadRole(tenant, principal.role);
+  if (!role.ok()) {
+    // A key whose role was deleted holds no permission at all.
+    if (role.status().code() == StatusCode::kNotFound) {
+      return std::make_shared<const policy::Role>(policy::Role{principal.role, {}});
+    }
+    return role.status();
+  }
+  return role;
+}
+
+Status VaultImpl::RequireTenantAdmin(const Caller& caller, const std::string& tenant) {
+  if (caller.principal.kind == PrincipalKind::kRoot) return Status::Ok();
+  KURA_ASSIGN_OR_RETURN(auto role, RoleOf(caller.principal, tenant));
+  if (!policy::Decide(*role, policy::Action::kUsersAdmin, "").allowed) return PermissionDeniedError(kDenied);
+  return Status::Ok();
+}
+
+Result<policy::Decision> VaultImpl::RequireRecordRight(const Caller& caller, const std::string& tenant,
+                                                       const std::string& collection, policy::Action action) {
+  // The root token is the operator's bootstrap credential: it never reaches
+  // tenant data (staff do so only through an approved access grant).
+  if (caller.principal.kind == PrincipalKind::kRoot) return PermissionDeniedError(kDenied);
+  KURA_ASSIGN_OR_RETURN(auto role, RoleOf(caller.principal, tenant));
+  policy::Decision d = policy::Decide(*role, action, collection);
+  if (!d.allowed) return PermissionDeniedError(kDenied);
+  return d;
+}
+
+// --- Shared lookups --------------------------------------------------------------
+
+Status VaultImpl::RequireTenantExists(const std::string& tenant) {
+  if (keyring_.Cached(tenant)) return Status::Ok();
+  auto row = store_->GetTenant(tenant);
+  if (!row.ok()) {
+    if (row.status().code() == StatusCode::kNotFound) return NotFoundError("tenant '" + tenant + "' not found");
+    return row.status();
+  }
+  return Status::Ok();
+}
+
+Result<std::shared_ptr<const TenantKeys>> VaultImpl::KeysOf(const std::string& tenant) {
+  if (auto keys = keyring_.Cached(tenant)) return keys;
+  std::uint64_t generation = keyring_.Generation();
+  auto row = store_->GetTenant(tenant);
+  if (!row.ok()) {
+    if (row.status().code() == StatusCode::kNotFound) return NotFoundError("tenant '" + tenant + "' not found");
+    return row.status();
+  }
+  return keyring_.Load(*row, generation);
+}
+
+Result<std::shared_ptr<const CollectionSchema>> VaultImpl::SchemaOf(const std::string& tenant,
+                                                                    const std::string& collection) {
+  std::string key = PairKey(tenant, collection);
+  if (auto cached = schemas_.Get(key)) return *cached;
+  std::uint64_t generation = schemas_.Generation();
+  auto row = store_->GetCollection(tenant, collection);
+  if (!row.ok()) {
+    if (row.status().code() == StatusCode::kNotFound) {
+      return NotFoundError("collection '" + collection + "' not found");
+    }
+    return row.status();
+  }
+  json body = json::parse(row->schema_json, nullptr, /*allow_exceptions=*/false);
+  auto schema = ParseSchema(body);
+  if (!schema.ok()) return DataLossError("stored schema of collection '" + collection + "' is malformed");
+  auto shared = std::make_shared<const CollectionSchema>(std::move(schema).value());
+  schemas_.Put(key, shared, generation);
+  return shared;
+}
+
+Result<store::PageRequest> VaultImpl::ToPageRequest(const PageParams& page) const {
+  store::PageRequest req;
+  if (page.limit) {
+    if (*page.limit < 1) return InvalidArgumentError("limit: must be at least 1");
+    // Larger pages are cut to the maximum rather than refused: `next` lets the
+    // caller continue, and no single request can pull more than the maximum.
+    req.limit = std::min(*page.limit, max_page_size_);
+  } else {
+    req.limit = std::min(50, max_page_size_);
+  }
+  if (!page.after.empty() && !IsValidRecordId(page.after)) return InvalidArgumentError("after: invalid cursor");
+  req.after = page.after;
+  return req;
+}
+
+void VaultImpl::ForgetTenant(const std::string& tenant) {
+  keyring_.Forget(tenant);
+  api_keys_.EraseIf([&](const std::string&, const store::ApiKeyRow& row) { return row.tenant_id == tenant; });
+  std::string prefix = tenant + '\0';
+  auto in_tenant = [&](const std::string& key, const auto&) { return key.starts_with(prefix); };
+  roles_.EraseIf(in_tenant);
+  schemas_.EraseIf(in_tenant);
+}
+
+}  // namespace kura::vault

@@ -1,0 +1,154 @@
+// VaultImpl: the one implementation of Vault (vault.h). Module-internal.
+//
+// Files: vault.cc (open, seal lifecycle, authentication, rights checks),
+// admin.cc (tenants, collections, roles, API keys), records.cc (records).
+//
+// Locking: lifecycle_mu_ serialises the seal lifecycle (the Seal object is not
+// thread-safe) and guards unseal progress; state_mu_ guards what Open/Init
+// learn from the meta entry (read on every request, written once); the
+// Keyring and the caches lock themselves. Order: lifecycle_mu_ → state_mu_ →
+// keyring.
+#ifndef KURA_VAULT_VAULT_IMPL_H_
+#define KURA_VAULT_VAULT_IMPL_H_
+
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+
+#include "crypto/seal.h"
+#include "policy/policy.h"
+#include "store/store.h"
+#include "vault/keyring.h"
+#include "vault/schema.h"
+#include "vault/ttl_cache.h"
+#include "vault/vault.h"
+
+namespace kura::vault {
+
+// The meta entry written once by Initialize (docs/formats/vault-meta.md).
+constexpr char kInitMetaKey[] = "vault.init";
+constexpr int kInitMetaFormat = 1;
+
+class VaultImpl final : public Vault {
+ public:
+  explicit VaultImpl(Options options);
+  // Reads the meta entry. DataLoss when it is unreadable.
+  Status Load();
+
+  SealStatus GetSealStatus() const override;
+  bool IsSealed() const override { return keyring_.IsSealed(); }
+  Result<Reply> Initialize(const RequestContext& ctx, const nlohmann::json& body) override;
+  Result<Reply> Unseal(const RequestContext& ctx, const nlohmann::json& body) override;
+  Status AutoUnseal() override;
+  Result<Reply> Seal(const Caller& caller) override;
+  Result<std::string> DevInitialize(const std::string& known_root_token) override;
+
+  Result<Principal> Authenticate(std::string_view bearer_token) override;
+  Result<Reply> Whoami(const Caller& caller) override;
+
+  Result<Reply> CreateTenant(const Caller& caller, const nlohmann::json& body) override;
+  Result<Reply> GetTenant(const Caller& caller, const std::string& tenant) override;
+  Result<Reply> ListTenants(const Caller& caller, const PageParams& page) override;
+  Result<Reply> DeleteTenant(const Caller& caller, const std::string& tenant) override;
+
+  Result<Reply> PutCollection(const Caller& caller, const std::string& tenant, const std::string& collection,
+                              const nlohmann::json& body) override;
+  Result<Reply> GetCollection(const Caller& caller, const std::string& tenant, const std::string& collection) override;
+  Result<Reply> ListCollections(const Caller& caller, const std::string& tenant) override;
+  Result<Reply> PutRole(const Caller& caller, const std::string& tenant, const std::string& role,
+                        const nlohmann::json& body) override;
+  Result<Reply> GetRole(const Caller& caller, const std::string& tenant, const std::string& role) override;
+  Result<Reply> ListRoles(const Caller& caller, const std::string& tenant) override;
+  Result<Reply> DeleteRole(const Caller& caller, const std::string& tenant, const std::string& role) override;
+  Result<Reply> CreateApiKey(const Caller& caller, const std::string& tenant, const nlohmann::json& body) override;
+  Result<Reply> ListApiKeys(const Caller& caller, const std::string& tenant) override;
+  Result<Reply> RevokeApiKey(const Caller& caller, const std::string& tenant, const std::string& key_id) override;
+
+  Result<Reply> CreateRecord(const Caller& caller, const std::string& tenant, const std::string& collection,
+                             const nlohmann::json& body) override;
+  Result<Reply> GetRecord(const Caller& caller, const std::string& tenant, const std::string& collection,
+                          const std::string& id, std::optional<std::int64_t> version) override;
+  Result<Reply> UpdateRecord(const Caller& caller, const std::string& tenant, const std::string& collection,
+                             const std::string& id, const nlohmann::json& body,
+                             std::optional<std::int64_t> if_match) override;
+  Result<Reply> DeleteRecord(const Caller& caller, const std::string& tenant, const std::string& collection,
+                             const std::string& id) override;
+  Result<Reply> ListVersions(const Caller& caller, const std::string& tenant, const std::string& collection,
+                             const std::string& id) override;
+  Result<Reply> FindRecords(const Caller& caller, const std::string& tenant, const std::string& collection,
+                            const std::map<std::string, std::string>& filters, const PageParams& page) override;
+
+ private:
+  // --- lifecycle (vault.cc); the *Locked forms expect lifecycle_mu_ held.
+  struct InitOutcome {
+    std::vector<std::string> shares;
+    std::string root_token;
+  };
+  Result<InitOutcome> InitializeLocked(const std::string& type, const crypto::SealInitOptions& seal_options);
+  Status AutoUnsealLocked();
+  SealStatus SealStatusLocked() const;
+  bool IsInitialized() const;
+
+  // --- rights (vault.cc). Each returns PermissionDenied before anything
+  // about the tenant's contents is looked at.
+  Status RequireUnsealed() const;
+  Status RequireRoot(const Caller& caller) const;
+  // Root, or an API key of `tenant` whose role has users.admin.
+  Status RequireTenantAdmin(const Caller& caller, const std::string& tenant);
+  // An API key of `tenant` whose role allows `action` on `collection`.
+  Result<policy::Decision> RequireRecordRight(const Caller& caller, const std::string& tenant,
+                                              const std::string& collection, policy::Action action);
+  // The role of an API key principal of `tenant` (PermissionDenied otherwise).
+  Result<std::shared_ptr<const policy::Role>> RoleOf(const Principal& principal, const std::string& tenant);
+  // Loads a stored role (NotFound when absent), through the cache.
+  Result<std::shared_ptr<const policy::Role>> LoadRole(const std::string& tenant, const std::string& role);
+
+  // --- shared lookups.
+  Status RequireTenantExists(const std::string& tenant);
+  Result<std::shared_ptr<const TenantKeys>> KeysOf(const std::string& tenant);
+  Result<std::shared_ptr<const CollectionSchema>> SchemaOf(const std::string& tenant, const std::string& collection);
+  Result<store::PageRequest> ToPageRequest(const PageParams& page) const;
+  void ForgetTenant(const std::string& tenant);
+
+  // --- records (records.cc).
+  Result<nlohmann::json> OpenRecord(const TenantKeys& keys, const store::RecordRow& row) const;
+  nlohmann::json RecordBody(const store::RecordRow& row, const nlohmann::json& plain,
+                            const CollectionSchema& schema, policy::FieldView view) const;
+  Result<store::RecordWrite> SealRecord(const TenantKeys& keys, const CollectionSchema& schema,
+                                        const std::string& tenant, const std::string& collection,
+                                        const std::string& id, std::int64_t version, const nlohmann::json& data,
+                                        const std::optional<std::string>& subject) const;
+
+  std::int64_t NowSeconds() const { return ToUnixSeconds(clock_->Now()); }
+
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<crypto::Seal> seal_;
+  const Clock* clock_;
+  std::string region_;
+  int keep_versions_;
+  int max_page_size_;
+
+  Keyring keyring_;
+
+  mutable std::mutex lifecycle_mu_;
+  int progress_ = 0;  // shares given so far (guarded by lifecycle_mu_)
+
+  mutable std::shared_mutex state_mu_;
+  bool initialized_ = false;
+  std::string seal_type_;
+  int threshold_ = 0;
+  Bytes root_token_hash_;
+
+  // API keys by token hash, roles and schemas by "tenant\0name".
+  TtlCache<store::ApiKeyRow> api_keys_;
+  TtlCache<std::shared_ptr<const policy::Role>> roles_;
+  TtlCache<std::shared_ptr<const CollectionSchema>> schemas_;
+};
+
+// Cache key of a (tenant, name) pair; names cannot contain NUL.
+inline std::string PairKey(const std::string& tenant, const std::string& name) { return tenant + '\0' + name; }
+
+}  // namespace kura::vault
+
+#endif  // KURA_VAULT_VAULT_IMPL_H_
