@@ -36,9 +36,20 @@ SecretBytes SecretBytes::FromBytes(ByteView data) {
   return s;
 }
 
+SecretBytes SecretBytes::Transient(std::size_t size) {
+  EnsureSodium();
+  SecretBytes s;
+  s.guarded_ = false;
+  if (size == 0) return s;
+  s.data_ = new std::uint8_t[size]();
+  s.size_ = size;
+  return s;
+}
+
 SecretBytes::~SecretBytes() { Wipe(); }
 
-SecretBytes::SecretBytes(SecretBytes&& other) noexcept : data_(other.data_), size_(other.size_) {
+SecretBytes::SecretBytes(SecretBytes&& other) noexcept
+    : data_(other.data_), size_(other.size_), guarded_(other.guarded_) {
   other.data_ = nullptr;
   other.size_ = 0;
 }
@@ -48,6 +59,7 @@ SecretBytes& SecretBytes::operator=(SecretBytes&& other) noexcept {
     Wipe();
     data_ = other.data_;
     size_ = other.size_;
+    guarded_ = other.guarded_;
     other.data_ = nullptr;
     other.size_ = 0;
   }
@@ -57,7 +69,11 @@ SecretBytes& SecretBytes::operator=(SecretBytes&& other) noexcept {
 void SecretBytes::Wipe() {
   if (data_ != nullptr) {
     sodium_memzero(data_, size_);
-    sodium_free(data_);
+    if (guarded_) {
+      sodium_free(data_);
+    } else {
+      delete[] data_;
+    }
   }
   data_ = nullptr;
   size_ = 0;

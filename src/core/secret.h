@@ -19,8 +19,13 @@ namespace kura {
 class SecretBytes {
  public:
   SecretBytes() = default;
-  explicit SecretBytes(std::size_t size);  // zero-filled
+  explicit SecretBytes(std::size_t size);  // zero-filled, guarded and locked
   static SecretBytes FromBytes(ByteView data);
+  // Short-lived secrets on a request path (a decrypted record): ordinary heap
+  // memory, still wiped on release. Guarded allocations cost an mmap, four
+  // mprotect calls and TLB shootdowns on every core, which is right for keys
+  // that live for hours and wrong for a buffer that lives for microseconds.
+  static SecretBytes Transient(std::size_t size);
   ~SecretBytes();
 
   SecretBytes(SecretBytes&& other) noexcept;
@@ -45,6 +50,7 @@ class SecretBytes {
  private:
   std::uint8_t* data_ = nullptr;
   std::size_t size_ = 0;
+  bool guarded_ = true;  // sodium_malloc'd (else new[])
 };
 
 // Constant-time equality of two byte strings of equal length (false otherwise).

@@ -157,7 +157,9 @@ Result<SecretBytes> AeadOpen(const SecretBytes& key, ByteView sealed, ByteView a
   ByteView nonce = sealed.subspan(1, kAeadNonceSize);
   ByteView body = sealed.subspan(1 + kAeadNonceSize, body_size);
   ByteView tag = sealed.subspan(1 + kAeadNonceSize + body_size, kAeadTagSize);
-  SecretBytes plaintext(body_size);
+  // Transient: AeadOpen runs on every record read; callers that keep the result
+  // for long (an unwrapped key) move it into guarded memory.
+  SecretBytes plaintext = SecretBytes::Transient(body_size);
   KURA_RETURN_IF_ERROR(DecryptInto(key.view(), nonce, version, associated_data, body, tag, plaintext.data()));
   return plaintext;
 }

@@ -27,7 +27,7 @@ constexpr std::size_t kAeadOverhead = 1 + kAeadNonceSize + kAeadTagSize;
 // Encrypts with a fresh random nonce. InvalidArgument if the key is not 32 bytes.
 Result<Bytes> AeadSeal(const SecretBytes& key, ByteView plaintext, ByteView associated_data);
 
-// Decrypts the sealed format. DataLoss when the tag does not verify (wrong key,
+// Decrypts the sealed format into transient (wiped, unguarded) memory. DataLoss when the tag does not verify (wrong key,
 // altered ciphertext, tag, nonce or associated data); InvalidArgument when the
 // input is too short or has an unknown version byte.
 Result<SecretBytes> AeadOpen(const SecretBytes& key, ByteView sealed, ByteView associated_data);

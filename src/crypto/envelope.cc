@@ -93,7 +93,9 @@ Result<Bytes> WrapKey(const SecretBytes& kek, const SecretBytes& key, KeyPurpose
 Result<SecretBytes> UnwrapKey(const SecretBytes& kek, ByteView wrapped, KeyPurpose purpose, std::string_view owner,
                               std::int64_t key_version) {
   if (!IsValidAssociatedDataComponent(owner)) return InvalidArgumentError("key owner contains NUL");
-  return AeadOpen(kek, wrapped, KeyAssociatedData(purpose, owner, key_version));
+  KURA_ASSIGN_OR_RETURN(SecretBytes key, AeadOpen(kek, wrapped, KeyAssociatedData(purpose, owner, key_version)));
+  // Keys live as long as the vault is unsealed: keep them in guarded, locked pages.
+  return SecretBytes::FromBytes(key.view());
 }
 
 }  // namespace kura::crypto

@@ -39,8 +39,10 @@ SecretBytes RandomSecret(std::size_t n) {
 }
 
 std::string RandomToken(std::size_t n) {
-  // The raw bytes are the token's entropy: keep them in locked memory.
-  SecretBytes raw = RandomSecret(n);
+  // The raw bytes are wiped after encoding. Not guarded: this runs on every
+  // record create, and the encoded token is an ordinary string anyway.
+  SecretBytes raw = SecretBytes::Transient(n);
+  if (n > 0) Fill(raw.data(), n);
   return Base64UrlEncode(raw.view());
 }
 

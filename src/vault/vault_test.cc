@@ -342,7 +342,7 @@ class RecordTest : public VaultFixture {
 TEST_F(RecordTest, CreateReadUpdateDelete) {
   json data = {{"email", "hana@example.jp"}, {"phone", "+81 90 1234 5678"}, {"age", 31}};
   std::string id = Create(data, "cust-42");
-  EXPECT_EQ(id.size(), 22u);  // base64url of 16 random bytes
+  EXPECT_EQ(id.size(), 26u);  // 12 hex digits of milliseconds + base64url of 10 random bytes
 
   auto got = Ok(v_->GetRecord(admin_, "acme", "customers", id, std::nullopt));
   EXPECT_EQ(got.version, 1);
@@ -391,9 +391,21 @@ TEST_F(RecordTest, CreateReadUpdateDelete) {
 TEST_F(RecordTest, RecordIdsNeverStartWithAPunctuationMark) {
   for (int i = 0; i < 300; ++i) {
     std::string id = Create({{"email", "a@b.example"}});
-    ASSERT_EQ(id.size(), 22u);
+    ASSERT_EQ(id.size(), 26u);
     EXPECT_TRUE(std::isalnum(static_cast<unsigned char>(id[0]))) << id;
   }
+}
+
+// Ids carry their creation time first, so inserts close in time share B-tree
+// pages (one group commit writes few pages); the random part keeps them unique.
+TEST_F(RecordTest, RecordIdsSortByCreationTimeAndAreUnique) {
+  std::string earlier = Create({{"email", "a@b.example"}});
+  clock_.Advance(std::chrono::milliseconds(1));
+  std::string later = Create({{"email", "a@b.example"}});
+  EXPECT_LT(earlier, later);
+  std::string same_ms = Create({{"email", "a@b.example"}});
+  EXPECT_NE(later, same_ms);
+  EXPECT_EQ(later.substr(0, 12), same_ms.substr(0, 12));
 }
 
 TEST_F(RecordTest, StaleIfMatchIsAConflict) {
