@@ -87,6 +87,35 @@ void PrintDevBanner(std::ostream& out, const std::string& url, const ServePlan& 
       << std::flush;
 }
 
+// Opens the configured engine. Messages name the engine and the SQLite file,
+// never the PostgreSQL DSN (it may carry a password).
+Result<std::unique_ptr<store::Store>> OpenStore(const Config& config, const ServePlan& plan) {
+  if (config.storage.engine == "postgres") {
+    const auto& st = config.storage;
+    store::PostgresOptions options;
+    options.dsn = st.dsn;
+    options.password_file = st.password_file;
+    options.pool_size = st.pool_size;
+    options.connect_timeout_s = static_cast<int>(st.connect_timeout.count());
+    options.statement_timeout_ms = static_cast<int>(st.statement_timeout.count() * 1000);
+    auto store = store::OpenPostgresStore(options);
+    if (!store.ok())
+      return Status(store.status().code(), "cannot open the PostgreSQL database: " + store.status().message());
+    std::string sites;
+    if (st.primary) sites += ", primary site " + st.primary->site + " (" + st.primary->region + ")";
+    if (st.replica) sites += ", replica site " + st.replica->site + " (" + st.replica->region + ")";
+    log::Info("storage: PostgreSQL, pool of " + std::to_string(st.pool_size) + sites);
+    return store;
+  }
+  store::SqliteOptions options;
+  options.path = plan.db_path;
+  auto store = store::OpenSqliteStore(options);
+  if (!store.ok()) {
+    return Status(store.status().code(), "cannot open the database " + plan.db_path + ": " + store.status().message());
+  }
+  return store;
+}
+
 int Serve(Context* ctx, const ServeFlags& flags) {
   std::ostream& err = *ctx->err;
   auto fail = [&err](int code, const std::string& message) {
@@ -117,10 +146,8 @@ int Serve(Context* ctx, const ServeFlags& flags) {
     ca_file = std::filesystem::absolute(tls->ca_cert).lexically_normal().string();
   }
 
-  store::SqliteOptions store_options;
-  store_options.path = plan.db_path;
-  auto store = store::OpenSqliteStore(store_options);
-  if (!store.ok()) return fail(kExitError, "cannot open the database " + plan.db_path + ": " + store.status().message());
+  auto store = OpenStore(config, plan);
+  if (!store.ok()) return fail(kExitError, store.status().message());
 
   std::unique_ptr<crypto::Seal> seal =
       config.seal.type == "shamir" ? crypto::MakeShamirSeal() : crypto::MakeKeyfileSeal(plan.key_file);

@@ -1,9 +1,33 @@
 #include "cli/serve_config.h"
 
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <system_error>
 
 namespace kura::cli {
+namespace {
+
+// The database password file must be readable by the server's user only,
+// the rule libpq applies to ~/.pgpass: checked here so a too-open file stops
+// the start with a usage error before anything else happens (the store
+// checks again when it reads the file).
+Status CheckPasswordFile(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return InvalidArgumentError("storage.password_file: cannot read " + path + ": " + std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode)) return InvalidArgumentError("storage.password_file: " + path + " is not a regular file");
+  if ((st.st_mode & 077) != 0) {
+    return InvalidArgumentError("storage.password_file: " + path +
+                                " is readable or writable by group or others; chmod 600 it");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
 
 Config DevDefaults() {
   Config c;
@@ -52,6 +76,10 @@ Result<ServePlan> BuildServePlan(const ServeFlags& flags) {
     return InvalidArgumentError("listener.plain_http: only allowed with --dev (and a loopback address)");
   }
   KURA_RETURN_IF_ERROR(ValidateConfig(c));
+  if (c.storage.engine == "postgres" && !c.storage.password_file.empty()) {
+    c.storage.password_file = std::filesystem::absolute(c.storage.password_file, ec).lexically_normal().string();
+    KURA_RETURN_IF_ERROR(CheckPasswordFile(c.storage.password_file));
+  }
   return plan;
 }
 

@@ -24,7 +24,7 @@ struct ServePlan {
   bool dev = false;
   bool dev_tls = false;  // dev mode and the file named no TLS files: create them in <data>/tls
   std::string data_dir;  // == config.storage.path
-  std::string db_path;   // <data>/kura.db
+  std::string db_path;   // <data>/kura.db (sqlite; unused with postgres)
   std::string key_file;  // seal.key_file, or <data>/kek.key
   std::string tls_dir;   // <data>/tls
   std::string dev_env;   // <data>/dev.env
@@ -35,7 +35,9 @@ Config DevDefaults();
 
 // InvalidArgument (with the file's "FILE:LINE: key: reason") for bad files or
 // flags; NotFound for a missing --config file; InvalidArgument when neither
-// --dev nor --config is given, or plain HTTP is asked for without --dev.
+// --dev nor --config is given, or plain HTTP is asked for without --dev, or
+// (postgres) storage.password_file is missing or readable by group or others.
+// With postgres, storage.password_file is made absolute.
 Result<ServePlan> BuildServePlan(const ServeFlags& flags);
 
 }  // namespace kura::cli

@@ -139,7 +139,86 @@ TEST_F(ServeConfigTest, BadFileAndFlagsAreReported) {
 
   auto postgres = BuildServePlan({.dev = true, .config_file = Write("[storage]\nengine = \"postgres\"\n")});
   ASSERT_FALSE(postgres.ok());
-  EXPECT_THAT(postgres.status().message(), HasSubstr("not supported yet"));
+  EXPECT_THAT(postgres.status().message(), StartsWith("storage.dsn: required"));
+}
+
+// --dev --config pg.toml: dev mode on PostgreSQL. The file picks the engine;
+// dev TLS, the key file and dev.env stay in the data directory.
+TEST_F(ServeConfigTest, DevOnPostgres) {
+  std::string file = Write(
+      "[storage]\nengine = \"postgres\"\ndsn = \"host=localhost dbname=kura user=kura\"\npool_size = 3\n"
+      "statement_timeout = \"2s\"\n");
+  auto plan = BuildServePlan({.dev = true, .config_file = file, .data_dir = (dir_ / "data").string()});
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_EQ(plan->config.storage.engine, "postgres");
+  EXPECT_EQ(plan->config.storage.dsn, "host=localhost dbname=kura user=kura");
+  EXPECT_EQ(plan->config.storage.pool_size, 3);
+  EXPECT_EQ(plan->config.storage.statement_timeout, std::chrono::seconds(2));
+  EXPECT_TRUE(plan->dev_tls);
+  EXPECT_EQ(plan->key_file, (dir_ / "data/kek.key").string());
+  EXPECT_EQ(plan->dev_env, (dir_ / "data/dev.env").string());
+  EXPECT_EQ(plan->config.listener.tls_cert, (dir_ / "data/tls/server-chain.pem").string());
+}
+
+TEST_F(ServeConfigTest, PasswordFileMustBePrivate) {
+  const std::string pw = (dir_ / "pg-password").string();
+  std::ofstream(pw) << "s3cret\n";
+  std::filesystem::permissions(pw, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+                                       std::filesystem::perms::group_read | std::filesystem::perms::others_read);
+  std::string file =
+      Write("[storage]\nengine = \"postgres\"\ndsn = \"host=localhost user=kura\"\npassword_file = \"" + pw + "\"\n");
+  auto plan = BuildServePlan({.dev = true, .config_file = file});
+  ASSERT_FALSE(plan.ok());
+  EXPECT_EQ(plan.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(plan.status().message(), StartsWith("storage.password_file: " + pw + " is readable"));
+  EXPECT_THAT(plan.status().message(), HasSubstr("chmod 600"));
+  EXPECT_THAT(plan.status().message(), ::testing::Not(HasSubstr("s3cret")));
+
+  std::filesystem::permissions(pw, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  plan = BuildServePlan({.dev = true, .config_file = file});
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_EQ(plan->config.storage.password_file, pw);
+
+  auto missing = BuildServePlan({.dev = true,
+                                 .config_file = Write("[storage]\nengine = \"postgres\"\ndsn = \"host=h\"\n"
+                                                      "password_file = \"" +
+                                                      (dir_ / "none").string() + "\"\n")});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(missing.status().message(), StartsWith("storage.password_file: cannot read"));
+
+  // With a password file, the DSN must not carry one too.
+  auto both = BuildServePlan({.dev = true,
+                              .config_file = Write("[storage]\nengine = \"postgres\"\n"
+                                                   "dsn = \"host=h password=inline\"\npassword_file = \"" +
+                                                   pw + "\"\n")});
+  ASSERT_FALSE(both.ok());
+  EXPECT_THAT(both.status().message(), StartsWith("storage.dsn: holds a password"));
+  EXPECT_THAT(both.status().message(), ::testing::Not(HasSubstr("inline")));
+}
+
+TEST_F(ServeConfigTest, ReplicaInAnotherRegionRefused) {
+  std::string file = Write(
+      "region = \"jp\"\nsite = \"tokyo-1\"\n[storage]\nengine = \"postgres\"\ndsn = \"host=db1,db2 user=kura\"\n"
+      "[storage.primary]\nsite = \"tokyo-1\"\nregion = \"jp\"\n"
+      "[storage.replica]\nsite = \"mumbai-1\"\nregion = \"in\"\n");
+  auto plan = BuildServePlan({.dev = true, .config_file = file});
+  ASSERT_FALSE(plan.ok());
+  EXPECT_EQ(plan.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(plan.status().message(), StartsWith(file +
+                                                  ":11: storage.replica.region: site \"mumbai-1\" is in "
+                                                  "region \"in\", outside this deployment's region \"jp\" "
+                                                  "(set at " +
+                                                  file + ":1)"));
+
+  // The same sites in the same region start.
+  std::string ok = Write(
+      "region = \"jp\"\n[storage]\nengine = \"postgres\"\ndsn = \"host=db1,db2 user=kura\"\n"
+      "[storage.primary]\nsite = \"tokyo-1\"\nregion = \"jp\"\n"
+      "[storage.replica]\nsite = \"osaka-1\"\nregion = \"jp\"\n");
+  auto good = BuildServePlan({.dev = true, .config_file = ok});
+  ASSERT_TRUE(good.ok()) << good.status().ToString();
+  ASSERT_TRUE(good->config.storage.replica.has_value());
+  EXPECT_EQ(good->config.storage.replica->site, "osaka-1");
 }
 
 }  // namespace

@@ -9,8 +9,10 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <optional>
 #include <string_view>
 #include <system_error>
+#include <utility>
 
 namespace kura {
 namespace {
@@ -22,6 +24,11 @@ constexpr std::string_view kSealTypes[] = {"keyfile", "shamir"};
 // Seal types of SPEC §3 that later releases add; named in the error so an
 // operator who copied the SPEC skeleton learns why the value is refused.
 constexpr std::string_view kFutureSealTypes[] = {"passphrase", "pkcs11"};
+// Bounds of the PostgreSQL timeouts: longer waits would only hide an outage
+// (requests must fail fast with 503), and keep the millisecond values of
+// store::PostgresOptions within an int.
+constexpr std::chrono::seconds kMaxConnectTimeout{300};
+constexpr std::chrono::seconds kMaxStatementTimeout{3600};
 constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "error"};
 
 template <std::size_t N>
@@ -117,8 +124,11 @@ class Reader {
  public:
   explicit Reader(std::string file) : file_(std::move(file)) {}
 
+  // "FILE:LINE" of a node, as stored in Config's *origin fields.
+  std::string Where(const toml::source_region& where) const { return file_ + ":" + std::to_string(where.begin.line); }
+
   Status Error(const toml::source_region& where, std::string_view key, std::string_view reason) const {
-    std::string m = file_ + ":" + std::to_string(where.begin.line) + ": ";
+    std::string m = Where(where) + ": ";
     if (!key.empty()) {
       m += key;
       m += ": ";
@@ -196,8 +206,9 @@ class Reader {
     };
   }
 
-  Handler Duration(std::chrono::seconds* out, bool allow_zero) const {
-    return [this, out, allow_zero](const toml::node& v, const std::string& key) -> Status {
+  // `max`: largest accepted value; zero = no bound beyond ParseDuration's.
+  Handler Duration(std::chrono::seconds* out, bool allow_zero, std::chrono::seconds max = {}) const {
+    return [this, out, allow_zero, max](const toml::node& v, const std::string& key) -> Status {
       const auto* s = v.as_string();
       if (s == nullptr) {
         return Error(v.source(), key,
@@ -207,6 +218,10 @@ class Reader {
       auto d = ParseDuration(s->get());
       if (!d) return Error(v.source(), key, "\"" + s->get() + "\" is not a duration such as \"60s\", \"5m\" or \"1h\"");
       if (!allow_zero && d->count() == 0) return Error(v.source(), key, "must be greater than zero");
+      if (max.count() > 0 && *d > max) {
+        return Error(v.source(), key,
+                     "\"" + s->get() + "\" is longer than the maximum of " + std::to_string(max.count()) + "s");
+      }
       *out = *d;
       return Status::Ok();
     };
@@ -221,14 +236,37 @@ Status ReadConfig(const Reader& r, const toml::table& root, Config* c) {
   constexpr std::int64_t kU32Max = std::numeric_limits<std::uint32_t>::max();
   constexpr std::int64_t kI32Max = std::numeric_limits<std::int32_t>::max();
 
-  Reader::Handler region = [&r, c](const toml::node& v, const std::string& key) -> Status {
-    std::string value;
-    KURA_RETURN_IF_ERROR(r.String(&value)(v, key));
-    if (!OneOf(value, kRegions)) {
-      return r.Error(v.source(), key, "\"" + value + "\" is not a known region (" + Choices(kRegions) + ")");
-    }
-    c->region = value;
-    return Status::Ok();
+  // A region value: one of kRegions; its "FILE:LINE" goes to *origin.
+  auto region_of = [&r](std::string* out, std::string* origin) -> Reader::Handler {
+    return [&r, out, origin](const toml::node& v, const std::string& key) -> Status {
+      std::string value;
+      KURA_RETURN_IF_ERROR(r.String(&value)(v, key));
+      if (!OneOf(value, kRegions)) {
+        return r.Error(v.source(), key, "\"" + value + "\" is not a known region (" + Choices(kRegions) + ")");
+      }
+      *out = value;
+      *origin = r.Where(v.source());
+      return Status::Ok();
+    };
+  };
+  Reader::Handler region = region_of(&c->region, &c->region_origin);
+  // [storage.primary] / [storage.replica]: both keys required, so a site
+  // without a region can never slip past the region rule.
+  auto site_of = [&r, region_of](std::optional<Config::Site>* out) -> Reader::Handler {
+    return [&r, region_of, out](const toml::node& v, const std::string& key) -> Status {
+      Config::Site site;
+      std::map<std::string, Reader::Handler> keys = {
+          {"site", r.NonEmptyString(&site.site)},
+          {"region", region_of(&site.region, &site.origin)},
+      };
+      KURA_RETURN_IF_ERROR(r.Table(v, key, keys));
+      if (site.site.empty()) return r.Error(v.source(), key + ".site", "required (the site's name, e.g. \"osaka-1\")");
+      if (site.region.empty()) {
+        return r.Error(v.source(), key + ".region", "required (the site's region: " + Choices(kRegions) + ")");
+      }
+      *out = std::move(site);
+      return Status::Ok();
+    };
   };
   Reader::Handler address = [&r, &l](const toml::node& v, const std::string& key) -> Status {
     std::string value, host;
@@ -273,6 +311,12 @@ Status ReadConfig(const Reader& r, const toml::table& root, Config* c) {
       {"engine", r.Enum(&c->storage.engine, kEngines)},
       {"path", r.NonEmptyString(&c->storage.path)},
       {"dsn", r.String(&c->storage.dsn)},
+      {"password_file", r.String(&c->storage.password_file)},
+      {"pool_size", r.Int(&c->storage.pool_size, 1, 1000)},
+      {"connect_timeout", r.Duration(&c->storage.connect_timeout, false, kMaxConnectTimeout)},
+      {"statement_timeout", r.Duration(&c->storage.statement_timeout, false, kMaxStatementTimeout)},
+      {"primary", site_of(&c->storage.primary)},
+      {"replica", site_of(&c->storage.replica)},
   };
   std::map<std::string, Reader::Handler> seal = {
       {"type", seal_type},
@@ -369,10 +413,52 @@ Status ValidateConfig(const Config& c) {
   if (!OneOf(c.storage.engine, kEngines)) {
     return bad("storage.engine", "\"" + c.storage.engine + "\" is not one of " + Choices(kEngines));
   }
-  if (c.storage.engine == "postgres") {
-    return bad("storage.engine", "\"postgres\" is not supported yet in this release; use \"sqlite\"");
+  // The data directory holds kura.db (sqlite) and, with either engine, the
+  // default key file and the dev files.
+  if (c.storage.path.empty()) return bad("storage.path", "must not be empty");
+  const auto& st = c.storage;
+  // Mirrors outside the deployment's region are refused (SPEC §5): a tenant
+  // of region jp must never have a copy of its data in another region's
+  // data centre, even a standby one.
+  for (const auto& [key, site] :
+       {std::pair{"storage.primary", &st.primary}, std::pair{"storage.replica", &st.replica}}) {
+    if (!site->has_value()) continue;
+    const Config::Site& s = **site;
+    auto at = [&s](std::string k, std::string reason) {
+      return InvalidArgumentError((s.origin.empty() ? "" : s.origin + ": ") + k + ": " + reason);
+    };
+    if (s.site.empty()) return at(std::string(key) + ".site", "must not be empty");
+    if (!OneOf(s.region, kRegions)) {
+      return at(std::string(key) + ".region", "\"" + s.region + "\" is not one of " + Choices(kRegions));
+    }
+    if (s.region != c.region) {
+      return at(std::string(key) + ".region",
+                "site \"" + s.site + "\" is in region \"" + s.region + "\", outside this deployment's region \"" +
+                    c.region + "\" (" + (c.region_origin.empty() ? "the default" : "set at " + c.region_origin) +
+                    "); the database and its mirror must stay in the deployment's region");
+    }
+    if (st.engine != "postgres") {
+      return at(key, "only with storage.engine = \"postgres\" (SQLite has no replica)");
+    }
   }
-  if (c.storage.path.empty()) return bad("storage.path", "required when storage.engine is \"sqlite\"");
+  if (st.engine == "postgres") {
+    if (st.dsn.empty()) {
+      return bad("storage.dsn", "required when storage.engine is \"postgres\" (a libpq connection string)");
+    }
+    // Never quote the DSN: it may hold the very password this rule is about.
+    if (!st.password_file.empty() && DsnHasPassword(st.dsn)) {
+      return bad("storage.dsn", "holds a password although storage.password_file is set; remove it from the DSN");
+    }
+    if (st.pool_size < 1) return bad("storage.pool_size", "must be at least 1");
+    if (st.connect_timeout.count() <= 0 || st.connect_timeout > kMaxConnectTimeout) {
+      return bad("storage.connect_timeout",
+                 "must be between 1s and " + std::to_string(kMaxConnectTimeout.count()) + "s");
+    }
+    if (st.statement_timeout.count() <= 0 || st.statement_timeout > kMaxStatementTimeout) {
+      return bad("storage.statement_timeout",
+                 "must be between 1s and " + std::to_string(kMaxStatementTimeout.count()) + "s");
+    }
+  }
 
   if (OneOf(c.seal.type, kFutureSealTypes)) {
     return bad("seal.type", "\"" + c.seal.type + "\" is not supported yet (use " + Choices(kSealTypes) + ")");
@@ -387,6 +473,85 @@ Status ValidateConfig(const Config& c) {
   if (!OneOf(c.log.level, kLogLevels)) return bad("log.level", "\"" + c.log.level + "\" is not one of " + Choices(kLogLevels));
   if (c.log.access_log.empty()) return bad("log.access_log", "must be \"stderr\", \"off\" or a file path");
   return Status::Ok();
+}
+
+namespace {
+
+int HexValue(char ch) {
+  if (ch >= '0' && ch <= '9') return ch - '0';
+  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+  return -1;
+}
+
+std::string PercentDecode(std::string_view text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size()) {
+      int hi = HexValue(text[i + 1]), lo = HexValue(text[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out += static_cast<char>(hi * 16 + lo);
+        i += 2;
+        continue;
+      }
+    }
+    out += text[i];
+  }
+  return out;
+}
+
+bool IsSpace(char ch) { return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' || ch == '\v'; }
+
+}  // namespace
+
+bool DsnHasPassword(std::string_view dsn) {
+  while (!dsn.empty() && IsSpace(dsn.front())) dsn.remove_prefix(1);
+  for (std::string_view scheme : {"postgresql://", "postgres://"}) {
+    if (!dsn.starts_with(scheme)) continue;
+    // URI: postgresql://[user[:password]@][hosts][/db][?k=v&…]
+    std::string_view rest = dsn.substr(scheme.size());
+    std::size_t end = rest.find_first_of("/?");
+    std::string_view authority = rest.substr(0, end);
+    if (auto at = authority.rfind('@'); at != std::string_view::npos) {
+      if (authority.substr(0, at).find(':') != std::string_view::npos) return true;
+    }
+    auto q = rest.find('?');
+    if (q == std::string_view::npos) return false;
+    std::string_view query = rest.substr(q + 1);
+    while (!query.empty()) {
+      std::size_t amp = query.find('&');
+      std::string_view pair = query.substr(0, amp);
+      if (PercentDecode(pair.substr(0, pair.find('='))) == "password") return true;
+      if (amp == std::string_view::npos) break;
+      query.remove_prefix(amp + 1);
+    }
+    return false;
+  }
+  // key = value pairs; values unquoted (backslash escapes) or 'single quoted'.
+  std::size_t i = 0;
+  while (i < dsn.size()) {
+    while (i < dsn.size() && IsSpace(dsn[i])) ++i;
+    if (i >= dsn.size()) break;
+    std::size_t key_start = i;
+    while (i < dsn.size() && !IsSpace(dsn[i]) && dsn[i] != '=') ++i;
+    std::string_view key = dsn.substr(key_start, i - key_start);
+    while (i < dsn.size() && IsSpace(dsn[i])) ++i;
+    if (i >= dsn.size() || dsn[i] != '=') return false;  // malformed; libpq refuses it anyway
+    ++i;
+    if (key == "password") return true;
+    while (i < dsn.size() && IsSpace(dsn[i])) ++i;
+    if (i < dsn.size() && dsn[i] == '\'') {
+      for (++i; i < dsn.size() && dsn[i] != '\''; ++i) {
+        if (dsn[i] == '\\') ++i;
+      }
+      ++i;  // closing quote
+    } else {
+      for (; i < dsn.size() && !IsSpace(dsn[i]); ++i) {
+        if (dsn[i] == '\\') ++i;
+      }
+    }
+  }
+  return false;
 }
 
 }  // namespace kura

@@ -8,7 +8,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "core/status.h"
 
@@ -17,6 +19,9 @@ namespace kura {
 struct Config {
   std::string region = "jp";            // jp | us | eu | in
   std::string site = "local";
+  // "FILE:LINE" of the `region` key when a file set it, else empty (the
+  // default); lets cross-field messages point at both ends of a conflict.
+  std::string region_origin;
 
   struct Listener {
     std::string address = "127.0.0.1:8443";  // host:port; port 0 picks a free one
@@ -35,10 +40,26 @@ struct Config {
     std::uint32_t hsts_max_age = 63072000;
   } listener;
 
+  // A database site of a PostgreSQL deployment: where the primary or the
+  // streaming replica runs. PostgreSQL does the mirroring; kura only refuses
+  // to start when a mirror would hold the data outside this deployment's
+  // region (SPEC §5, Geo-mirroring).
+  struct Site {
+    std::string site;    // data-centre name, e.g. "osaka-1"
+    std::string region;  // jp | us | eu | in
+    std::string origin;  // "FILE:LINE" of its `region` key; empty when not from a file
+  };
+
   struct Storage {
     std::string engine = "sqlite";           // sqlite | postgres
-    std::string path = "./kura-data";        // sqlite: data directory
-    std::string dsn;                         // postgres
+    std::string path = "./kura-data";        // data directory (sqlite: kura.db; both: key file, dev files)
+    std::string dsn;                         // postgres: libpq connection string (required)
+    std::string password_file;               // postgres: file holding only the password (mode 0600)
+    int pool_size = 8;                       // postgres: connections per node
+    std::chrono::seconds connect_timeout{5};    // postgres: per host, unless the DSN sets one
+    std::chrono::seconds statement_timeout{5};  // postgres: server-side bound per statement
+    std::optional<Site> primary;                // postgres: [storage.primary]
+    std::optional<Site> replica;                // postgres: [storage.replica]
   } storage;
 
   struct Seal {
@@ -66,9 +87,15 @@ struct Config {
 // "file:line: key: reason" on unknown keys, wrong types or invalid values.
 Status LoadConfigFile(const std::string& path, Config* config);
 
-// Checks cross-field rules (e.g. TLS files set unless plain_http). Called after
-// every override is applied.
+// Checks cross-field rules (e.g. TLS files set unless plain_http; a DSN for
+// postgres; no database site outside `region`). Called after every override
+// is applied. InvalidArgument "key: reason", prefixed with "FILE:LINE: " when
+// the offending value came from a file.
 Status ValidateConfig(const Config& config);
+
+// Whether a libpq connection string (key=value or URI form) carries a
+// password. Only a yes/no: the DSN itself must never reach a message.
+bool DsnHasPassword(std::string_view dsn);
 
 }  // namespace kura
 

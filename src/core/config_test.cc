@@ -288,6 +288,138 @@ TEST_F(ConfigFileTest, Durations) {
               StartsWith(path_ + ":2: listener.read_timeout: must be greater than zero"));
 }
 
+TEST_F(ConfigFileTest, ReadsPostgresKeys) {
+  Config c = ValidConfig();
+  Status s = Load(R"(region = "jp"
+site = "tokyo-1"
+
+[storage]
+engine = "postgres"
+dsn = "host=db1,db2 dbname=kura user=kura target_session_attrs=read-write"
+password_file = "/etc/kura/pg-password"
+pool_size = 16
+connect_timeout = "3s"
+statement_timeout = "2s"
+
+[storage.primary]
+site = "tokyo-1"
+region = "jp"
+
+[storage.replica]
+site = "osaka-1"
+region = "jp"
+)",
+                  &c);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(c.storage.engine, "postgres");
+  EXPECT_EQ(c.storage.dsn, "host=db1,db2 dbname=kura user=kura target_session_attrs=read-write");
+  EXPECT_EQ(c.storage.password_file, "/etc/kura/pg-password");
+  EXPECT_EQ(c.storage.pool_size, 16);
+  EXPECT_EQ(c.storage.connect_timeout, std::chrono::seconds(3));
+  EXPECT_EQ(c.storage.statement_timeout, std::chrono::seconds(2));
+  ASSERT_TRUE(c.storage.primary.has_value());
+  EXPECT_EQ(c.storage.primary->site, "tokyo-1");
+  EXPECT_EQ(c.storage.primary->region, "jp");
+  EXPECT_EQ(c.storage.primary->origin, path_ + ":14");
+  ASSERT_TRUE(c.storage.replica.has_value());
+  EXPECT_EQ(c.storage.replica->site, "osaka-1");
+  EXPECT_EQ(c.storage.replica->region, "jp");
+  EXPECT_EQ(c.storage.replica->origin, path_ + ":18");
+  EXPECT_EQ(c.region_origin, path_ + ":1");
+  // The DSN holds no password, so password_file is allowed beside it.
+  c.listener.tls_cert = "/c";
+  c.listener.tls_key = "/k";
+  EXPECT_TRUE(ValidateConfig(c).ok()) << ValidateConfig(c).ToString();
+}
+
+TEST_F(ConfigFileTest, PostgresDefaults) {
+  Config c;
+  ASSERT_TRUE(Load("[storage]\nengine = \"postgres\"\ndsn = \"host=db1\"\n", &c).ok());
+  EXPECT_EQ(c.storage.pool_size, 8);
+  EXPECT_EQ(c.storage.connect_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(c.storage.statement_timeout, std::chrono::seconds(5));
+  EXPECT_TRUE(c.storage.password_file.empty());
+  EXPECT_FALSE(c.storage.primary.has_value());
+  EXPECT_FALSE(c.storage.replica.has_value());
+  EXPECT_TRUE(c.region_origin.empty());
+}
+
+TEST_F(ConfigFileTest, BadPostgresKeys) {
+  EXPECT_EQ(Load("[storage]\npool_size = 0\n").message(), path_ + ":2: storage.pool_size: 0 is out of range [1, 1000]");
+  EXPECT_EQ(Load("[storage]\npool_size = \"8\"\n").message(),
+            path_ + ":2: storage.pool_size: expected an integer, got a string");
+  EXPECT_THAT(Load("[storage]\nconnect_timeout = 5\n").message(),
+              StartsWith(path_ + ":2: storage.connect_timeout: expected a duration string"));
+  EXPECT_THAT(Load("[storage]\nstatement_timeout = \"0s\"\n").message(),
+              StartsWith(path_ + ":2: storage.statement_timeout: must be greater than zero"));
+  EXPECT_THAT(Load("[storage]\nstatement_timeout = \"2d\"\n").message(),
+              StartsWith(path_ + ":2: storage.statement_timeout: \"2d\" is longer than the maximum"));
+  EXPECT_EQ(Load("[storage]\npassword_file = 5\n").message(),
+            path_ + ":2: storage.password_file: expected a string, got an integer");
+  EXPECT_EQ(Load("[storage]\ndsn = \"x\"\npasword_file = \"/p\"\n").message(),
+            path_ + ":3: storage.pasword_file: unknown key");
+}
+
+TEST_F(ConfigFileTest, BadSiteTables) {
+  EXPECT_EQ(Load("[storage.replica]\nsite = \"osaka-1\"\nregion = \"jp\"\nzone = \"a\"\n").message(),
+            path_ + ":4: storage.replica.zone: unknown key");
+  EXPECT_EQ(Load("[storage.mirror]\nsite = \"osaka-1\"\n").message(), path_ + ":1: storage.mirror: unknown key");
+  EXPECT_THAT(Load("[storage.replica]\nsite = \"osaka-1\"\nregion = \"mars\"\n").message(),
+              StartsWith(path_ + ":3: storage.replica.region: \"mars\" is not a known region"));
+  EXPECT_THAT(Load("\n[storage.replica]\nsite = \"osaka-1\"\n").message(),
+              StartsWith(path_ + ":2: storage.replica.region: required"));
+  EXPECT_THAT(Load("[storage.primary]\nregion = \"jp\"\n").message(),
+              StartsWith(path_ + ":1: storage.primary.site: required"));
+  EXPECT_EQ(Load("[storage.primary]\nsite = \"\"\nregion = \"jp\"\n").message(),
+            path_ + ":2: storage.primary.site: must not be empty");
+  EXPECT_EQ(Load("[storage]\nreplica = \"osaka-1\"\n").message(),
+            path_ + ":2: storage.replica: expected a table, got a string");
+}
+
+// A replica (or primary) outside the deployment's region: refused, naming
+// both regions and where each was set.
+TEST_F(ConfigFileTest, ReplicaOutsideRegionRefused) {
+  Config c = ValidConfig();
+  ASSERT_TRUE(Load(R"(region = "jp"
+site = "tokyo-1"
+
+[storage]
+engine = "postgres"
+dsn = "host=db1,db2 dbname=kura user=kura"
+
+[storage.primary]
+site = "tokyo-1"
+region = "jp"
+
+[storage.replica]
+site = "frankfurt-1"
+region = "eu"
+)",
+                   &c)
+                  .ok());
+  c.listener.tls_cert = "/c";
+  c.listener.tls_key = "/k";
+  Status s = ValidateConfig(c);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), path_ +
+                             ":14: storage.replica.region: site \"frankfurt-1\" is in region \"eu\", outside "
+                             "this deployment's region \"jp\" (set at " +
+                             path_ + ":1); the database and its mirror must stay in the deployment's region");
+}
+
+TEST_F(ConfigFileTest, PrimaryOutsideRegionRefused) {
+  Config c = ValidConfig();
+  ASSERT_TRUE(Load("region = \"us\"\n[storage]\nengine = \"postgres\"\ndsn = \"host=db1\"\n"
+                   "primary = { site = \"tokyo-1\", region = \"jp\" }\n",
+                   &c)
+                  .ok());
+  c.listener.tls_cert = "/c";
+  c.listener.tls_key = "/k";
+  Status s = ValidateConfig(c);
+  EXPECT_THAT(s.message(), StartsWith(path_ + ":5: storage.primary.region: site \"tokyo-1\" is in region \"jp\""));
+  EXPECT_THAT(s.message(), HasSubstr("region \"us\" (set at " + path_ + ":1)"));
+}
+
 TEST(ValidateConfigTest, AcceptsValidConfig) { EXPECT_TRUE(ValidateConfig(ValidConfig()).ok()); }
 
 TEST(ValidateConfigTest, TlsFilesRequiredUnlessPlainHttp) {
@@ -315,13 +447,94 @@ TEST(ValidateConfigTest, PlainHttpOnlyOnLoopback) {
   }
 }
 
-TEST(ValidateConfigTest, PostgresNotYetSupported) {
+TEST(ValidateConfigTest, PostgresNeedsDsn) {
+  Config c = ValidConfig();
+  c.storage.engine = "postgres";
+  Status s = ValidateConfig(c);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), StartsWith("storage.dsn: required when storage.engine is \"postgres\""));
+  c.storage.dsn = "host=db1 dbname=kura user=kura";
+  EXPECT_TRUE(ValidateConfig(c).ok()) << ValidateConfig(c).ToString();
+}
+
+TEST(ValidateConfigTest, PasswordFileExcludesPasswordInDsn) {
+  Config c = ValidConfig();
+  c.storage.engine = "postgres";
+  c.storage.dsn = "host=db1 user=kura password=hunter2-secret";
+  // A password in the DSN alone is the operator's choice (libpq accepts it).
+  EXPECT_TRUE(ValidateConfig(c).ok());
+  c.storage.password_file = "/etc/kura/pg-password";
+  Status s = ValidateConfig(c);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), StartsWith("storage.dsn: holds a password although storage.password_file is set"));
+  // The message must not echo the DSN or the password.
+  EXPECT_THAT(s.message(), ::testing::Not(HasSubstr("hunter2")));
+  c.storage.dsn = "postgresql://kura:hunter2-secret@db1/kura";
+  EXPECT_THAT(ValidateConfig(c).message(), ::testing::Not(HasSubstr("hunter2")));
+  EXPECT_FALSE(ValidateConfig(c).ok());
+  c.storage.dsn = "host=db1 user=kura";
+  EXPECT_TRUE(ValidateConfig(c).ok()) << ValidateConfig(c).ToString();
+}
+
+TEST(ValidateConfigTest, PostgresPoolAndTimeouts) {
   Config c = ValidConfig();
   c.storage.engine = "postgres";
   c.storage.dsn = "host=db1";
+  c.storage.pool_size = 0;
+  EXPECT_THAT(ValidateConfig(c).message(), StartsWith("storage.pool_size:"));
+  c.storage.pool_size = 4;
+  c.storage.connect_timeout = std::chrono::seconds(0);
+  EXPECT_THAT(ValidateConfig(c).message(), StartsWith("storage.connect_timeout:"));
+  c.storage.connect_timeout = std::chrono::seconds(5);
+  c.storage.statement_timeout = std::chrono::seconds(100000);
+  EXPECT_THAT(ValidateConfig(c).message(), StartsWith("storage.statement_timeout:"));
+  c.storage.statement_timeout = std::chrono::seconds(2);
+  EXPECT_TRUE(ValidateConfig(c).ok());
+}
+
+TEST(ValidateConfigTest, SitesOnlyWithPostgres) {
+  Config c = ValidConfig();
+  c.storage.replica = Config::Site{"osaka-1", "jp", ""};
+  EXPECT_THAT(ValidateConfig(c).message(), StartsWith("storage.replica: only with storage.engine = \"postgres\""));
+  c.storage.engine = "postgres";
+  c.storage.dsn = "host=db1";
+  EXPECT_TRUE(ValidateConfig(c).ok());
+}
+
+TEST(ValidateConfigTest, SiteOutsideRegionWithoutFile) {
+  Config c = ValidConfig();
+  c.storage.engine = "postgres";
+  c.storage.dsn = "host=db1";
+  c.storage.primary = Config::Site{"tokyo-1", "jp", ""};
+  c.storage.replica = Config::Site{"virginia-1", "us", ""};
   Status s = ValidateConfig(c);
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
-  EXPECT_THAT(s.message(), HasSubstr("not supported yet"));
+  EXPECT_EQ(s.message(),
+            "storage.replica.region: site \"virginia-1\" is in region \"us\", outside this deployment's region "
+            "\"jp\" (the default); the database and its mirror must stay in the deployment's region");
+}
+
+TEST(DsnHasPasswordTest, KeyValueForm) {
+  EXPECT_FALSE(DsnHasPassword(""));
+  EXPECT_FALSE(DsnHasPassword("host=db1 dbname=kura user=kura sslmode=verify-full"));
+  EXPECT_TRUE(DsnHasPassword("host=db1 password=x"));
+  EXPECT_TRUE(DsnHasPassword("  password = 'a b' host=db1"));
+  EXPECT_TRUE(DsnHasPassword("host=db1 password="));
+  // The word inside another key or inside a value is not a password key.
+  EXPECT_FALSE(DsnHasPassword("host=db1 passfile=/etc/kura/pgpass"));
+  EXPECT_FALSE(DsnHasPassword("host=db1 application_name='password=x'"));
+  EXPECT_FALSE(DsnHasPassword("host=db1 options=-cpassword\\ =x"));
+  EXPECT_TRUE(DsnHasPassword("host=db1 application_name='it\\'s' password=x"));
+}
+
+TEST(DsnHasPasswordTest, UriForm) {
+  EXPECT_FALSE(DsnHasPassword("postgresql://db1/kura"));
+  EXPECT_FALSE(DsnHasPassword("postgresql://kura@db1:5432,db2:5432/kura?target_session_attrs=read-write"));
+  EXPECT_TRUE(DsnHasPassword("postgresql://kura:secret@db1/kura"));
+  EXPECT_TRUE(DsnHasPassword("postgres://kura:@db1/kura"));
+  EXPECT_TRUE(DsnHasPassword("postgresql://db1/kura?sslmode=verify-full&password=x"));
+  EXPECT_TRUE(DsnHasPassword("postgresql://db1/kura?pass%77ord=x"));
+  EXPECT_FALSE(DsnHasPassword("postgresql://db1/kura?passfile=/etc/kura/pgpass"));
 }
 
 TEST(ValidateConfigTest, RefusesBadFields) {
