@@ -1,0 +1,355 @@
+// The 401/403 matrix: every route × every kind of caller → the expected
+// status, each cell asserted, each error body checked against the error model.
+//
+// Callers: no token, a garbage token, an expired key, a revoked key, an admin
+// key of another tenant, a limited key (record.read on one collection only),
+// the tenant's admin key and the root token. Rules (team contract):
+//   - bad/expired/revoked/missing token → 401 + WWW-Authenticate: Bearer;
+//   - root manages tenants and administers any tenant, never reads or writes
+//     records (403);
+//   - an API key acts only in its own tenant, within its role; the built-in
+//     `admin` role may do everything there including administration;
+//   - a lookup by an indexed field needs record.read; walking the whole
+//     collection (no filter) is bulk export and needs record.export too;
+//   - anything else → 403.
+// Root is the last caller of every row, and `POST /v1/sys/seal` the last row,
+// so its root cell (which seals the vault) runs last.
+#include <functional>
+#include <iomanip>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "harness.h"
+
+namespace kura::e2e {
+namespace {
+
+using nlohmann::json;
+
+enum Caller { kNone, kGarbage, kExpired, kRevoked, kOther, kLimited, kAdmin, kRoot, kCallerCount };
+const char* const kCallerNames[] = {"none", "garbage", "expired", "revoked", "other-tenant", "limited", "admin", "root"};
+
+constexpr const char* kTenant = "matrix-e2e";
+constexpr const char* kOtherTenant = "matrix-other";
+
+// Expected status for one cell; several values where the contract allows a
+// choice (PUT of a collection or role: 201 when created, 200 when replaced).
+using Expect = std::set<long>;
+const Expect k401 = {401}, k403 = {403}, k200 = {200}, k201 = {201}, k204 = {204}, kPut = {200, 201};
+
+struct Route {
+  std::string name;  // for the table: "GET /v1/tenants"
+  // Builds the request for one caller (may create what the cell consumes,
+  // e.g. a record to delete). `setup_error` reports a failed preparation.
+  std::function<HttpRequest(Caller, std::string* setup_error)> make;
+  // Expected status for callers that authenticate (other, limited, admin, root).
+  Expect other, limited, admin, root;
+  bool is_public = false;  // no authentication: 200 for every caller
+};
+
+class AccessMatrixTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string error;
+    server_ = KuraServer::Start({}, &error);
+    ASSERT_NE(server_, nullptr) << error;
+  }
+
+  // Creates the tenant of the matrix and every credential.
+  void Prepare() {
+    std::string error;
+    auto& http = server_->http();
+    const std::string root = server_->root_token();
+
+    // The expiring key first: it must be past its expiry when the matrix runs.
+    auto tenant = CreateTestTenant(*server_, kTenant, &error);
+    ASSERT_TRUE(tenant) << error;
+    const auto expires = std::chrono::system_clock::now() + std::chrono::seconds(3);
+    json expiring = CreateApiKey(*server_, root, kTenant, "admin", &error, Rfc3339(expires));
+    ASSERT_FALSE(expiring.is_null()) << error;
+    tokens_[kExpired] = expiring["key"];
+    // While valid it works (the server is local: this takes well under the 2+ s left).
+    if (std::chrono::system_clock::now() + std::chrono::milliseconds(1500) < expires) {
+      HttpResponse before = http.Get("/v1/whoami", tokens_[kExpired]);
+      EXPECT_EQ(before.status, 200) << "a key before its expires_at: " << before.Describe();
+    }
+
+    tokens_[kNone] = "";
+    tokens_[kGarbage] = "kura_key_garbage_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    tokens_[kAdmin] = tenant->admin_key;
+    tokens_[kRoot] = root;
+
+    auto other = CreateTestTenant(*server_, kOtherTenant, &error);
+    ASSERT_TRUE(other) << error;
+    tokens_[kOther] = other->admin_key;
+
+    // `orders`: a second collection the limited role has no permission on.
+    HttpResponse r = http.Put(std::string("/v1/t/") + kTenant + "/collections/orders",
+                              {{"fields", {{"item", {{"type", "string"}, {"class", "internal"}}}}}}, root);
+    ASSERT_TRUE(r.status == 201 || r.status == 200) << r.Describe();
+    r = http.Put(std::string("/v1/t/") + kTenant + "/roles/reader",
+                 {{"permissions", {{{"action", "record.read"}, {"collections", {"customers"}}, {"view", "full"}}}}},
+                 tokens_[kAdmin]);
+    ASSERT_TRUE(r.status == 201 || r.status == 200) << r.Describe();
+    json limited = CreateApiKey(*server_, tokens_[kAdmin], kTenant, "reader", &error);
+    ASSERT_FALSE(limited.is_null()) << error;
+    tokens_[kLimited] = limited["key"];
+
+    json revoked = CreateApiKey(*server_, tokens_[kAdmin], kTenant, "admin", &error);
+    ASSERT_FALSE(revoked.is_null()) << error;
+    tokens_[kRevoked] = revoked["key"];
+    ASSERT_EQ(http.Get("/v1/whoami", tokens_[kRevoked]).status, 200);
+    r = http.Delete(std::string("/v1/t/") + kTenant + "/apikeys/" + revoked["id"].get<std::string>(), tokens_[kAdmin]);
+    ASSERT_EQ(r.status, 204) << r.Describe();
+
+    record_ = NewRecord(kTenant, "customers", tokens_[kAdmin], &error);
+    ASSERT_FALSE(record_.empty()) << error;
+    order_ = NewRecord(kTenant, "orders", tokens_[kAdmin], &error, {{"item", "tea"}});
+    ASSERT_FALSE(order_.empty()) << error;
+    other_record_ = NewRecord(kOtherTenant, "customers", tokens_[kOther], &error);
+    ASSERT_FALSE(other_record_.empty()) << error;
+
+    const auto now = std::chrono::system_clock::now();
+    if (now < expires + std::chrono::seconds(1)) std::this_thread::sleep_until(expires + std::chrono::seconds(1));
+  }
+
+  std::string NewRecord(const std::string& tenant, const std::string& collection, const std::string& token,
+                        std::string* error, json data = {{"email", "matrix@example.com"}}) {
+    HttpResponse r = server_->http().Post(RecordsPath(tenant, collection), {{"data", data}}, token);
+    if (r.status != 201 || !r.json["id"].is_string()) {
+      *error = "create record: " + r.Describe();
+      return "";
+    }
+    return r.json["id"];
+  }
+
+  std::vector<Route> Routes() {
+    const std::string t = std::string("/v1/t/") + kTenant;
+    const std::string root = server_->root_token();
+    const std::string admin = tokens_[kAdmin];
+    auto get = [](std::string path) {
+      return [path](Caller, std::string*) { return HttpRequest{.method = "GET", .path = path}; };
+    };
+    auto with_body = [](std::string method, std::string path, json body) {
+      return [method, path, body](Caller, std::string*) {
+        return HttpRequest{.method = method, .path = path, .body = body.dump()};
+      };
+    };
+    auto del = [](std::function<std::string(Caller, std::string*)> path) {
+      return [path](Caller c, std::string* e) { return HttpRequest{.method = "DELETE", .path = path(c, e)}; };
+    };
+    const json customer = {{"data", {{"email", "cell@example.com"}}}};
+    static int serial = 0;
+    auto unique = [](const std::string& prefix) { return prefix + std::to_string(++serial); };
+
+    std::vector<Route> routes = {
+        {"GET /v1/sys/health", get("/v1/sys/health"), k200, k200, k200, k200, true},
+        {"GET /v1/sys/seal-status", get("/v1/sys/seal-status"), k200, k200, k200, k200, true},
+        {"GET /v1/whoami", get("/v1/whoami"), k200, k200, k200, k200},
+        // Tenants: operator only.
+        {"GET /v1/tenants", get("/v1/tenants"), k403, k403, k403, k200},
+        {"POST /v1/tenants",
+         [unique](Caller, std::string*) {
+           return HttpRequest{.method = "POST",
+                              .path = "/v1/tenants",
+                              .body = json({{"id", unique("cell-tenant-")}, {"name", "Cell"}}).dump()};
+         },
+         k403, k403, k403, k201},
+        {"GET /v1/tenants/{t}", get(std::string("/v1/tenants/") + kTenant), k403, k403, k403, k200},
+        {"DELETE /v1/tenants/{t}",
+         del([this, root, unique](Caller c, std::string* e) {
+           // Root deletes a tenant made for the cell; the others try theirs.
+           if (c != kRoot) return std::string("/v1/tenants/") + kTenant;
+           std::string id = unique("doomed-");
+           HttpResponse r = server_->http().Post("/v1/tenants", {{"id", id}, {"name", "Doomed"}}, root);
+           if (r.status != 201) *e = "create tenant to delete: " + r.Describe();
+           return "/v1/tenants/" + id;
+         }),
+         k403, k403, k403, k204},
+        // Tenant administration: root or the tenant's admin role.
+        {"GET /v1/t/{t}/collections", get(t + "/collections"), k403, {200, 403}, k200, k200},
+        {"GET /v1/t/{t}/collections/customers", get(t + "/collections/customers"), k403, k200, k200, k200},
+        {"GET /v1/t/{t}/collections/orders", get(t + "/collections/orders"), k403, k403, k200, k200},
+        {"PUT /v1/t/{t}/collections/{c}",
+         with_body("PUT", t + "/collections/scratch", {{"fields", {{"x", {{"type", "string"}}}}}}), k403, k403, kPut,
+         kPut},
+        {"GET /v1/t/{t}/roles", get(t + "/roles"), k403, k403, k200, k200},
+        {"GET /v1/t/{t}/roles/{r}", get(t + "/roles/reader"), k403, k403, k200, k200},
+        {"PUT /v1/t/{t}/roles/{r}",
+         with_body("PUT", t + "/roles/scratch",
+                   {{"permissions", {{{"action", "record.read"}, {"collections", {"orders"}}, {"view", "masked"}}}}}),
+         k403, k403, kPut, kPut},
+        {"DELETE /v1/t/{t}/roles/{r}",
+         del([this, t, root, unique](Caller, std::string* e) {
+           std::string name = unique("doomed-role-");
+           HttpResponse r = server_->http().Put(
+               t + "/roles/" + name,
+               {{"permissions", {{{"action", "record.read"}, {"collections", {"orders"}}, {"view", "full"}}}}}, root);
+           if (r.status != 201 && r.status != 200) *e = "create role to delete: " + r.Describe();
+           return t + "/roles/" + name;
+         }),
+         k403, k403, k204, k204},
+        {"GET /v1/t/{t}/apikeys", get(t + "/apikeys"), k403, k403, k200, k200},
+        {"POST /v1/t/{t}/apikeys",
+         with_body("POST", t + "/apikeys", {{"name", "cell"}, {"role", "reader"}, {"expires_at", nullptr}}), k403, k403,
+         k201, k201},
+        {"DELETE /v1/t/{t}/apikeys/{id}",
+         del([this, t, root](Caller, std::string* e) {
+           std::string error;
+           json key = CreateApiKey(*server_, root, kTenant, "reader", &error);
+           if (key.is_null()) {
+             *e = error;
+             return t + "/apikeys/none";
+           }
+           return t + "/apikeys/" + key["id"].get<std::string>();
+         }),
+         k403, k403, k204, k204},
+        // Records: tenant keys within their role; never root.
+        {"POST …/customers/records", with_body("POST", RecordsPath(kTenant, "customers"), customer), k403, k403, k201,
+         k403},
+        {"GET …/customers/records/{id}", get(RecordPath(kTenant, "customers", record_)), k403, k200, k200, k403},
+        {"PUT …/customers/records/{id}",
+         with_body("PUT", RecordPath(kTenant, "customers", record_), {{"data", {{"email", "put@example.com"}}}}), k403,
+         k403, k200, k403},
+        {"DELETE …/customers/records/{id}",
+         del([this, admin](Caller, std::string* e) {
+           return RecordPath(kTenant, "customers", NewRecord(kTenant, "customers", admin, e));
+         }),
+         k403, k403, k204, k403},
+        {"GET …/customers/records/{id}/versions", get(RecordPath(kTenant, "customers", record_) + "/versions"), k403,
+         k200, k200, k403},
+        {"GET …/customers/records?email=", get(RecordsPath(kTenant, "customers") + "?email=matrix%40example.com"),
+         k403, k200, k200, k403},
+        // Walking a whole collection without a filter is bulk export (SPEC §3):
+        // it needs record.export, which the limited role lacks.
+        {"GET …/customers/records (walk)", get(RecordsPath(kTenant, "customers") + "?limit=5"), k403, k403, k200,
+         k403},
+        {"GET …/orders/records/{id}", get(RecordPath(kTenant, "orders", order_)), k403, k403, k200, k403},
+        {"POST …/orders/records", with_body("POST", RecordsPath(kTenant, "orders"), {{"data", {{"item", "cake"}}}}),
+         k403, k403, k201, k403},
+        // The other tenant's record: only its own key.
+        {"GET /v1/t/{other}/…/records/{id}", get(RecordPath(kOtherTenant, "customers", other_record_)), k200, k403,
+         k403, k403},
+        // Last: root seals the vault.
+        {"POST /v1/sys/seal", with_body("POST", "/v1/sys/seal", json::object()), k403, k403, k403, {200, 204}},
+    };
+    return routes;
+  }
+
+  std::unique_ptr<KuraServer> server_;
+  std::string tokens_[kCallerCount];
+  std::string record_, order_, other_record_;
+};
+
+std::string ExpectText(const Expect& e) {
+  std::string s;
+  for (long v : e) s += (s.empty() ? "" : "/") + std::to_string(v);
+  return s;
+}
+
+TEST_F(AccessMatrixTest, EveryRouteForEveryCaller) {
+  ASSERT_NO_FATAL_FAILURE(Prepare());
+  auto& http = server_->http();
+  std::ostringstream table;
+  table << std::left << std::setw(42) << "route";
+  for (int c = 0; c < kCallerCount; ++c) table << std::setw(14) << kCallerNames[c];
+  table << "\n";
+  int failures = 0;
+
+  for (const Route& route : Routes()) {
+    table << std::setw(42) << route.name;
+    for (int ci = 0; ci < kCallerCount; ++ci) {
+      const Caller caller = static_cast<Caller>(ci);
+      SCOPED_TRACE(route.name + " as " + kCallerNames[ci]);
+      Expect expected;
+      if (route.is_public) {
+        expected = k200;
+      } else {
+        switch (caller) {
+          case kNone: case kGarbage: case kExpired: case kRevoked: expected = k401; break;
+          case kOther: expected = route.other; break;
+          case kLimited: expected = route.limited; break;
+          case kAdmin: expected = route.admin; break;
+          case kRoot: expected = route.root; break;
+          default: break;
+        }
+      }
+      std::string setup_error;
+      HttpRequest request = route.make(caller, &setup_error);
+      ASSERT_TRUE(setup_error.empty()) << setup_error;
+      if (caller != kNone) request.token = tokens_[caller];
+      HttpResponse r = http.Send(request);
+
+      const bool ok = expected.count(r.status) != 0;
+      table << std::setw(14) << (std::to_string(r.status) + (ok ? "" : "!=" + ExpectText(expected)));
+      if (!ok) ++failures;
+      EXPECT_TRUE(ok) << "expected " << ExpectText(expected) << ", got " << r.Describe();
+      EXPECT_FALSE(r.Header("x-request-id").empty()) << "every response carries X-Request-Id";
+      if (r.status == 401) {
+        EXPECT_TRUE(IsError(r, 401, "unauthenticated"));
+      }
+      if (r.status == 403) {
+        EXPECT_TRUE(IsError(r, 403, "permission_denied"));
+      }
+    }
+    table << "\n";
+  }
+  std::cout << "\n401/403 matrix (status; \"!=\" marks a cell that differs from the contract)\n"
+            << table.str() << failures << " cell(s) differ\n";
+
+  // The root cell of the last row sealed the vault.
+  HttpResponse health = http.Get("/v1/sys/health");
+  EXPECT_EQ(health.status, 503) << health.Describe();
+  EXPECT_EQ(health.json.value("sealed", false), true) << health.Describe();
+}
+
+// Destructive admin cells leave the right state behind: a tenant admin cannot
+// delete its own tenant, a revoked key stays revoked, a deleted role is gone.
+TEST_F(AccessMatrixTest, DeniedCallsChangeNothing) {
+  ASSERT_NO_FATAL_FAILURE(Prepare());
+  auto& http = server_->http();
+  const std::string root = server_->root_token();
+  const std::string t = std::string("/v1/t/") + kTenant;
+
+  EXPECT_EQ(http.Delete(std::string("/v1/tenants/") + kTenant, tokens_[kAdmin]).status, 403);
+  EXPECT_EQ(http.Get(std::string("/v1/tenants/") + kTenant, root).status, 200);
+
+  EXPECT_EQ(http.Delete(RecordPath(kTenant, "customers", record_), tokens_[kLimited]).status, 403);
+  EXPECT_EQ(http.Delete(RecordPath(kTenant, "customers", record_), tokens_[kOther]).status, 403);
+  EXPECT_EQ(http.Delete(RecordPath(kTenant, "customers", record_), root).status, 403);
+  EXPECT_EQ(http.Get(RecordPath(kTenant, "customers", record_), tokens_[kAdmin]).status, 200);
+
+  // A limited key cannot mint itself an admin key.
+  HttpResponse r = http.Post(t + "/apikeys", {{"name", "escalate"}, {"role", "admin"}}, tokens_[kLimited]);
+  EXPECT_TRUE(IsError(r, 403, "permission_denied"));
+  // Nor widen its own role.
+  r = http.Put(t + "/roles/reader",
+               {{"permissions", {{{"action", "record.write"}, {"collections", {"*"}}, {"view", "full"}}}}},
+               tokens_[kLimited]);
+  EXPECT_TRUE(IsError(r, 403, "permission_denied"));
+  r = http.Post(RecordsPath(kTenant, "customers"), {{"data", {{"email", "x@example.com"}}}}, tokens_[kLimited]);
+  EXPECT_TRUE(IsError(r, 403, "permission_denied"));
+
+  // The built-in admin role can be neither replaced nor deleted.
+  r = http.Put(t + "/roles/admin", {{"permissions", {{{"action", "record.read"}, {"collections", {"orders"}}}}}},
+               tokens_[kAdmin]);
+  EXPECT_TRUE(r.status == 400 || r.status == 403) << r.Describe();
+  r = http.Delete(t + "/roles/admin", root);
+  EXPECT_TRUE(r.status == 400 || r.status == 403) << r.Describe();
+  EXPECT_EQ(http.Get("/v1/whoami", tokens_[kAdmin]).status, 200);
+
+  // Revoked and expired keys stay refused; the same answer for both (no oracle).
+  HttpResponse revoked = http.Get("/v1/whoami", tokens_[kRevoked]);
+  HttpResponse expired = http.Get("/v1/whoami", tokens_[kExpired]);
+  HttpResponse garbage = http.Get("/v1/whoami", tokens_[kGarbage]);
+  EXPECT_TRUE(IsError(revoked, 401, "unauthenticated"));
+  EXPECT_TRUE(IsError(expired, 401, "unauthenticated"));
+  EXPECT_EQ(revoked.json["error"]["message"], garbage.json["error"]["message"]);
+  EXPECT_EQ(expired.json["error"]["message"], garbage.json["error"]["message"]);
+}
+
+}  // namespace
+}  // namespace kura::e2e

@@ -1,0 +1,246 @@
+// End-to-end test harness: runs the real `kura` binary as a child process on a
+// free loopback port in a temporary directory and talks to it over real HTTPS
+// (libcurl, verifying the server against the CA file the server wrote) and
+// through the real CLI.
+//
+// Nothing here knows kura's internals: everything goes through the binary
+// named by $KURA_BINARY (set by CTest), the files it writes (dev.env) and its
+// public HTTP API. That keeps the tests honest about the contract.
+//
+// Thread safety: a KuraServer and an HttpClient are used from one thread at a
+// time; tests that need concurrency create one HttpClient per thread.
+#ifndef KURA_TESTS_HARNESS_H_
+#define KURA_TESTS_HARNESS_H_
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace kura::e2e {
+
+using Env = std::map<std::string, std::string>;
+
+// $KURA_BINARY (absolute path of the binary under test).
+std::string KuraBinary();
+
+// A fresh directory under $TMPDIR (or /tmp), removed with everything in it on
+// destruction unless $KURA_E2E_KEEP is set (then its path is printed).
+class TempDir {
+ public:
+  explicit TempDir(std::string_view prefix = "kura-e2e");
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string Sub(std::string_view name) const { return path_ + "/" + std::string(name); }
+
+ private:
+  std::string path_;
+};
+
+// --- Files and small helpers ------------------------------------------------
+std::string ReadFile(const std::string& path);  // "" if unreadable
+bool WriteFile(const std::string& path, std::string_view content);
+// Parses KEY=VALUE lines (tolerates `export ` and surrounding quotes).
+Env ParseEnvFile(const std::string& path);
+// A port the kernel considered free a moment ago (small race; fine for tests).
+int FreePort();
+std::string UrlEncode(std::string_view s);
+// RFC 3339 UTC with seconds: "2026-01-02T03:04:05Z".
+std::string Rfc3339(std::chrono::system_clock::time_point t);
+// Last `max_bytes` of a text, for failure messages.
+std::string Tail(const std::string& text, std::size_t max_bytes = 6000);
+
+// --- Child processes ----------------------------------------------------------
+struct ProcessResult {
+  int exit_code = -1;  // 128+N when killed by signal N
+  bool timed_out = false;
+  std::string out;
+  std::string err;
+  nlohmann::json json;  // stdout parsed as JSON; null if it is not JSON
+  std::string Describe() const;
+};
+
+// Runs argv[0] (PATH lookup) with the current environment minus KURA_ADDR,
+// KURA_TOKEN and KURA_CACERT, plus `env`. Feeds `stdin_data`, captures stdout
+// and stderr; kills the process after `timeout`.
+ProcessResult RunProcess(const std::vector<std::string>& argv, const Env& env = {},
+                         const std::string& stdin_data = "",
+                         std::chrono::milliseconds timeout = std::chrono::seconds(60));
+
+// A helper process running beside a test (e.g. `openssl s_server`), stdout
+// and stderr appended to `log_path`; SIGTERM then SIGKILL on destruction.
+class BackgroundProcess {
+ public:
+  static std::unique_ptr<BackgroundProcess> Spawn(const std::vector<std::string>& argv, const std::string& log_path,
+                                                  std::string* error);
+  ~BackgroundProcess();
+  pid_t pid() const { return pid_; }
+  bool Running();
+
+ private:
+  BackgroundProcess() = default;
+  pid_t pid_ = -1;
+};
+
+// Whether something accepts TCP connections on 127.0.0.1:port, waiting up to `timeout`.
+bool WaitForPort(int port, std::chrono::milliseconds timeout);
+
+// --- HTTPS --------------------------------------------------------------------
+struct HttpResponse {
+  long status = 0;     // 0: the request failed below HTTP (see `error`)
+  std::string error;   // libcurl's error text when status == 0
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string body;
+  nlohmann::json json;  // body parsed as JSON; null when empty or not JSON
+  std::string Header(std::string_view name) const;  // "" if absent
+  std::string Describe() const;
+};
+
+struct HttpRequest {
+  std::string method = "GET";
+  std::string path;  // "/v1/…", with the query string
+  std::optional<std::string> body;
+  std::optional<std::string> token;  // sent as Authorization: Bearer
+  std::vector<std::string> headers;  // extra "Name: value" lines
+  long timeout_ms = 60000;           // whole request
+};
+
+// One libcurl easy handle: keeps its connection alive between requests.
+class HttpClient {
+ public:
+  HttpClient(std::string base_url, std::string ca_file);
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  HttpResponse Send(const HttpRequest& request);
+  HttpResponse Get(const std::string& path, const std::optional<std::string>& token = std::nullopt,
+                   const std::vector<std::string>& headers = {});
+  HttpResponse Delete(const std::string& path, const std::optional<std::string>& token = std::nullopt);
+  HttpResponse Post(const std::string& path, const nlohmann::json& body,
+                    const std::optional<std::string>& token = std::nullopt);
+  HttpResponse Put(const std::string& path, const nlohmann::json& body,
+                   const std::optional<std::string>& token = std::nullopt,
+                   const std::vector<std::string>& headers = {});
+
+  const std::string& base_url() const { return base_url_; }
+  const std::string& ca_file() const { return ca_file_; }
+
+ private:
+  std::string base_url_;
+  std::string ca_file_;
+  void* curl_;  // CURL*, kept out of this header
+};
+
+// Checks the error model: status, {"error":{"code","message","request_id"}},
+// request_id equal to the X-Request-Id header; for 401 a
+// `WWW-Authenticate: Bearer` challenge.
+::testing::AssertionResult IsError(const HttpResponse& response, long status, std::string_view code);
+
+// --- The server under test ----------------------------------------------------
+struct ServerOptions {
+  bool dev = true;              // --dev
+  std::string config_file;      // --config FILE when not empty
+  std::string data_dir;         // --data DIR; empty: <server temp dir>/data (dev) / not passed
+  std::string listen = "127.0.0.1:0";  // --listen; empty: not passed
+  // Without --dev there is no dev.env: the caller names where the server
+  // listens and which CA signs its certificate.
+  std::string base_url;
+  std::string ca_file;
+  // true: wait for health 200. false: wait for any HTTP answer (sealed start).
+  bool wait_ready = true;
+  std::chrono::seconds start_timeout{30};
+};
+
+class KuraServer {
+ public:
+  // Starts `kura serve …` and waits until it answers (see ServerOptions). On
+  // failure returns nullptr and puts the reason and the server's log in *error.
+  static std::unique_ptr<KuraServer> Start(ServerOptions options, std::string* error);
+  // Stops the server (SIGTERM, then SIGKILL) and removes its temp dir.
+  ~KuraServer();
+
+  // Sends SIGTERM, waits up to `grace` for the exit, then SIGKILLs.
+  // Returns the exit code (128+N when killed by signal N).
+  int Stop(std::chrono::seconds grace = std::chrono::seconds(40));
+  // Starts the server again with the same options and data dir.
+  bool Restart(std::string* error);
+  void Signal(int signo);
+  // Waits for the process to exit; nullopt on timeout.
+  std::optional<int> WaitExit(std::chrono::milliseconds timeout);
+  bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
+
+  const std::string& base_url() const { return base_url_; }
+  const std::string& ca_file() const { return ca_file_; }
+  const std::string& root_token() const { return root_token_; }  // dev mode
+  void set_root_token(std::string token) { root_token_ = std::move(token); }
+  const std::string& data_dir() const { return options_.data_dir; }
+  const std::string& dir() const { return dir_->path(); }
+  // stdout + stderr of every run so far.
+  std::string Log() const;
+
+  HttpClient& http() { return *http_; }
+  // Environment for client commands: KURA_ADDR, KURA_CACERT, and KURA_TOKEN
+  // when `token` is not empty.
+  Env ClientEnv(const std::string& token) const;
+  // Runs `kura args…` as a client of this server.
+  ProcessResult Cli(const std::vector<std::string>& args, const std::string& token,
+                    const std::string& stdin_data = "");
+
+ private:
+  KuraServer(ServerOptions options);
+  bool Launch(std::string* error);
+
+  ServerOptions options_;
+  std::unique_ptr<TempDir> dir_;
+  pid_t pid_ = -1;
+  std::string base_url_;
+  std::string ca_file_;
+  std::string root_token_;
+  std::unique_ptr<HttpClient> http_;
+};
+
+// --- A tenant to test against -------------------------------------------------
+// Collection `customers` of every test tenant:
+//   email (indexed, mask email, required), phone (last4), name (partial),
+//   national_id (hidden, sensitive), note (none, internal).
+nlohmann::json CustomersSchema();
+
+struct TestTenant {
+  std::string id;
+  std::string admin_key;     // API key with the built-in `admin` role
+  std::string admin_key_id;
+};
+
+// As root: creates tenant `id`, PUTs `customers` (CustomersSchema) and creates
+// an API key with the `admin` role. nullopt (and *error) on any failure.
+std::optional<TestTenant> CreateTestTenant(KuraServer& server, const std::string& id, std::string* error);
+
+// Creates an API key of `role` in `tenant` with the given token (root or an
+// admin key). Returns {"id","key",…}; null json on failure (*error set).
+nlohmann::json CreateApiKey(KuraServer& server, const std::string& token, const std::string& tenant,
+                            const std::string& role, std::string* error,
+                            const std::optional<std::string>& expires_at = std::nullopt);
+
+// Path helpers.
+std::string RecordsPath(const std::string& tenant, const std::string& collection);
+std::string RecordPath(const std::string& tenant, const std::string& collection, const std::string& id);
+
+// Every record id of a collection, following `next` (admin key).
+std::optional<std::vector<std::string>> ListAllRecordIds(HttpClient& http, const std::string& token,
+                                                         const std::string& tenant, const std::string& collection);
+
+}  // namespace kura::e2e
+
+#endif  // KURA_TESTS_HARNESS_H_

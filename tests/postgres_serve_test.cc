@@ -1,0 +1,409 @@
+// `kura serve` on PostgreSQL, end to end: the real binary in dev mode with a
+// `--config pg.toml` that selects `engine = "postgres"`, against a real
+// PostgreSQL 15 started by tests/pg/pg-server.sh (TLS verify-full, SCRAM
+// password from a 0600 password file). Over HTTPS: tenant, collection, API
+// key, record create/read, stale If-Match → 409, restart → data still there;
+// then psql reads the tables directly and finds no plaintext field value.
+// And the region rule: a replica configured in another region stops
+// `kura serve` with a message naming both regions and the file's line.
+//
+// Where the PostgreSQL server comes from (as for the store tests,
+// src/store/pg_test_env.h):
+//   1. KURA_TEST_PG_DSN, if set (any PostgreSQL whose role may create schemas);
+//   2. else, with PostgreSQL 15 installed, a throwaway server that
+//      tests/pg/pg-server.sh starts in /tmp/kura-pg-e2e-<build hash>, shared by
+//      the test processes of this build and stopped by `pg-server.sh linger`
+//      once none has used it for 15 s;
+//   3. else the PostgreSQL test skips (fails with KURA_REQUIRE_PG=1).
+// Each test run uses a schema of its own (search_path in the DSN), dropped at
+// the end.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "harness.h"
+
+namespace kura::e2e {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+constexpr char kPgBin[] = "/usr/lib/postgresql/15/bin";
+
+bool EnvSet(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0';
+}
+
+// tests/pg/pg-server.sh, found next to this source file (CMake compiles it
+// by absolute path).
+std::string PgServerScript() { return (fs::path(__FILE__).parent_path() / "pg" / "pg-server.sh").string(); }
+
+// One server directory per build tree (KURA_BINARY differs between trees), so
+// parallel builds never share or stop each other's server.
+std::string PgServerDir() {
+  std::ostringstream name;
+  name << "/tmp/kura-pg-e2e-" << std::hex << (std::hash<std::string>{}(KuraBinary()) & 0xffffffffffULL);
+  return name.str();
+}
+
+std::string Psql() {
+  std::string p = std::string(kPgBin) + "/psql";
+  return ::access(p.c_str(), X_OK) == 0 ? p : "psql";
+}
+
+// The value of `export NAME='value'` in pg-server.sh's output.
+std::string ExportValue(const std::string& out, const std::string& name) {
+  const std::string prefix = "export " + name + "='";
+  auto pos = out.find(prefix);
+  if (pos == std::string::npos) return "";
+  pos += prefix.size();
+  auto end = out.find('\'', pos);
+  return end == std::string::npos ? "" : out.substr(pos, end - pos);
+}
+
+// Holds DIR.lock (the lock pg-server.sh's linger takes too) while alive.
+class DirLock {
+ public:
+  explicit DirLock(const std::string& dir) {
+    fd_ = ::open((dir + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd_ >= 0) {
+      while (::flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
+      }
+    }
+  }
+  ~DirLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  DirLock(const DirLock&) = delete;
+  DirLock& operator=(const DirLock&) = delete;
+  bool ok() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
+// The PostgreSQL server of this test process: started (or joined) on first
+// use; this process is registered as a user in DIR.users/<pid> so a
+// concurrent test process's lingerer does not stop it underneath us.
+struct PgServer {
+  std::string dsn;  // base DSN (key=value form from pg-server.sh, or KURA_TEST_PG_DSN)
+  std::string why;  // why there is none
+  bool registered = false;
+};
+
+PgServer* g_server = nullptr;  // set on first use; never freed (used from a global TearDown)
+
+PgServer& Server() {
+  static PgServer* server = g_server = [] {
+    auto* s = new PgServer;
+    if (EnvSet("KURA_TEST_PG_DSN")) {
+      s->dsn = std::getenv("KURA_TEST_PG_DSN");
+      return s;
+    }
+    if (::access((std::string(kPgBin) + "/initdb").c_str(), X_OK) != 0) {
+      s->why = "PostgreSQL 15 is not installed (no " + std::string(kPgBin) + "/initdb) and KURA_TEST_PG_DSN is not set";
+      return s;
+    }
+    const std::string dir = PgServerDir();
+    DirLock lock(dir);
+    if (!lock.ok()) {
+      s->why = "cannot lock " + dir + ".lock";
+      return s;
+    }
+    std::error_code ec;
+    fs::create_directories(dir + ".users", ec);
+    WriteFile(dir + ".users/" + std::to_string(::getpid()), "");
+    s->registered = true;
+    ProcessResult r = RunProcess({"bash", PgServerScript(), "start", dir}, {}, "", std::chrono::seconds(180));
+    if (r.exit_code != 0) {
+      s->why = "pg-server.sh start failed: " + r.Describe() + "\n" + Tail(ReadFile(dir + "/server.log"), 2000);
+      return s;
+    }
+    s->dsn = ExportValue(r.out, "KURA_TEST_PG_DSN");
+    if (s->dsn.empty()) s->why = "pg-server.sh start printed no KURA_TEST_PG_DSN";
+    return s;
+  }();
+  return *server;
+}
+
+// At exit: unregister; the last user leaves a detached lingerer that stops
+// the server once nobody has used it for 15 s (a following test process
+// then finds it still running instead of starting it again).
+class PgServerRelease : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    if (g_server == nullptr || !g_server->registered) return;  // this process never used the server
+    PgServer& s = *g_server;
+    const std::string dir = PgServerDir();
+    DirLock lock(dir);
+    std::error_code ec;
+    fs::remove(dir + ".users/" + std::to_string(::getpid()), ec);
+    std::string line = "setsid bash '" + PgServerScript() + "' linger '" + dir + "' 15 </dev/null >/dev/null 2>&1 &";
+    if (std::system(line.c_str()) != 0) RunProcess({"bash", PgServerScript(), "stop", dir});
+    s.registered = false;
+  }
+};
+[[maybe_unused]] ::testing::Environment* const kRelease = ::testing::AddGlobalTestEnvironment(new PgServerRelease);
+
+// Runs one SQL text with psql (unaligned, tuples only) as the test role.
+ProcessResult RunSql(const std::string& dsn, const std::string& sql) {
+  return RunProcess({Psql(), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-c", sql}, {}, "",
+                    std::chrono::seconds(60));
+}
+
+// A TOML basic string.
+std::string TomlString(const std::string& s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') out += '\\';
+    out += ch;
+  }
+  return out + "\"";
+}
+
+std::string Hex(const std::string& s) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (unsigned char ch : s) {
+    out += digits[ch >> 4];
+    out += digits[ch & 15];
+  }
+  return out;
+}
+
+// Splits `password=…` out of a key=value DSN (pg-server.sh prints the
+// password inline): kura gets the DSN without it and the password in a
+// 0600 file, as the operations guide recommends.
+void SplitPassword(const std::string& dsn, std::string* rest, std::string* password) {
+  std::istringstream in(dsn);
+  std::string word;
+  rest->clear();
+  password->clear();
+  while (in >> word) {
+    if (word.rfind("password=", 0) == 0) {
+      *password = word.substr(9);
+      continue;
+    }
+    if (!rest->empty()) *rest += ' ';
+    *rest += word;
+  }
+}
+
+class PostgresServeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!Server().dsn.empty()) return;
+    if (EnvSet("KURA_REQUIRE_PG")) FAIL() << "no PostgreSQL for the tests: " << Server().why;
+    GTEST_SKIP() << "no PostgreSQL for the tests: " << Server().why << " (set KURA_REQUIRE_PG=1 to fail instead)";
+  }
+  void TearDown() override {
+    if (!schema_.empty()) {
+      ProcessResult r =
+          RunSql(Server().dsn, "SET client_min_messages = warning; DROP SCHEMA IF EXISTS " + schema_ + " CASCADE");
+      EXPECT_EQ(r.exit_code, 0) << r.Describe();
+    }
+  }
+
+  // Creates an empty schema and returns a DSN whose search_path is it.
+  std::string FreshSchemaDsn() {
+    static std::atomic<int> counter{0};
+    schema_ = "kura_e2e_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
+    ProcessResult r = RunSql(Server().dsn, "CREATE SCHEMA " + schema_);
+    EXPECT_EQ(r.exit_code, 0) << r.Describe();
+    const std::string& base = Server().dsn;
+    if (base.rfind("postgres", 0) == 0 && base.find("://") != std::string::npos) {
+      return base + (base.find('?') == std::string::npos ? "?" : "&") + "options=-csearch_path%3D" + schema_;
+    }
+    return base + " options='-csearch_path=" + schema_ + "'";
+  }
+
+  std::string schema_;
+};
+
+TEST_F(PostgresServeTest, DevModeOnPostgresKeepsRecordsEncrypted) {
+  TempDir dir("kura-pg-serve");
+  const std::string dsn = FreshSchemaDsn();
+  ASSERT_FALSE(HasFailure());
+
+  std::string kura_dsn = dsn, password;
+  if (dsn.find("://") == std::string::npos) SplitPassword(dsn, &kura_dsn, &password);
+  std::string config =
+      "region = \"jp\"\nsite = \"tokyo-1\"\n\n[storage]\nengine = \"postgres\"\ndsn = " + TomlString(kura_dsn) +
+      "\npool_size = 4\nconnect_timeout = \"5s\"\nstatement_timeout = \"10s\"\n";
+  if (!password.empty()) {
+    const std::string pw_file = dir.Sub("pg-password");
+    ASSERT_TRUE(WriteFile(pw_file, password + "\n"));
+    ASSERT_EQ(::chmod(pw_file.c_str(), 0600), 0);
+    config += "password_file = " + TomlString(pw_file) + "\n";
+  }
+  config +=
+      "\n[storage.primary]\nsite = \"tokyo-1\"\nregion = \"jp\"\n"
+      "\n[storage.replica]\nsite = \"osaka-1\"\nregion = \"jp\"\n";
+  const std::string pg_toml = dir.Sub("pg.toml");
+  ASSERT_TRUE(WriteFile(pg_toml, config));
+  // The configuration holds no password: it lives in the 0600 file only.
+  if (!password.empty()) {
+    EXPECT_EQ(ReadFile(pg_toml).find(password), std::string::npos);
+  }
+
+  std::string error;
+  auto server = KuraServer::Start({.dev = true, .config_file = pg_toml, .data_dir = dir.Sub("data")}, &error);
+  ASSERT_NE(server, nullptr) << error;
+  // Dev mode still keeps its TLS files, key file and dev.env in the data
+  // directory, but no SQLite database: the records are in PostgreSQL.
+  EXPECT_TRUE(fs::exists(dir.Sub("data/tls/ca.pem")));
+  EXPECT_TRUE(fs::exists(dir.Sub("data/kek.key")));
+  EXPECT_TRUE(fs::exists(dir.Sub("data/dev.env")));
+  EXPECT_FALSE(fs::exists(dir.Sub("data/kura.db")));
+  if (!password.empty()) {
+    EXPECT_EQ(server->Log().find(password), std::string::npos) << "password in the server log";
+  }
+
+  auto tenant = CreateTestTenant(*server, "pg-e2e", &error);
+  ASSERT_TRUE(tenant) << error;
+
+  // Distinctive values, so finding them in the database is unambiguous.
+  const std::string marker = "pg-marker-" + std::to_string(::getpid()) + "-q7Zx";
+  const json data = {{"email", "hanako." + marker + "@example.jp"},
+                     {"phone", "+81-90-5555-0142"},
+                     {"name", "Hanako Yamada " + marker},
+                     {"national_id", "NID-" + marker},
+                     {"note", "note " + marker}};
+  HttpResponse created = server->http().Post(RecordsPath(tenant->id, "customers"),
+                                             {{"data", data}, {"subject", "subject-" + marker}}, tenant->admin_key);
+  ASSERT_EQ(created.status, 201) << created.Describe();
+  const std::string id = created.json.value("id", "");
+  ASSERT_FALSE(id.empty()) << created.Describe();
+  EXPECT_EQ(created.json.value("version", 0), 1);
+
+  HttpResponse got = server->http().Get(RecordPath(tenant->id, "customers", id), tenant->admin_key);
+  ASSERT_EQ(got.status, 200) << got.Describe();
+  EXPECT_EQ(got.json["data"], data);
+  EXPECT_EQ(got.Header("etag"), "\"1\"");
+
+  json updated = data;
+  updated["note"] = "second " + marker;
+  HttpResponse put = server->http().Put(RecordPath(tenant->id, "customers", id), {{"data", updated}}, tenant->admin_key,
+                                        {"If-Match: \"1\""});
+  ASSERT_EQ(put.status, 200) << put.Describe();
+  EXPECT_EQ(put.json.value("version", 0), 2);
+  HttpResponse stale = server->http().Put(RecordPath(tenant->id, "customers", id), {{"data", data}}, tenant->admin_key,
+                                          {"If-Match: \"1\""});
+  EXPECT_TRUE(IsError(stale, 409, "conflict"));
+
+  // The blind index lives in PostgreSQL too.
+  HttpResponse found = server->http().Get(
+      RecordsPath(tenant->id, "customers") + "?email=" + UrlEncode("hanako." + marker + "@example.jp"),
+      tenant->admin_key);
+  ASSERT_EQ(found.status, 200) << found.Describe();
+  EXPECT_EQ(found.json["items"].size(), 1u) << found.Describe();
+
+  // A restart (same data dir, same database) keeps everything: the vault
+  // unseals itself with the dev key file and the record is there.
+  const std::string root = server->root_token();
+  ASSERT_TRUE(server->Restart(&error)) << error;
+  EXPECT_EQ(server->root_token(), root);
+  got = server->http().Get(RecordPath(tenant->id, "customers", id), tenant->admin_key);
+  ASSERT_EQ(got.status, 200) << got.Describe();
+  EXPECT_EQ(got.json["data"], updated);
+  EXPECT_EQ(got.json.value("version", 0), 2);
+  HttpResponse v1 = server->http().Get(RecordPath(tenant->id, "customers", id) + "?version=1", tenant->admin_key);
+  ASSERT_EQ(v1.status, 200) << v1.Describe();
+  EXPECT_EQ(v1.json["data"], data);
+
+  // Straight from the database: both versions are stored, as ciphertext.
+  ProcessResult count = RunSql(dsn, "SELECT count(*) FROM record_versions WHERE record_id = '" + id + "'");
+  ASSERT_EQ(count.exit_code, 0) << count.Describe();
+  EXPECT_EQ(count.out, "2\n");
+  ProcessResult rows = RunSql(dsn, "SELECT t::text FROM record_versions t");
+  ASSERT_EQ(rows.exit_code, 0) << rows.Describe();
+  ASSERT_NE(rows.out.find(id), std::string::npos) << rows.out;
+  for (const std::string& needle : {marker, std::string("5555-0142"), std::string("Yamada")}) {
+    EXPECT_EQ(rows.out.find(needle), std::string::npos) << "plaintext \"" << needle << "\" in record_versions";
+    EXPECT_EQ(rows.out.find(Hex(needle)), std::string::npos) << "hex of \"" << needle << "\" in record_versions";
+  }
+  // And nowhere else in kura's tables either (index, records, keys, …).
+  ProcessResult tables =
+      RunSql(dsn, "SELECT table_name FROM information_schema.tables WHERE table_schema = '" + schema_ + "' ORDER BY 1");
+  ASSERT_EQ(tables.exit_code, 0) << tables.Describe();
+  std::istringstream names(tables.out);
+  int table_count = 0;
+  for (std::string table; std::getline(names, table);) {
+    if (table.empty()) continue;
+    ++table_count;
+    ProcessResult dump = RunSql(dsn, "SELECT t::text FROM \"" + table + "\" t");
+    ASSERT_EQ(dump.exit_code, 0) << dump.Describe();
+    EXPECT_EQ(dump.out.find(marker), std::string::npos) << "plaintext in table " << table;
+    EXPECT_EQ(dump.out.find(Hex(marker)), std::string::npos) << "hex plaintext in table " << table;
+    EXPECT_EQ(dump.out.find(root), std::string::npos) << "root token in table " << table;
+    EXPECT_EQ(dump.out.find(tenant->admin_key), std::string::npos) << "API key in table " << table;
+  }
+  EXPECT_GE(table_count, 5) << tables.out;
+
+  EXPECT_EQ(server->Stop(), 0) << server->Log();
+}
+
+// The region rule needs no database: the configuration is refused before
+// kura connects to anything.
+TEST(PostgresServeRegionTest, ReplicaInAnotherRegionIsRefused) {
+  TempDir dir("kura-pg-region");
+  const std::string pg_toml = dir.Sub("pg.toml");
+  ASSERT_TRUE(WriteFile(pg_toml,
+                        "region = \"jp\"\n"                                        // 1
+                        "site = \"tokyo-1\"\n"                                     // 2
+                        "\n"                                                       // 3
+                        "[storage]\n"                                              // 4
+                        "engine = \"postgres\"\n"                                  // 5
+                        "dsn = \"host=127.0.0.1 port=1 dbname=kura user=kura\"\n"  // 6
+                        "\n"                                                       // 7
+                        "[storage.primary]\n"                                      // 8
+                        "site = \"tokyo-1\"\n"                                     // 9
+                        "region = \"jp\"\n"                                        // 10
+                        "\n"                                                       // 11
+                        "[storage.replica]\n"                                      // 12
+                        "site = \"frankfurt-1\"\n"                                 // 13
+                        "region = \"eu\"\n"));                                     // 14
+  ProcessResult r = RunProcess(
+      {KuraBinary(), "serve", "--dev", "--config", pg_toml, "--data", dir.Sub("data"), "--listen", "127.0.0.1:0"}, {},
+      "", std::chrono::seconds(30));
+  EXPECT_FALSE(r.timed_out) << r.Describe();
+  EXPECT_NE(r.exit_code, 0) << r.Describe();
+  EXPECT_EQ(r.exit_code, 2) << r.Describe();  // a configuration error is a usage error
+  EXPECT_NE(r.err.find(pg_toml + ":14: storage.replica.region"), std::string::npos) << r.Describe();
+  EXPECT_NE(r.err.find("\"eu\""), std::string::npos) << r.Describe();
+  EXPECT_NE(r.err.find("\"jp\""), std::string::npos) << r.Describe();
+  EXPECT_NE(r.err.find(pg_toml + ":1"), std::string::npos) << r.Describe();
+  EXPECT_FALSE(fs::exists(dir.Sub("data/dev.env")));
+
+  // A primary in another region is refused the same way.
+  ASSERT_TRUE(WriteFile(pg_toml,
+                        "region = \"eu\"\n"
+                        "[storage]\n"
+                        "engine = \"postgres\"\n"
+                        "dsn = \"host=127.0.0.1 port=1 dbname=kura user=kura\"\n"
+                        "primary = { site = \"tokyo-1\", region = \"jp\" }\n"));
+  r = RunProcess(
+      {KuraBinary(), "serve", "--dev", "--config", pg_toml, "--data", dir.Sub("data"), "--listen", "127.0.0.1:0"}, {},
+      "", std::chrono::seconds(30));
+  EXPECT_EQ(r.exit_code, 2) << r.Describe();
+  EXPECT_NE(r.err.find(pg_toml + ":5: storage.primary.region"), std::string::npos) << r.Describe();
+  EXPECT_NE(r.err.find("\"jp\""), std::string::npos) << r.Describe();
+  EXPECT_NE(r.err.find("\"eu\""), std::string::npos) << r.Describe();
+}
+
+}  // namespace
+}  // namespace kura::e2e
