@@ -33,9 +33,10 @@ void SetUpStore(const benchmark::State&) {
   TenantRow tenant{.id = "bench", .name = "Bench", .region = "jp", .created_at = 1,
                    .wrapped_data_key = crypto::RandomBytes(61), .data_key_version = 1,
                    .wrapped_index_key = crypto::RandomBytes(61)};
-  if (!f->store->CreateTenant(tenant).ok()) std::abort();
+  if (!f->store->CreateTenant(tenant, nullptr).ok()) std::abort();
   if (!f->store->PutCollection({.tenant_id = "bench", .name = "customers", .schema_json = "{}", .created_at = 1,
-                                .updated_at = 1})
+                                .updated_at = 1},
+                               nullptr)
            .ok()) {
     std::abort();
   }
@@ -61,7 +62,7 @@ void BM_InsertRecordDurable(benchmark::State& state) {
     w.ciphertext = ciphertext;
     w.index = {{"email", hmac}};
     w.at = 1;
-    if (!g_fixture->store->InsertRecord(w).ok()) state.SkipWithError("InsertRecord failed");
+    if (!g_fixture->store->InsertRecord(w, nullptr).ok()) state.SkipWithError("InsertRecord failed");
   }
   state.SetItemsProcessed(state.iterations());
 }

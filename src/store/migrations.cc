@@ -84,8 +84,47 @@ constexpr std::array<std::string_view, 11> kInitial = {
     R"sql(CREATE INDEX api_keys_by_tenant ON api_keys (tenant_id, id))sql",
 };
 
-constexpr std::array<Migration, 1> kMigrations = {
+// Migration 2: the audit log (docs/formats/audit.md for what an entry says,
+// database.md for the tables). No foreign key to `tenants`: the log outlives
+// the tenants it describes, and deleting a tenant leaves its trail intact.
+constexpr std::array<std::string_view, 6> kAuditLog = {
+    R"sql(CREATE TABLE audit_log (
+  seq BIGINT PRIMARY KEY,
+  at_ms BIGINT NOT NULL,
+  tenant_id {text} NOT NULL,
+  principal {text} NOT NULL,
+  action {text} NOT NULL,
+  resource {text} NOT NULL,
+  outcome {text} NOT NULL,
+  entry {bytes} NOT NULL,
+  hash {bytes} NOT NULL
+))sql",
+    // Trails: a tenant's entries (and a principal's) in sequence order, so
+    // `… = ? AND seq > ? ORDER BY seq LIMIT ?` walks one index range.
+    R"sql(CREATE INDEX audit_log_by_tenant ON audit_log (tenant_id, seq))sql",
+    R"sql(CREATE INDEX audit_log_by_principal ON audit_log (principal, seq))sql",
+    // The chain's head: the next sequence number and the last entry's hash,
+    // in one row (id = 1). PostgreSQL nodes lock it (SELECT … FOR UPDATE) to
+    // append, so every node extends the same chain; SQLite's single writer
+    // keeps it current in the same transactions.
+    R"sql(CREATE TABLE audit_head (
+  id BIGINT PRIMARY KEY,
+  next_seq BIGINT NOT NULL,
+  last_hash {bytes}
+))sql",
+    R"sql(INSERT INTO audit_head (id, next_seq, last_hash) VALUES (1, 0, NULL))sql",
+    R"sql(CREATE TABLE audit_checkpoints (
+  tree_size BIGINT PRIMARY KEY,
+  at_ms BIGINT NOT NULL,
+  root {bytes} NOT NULL,
+  note {text} NOT NULL,
+  signature {bytes} NOT NULL
+))sql",
+};
+
+constexpr std::array<Migration, 2> kMigrations = {
     Migration{1, "initial", kInitial},
+    Migration{2, "audit_log", kAuditLog},
 };
 
 constexpr std::string_view kCreateMigrationsTable =

@@ -37,17 +37,6 @@ std::uint64_t BigEndian(const char* p, int n) {
   return v;
 }
 
-// libpq prints notices to stderr by default; route warnings to our log (by
-// SQLSTATE only: their text may quote values) and drop the chatty NOTICE
-// level (e.g. "relation already exists, skipping").
-void OnNotice(void*, const PGresult* result) {
-  const char* severity = PQresultErrorField(result, PG_DIAG_SEVERITY_NONLOCALIZED);
-  if (severity != nullptr && std::strcmp(severity, "WARNING") == 0) {
-    const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
-    log::Warn(std::string("store: PostgreSQL warning, SQLSTATE ") + (state != nullptr ? state : "?"));
-  }
-}
-
 }  // namespace
 
 // --- Errors
@@ -225,8 +214,8 @@ Result<std::unique_ptr<Connection>> Connection::Open(const ConnectOptions& optio
     if (raw != nullptr) PQfinish(raw);
     return UnavailableError("cannot connect to the database: " + why);
   }
-  PQsetNoticeReceiver(raw, &OnNotice, nullptr);
   std::unique_ptr<Connection> conn(new Connection(raw, options.round_trip_timeout));
+  PQsetNoticeReceiver(raw, &Connection::OnNotice, conn.get());
   // Non-blocking sends: a full socket buffer (dead peer) must not block past
   // the round-trip bound either.
   if (PQsetnonblocking(raw, 1) != 0) return UnavailableError("cannot configure the database connection");
@@ -263,6 +252,19 @@ bool Connection::ProbeIdle() {
   return PQstatus(conn_) == CONNECTION_OK;
 }
 
+// libpq prints notices to stderr by default; route warnings to our log (by
+// SQLSTATE only: their text may quote values) and drop the chatty NOTICE
+// level (e.g. "relation already exists, skipping").
+void Connection::OnNotice(void* self, const PGresult* result) {
+  const char* severity = PQresultErrorField(result, PG_DIAG_SEVERITY_NONLOCALIZED);
+  if (severity != nullptr && std::strcmp(severity, "WARNING") == 0) {
+    const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+    std::string_view code = state != nullptr ? state : "";
+    if (code == "01000" || code == "57P01") static_cast<Connection*>(self)->sync_rep_cancelled_ = true;
+    log::Warn("store: PostgreSQL warning, SQLSTATE " + std::string(code.empty() ? "?" : code));
+  }
+}
+
 Status Connection::Lost(std::string_view what, std::string_view why) {
   broken_ = true;
   last_sqlstate_.clear();
@@ -278,6 +280,7 @@ Status Connection::Fail(std::string_view sqlstate, std::string_view what, std::s
 template <typename Send>
 Result<Rows> Connection::RoundTrip(Send&& send, std::string_view what) {
   last_sqlstate_.clear();
+  sync_rep_cancelled_ = false;
   if (broken_) return Lost(what, "connection lost");
   const auto deadline = std::chrono::steady_clock::now() + timeout_;
   // Waits until the socket is ready for `events`; false on timeout or error.

@@ -149,6 +149,16 @@ class Connection {
   int backend_pid() const;
   // true when no transaction is open on the server side.
   bool Idle() const;
+  // true when the last round trip (a COMMIT, or an autocommitted statement)
+  // succeeded with a WARNING of SQLSTATE 01000 or 57P01: what PostgreSQL
+  // sends when a session's wait for its synchronous standby is cancelled
+  // (statement timeout, cancel request, shutdown). The transaction is then
+  // committed locally but perhaps not on the standby, so it is not durable
+  // in the sense the deployment asked for. A warning on COMMIT has no other
+  // common cause with these codes (its other warning, "no transaction in
+  // progress", is 25P01), so the check is a cheap code comparison and never
+  // depends on the (localised) message text.
+  bool SyncReplicationCancelled() const { return sync_rep_cancelled_; }
 
  private:
   Connection(PGconn* conn, std::chrono::milliseconds timeout) : conn_(conn), timeout_(timeout) {}
@@ -159,11 +169,14 @@ class Connection {
   Result<Rows> RoundTrip(Send&& send, std::string_view what);
   Status Fail(std::string_view sqlstate, std::string_view what, std::string_view server_message);
   Status Lost(std::string_view what, std::string_view why);
+  // libpq notice receiver: logs warnings (by SQLSTATE) and notes the above.
+  static void OnNotice(void* self, const PGresult* result);
 
   PGconn* conn_;
   std::chrono::milliseconds timeout_;
   std::unordered_map<const char*, std::string> prepared_;  // SQL constant → statement name
   bool broken_ = false;
+  bool sync_rep_cancelled_ = false;
   std::string last_sqlstate_;
 };
 

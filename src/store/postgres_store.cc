@@ -12,19 +12,30 @@
 // concurrent updater of the same row waits for the first to commit and then
 // re-checks the WHERE clause against the new row, so exactly one of them
 // writes each version — across any number of kura nodes on the database.
+//
+// Audit log: one chain for all nodes. A transaction that appends locks the
+// single audit_head row (SELECT … FOR UPDATE) after its change, links and
+// inserts its entries, moves the head and commits; the next appender, on any
+// node, waits for that commit and continues from it. AppendAudit calls are
+// group-committed by a per-store appender thread: one transaction, one head
+// lock and one COMMIT for everything queued meanwhile.
 #include "store/postgres_store.h"
 
-#include <libpq-fe.h>
-#include <sys/stat.h>
 #include <fcntl.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 #include <utility>
@@ -32,6 +43,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "store/audit_sql.h"
 #include "store/migrations.h"
 #include "store/postgres_internal.h"
 
@@ -163,6 +175,51 @@ constexpr char kListApiKeys[] =
 constexpr char kRevokeApiKey[] =
     "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE tenant_id = $2 AND id = $3";
 
+// Audit log. Every transaction that appends locks the one head row first:
+// whatever node appends, entries get consecutive sequence numbers and each
+// links to the committed entry before it. The lock is held to COMMIT.
+constexpr char kLockAuditHead[] = "SELECT next_seq, last_hash FROM audit_head WHERE id = 1 FOR UPDATE";
+constexpr char kUpdateAuditHead[] = "UPDATE audit_head SET next_seq = $1, last_hash = $2 WHERE id = 1";
+constexpr char kAuditSize[] = "SELECT next_seq FROM audit_head WHERE id = 1";
+constexpr char kReadAudit[] =
+    "SELECT seq, at_ms, tenant_id, principal, action, resource, outcome, entry, hash FROM audit_log "
+    "WHERE seq >= $1 AND seq < $2 ORDER BY seq";
+constexpr char kAuditLeafHashes[] = "SELECT seq, hash FROM audit_log WHERE seq >= $1 AND seq < $2 ORDER BY seq";
+constexpr char kInsertCheckpoint[] =
+    "INSERT INTO audit_checkpoints (tree_size, at_ms, root, note, signature) VALUES ($1, $2, $3, $4, $5)";
+constexpr char kListCheckpoints[] =
+    "SELECT tree_size, at_ms, root, note, signature FROM audit_checkpoints WHERE tree_size > $1 "
+    "ORDER BY tree_size LIMIT $2";
+constexpr char kLatestCheckpoint[] =
+    "SELECT tree_size, at_ms, root, note, signature FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1";
+
+// Multi-row INSERTs of audit entries: a group commit of n entries costs
+// about n/32 round trips under the head lock instead of n. Sizes are fixed so
+// each text is prepared once per connection.
+constexpr int kAuditColumnsPerRow = 9;
+const char* InsertAuditSql(int rows) {
+  auto build = [](int n) {
+    std::string sql =
+        "INSERT INTO audit_log (seq, at_ms, tenant_id, principal, action, resource, outcome, entry, hash) VALUES ";
+    int p = 0;
+    for (int r = 0; r < n; ++r) {
+      sql += r == 0 ? "(" : ", (";
+      for (int c = 0; c < kAuditColumnsPerRow; ++c) {
+        if (c != 0) sql += ", ";
+        sql += "$" + std::to_string(++p);
+      }
+      sql += ")";
+    }
+    return sql;
+  };
+  static const std::string one = build(1);
+  static const std::string eight = build(8);
+  static const std::string many = build(32);
+  return rows >= 32 ? many.c_str() : rows >= 8 ? eight.c_str() : one.c_str();
+}
+// AppendAudit calls carried by one appender transaction at most.
+constexpr std::size_t kMaxAppendBatch = 1024;
+
 constexpr int kDefaultPageLimit = 50;
 constexpr int kMaxPageLimit = 1000;
 // Attempts of one transaction: serialization failures and deadlocks are
@@ -176,6 +233,100 @@ constexpr std::chrono::milliseconds kClientGrace{1000};
 int PageLimit(const PageRequest& page) {
   if (page.limit <= 0) return kDefaultPageLimit;
   return page.limit > kMaxPageLimit ? kMaxPageLimit : page.limit;
+}
+
+int PageLimit(int limit) {
+  if (limit <= 0) return kDefaultPageLimit;
+  return limit > kMaxPageLimit ? kMaxPageLimit : limit;
+}
+
+// Columns: kAuditColumns (audit_sql.h).
+AuditRow ReadAuditRow(const Rows& r, int i) {
+  AuditRow a;
+  a.seq = r.Int(i, 0);
+  a.at_ms = r.Int(i, 1);
+  a.tenant_id = r.Text(i, 2);
+  a.principal = r.Text(i, 3);
+  a.action = r.Text(i, 4);
+  a.resource = r.Text(i, 5);
+  a.outcome = r.Text(i, 6);
+  a.entry = r.GetBytes(i, 7);
+  a.hash = r.GetBytes(i, 8);
+  return a;
+}
+
+AuditCheckpointRow ReadCheckpoint(const Rows& r, int i) {
+  AuditCheckpointRow c;
+  c.tree_size = r.Int(i, 0);
+  c.at_ms = r.Int(i, 1);
+  c.root = r.GetBytes(i, 2);
+  c.note = r.Text(i, 3);
+  c.signature = r.GetBytes(i, 4);
+  return c;
+}
+
+// An entry that could not be appended fails its call as Unavailable: the
+// cause (lock timeout, a bad value the server refused) is never the caller's
+// fault, and must not read as "already exists" or "not found". Internal (a
+// malformed entry) and DataLoss stay what they are.
+Status AuditAppendError(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kOk:
+    case StatusCode::kUnavailable:
+    case StatusCode::kInternal:
+    case StatusCode::kDataLoss:
+      return s;
+    default:
+      return UnavailableError("audit log: cannot append the entry: " + s.message());
+  }
+}
+
+// Appends `links` in order, inside the caller's transaction on `c`: locks the
+// head, links each entry to the previous one, inserts them and moves the
+// head. `own[i]` (if given) receives Internal for a malformed entry, which is
+// skipped; with `own` null a malformed entry fails the whole call.
+Status AppendLocked(Connection& c, const std::vector<const AuditLink*>& links, std::vector<Status>* own) {
+  KURA_ASSIGN_OR_RETURN(Rows head, c.Exec(kLockAuditHead, Params(), "audit head"));
+  if (head.empty()) return DataLossError("audit log: the head row is missing");
+  std::int64_t seq = head.Int(0, 0);
+  Bytes prev = head.IsNull(0, 1) ? Bytes() : head.GetBytes(0, 1);
+  std::vector<AuditRow> rows;
+  rows.reserve(links.size());
+  for (std::size_t i = 0; i < links.size(); ++i) {
+    AuditRow row = links[i]->Link(seq, prev);
+    if (row.seq != seq || row.hash.empty()) {
+      Status bad = InternalError("audit log: the entry was linked with another sequence number or without a hash");
+      if (own == nullptr) return bad;
+      (*own)[i] = std::move(bad);
+      continue;
+    }
+    prev = row.hash;
+    ++seq;
+    rows.push_back(std::move(row));
+  }
+  if (rows.empty()) return Status::Ok();
+  // Params point into `rows`, which no longer changes.
+  for (std::size_t at = 0; at < rows.size();) {
+    const std::size_t left = rows.size() - at;
+    const int n = left >= 32 ? 32 : left >= 8 ? 8 : 1;
+    Params p;
+    for (int k = 0; k < n; ++k) {
+      const AuditRow& r = rows[at + static_cast<std::size_t>(k)];
+      p.Add(r.seq).Add(r.at_ms).Add(std::string_view(r.tenant_id)).Add(std::string_view(r.principal));
+      p.Add(std::string_view(r.action)).Add(std::string_view(r.resource)).Add(std::string_view(r.outcome));
+      p.Add(ByteView(r.entry)).Add(ByteView(r.hash));
+    }
+    KURA_RETURN_IF_ERROR(c.Exec(InsertAuditSql(n), p, "audit entry").status());
+    at += static_cast<std::size_t>(n);
+  }
+  return c.Exec(kUpdateAuditHead, Params().Add(seq).Add(ByteView(rows.back().hash)), "audit head").status();
+}
+
+// The error for a commit whose wait for the synchronous standby was
+// cancelled (Connection::SyncReplicationCancelled).
+Status NotReplicated() {
+  return UnavailableError(
+      "database: the commit was not confirmed by the synchronous standby (committed on the primary only)");
 }
 
 template <typename Row>
@@ -307,24 +458,25 @@ Status CheckDsn(const std::string& dsn) {
 class PostgresStore final : public Store {
  public:
   static Result<std::unique_ptr<PostgresStore>> Open(const PostgresOptions& options);
-  ~PostgresStore() override = default;
+  ~PostgresStore() override;
 
   Result<Bytes> GetMeta(const std::string& key) override;
-  Status PutMeta(const std::string& key, ByteView value) override;
-  Status InsertMeta(const std::string& key, ByteView value) override;
+  Status PutMeta(const std::string& key, ByteView value, const AuditLink* audit) override;
+  Status InsertMeta(const std::string& key, ByteView value, const AuditLink* audit) override;
 
-  Status CreateTenant(const TenantRow& tenant) override;
+  Status CreateTenant(const TenantRow& tenant, const AuditLink* audit) override;
   Result<TenantRow> GetTenant(const std::string& id) override;
   Result<Page<TenantRow>> ListTenants(const PageRequest& page) override;
-  Status DeleteTenant(const std::string& id) override;
+  Status DeleteTenant(const std::string& id, const AuditLink* audit) override;
 
-  Result<bool> PutCollection(const CollectionRow& collection) override;
+  Result<bool> PutCollection(const CollectionRow& collection, const AuditLink* audit) override;
   Result<CollectionRow> GetCollection(const std::string& tenant_id, const std::string& name) override;
   Result<Page<CollectionRow>> ListCollections(const std::string& tenant_id, const PageRequest& page) override;
 
-  Status InsertRecord(const RecordWrite& write) override;
-  Status UpdateRecord(const RecordWrite& write, std::int64_t expected_version) override;
-  Status DeleteRecord(const std::string& tenant_id, const std::string& collection, const std::string& id) override;
+  Status InsertRecord(const RecordWrite& write, const AuditLink* audit) override;
+  Status UpdateRecord(const RecordWrite& write, std::int64_t expected_version, const AuditLink* audit) override;
+  Status DeleteRecord(const std::string& tenant_id, const std::string& collection, const std::string& id,
+                      const AuditLink* audit) override;
   Result<RecordRow> GetRecord(const std::string& tenant_id, const std::string& collection, const std::string& id,
                               std::optional<std::int64_t> version) override;
   Result<std::vector<VersionInfo>> ListVersions(const std::string& tenant_id, const std::string& collection,
@@ -334,17 +486,29 @@ class PostgresStore final : public Store {
   Result<Page<RecordRow>> FindRecords(const std::string& tenant_id, const std::string& collection,
                                       const std::string& field, ByteView hmac, const PageRequest& page) override;
 
-  Result<bool> PutRole(const RoleRow& role) override;
+  Result<bool> PutRole(const RoleRow& role, const AuditLink* audit) override;
   Result<RoleRow> GetRole(const std::string& tenant_id, const std::string& name) override;
   Result<std::vector<RoleRow>> ListRoles(const std::string& tenant_id) override;
-  Status DeleteRole(const std::string& tenant_id, const std::string& name) override;
+  Status DeleteRole(const std::string& tenant_id, const std::string& name, const AuditLink* audit) override;
 
-  Status CreateApiKey(const ApiKeyRow& key) override;
+  Status CreateApiKey(const ApiKeyRow& key, const AuditLink* audit) override;
   Result<ApiKeyRow> FindApiKeyByHash(ByteView key_hash) override;
   Result<std::vector<ApiKeyRow>> ListApiKeys(const std::string& tenant_id) override;
-  Status RevokeApiKey(const std::string& tenant_id, const std::string& id, std::int64_t at) override;
+  Status RevokeApiKey(const std::string& tenant_id, const std::string& id, std::int64_t at,
+                      const AuditLink* audit) override;
 
-  PostgresPoolStats Stats() const { return {opened_.load(), dropped_.load(), retries_.load()}; }
+  Status AppendAudit(const AuditLink& entry) override;
+  Result<std::int64_t> AuditSize() override;
+  Result<std::vector<AuditRow>> ReadAudit(std::int64_t from_seq, int limit) override;
+  Result<std::vector<Bytes>> AuditLeafHashes(std::int64_t begin, std::int64_t end) override;
+  Result<Page<AuditRow>> FindAudit(const AuditQuery& query) override;
+  Status PutAuditCheckpoint(const AuditCheckpointRow& checkpoint) override;
+  Result<std::vector<AuditCheckpointRow>> ListAuditCheckpoints(std::int64_t after_size, int limit) override;
+  Result<AuditCheckpointRow> LatestAuditCheckpoint() override;
+
+  PostgresPoolStats Stats() const {
+    return {opened_.load(), dropped_.load(), retries_.load(), audit_commits_.load(), audit_appends_.load()};
+  }
   std::vector<int> IdleBackendPids() {
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<int> pids;
@@ -382,18 +546,42 @@ class PostgresStore final : public Store {
   template <typename F>
   Status Read(F&& fn);
   // Runs `fn(Connection&) -> Status` inside BEGIN … COMMIT; rolls back when
-  // fn fails. Runs it again (fresh transaction) after a serialization failure
-  // or deadlock, and after a lost connection as long as COMMIT had not been
-  // sent (nothing can have been written then). A connection lost during
-  // COMMIT leaves the outcome unknown: Unavailable, never a silent retry.
+  // fn fails. With `audit`, appends that entry after fn succeeded, in the
+  // same transaction (AppendLocked). Runs it again (fresh transaction) after
+  // a serialization failure or deadlock, and after a lost connection as long
+  // as COMMIT had not been sent (nothing can have been written then). A
+  // connection lost during COMMIT leaves the outcome unknown: Unavailable,
+  // never a silent retry; so does a COMMIT whose synchronous-standby wait
+  // was cancelled.
   template <typename F>
-  Status Transact(F&& fn);
+  Status Transact(const AuditLink* audit, F&& fn);
+  template <typename F>
+  Status Transact(F&& fn) {
+    return Transact(nullptr, std::forward<F>(fn));
+  }
   // Runs one writing statement `fn(Connection&) -> Status` in autocommit
   // mode: one round trip instead of three, and its success means the
   // server committed it. Serialization failures and deadlocks are retried;
   // a lost connection is not (the statement may have been applied).
   template <typename F>
   Status WriteOne(F&& fn);
+  // A single-statement write: autocommitted (WriteOne) without an audit
+  // entry, in a transaction with its entry (Transact) otherwise.
+  template <typename F>
+  Status WriteAudited(const AuditLink* audit, F&& fn) {
+    return audit == nullptr ? WriteOne(std::forward<F>(fn)) : Transact(audit, std::forward<F>(fn));
+  }
+
+  // Group commit of AppendAudit: callers queue and wait; one appender thread
+  // takes everything queued into one transaction (one head lock, one COMMIT)
+  // and wakes them with the outcome.
+  struct PendingAppend {
+    const AuditLink* link = nullptr;
+    Status result;
+    bool done = false;
+  };
+  void AppenderLoop();
+  void RunAppendBatch(std::vector<PendingAppend*>& batch);
 
   const PostgresOptions options_;
   const pg::ConnectOptions connect_;
@@ -406,6 +594,15 @@ class PostgresStore final : public Store {
   std::atomic<std::int64_t> opened_{0};
   std::atomic<std::int64_t> dropped_{0};
   std::atomic<std::int64_t> retries_{0};
+  std::atomic<std::int64_t> audit_commits_{0};
+  std::atomic<std::int64_t> audit_appends_{0};
+
+  std::mutex append_mu_;
+  std::condition_variable append_cv_;       // the appender waits for work
+  std::condition_variable append_done_cv_;  // callers wait for their batch
+  std::deque<PendingAppend*> append_queue_;
+  bool append_stopping_ = false;
+  std::thread appender_;
 };
 
 // --- Open, pool
@@ -449,7 +646,17 @@ Result<std::unique_ptr<PostgresStore>> PostgresStore::Open(const PostgresOptions
     std::lock_guard<std::mutex> lock(store->mu_);
     store->idle_.push_back(std::move(first));
   }
+  store->appender_ = std::thread([s = store.get()] { s->AppenderLoop(); });
   return store;
+}
+
+PostgresStore::~PostgresStore() {
+  {
+    std::lock_guard<std::mutex> lock(append_mu_);
+    append_stopping_ = true;
+  }
+  append_cv_.notify_one();
+  if (appender_.joinable()) appender_.join();
 }
 
 Result<std::unique_ptr<Connection>> PostgresStore::Connect() {
@@ -520,7 +727,7 @@ Status PostgresStore::Read(F&& fn) {
 }
 
 template <typename F>
-Status PostgresStore::Transact(F&& fn) {
+Status PostgresStore::Transact(const AuditLink* audit, F&& fn) {
   static thread_local std::minstd_rand jitter(std::random_device{}());
   Status s;
   bool lost_once = false;
@@ -529,8 +736,13 @@ Status PostgresStore::Transact(F&& fn) {
     Connection& c = *lease;
     s = c.ExecSimple("BEGIN", "begin transaction");
     if (s.ok()) s = fn(c);
+    if (s.ok() && audit != nullptr) {
+      // Last, so the head lock is held only from here to COMMIT.
+      s = AuditAppendError(AppendLocked(c, {audit}, nullptr));
+    }
     if (s.ok()) {
       s = c.ExecSimple("COMMIT", "commit");
+      if (s.ok() && c.SyncReplicationCancelled()) return NotReplicated();
       if (s.ok()) return s;
       if (c.broken()) {
         return UnavailableError("database: connection lost during commit; the write may or may not have been applied");
@@ -559,6 +771,7 @@ Status PostgresStore::WriteOne(F&& fn) {
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
     KURA_ASSIGN_OR_RETURN(Lease lease, Acquire());
     s = fn(*lease);
+    if (s.ok() && lease->SyncReplicationCancelled()) return NotReplicated();
     if (s.ok() || !pg::IsRetryable(lease->last_sqlstate())) return s;
     retries_.fetch_add(1, std::memory_order_relaxed);
     std::this_thread::sleep_for(std::chrono::milliseconds(2 + jitter() % (5 << attempt)));
@@ -579,19 +792,20 @@ Result<Bytes> PostgresStore::GetMeta(const std::string& key) {
   return std::move(*out);
 }
 
-Status PostgresStore::PutMeta(const std::string& key, ByteView value) {
-  return WriteOne([&](Connection& c) { return c.Exec(kPutMeta, Params().Add(key).Add(value), "meta").status(); });
+Status PostgresStore::PutMeta(const std::string& key, ByteView value, const AuditLink* audit) {
+  return WriteAudited(audit,
+                      [&](Connection& c) { return c.Exec(kPutMeta, Params().Add(key).Add(value), "meta").status(); });
 }
 
-Status PostgresStore::InsertMeta(const std::string& key, ByteView value) {
-  return WriteOne(
-      [&](Connection& c) { return c.Exec(kInsertMeta, Params().Add(key).Add(value), "meta value").status(); });
+Status PostgresStore::InsertMeta(const std::string& key, ByteView value, const AuditLink* audit) {
+  return WriteAudited(
+      audit, [&](Connection& c) { return c.Exec(kInsertMeta, Params().Add(key).Add(value), "meta value").status(); });
 }
 
 // --- Tenants
 
-Status PostgresStore::CreateTenant(const TenantRow& t) {
-  return WriteOne([&](Connection& c) {
+Status PostgresStore::CreateTenant(const TenantRow& t, const AuditLink* audit) {
+  return WriteAudited(audit, [&](Connection& c) {
     Params p;
     p.Add(t.id).Add(t.name).Add(t.region).Add(t.created_at).Add(ByteView(t.wrapped_data_key));
     p.Add(t.data_key_version).Add(ByteView(t.wrapped_index_key));
@@ -624,8 +838,8 @@ Result<Page<TenantRow>> PostgresStore::ListTenants(const PageRequest& page) {
   return out;
 }
 
-Status PostgresStore::DeleteTenant(const std::string& id) {
-  return Transact([&](Connection& c) -> Status {
+Status PostgresStore::DeleteTenant(const std::string& id, const AuditLink* audit) {
+  return Transact(audit, [&](Connection& c) -> Status {
     KURA_ASSIGN_OR_RETURN(Rows exists, c.Exec(kLockTenant, Params().Add(id), "tenant"));
     if (exists.empty()) return NotFoundError("tenant not found");
     // One transaction: the tenant goes completely or not at all.
@@ -638,9 +852,9 @@ Status PostgresStore::DeleteTenant(const std::string& id) {
 
 // --- Collections
 
-Result<bool> PostgresStore::PutCollection(const CollectionRow& col) {
+Result<bool> PostgresStore::PutCollection(const CollectionRow& col, const AuditLink* audit) {
   bool created = false;
-  KURA_RETURN_IF_ERROR(Transact([&](Connection& c) -> Status {
+  KURA_RETURN_IF_ERROR(Transact(audit, [&](Connection& c) -> Status {
     KURA_ASSIGN_OR_RETURN(Rows exists, c.Exec(kCollectionExists, Params().Add(col.tenant_id).Add(col.name),
                                               "collection"));
     created = exists.empty();
@@ -698,9 +912,9 @@ Status InsertIndexRows(Connection& c, const RecordWrite& w) {
 
 }  // namespace
 
-Status PostgresStore::InsertRecord(const RecordWrite& w) {
+Status PostgresStore::InsertRecord(const RecordWrite& w, const AuditLink* audit) {
   if (w.version != 1) return InvalidArgumentError("a new record starts at version 1");
-  return Transact([&](Connection& c) -> Status {
+  return Transact(audit, [&](Connection& c) -> Status {
     Params p;
     p.Add(w.tenant_id).Add(w.collection).Add(w.id).Add(w.version).Add(w.at).Add(w.at).AddOrNull(w.subject_hmac);
     KURA_RETURN_IF_ERROR(c.Exec(kInsertRecord, p, "record").status());
@@ -709,11 +923,11 @@ Status PostgresStore::InsertRecord(const RecordWrite& w) {
   });
 }
 
-Status PostgresStore::UpdateRecord(const RecordWrite& w, std::int64_t expected_version) {
+Status PostgresStore::UpdateRecord(const RecordWrite& w, std::int64_t expected_version, const AuditLink* audit) {
   if (w.version != expected_version + 1) {
     return InvalidArgumentError("the new version must be the expected version plus one");
   }
-  return Transact([&](Connection& c) -> Status {
+  return Transact(audit, [&](Connection& c) -> Status {
     {
       Params p;
       p.Add(w.version).Add(w.at).AddOrNull(w.subject_hmac).Add(w.tenant_id).Add(w.collection).Add(w.id);
@@ -744,9 +958,9 @@ Status PostgresStore::UpdateRecord(const RecordWrite& w, std::int64_t expected_v
   });
 }
 
-Status PostgresStore::DeleteRecord(const std::string& tenant_id, const std::string& collection,
-                                   const std::string& id) {
-  return Transact([&](Connection& c) -> Status {
+Status PostgresStore::DeleteRecord(const std::string& tenant_id, const std::string& collection, const std::string& id,
+                                   const AuditLink* audit) {
+  return Transact(audit, [&](Connection& c) -> Status {
     std::int64_t deleted = 0;
     for (const char* sql : {kDeleteIndex, kDeleteVersions, kDeleteRecord}) {
       KURA_ASSIGN_OR_RETURN(Rows r, c.Exec(sql, Params().Add(tenant_id).Add(collection).Add(id), "delete record"));
@@ -833,9 +1047,9 @@ Result<Page<RecordRow>> PostgresStore::FindRecords(const std::string& tenant_id,
 
 // --- Roles
 
-Result<bool> PostgresStore::PutRole(const RoleRow& role) {
+Result<bool> PostgresStore::PutRole(const RoleRow& role, const AuditLink* audit) {
   bool created = false;
-  KURA_RETURN_IF_ERROR(Transact([&](Connection& c) -> Status {
+  KURA_RETURN_IF_ERROR(Transact(audit, [&](Connection& c) -> Status {
     KURA_ASSIGN_OR_RETURN(Rows exists, c.Exec(kRoleExists, Params().Add(role.tenant_id).Add(role.name), "role"));
     created = exists.empty();
     Params p;
@@ -867,8 +1081,8 @@ Result<std::vector<RoleRow>> PostgresStore::ListRoles(const std::string& tenant_
   return out;
 }
 
-Status PostgresStore::DeleteRole(const std::string& tenant_id, const std::string& name) {
-  return WriteOne([&](Connection& c) -> Status {
+Status PostgresStore::DeleteRole(const std::string& tenant_id, const std::string& name, const AuditLink* audit) {
+  return WriteAudited(audit, [&](Connection& c) -> Status {
     KURA_ASSIGN_OR_RETURN(Rows r, c.Exec(kDeleteRole, Params().Add(tenant_id).Add(name), "role"));
     if (r.affected() == 0) return NotFoundError("role not found");
     return Status::Ok();
@@ -877,8 +1091,8 @@ Status PostgresStore::DeleteRole(const std::string& tenant_id, const std::string
 
 // --- API keys
 
-Status PostgresStore::CreateApiKey(const ApiKeyRow& k) {
-  return WriteOne([&](Connection& c) {
+Status PostgresStore::CreateApiKey(const ApiKeyRow& k, const AuditLink* audit) {
+  return WriteAudited(audit, [&](Connection& c) {
     Params p;
     p.Add(k.id).Add(k.tenant_id).Add(k.name).Add(k.role).Add(ByteView(k.key_hash)).Add(k.created_at);
     p.AddOrNull(k.expires_at).AddOrNull(k.revoked_at);
@@ -908,12 +1122,194 @@ Result<std::vector<ApiKeyRow>> PostgresStore::ListApiKeys(const std::string& ten
   return out;
 }
 
-Status PostgresStore::RevokeApiKey(const std::string& tenant_id, const std::string& id, std::int64_t at) {
-  return WriteOne([&](Connection& c) -> Status {
+Status PostgresStore::RevokeApiKey(const std::string& tenant_id, const std::string& id, std::int64_t at,
+                                   const AuditLink* audit) {
+  return WriteAudited(audit, [&](Connection& c) -> Status {
     KURA_ASSIGN_OR_RETURN(Rows r, c.Exec(kRevokeApiKey, Params().Add(at).Add(tenant_id).Add(id), "api key"));
     if (r.affected() == 0) return NotFoundError("api key not found");
     return Status::Ok();
   });
+}
+
+// --- Audit log
+
+Status PostgresStore::AppendAudit(const AuditLink& entry) {
+  PendingAppend op;
+  op.link = &entry;
+  std::unique_lock<std::mutex> lock(append_mu_);
+  if (append_stopping_) return UnavailableError("database is closed");
+  append_queue_.push_back(&op);
+  append_cv_.notify_one();
+  // No timeout of our own: every round trip of the appender is bounded
+  // (statement timeout + grace, pool acquire timeout), so the batch ends.
+  append_done_cv_.wait(lock, [&] { return op.done; });
+  return std::move(op.result);
+}
+
+void PostgresStore::AppenderLoop() {
+  pthread_setname_np(pthread_self(), "kura-pg-audit");
+  std::vector<PendingAppend*> batch;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(append_mu_);
+      append_cv_.wait(lock, [this] { return append_stopping_ || !append_queue_.empty(); });
+      if (append_queue_.empty()) return;  // stopping, and every queued append is done
+      while (!append_queue_.empty() && batch.size() < kMaxAppendBatch) {
+        batch.push_back(append_queue_.front());
+        append_queue_.pop_front();
+      }
+    }
+    // While this batch commits, new appends queue up for the next one.
+    RunAppendBatch(batch);
+    {
+      std::lock_guard<std::mutex> lock(append_mu_);
+      // After `done` the caller may return and destroy its op.
+      for (PendingAppend* op : batch) op->done = true;
+    }
+    append_done_cv_.notify_all();
+    batch.clear();
+  }
+}
+
+void PostgresStore::RunAppendBatch(std::vector<PendingAppend*>& batch) {
+  std::vector<const AuditLink*> links;
+  links.reserve(batch.size());
+  for (PendingAppend* op : batch) links.push_back(op->link);
+  std::vector<Status> own(batch.size());
+  Status s = Transact([&](Connection& c) -> Status {
+    // A retried transaction links every entry again, from the head it finds.
+    std::fill(own.begin(), own.end(), Status::Ok());
+    return AppendLocked(c, links, &own);
+  });
+  if (!s.ok()) {
+    // Nothing of the batch is known to be durable: every caller fails.
+    Status failed = s.code() == StatusCode::kUnavailable ? s : UnavailableError("audit log: " + s.message());
+    for (PendingAppend* op : batch) op->result = failed;
+    return;
+  }
+  std::int64_t appended = 0;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    batch[i]->result = std::move(own[i]);
+    if (batch[i]->result.ok()) ++appended;
+  }
+  audit_commits_.fetch_add(1, std::memory_order_relaxed);
+  audit_appends_.fetch_add(appended, std::memory_order_relaxed);
+}
+
+Result<std::int64_t> PostgresStore::AuditSize() {
+  std::optional<std::int64_t> out;
+  KURA_RETURN_IF_ERROR(Read([&](Connection& c) -> Status {
+    KURA_ASSIGN_OR_RETURN(Rows r, c.Exec(kAuditSize, Params(), "audit head"));
+    if (!r.empty()) out = r.Int(0, 0);
+    return Status::Ok();
+  }));
+  if (!out) return DataLossError("audit log: the head row is missing");
+  return *out;
+}
+
+Result<std::vector<AuditRow>> PostgresStore::ReadAudit(std::int64_t from_seq, int limit) {
+  if (from_seq < 0) return InvalidArgumentError("audit log: negative sequence number");
+  std::vector<AuditRow> out;
+  if (limit <= 0) return out;
+  KURA_RETURN_IF_ERROR(Read([&](Connection& c) -> Status {
+    KURA_ASSIGN_OR_RETURN(Rows r, c.Exec(kReadAudit, Params().Add(from_seq).Add(from_seq + limit), "audit log"));
+    out.clear();
+    out.reserve(static_cast<std::size_t>(r.size()));
+    for (int i = 0; i < r.size(); ++i) out.push_back(ReadAuditRow(r, i));
+    return Status::Ok();
+  }));
+  return out;
+}
+
+Result<std::vector<Bytes>> PostgresStore::AuditLeafHashes(std::int64_t begin, std::int64_t end) {
+  if (begin < 0 || end < begin) return InvalidArgumentError("audit log: invalid leaf range");
+  std::vector<Bytes> out;
+  std::int64_t missing = -1;
+  if (begin < end) {
+    // One round trip over the primary key, two columns (no entry bodies).
+    KURA_RETURN_IF_ERROR(Read([&](Connection& c) -> Status {
+      KURA_ASSIGN_OR_RETURN(Rows r, c.Exec(kAuditLeafHashes, Params().Add(begin).Add(end), "audit log"));
+      out.clear();
+      missing = -1;
+      out.reserve(static_cast<std::size_t>(r.size()));
+      for (int i = 0; i < r.size(); ++i) {
+        if (r.Int(i, 0) != begin + i) {
+          missing = begin + i;
+          break;
+        }
+        out.push_back(r.GetBytes(i, 1));
+      }
+      return Status::Ok();
+    }));
+    if (missing < 0 && static_cast<std::int64_t>(out.size()) == end - begin) return out;
+  }
+  // Fewer rows than asked (or an empty range): past the end, or a hole.
+  KURA_ASSIGN_OR_RETURN(std::int64_t size, AuditSize());
+  if (end > size) return InvalidArgumentError("audit log: leaf range beyond the log's size");
+  if (begin == end) return out;
+  if (missing < 0) missing = begin + static_cast<std::int64_t>(out.size());
+  return DataLossError("audit log: entry " + std::to_string(missing) + " is missing");
+}
+
+Result<Page<AuditRow>> PostgresStore::FindAudit(const AuditQuery& q) {
+  const int limit = PageLimit(q.limit);
+  const char* sql = FindAuditSql(Dialect::kPostgres, AuditFilterMask(q));
+  Page<AuditRow> out;
+  KURA_RETURN_IF_ERROR(Read([&](Connection& c) -> Status {
+    // Bound in the order AuditFilterMask documents.
+    Params p;
+    p.Add(q.after_seq.value_or(-1));
+    if (q.tenant_id.has_value()) p.Add(std::string_view(*q.tenant_id));
+    if (!q.principal.empty()) p.Add(std::string_view(q.principal));
+    if (!q.action.empty()) p.Add(std::string_view(q.action));
+    if (!q.resource.empty()) p.Add(std::string_view(q.resource));
+    if (!q.outcome.empty()) p.Add(std::string_view(q.outcome));
+    if (q.from_ms.has_value()) p.Add(*q.from_ms);
+    if (q.to_ms.has_value()) p.Add(*q.to_ms);
+    p.Add(static_cast<std::int64_t>(limit) + 1);
+    KURA_ASSIGN_OR_RETURN(Rows r, c.Exec(sql, p, "audit log"));
+    out.items.clear();
+    for (int i = 0; i < r.size(); ++i) out.items.push_back(ReadAuditRow(r, i));
+    return Status::Ok();
+  }));
+  if (static_cast<int>(out.items.size()) > limit) {
+    out.items.pop_back();
+    out.next = std::to_string(out.items.back().seq);
+  }
+  return out;
+}
+
+Status PostgresStore::PutAuditCheckpoint(const AuditCheckpointRow& cp) {
+  return WriteOne([&](Connection& c) {
+    Params p;
+    p.Add(cp.tree_size).Add(cp.at_ms).Add(ByteView(cp.root)).Add(std::string_view(cp.note));
+    p.Add(ByteView(cp.signature));
+    return c.Exec(kInsertCheckpoint, p, "audit checkpoint").status();
+  });
+}
+
+Result<std::vector<AuditCheckpointRow>> PostgresStore::ListAuditCheckpoints(std::int64_t after_size, int limit) {
+  std::vector<AuditCheckpointRow> out;
+  KURA_RETURN_IF_ERROR(Read([&](Connection& c) -> Status {
+    Params p;
+    p.Add(after_size).Add(static_cast<std::int64_t>(PageLimit(limit)));
+    KURA_ASSIGN_OR_RETURN(Rows r, c.Exec(kListCheckpoints, p, "audit checkpoints"));
+    out.clear();
+    for (int i = 0; i < r.size(); ++i) out.push_back(ReadCheckpoint(r, i));
+    return Status::Ok();
+  }));
+  return out;
+}
+
+Result<AuditCheckpointRow> PostgresStore::LatestAuditCheckpoint() {
+  std::optional<AuditCheckpointRow> out;
+  KURA_RETURN_IF_ERROR(Read([&](Connection& c) -> Status {
+    KURA_ASSIGN_OR_RETURN(Rows r, c.Exec(kLatestCheckpoint, Params(), "audit checkpoint"));
+    if (!r.empty()) out = ReadCheckpoint(r, 0);
+    return Status::Ok();
+  }));
+  if (!out) return NotFoundError("no audit checkpoint yet");
+  return std::move(*out);
 }
 
 // --- Entry points

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "store/audit_test_util.h"
 #include "store/migrations.h"
 #include "store/pg_test_env.h"
 #include "store/postgres_internal.h"
@@ -128,8 +129,8 @@ class PostgresStoreTest : public ::testing::Test {
   }
 
   void MakeTenant(Store& s) {
-    ASSERT_TRUE(s.CreateTenant(Tenant("acme")).ok());
-    ASSERT_TRUE(s.PutCollection({"acme", "people", "{}", 1, 1}).ok());
+    ASSERT_TRUE(s.CreateTenant(Tenant("acme"), nullptr).ok());
+    ASSERT_TRUE(s.PutCollection({"acme", "people", "{}", 1, 1}, nullptr).ok());
   }
 
   std::string dsn_;
@@ -225,7 +226,7 @@ TEST_F(PostgresStoreTest, ConnectsWithTlsVerifyFullAndPasswordFile) {
   o.password_file = file.string();
   auto store = OpenPostgresStore(o);
   ASSERT_TRUE(store.ok()) << store.status().ToString();
-  ASSERT_TRUE((*store)->PutMeta("m", B("v")).ok());
+  ASSERT_TRUE((*store)->PutMeta("m", B("v"), nullptr).ok());
   fs::remove(file);
 
   // Without the password the server refuses the login: Unavailable.
@@ -245,7 +246,7 @@ TEST_F(PostgresStoreTest, RecoversAfterBackendsAreTerminated) {
   auto store = Open(/*pool_size=*/2);
   ASSERT_NE(store, nullptr);
   MakeTenant(*store);
-  ASSERT_TRUE(store->InsertRecord(Record("r1", 1, "v1")).ok());
+  ASSERT_TRUE(store->InsertRecord(Record("r1", 1, "v1"), nullptr).ok());
 
   auto pids = PostgresBackendPidsForTest(*store);
   ASSERT_TRUE(pids.ok());
@@ -272,7 +273,7 @@ TEST_F(PostgresStoreTest, RecoversAfterBackendsAreTerminated) {
   auto got = store->GetRecord("acme", "people", "r1", std::nullopt);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_EQ(got->ciphertext, B("v1"));
-  ASSERT_TRUE(store->UpdateRecord(Record("r1", 2, "v2"), 1).ok());
+  ASSERT_TRUE(store->UpdateRecord(Record("r1", 2, "v2"), 1, nullptr).ok());
   auto stats = PostgresPoolStatsForTest(*store);
   ASSERT_TRUE(stats.ok());
   EXPECT_GE(stats->dropped, 1);
@@ -286,7 +287,7 @@ TEST_F(PostgresStoreTest, RecoversAfterBackendsAreTerminated) {
     admin.Query("SELECT pg_terminate_backend(" + std::to_string(pid) + ")");
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  EXPECT_TRUE(store->UpdateRecord(Record("r1", 3, "v3"), 2).ok());
+  EXPECT_TRUE(store->UpdateRecord(Record("r1", 3, "v3"), 2, nullptr).ok());
   EXPECT_EQ(store->GetRecord("acme", "people", "r1", std::nullopt)->version, 3);
 }
 
@@ -310,7 +311,7 @@ TEST_F(PostgresStoreTest, ServerTerminatedMidUseFailsFastAndRecovers) {
     admin.Query("ROLLBACK");
   });
   auto start = Clock::now();
-  Status s = store->DeleteTenant("acme");
+  Status s = store->DeleteTenant("acme", nullptr);
   killer.join();
   // The lost connection is retried once on a fresh one (nothing had been
   // committed), which then succeeds because the lock is gone — or reports
@@ -321,27 +322,27 @@ TEST_F(PostgresStoreTest, ServerTerminatedMidUseFailsFastAndRecovers) {
   } else {
     EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
   }
-  EXPECT_TRUE(store->CreateTenant(Tenant("next")).ok());
+  EXPECT_TRUE(store->CreateTenant(Tenant("next"), nullptr).ok());
 }
 
 TEST_F(PostgresStoreTest, LockWaitIsBoundedByTheStatementTimeout) {
   auto store = Open(/*pool_size=*/2, /*statement_timeout_ms=*/500);
   ASSERT_NE(store, nullptr);
   MakeTenant(*store);
-  ASSERT_TRUE(store->InsertRecord(Record("r1", 1, "v1")).ok());
+  ASSERT_TRUE(store->InsertRecord(Record("r1", 1, "v1"), nullptr).ok());
   Client other(dsn_);
   ASSERT_TRUE(other.ok());
   ASSERT_EQ(other.Query("BEGIN"), "");
   ASSERT_EQ(other.Query("SELECT id FROM records WHERE id = 'r1' FOR UPDATE"), "r1");
   auto start = Clock::now();
-  Status s = store->UpdateRecord(Record("r1", 2, "v2"), 1);
+  Status s = store->UpdateRecord(Record("r1", 2, "v2"), 1, nullptr);
   auto took = Clock::now() - start;
   EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
   EXPECT_LT(took, std::chrono::milliseconds(2000));
   ASSERT_EQ(other.Query("ROLLBACK"), "");
   // Nothing was written, and the store works on.
   EXPECT_EQ(store->GetRecord("acme", "people", "r1", std::nullopt)->version, 1);
-  EXPECT_TRUE(store->UpdateRecord(Record("r1", 2, "v2"), 1).ok());
+  EXPECT_TRUE(store->UpdateRecord(Record("r1", 2, "v2"), 1, nullptr).ok());
 }
 
 TEST_F(PostgresStoreTest, TwoStoresOnOneDatabaseShareWritesAndConflicts) {
@@ -350,14 +351,14 @@ TEST_F(PostgresStoreTest, TwoStoresOnOneDatabaseShareWritesAndConflicts) {
   ASSERT_NE(a, nullptr);
   ASSERT_NE(b, nullptr);
   MakeTenant(*a);
-  ASSERT_TRUE(a->InsertRecord(Record("r1", 1, "from-a")).ok());
+  ASSERT_TRUE(a->InsertRecord(Record("r1", 1, "from-a"), nullptr).ok());
   auto seen = b->GetRecord("acme", "people", "r1", std::nullopt);
   ASSERT_TRUE(seen.ok()) << seen.status().ToString();
   EXPECT_EQ(seen->ciphertext, B("from-a"));
-  EXPECT_EQ(b->InsertRecord(Record("r1", 1, "dup")).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(b->InsertRecord(Record("r1", 1, "dup"), nullptr).code(), StatusCode::kAlreadyExists);
 
-  ASSERT_TRUE(b->UpdateRecord(Record("r1", 2, "from-b"), 1).ok());
-  EXPECT_EQ(a->UpdateRecord(Record("r1", 2, "stale-a"), 1).code(), StatusCode::kAborted);
+  ASSERT_TRUE(b->UpdateRecord(Record("r1", 2, "from-b"), 1, nullptr).ok());
+  EXPECT_EQ(a->UpdateRecord(Record("r1", 2, "stale-a"), 1, nullptr).code(), StatusCode::kAborted);
   EXPECT_EQ(a->GetRecord("acme", "people", "r1", std::nullopt)->ciphertext, B("from-b"));
 
   // Concurrent compare-and-set through both instances: every successful
@@ -377,7 +378,7 @@ TEST_F(PostgresStoreTest, TwoStoresOnOneDatabaseShareWritesAndConflicts) {
           return;
         }
         std::int64_t next = cur->current_version + 1;
-        Status st = s.UpdateRecord(Record("r1", next, "t" + std::to_string(t)), cur->current_version);
+        Status st = s.UpdateRecord(Record("r1", next, "t" + std::to_string(t)), cur->current_version, nullptr);
         if (st.ok()) {
           written[t].push_back(next);
           ++i;
@@ -396,6 +397,123 @@ TEST_F(PostgresStoreTest, TwoStoresOnOneDatabaseShareWritesAndConflicts) {
   EXPECT_EQ(*all.begin(), 3);
   EXPECT_EQ(*all.rbegin(), 2 + kThreads * kUpdates);
   EXPECT_EQ(b->GetRecord("acme", "people", "r1", std::nullopt)->current_version, 2 + kThreads * kUpdates);
+}
+
+// Two kura nodes on one database: whichever node appends, the entries form
+// one gap-free chain, each linked to the entry committed before it.
+TEST_F(PostgresStoreTest, TwoNodesAppendToOneAuditChain) {
+  auto a = Open(/*pool_size=*/4);
+  auto b = Open(/*pool_size=*/4);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  MakeTenant(*a);
+  constexpr int kThreads = 12;
+  constexpr int kPerThread = 40;
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      Store& s = (t % 2 == 0) ? *a : *b;
+      for (int i = 0; i < kPerThread; ++i) {
+        std::string payload = (t % 2 == 0 ? "a" : "b") + std::to_string(t) + "-" + std::to_string(i);
+        testing::TestLink link(payload);
+        // Plain appends (group-committed per node) and audited writes
+        // (each in its own transaction) contend for the one head.
+        Status st = i % 4 == 3 ? s.InsertRecord(Record(payload, 1, "c"), &link) : s.AppendAudit(link);
+        if (!st.ok()) {
+          ADD_FAILURE() << st.ToString();
+          ++errors;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_EQ(errors.load(), 0);
+  std::vector<std::string> payloads = testing::CheckChain(*a);
+  ASSERT_EQ(payloads.size(), static_cast<std::size_t>(kThreads * kPerThread));
+  EXPECT_EQ(std::set<std::string>(payloads.begin(), payloads.end()).size(), payloads.size());
+  EXPECT_EQ(testing::CheckChain(*b), payloads);
+  // Both nodes' entries are in it, interleaved.
+  int switches = 0;
+  for (std::size_t i = 1; i < payloads.size(); ++i) switches += payloads[i][0] != payloads[i - 1][0] ? 1 : 0;
+  EXPECT_GT(switches, 1);
+  Client c(dsn_);
+  EXPECT_EQ(c.Query("SELECT next_seq FROM audit_head WHERE id = 1"), std::to_string(kThreads * kPerThread));
+  EXPECT_EQ(c.Query("SELECT count(*) FROM audit_log"), std::to_string(kThreads * kPerThread));
+}
+
+// Fail closed, never hang: while another session holds the chain's head, an
+// append waits at most the lock timeout and fails Unavailable; it works again
+// as soon as the head is free.
+TEST_F(PostgresStoreTest, AuditAppendBehindAHeldHeadFailsInTime) {
+  auto store = Open(/*pool_size=*/2, /*statement_timeout_ms=*/500);
+  ASSERT_NE(store, nullptr);
+  MakeTenant(*store);
+  ASSERT_TRUE(store->AppendAudit(testing::TestLink("first")).ok());
+  Client holder(dsn_);
+  ASSERT_TRUE(holder.ok());
+  ASSERT_EQ(holder.Query("BEGIN"), "");
+  ASSERT_EQ(holder.Query("SELECT next_seq FROM audit_head WHERE id = 1 FOR UPDATE"), "1");
+
+  auto start = Clock::now();
+  Status s = store->AppendAudit(testing::TestLink("blocked"));
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
+  testing::TestLink write_entry("blocked-write");
+  Status w = store->InsertRecord(Record("r1", 1, "c"), &write_entry);
+  EXPECT_EQ(w.code(), StatusCode::kUnavailable) << w.ToString();
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(5));
+  // The write went with its entry.
+  EXPECT_EQ(store->GetRecord("acme", "people", "r1", std::nullopt).status().code(), StatusCode::kNotFound);
+
+  ASSERT_EQ(holder.Query("COMMIT"), "");
+  ASSERT_TRUE(store->AppendAudit(testing::TestLink("second")).ok());
+  EXPECT_EQ(testing::CheckChain(*store), (std::vector<std::string>{"first", "second"}));
+}
+
+TEST_F(PostgresStoreTest, AuditAppendsRecoverAfterBackendsAreTerminated) {
+  auto store = Open(/*pool_size=*/2);
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->AppendAudit(testing::TestLink("before")).ok());
+  auto pids = PostgresBackendPidsForTest(*store);
+  ASSERT_TRUE(pids.ok());
+  Client admin(dsn_);
+  for (int pid : *pids) admin.Query("SELECT pg_terminate_backend(" + std::to_string(pid) + ")");
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  Status s = store->AppendAudit(testing::TestLink("after"));
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(testing::CheckChain(*store), (std::vector<std::string>{"before", "after"}));
+}
+
+// When a commit's wait for the synchronous standby is cancelled, PostgreSQL
+// still answers COMMIT with success, plus a WARNING (SQLSTATE 01000). The
+// write is then on the primary only, so the store reports Unavailable rather
+// than OK. A synchronous standby is out of reach of this test, so the same
+// signal is produced by a deferred trigger that raises a plain WARNING (also
+// 01000) while the transaction commits.
+TEST_F(PostgresStoreTest, CommitWarningOfUnconfirmedReplicationIsUnavailable) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  MakeTenant(*store);
+  Client c(dsn_);
+  ASSERT_EQ(c.Query("CREATE FUNCTION warn_at_commit() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$$ BEGIN RAISE WARNING 'canceling wait for synchronous replication (simulated)'; "
+                    "RETURN NULL; END $$"),
+            "");
+  ASSERT_EQ(c.Query("CREATE CONSTRAINT TRIGGER warn_at_commit AFTER INSERT ON audit_log "
+                    "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION warn_at_commit()"),
+            "");
+  Status s = store->AppendAudit(testing::TestLink("unconfirmed"));
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
+  EXPECT_NE(s.message().find("standby"), std::string::npos) << s.message();
+  testing::TestLink write_entry("unconfirmed-write");
+  Status w = store->InsertRecord(Record("r1", 1, "c"), &write_entry);
+  EXPECT_EQ(w.code(), StatusCode::kUnavailable) << w.ToString();
+
+  ASSERT_EQ(c.Query("DROP TRIGGER warn_at_commit ON audit_log"), "");
+  ASSERT_TRUE(store->AppendAudit(testing::TestLink("confirmed")).ok());
+  // Committed locally all the same: Unavailable means "not confirmed", and
+  // the chain stays whole.
+  EXPECT_EQ(testing::CheckChain(*store), (std::vector<std::string>{"unconfirmed", "unconfirmed-write", "confirmed"}));
 }
 
 TEST_F(PostgresStoreTest, ConcurrentOpensMigrateOnce) {
@@ -422,7 +540,7 @@ TEST_F(PostgresStoreTest, ConcurrentOpensMigrateOnce) {
   EXPECT_EQ(c.Query("SELECT max(version) FROM schema_migrations"), std::to_string(LatestSchemaVersion()));
 
   // Every instance works on the one schema.
-  ASSERT_TRUE(stores[0]->CreateTenant(Tenant("acme")).ok());
+  ASSERT_TRUE(stores[0]->CreateTenant(Tenant("acme"), nullptr).ok());
   for (auto& s : stores) EXPECT_TRUE(s->GetTenant("acme").ok());
   // Reopening is a no-op.
   stores.clear();
@@ -446,7 +564,7 @@ TEST_F(PostgresStoreTest, IdsOrderBytewiseAndBadTextIsInvalidArgument) {
   ASSERT_NE(store, nullptr);
   // Natural-language collations sort "a" < "B"; bytewise order (SQLite's)
   // puts "B" (0x42) first.
-  for (const char* id : {"a", "B", "_", "é"}) ASSERT_TRUE(store->CreateTenant(Tenant(id)).ok()) << id;
+  for (const char* id : {"a", "B", "_", "é"}) ASSERT_TRUE(store->CreateTenant(Tenant(id), nullptr).ok()) << id;
   auto listed = store->ListTenants({});
   ASSERT_TRUE(listed.ok());
   std::vector<std::string> order;
@@ -455,13 +573,13 @@ TEST_F(PostgresStoreTest, IdsOrderBytewiseAndBadTextIsInvalidArgument) {
 
   // Invalid UTF-8 and NUL cannot be stored as text: InvalidArgument, and the
   // value is not echoed.
-  Status bad = store->CreateTenant(Tenant(std::string("bad\xff-secret")));
+  Status bad = store->CreateTenant(Tenant(std::string("bad\xff-secret")), nullptr);
   EXPECT_EQ(bad.code(), StatusCode::kInvalidArgument) << bad.ToString();
   EXPECT_EQ(bad.message().find("secret"), std::string::npos);
-  Status nul = store->CreateTenant(Tenant(std::string("nul\0-secret", 11)));
+  Status nul = store->CreateTenant(Tenant(std::string("nul\0-secret", 11)), nullptr);
   EXPECT_EQ(nul.code(), StatusCode::kInvalidArgument) << nul.ToString();
   // A duplicate's message does not carry the id either.
-  Status dup = store->CreateTenant(Tenant("a"));
+  Status dup = store->CreateTenant(Tenant("a"), nullptr);
   EXPECT_EQ(dup.code(), StatusCode::kAlreadyExists);
 }
 

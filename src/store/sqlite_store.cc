@@ -8,6 +8,14 @@
 // the batch waits for: throughput grows with concurrency instead of being
 // capped at one fsync per write.
 //
+// Audit log: the writer thread also holds the chain's head (next sequence
+// number, last entry hash) in memory, loaded at open from audit_head. An
+// operation's audit entry is linked and inserted in the operation's own
+// savepoint right after its change succeeded, so the two commit together; the
+// audit_head row is rewritten once per batch, before COMMIT. Whenever a
+// transaction is rolled back as a whole, the in-memory head is put back and
+// re-read from the database at the start of the next batch.
+//
 // Reads: a pool of read-only connections. In WAL mode readers never block the
 // writer or each other, and each statement starts a fresh snapshot that
 // includes every commit that finished before it, so a read sees every write
@@ -22,6 +30,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
@@ -29,12 +38,14 @@
 #include <deque>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "store/audit_sql.h"
 #include "store/migrations.h"
 #include "store/sqlite_internal.h"
 
@@ -169,6 +180,30 @@ constexpr char kListApiKeys[] =
 constexpr char kRevokeApiKey[] =
     "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE tenant_id = ? AND id = ?";
 
+// Audit log. The writer thread holds the chain's head in memory; these keep
+// the audit_head row (the head as of the last commit) in step with it.
+constexpr char kInsertAudit[] =
+    "INSERT INTO audit_log (seq, at_ms, tenant_id, principal, action, resource, outcome, entry, hash) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+constexpr char kReadAuditHead[] = "SELECT next_seq, last_hash FROM audit_head WHERE id = 1";
+constexpr char kLastAuditRow[] = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1";
+// An upsert, so a head row that went missing is put back.
+constexpr char kWriteAuditHead[] =
+    "INSERT INTO audit_head (id, next_seq, last_hash) VALUES (1, ?, ?) "
+    "ON CONFLICT (id) DO UPDATE SET next_seq = excluded.next_seq, last_hash = excluded.last_hash";
+constexpr char kAuditSize[] = "SELECT next_seq FROM audit_head WHERE id = 1";
+constexpr char kReadAudit[] =
+    "SELECT seq, at_ms, tenant_id, principal, action, resource, outcome, entry, hash FROM audit_log "
+    "WHERE seq >= ? AND seq < ? ORDER BY seq";
+constexpr char kAuditLeafHashes[] = "SELECT seq, hash FROM audit_log WHERE seq >= ? AND seq < ? ORDER BY seq";
+constexpr char kInsertCheckpoint[] =
+    "INSERT INTO audit_checkpoints (tree_size, at_ms, root, note, signature) VALUES (?, ?, ?, ?, ?)";
+constexpr char kListCheckpoints[] =
+    "SELECT tree_size, at_ms, root, note, signature FROM audit_checkpoints WHERE tree_size > ? "
+    "ORDER BY tree_size LIMIT ?";
+constexpr char kLatestCheckpoint[] =
+    "SELECT tree_size, at_ms, root, note, signature FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1";
+
 // WAL frames (pages) after which the background thread checkpoints (about
 // 4 MiB), and after which the writer does it itself because the background
 // thread fell behind (about 64 MiB).
@@ -183,6 +218,52 @@ constexpr std::size_t kMaxIdleReaders = 16;
 int PageLimit(const PageRequest& page) {
   if (page.limit <= 0) return kDefaultPageLimit;
   return page.limit > kMaxPageLimit ? kMaxPageLimit : page.limit;
+}
+
+int PageLimit(int limit) {
+  if (limit <= 0) return kDefaultPageLimit;
+  return limit > kMaxPageLimit ? kMaxPageLimit : limit;
+}
+
+// Columns: kAuditColumns (audit_sql.h).
+AuditRow ReadAuditRow(const Statement& st) {
+  AuditRow r;
+  r.seq = st.ColumnInt(0);
+  r.at_ms = st.ColumnInt(1);
+  r.tenant_id = st.ColumnText(2);
+  r.principal = st.ColumnText(3);
+  r.action = st.ColumnText(4);
+  r.resource = st.ColumnText(5);
+  r.outcome = st.ColumnText(6);
+  r.entry = st.ColumnBytes(7);
+  r.hash = st.ColumnBytes(8);
+  return r;
+}
+
+AuditCheckpointRow ReadCheckpoint(const Statement& st) {
+  AuditCheckpointRow c;
+  c.tree_size = st.ColumnInt(0);
+  c.at_ms = st.ColumnInt(1);
+  c.root = st.ColumnBytes(2);
+  c.note = st.ColumnText(3);
+  c.signature = st.ColumnBytes(4);
+  return c;
+}
+
+// An entry that could not be appended fails its operation as Unavailable:
+// whatever the cause (full disk, a duplicate sequence number), it is never
+// the caller's fault, and a caller must not read it as "record exists" or
+// "not found". Internal (a malformed entry) and DataLoss stay what they are.
+Status AuditAppendError(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kOk:
+    case StatusCode::kUnavailable:
+    case StatusCode::kInternal:
+    case StatusCode::kDataLoss:
+      return s;
+    default:
+      return UnavailableError("audit log: cannot append the entry: " + s.message());
+  }
 }
 
 // Binds a byte string or NULL when empty (subject_hmac, nullable).
@@ -301,21 +382,22 @@ class SqliteStore final : public Store {
   ~SqliteStore() override;
 
   Result<Bytes> GetMeta(const std::string& key) override;
-  Status PutMeta(const std::string& key, ByteView value) override;
-  Status InsertMeta(const std::string& key, ByteView value) override;
+  Status PutMeta(const std::string& key, ByteView value, const AuditLink* audit) override;
+  Status InsertMeta(const std::string& key, ByteView value, const AuditLink* audit) override;
 
-  Status CreateTenant(const TenantRow& tenant) override;
+  Status CreateTenant(const TenantRow& tenant, const AuditLink* audit) override;
   Result<TenantRow> GetTenant(const std::string& id) override;
   Result<Page<TenantRow>> ListTenants(const PageRequest& page) override;
-  Status DeleteTenant(const std::string& id) override;
+  Status DeleteTenant(const std::string& id, const AuditLink* audit) override;
 
-  Result<bool> PutCollection(const CollectionRow& collection) override;
+  Result<bool> PutCollection(const CollectionRow& collection, const AuditLink* audit) override;
   Result<CollectionRow> GetCollection(const std::string& tenant_id, const std::string& name) override;
   Result<Page<CollectionRow>> ListCollections(const std::string& tenant_id, const PageRequest& page) override;
 
-  Status InsertRecord(const RecordWrite& write) override;
-  Status UpdateRecord(const RecordWrite& write, std::int64_t expected_version) override;
-  Status DeleteRecord(const std::string& tenant_id, const std::string& collection, const std::string& id) override;
+  Status InsertRecord(const RecordWrite& write, const AuditLink* audit) override;
+  Status UpdateRecord(const RecordWrite& write, std::int64_t expected_version, const AuditLink* audit) override;
+  Status DeleteRecord(const std::string& tenant_id, const std::string& collection, const std::string& id,
+                      const AuditLink* audit) override;
   Result<RecordRow> GetRecord(const std::string& tenant_id, const std::string& collection, const std::string& id,
                               std::optional<std::int64_t> version) override;
   Result<std::vector<VersionInfo>> ListVersions(const std::string& tenant_id, const std::string& collection,
@@ -325,15 +407,25 @@ class SqliteStore final : public Store {
   Result<Page<RecordRow>> FindRecords(const std::string& tenant_id, const std::string& collection,
                                       const std::string& field, ByteView hmac, const PageRequest& page) override;
 
-  Result<bool> PutRole(const RoleRow& role) override;
+  Result<bool> PutRole(const RoleRow& role, const AuditLink* audit) override;
   Result<RoleRow> GetRole(const std::string& tenant_id, const std::string& name) override;
   Result<std::vector<RoleRow>> ListRoles(const std::string& tenant_id) override;
-  Status DeleteRole(const std::string& tenant_id, const std::string& name) override;
+  Status DeleteRole(const std::string& tenant_id, const std::string& name, const AuditLink* audit) override;
 
-  Status CreateApiKey(const ApiKeyRow& key) override;
+  Status CreateApiKey(const ApiKeyRow& key, const AuditLink* audit) override;
   Result<ApiKeyRow> FindApiKeyByHash(ByteView key_hash) override;
   Result<std::vector<ApiKeyRow>> ListApiKeys(const std::string& tenant_id) override;
-  Status RevokeApiKey(const std::string& tenant_id, const std::string& id, std::int64_t at) override;
+  Status RevokeApiKey(const std::string& tenant_id, const std::string& id, std::int64_t at,
+                      const AuditLink* audit) override;
+
+  Status AppendAudit(const AuditLink& entry) override;
+  Result<std::int64_t> AuditSize() override;
+  Result<std::vector<AuditRow>> ReadAudit(std::int64_t from_seq, int limit) override;
+  Result<std::vector<Bytes>> AuditLeafHashes(std::int64_t begin, std::int64_t end) override;
+  Result<Page<AuditRow>> FindAudit(const AuditQuery& query) override;
+  Status PutAuditCheckpoint(const AuditCheckpointRow& checkpoint) override;
+  Result<std::vector<AuditCheckpointRow>> ListAuditCheckpoints(std::int64_t after_size, int limit) override;
+  Result<AuditCheckpointRow> LatestAuditCheckpoint() override;
 
   GroupCommitStats Stats() const { return {commits_.load(), ops_.load(), checkpoints_.load()}; }
   Status ExecOnWriter(const std::string& sql) {
@@ -352,6 +444,9 @@ class SqliteStore final : public Store {
   struct WriteOp {
     Status (*run)(void* ctx, Connection& conn) = nullptr;
     void* ctx = nullptr;
+    // The entry describing this write, appended in the op's savepoint after
+    // `run` succeeded; nullptr for none.
+    const AuditLink* audit = nullptr;
     Status result;
     std::atomic<std::uint32_t> state{kPending};
 
@@ -397,13 +492,16 @@ class SqliteStore final : public Store {
       : options_(std::move(options)), writer_(std::move(writer)) {}
 
   // Queues `fn(Connection&) -> Status` for the writer thread and blocks until
-  // the batch carrying it has committed (or failed).
+  // the batch carrying it has committed (or failed). With `audit`, the entry
+  // is appended right after fn succeeds, in the same savepoint: the change
+  // and its entry commit together or not at all.
   template <typename F>
-  Status Write(F&& fn) {
+  Status Write(const AuditLink* audit, F&& fn) {
     using Fn = std::remove_reference_t<F>;
     WriteOp op;
     op.run = [](void* ctx, Connection& conn) -> Status { return (*static_cast<Fn*>(ctx))(conn); };
     op.ctx = const_cast<void*>(static_cast<const void*>(&fn));
+    op.audit = audit;
     {
       std::lock_guard<std::mutex> lock(queue_mu_);
       if (stopping_) return UnavailableError("database is closed");
@@ -413,12 +511,35 @@ class SqliteStore final : public Store {
     op.Wait();
     return std::move(op.result);
   }
+  template <typename F>
+  Status Write(F&& fn) {
+    return Write(nullptr, std::forward<F>(fn));
+  }
 
   void WriterLoop();
   void CheckpointLoop();
   // sqlite3_wal_hook: runs on the writer thread after every commit.
   static int OnWalCommit(void* self, sqlite3* db, const char* name, int frames);
   void RunBatch(std::vector<WriteOp*>& batch);
+
+  // The audit chain's head: the next sequence number and the hash of the
+  // last entry (empty before the first).
+  struct AuditHead {
+    std::int64_t next_seq = 0;
+    Bytes last_hash;
+  };
+  // Reads the head from audit_head, reconciled with the log's last row, into
+  // head_ (writer connection; at open, or inside a batch's transaction).
+  Status LoadAuditHead(Connection& c);
+  // Links `link` to the head, inserts the row and advances head_ — only
+  // once the row is in, so a failed append leaves head_ as it was.
+  Status AppendAuditRow(Connection& c, const AuditLink& link);
+  // A rolled-back transaction took the appends it carried with it: puts the
+  // in-memory head back and has the next batch re-read it from the database.
+  void RestoreAuditHead(AuditHead saved) {
+    head_ = std::move(saved);
+    head_reload_ = true;
+  }
   // Fails every operation of a batch whose transaction is gone.
   static void FailAll(std::vector<WriteOp*>& batch, const Status& status, bool keep_own_errors);
 
@@ -436,6 +557,13 @@ class SqliteStore final : public Store {
   const SqliteOptions options_;
   std::unique_ptr<Connection> writer_;  // used only by writer_thread_ after Open
   std::thread writer_thread_;
+
+  // Audit chain head, owned by the writer thread (after Open). head_ runs
+  // ahead of the database inside a batch; stored_next_seq_ is next_seq of the
+  // audit_head row as last committed (-1: unknown or missing, rewrite it).
+  AuditHead head_;
+  std::int64_t stored_next_seq_ = -1;
+  bool head_reload_ = false;  // re-read the head at the next batch
 
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
@@ -500,6 +628,8 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptions& opti
   KURA_RETURN_IF_ERROR(ApplyMigrations(target, ToUnixSeconds(Clock::Real().Now())).status());
 
   std::unique_ptr<SqliteStore> store(new SqliteStore(options, std::move(writer)));
+  // The writer thread starts below; until then the writer connection is ours.
+  KURA_RETURN_IF_ERROR(store->LoadAuditHead(*store->writer_));
   // Open one reader now so a broken setup fails at open, not at first read.
   {
     KURA_ASSIGN_OR_RETURN(Reader reader, store->AcquireReader());
@@ -612,8 +742,12 @@ void SqliteStore::RunBatch(std::vector<WriteOp*>& batch) {
     KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(sql));
     return st.Run(what);
   };
+  // The head as of the batch's start: every way the transaction can be
+  // rolled back as a whole puts it back (and has it re-read next time).
+  AuditHead batch_start = head_;
   auto abandon = [&](const Status& why) {
     if (!c.InAutocommit()) exec(kRollback, "rollback").IgnoreError();
+    RestoreAuditHead(batch_start);
     FailAll(batch, UnavailableError("write not committed: " + why.message()), /*keep_own_errors=*/false);
   };
 
@@ -622,13 +756,33 @@ void SqliteStore::RunBatch(std::vector<WriteOp*>& batch) {
     abandon(s);
     return;
   }
+  if (head_reload_) {
+    // After a rollback, re-read the head inside this transaction (which
+    // holds the write lock): what the database says is what the chain
+    // continues from.
+    s = LoadAuditHead(c);
+    if (!s.ok()) {
+      abandon(s);
+      return;
+    }
+    head_reload_ = false;
+    batch_start = head_;
+  }
   for (WriteOp* op : batch) {
     s = exec(kSavepoint, "savepoint");
     if (!s.ok()) {
       abandon(s);
       return;
     }
+    // Only ops that append can move the head; copy it only for those.
+    std::optional<AuditHead> op_start;
+    if (op->audit != nullptr) op_start = head_;
     op->result = op->run(op->ctx, c);
+    if (op->result.ok() && op->audit != nullptr) {
+      // After the change, in its savepoint: the entry commits with it or
+      // not at all, and a failed change appends nothing.
+      op->result = AuditAppendError(AppendAuditRow(c, *op->audit));
+    }
     if (c.InAutocommit()) {
       // SQLite rolled the whole transaction back (I/O error, full disk, out of
       // memory): the batch's earlier operations are gone too.
@@ -636,6 +790,7 @@ void SqliteStore::RunBatch(std::vector<WriteOp*>& batch) {
       return;
     }
     if (!op->result.ok()) {
+      if (op_start.has_value()) head_ = std::move(*op_start);
       s = exec(kRollbackTo, "rollback to savepoint");
       if (!s.ok()) {
         abandon(s);
@@ -648,16 +803,102 @@ void SqliteStore::RunBatch(std::vector<WriteOp*>& batch) {
       return;
     }
   }
+  if (head_.next_seq != stored_next_seq_) {
+    // Once per batch, however many entries it appended.
+    auto st = c.Prepare(kWriteAuditHead);
+    if (st.ok()) {
+      st->Bind(1, head_.next_seq);
+      if (head_.last_hash.empty()) {
+        st->BindNull(2);
+      } else {
+        st->Bind(2, ByteView(head_.last_hash));
+      }
+      s = st->Run("audit head");
+    } else {
+      s = st.status();
+    }
+    if (!s.ok()) {
+      abandon(s);
+      return;
+    }
+  }
   s = exec(kCommit, "commit");
   if (!s.ok()) {
     if (!c.InAutocommit()) exec(kRollback, "rollback").IgnoreError();
+    RestoreAuditHead(std::move(batch_start));
     // Operations that failed on their own keep their error (nothing of theirs
     // was written either); every one that would have succeeded is Unavailable.
     FailAll(batch, UnavailableError("write not committed: " + s.message()), /*keep_own_errors=*/true);
     return;
   }
+  stored_next_seq_ = head_.next_seq;
   commits_.fetch_add(1, std::memory_order_relaxed);
   ops_.fetch_add(static_cast<std::int64_t>(batch.size()), std::memory_order_relaxed);
+}
+
+// --- Audit chain head (writer thread)
+
+Status SqliteStore::LoadAuditHead(Connection& c) {
+  AuditHead head;
+  bool have_head = false;
+  {
+    KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kReadAuditHead));
+    KURA_ASSIGN_OR_RETURN(bool row, st.Step("audit head"));
+    if (row) {
+      have_head = true;
+      head.next_seq = st.ColumnInt(0);
+      head.last_hash = st.ColumnBytes(1);  // NULL before the first entry: empty
+    }
+  }
+  {
+    KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kLastAuditRow));
+    KURA_ASSIGN_OR_RETURN(bool row, st.Step("audit log"));
+    // The head and the log's last row are written in the same transactions
+    // and agree unless the file was altered. Entries beyond the head would
+    // make every append collide with them (fail closed for good), so the
+    // chain continues after the last row; a head beyond the last row (rows
+    // removed from the tail) is kept, so the gap stays visible to a verifier.
+    if (!have_head) log::Warn("store: the audit_head row is missing; recreating it from the audit log");
+    bool rewrite = !have_head;
+    if (row && st.ColumnInt(0) + 1 > head.next_seq) {
+      if (have_head) log::Warn("store: audit_head is behind the audit log; continuing after the last entry");
+      head.next_seq = st.ColumnInt(0) + 1;
+      head.last_hash = st.ColumnBytes(1);
+      rewrite = true;
+    }
+    have_head = !rewrite;
+  }
+  head_ = std::move(head);
+  // -1 makes the next batch write the row, even if it appends nothing.
+  stored_next_seq_ = have_head ? head_.next_seq : -1;
+  return Status::Ok();
+}
+
+Status SqliteStore::AppendAuditRow(Connection& c, const AuditLink& link) {
+  AuditRow row = link.Link(head_.next_seq, head_.last_hash);
+  if (row.seq != head_.next_seq || row.hash.empty()) {
+    return InternalError("audit log: the entry was linked with another sequence number or without a hash");
+  }
+  KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kInsertAudit));
+  st.Bind(1, row.seq);
+  st.Bind(2, row.at_ms);
+  st.Bind(3, row.tenant_id);
+  st.Bind(4, row.principal);
+  st.Bind(5, row.action);
+  st.Bind(6, row.resource);
+  st.Bind(7, row.outcome);
+  st.Bind(8, ByteView(row.entry));
+  st.Bind(9, ByteView(row.hash));
+  Status s = st.Run("audit entry");
+  if (!s.ok()) {
+    // A row with this sequence number exists: the in-memory head is behind
+    // the database (another writer on the file?). Re-read it next batch.
+    if (s.code() == StatusCode::kAlreadyExists) head_reload_ = true;
+    return s;
+  }
+  ++head_.next_seq;
+  head_.last_hash = std::move(row.hash);
+  return Status::Ok();
 }
 
 // --- Reader pool
@@ -696,8 +937,8 @@ Result<Bytes> SqliteStore::GetMeta(const std::string& key) {
   return st.ColumnBytes(0);
 }
 
-Status SqliteStore::PutMeta(const std::string& key, ByteView value) {
-  return Write([&](Connection& c) -> Status {
+Status SqliteStore::PutMeta(const std::string& key, ByteView value, const AuditLink* audit) {
+  return Write(audit, [&](Connection& c) -> Status {
     KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kPutMeta));
     st.Bind(1, key);
     st.Bind(2, value);
@@ -705,8 +946,8 @@ Status SqliteStore::PutMeta(const std::string& key, ByteView value) {
   });
 }
 
-Status SqliteStore::InsertMeta(const std::string& key, ByteView value) {
-  return Write([&](Connection& c) -> Status {
+Status SqliteStore::InsertMeta(const std::string& key, ByteView value, const AuditLink* audit) {
+  return Write(audit, [&](Connection& c) -> Status {
     KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kInsertMeta));
     st.Bind(1, key);
     st.Bind(2, value);
@@ -716,8 +957,8 @@ Status SqliteStore::InsertMeta(const std::string& key, ByteView value) {
 
 // --- Tenants
 
-Status SqliteStore::CreateTenant(const TenantRow& t) {
-  return Write([&](Connection& c) -> Status {
+Status SqliteStore::CreateTenant(const TenantRow& t, const AuditLink* audit) {
+  return Write(audit, [&](Connection& c) -> Status {
     KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kInsertTenant));
     st.Bind(1, t.id);
     st.Bind(2, t.name);
@@ -755,8 +996,8 @@ Result<Page<TenantRow>> SqliteStore::ListTenants(const PageRequest& page) {
   return out;
 }
 
-Status SqliteStore::DeleteTenant(const std::string& id) {
-  return Write([&](Connection& c) -> Status {
+Status SqliteStore::DeleteTenant(const std::string& id, const AuditLink* audit) {
+  return Write(audit, [&](Connection& c) -> Status {
     {
       KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kTenantExists));
       st.Bind(1, id);
@@ -776,9 +1017,9 @@ Status SqliteStore::DeleteTenant(const std::string& id) {
 
 // --- Collections
 
-Result<bool> SqliteStore::PutCollection(const CollectionRow& col) {
+Result<bool> SqliteStore::PutCollection(const CollectionRow& col, const AuditLink* audit) {
   bool created = false;
-  Status s = Write([&](Connection& c) -> Status {
+  Status s = Write(audit, [&](Connection& c) -> Status {
     {
       KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kCollectionExists));
       st.Bind(1, col.tenant_id);
@@ -857,9 +1098,9 @@ Status InsertIndexRows(Connection& c, const RecordWrite& w) {
 
 }  // namespace
 
-Status SqliteStore::InsertRecord(const RecordWrite& w) {
+Status SqliteStore::InsertRecord(const RecordWrite& w, const AuditLink* audit) {
   if (w.version != 1) return InvalidArgumentError("a new record starts at version 1");
-  return Write([&](Connection& c) -> Status {
+  return Write(audit, [&](Connection& c) -> Status {
     {
       KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kInsertRecord));
       st.Bind(1, w.tenant_id);
@@ -876,11 +1117,11 @@ Status SqliteStore::InsertRecord(const RecordWrite& w) {
   });
 }
 
-Status SqliteStore::UpdateRecord(const RecordWrite& w, std::int64_t expected_version) {
+Status SqliteStore::UpdateRecord(const RecordWrite& w, std::int64_t expected_version, const AuditLink* audit) {
   if (w.version != expected_version + 1) {
     return InvalidArgumentError("the new version must be the expected version plus one");
   }
-  return Write([&](Connection& c) -> Status {
+  return Write(audit, [&](Connection& c) -> Status {
     {
       KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kCasRecord));
       st.Bind(1, w.version);
@@ -927,9 +1168,9 @@ Status SqliteStore::UpdateRecord(const RecordWrite& w, std::int64_t expected_ver
   });
 }
 
-Status SqliteStore::DeleteRecord(const std::string& tenant_id, const std::string& collection,
-                                 const std::string& id) {
-  return Write([&](Connection& c) -> Status {
+Status SqliteStore::DeleteRecord(const std::string& tenant_id, const std::string& collection, const std::string& id,
+                                 const AuditLink* audit) {
+  return Write(audit, [&](Connection& c) -> Status {
     for (const char* sql : {kDeleteIndex, kDeleteVersions, kDeleteRecord}) {
       KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(sql));
       st.Bind(1, tenant_id);
@@ -1026,9 +1267,9 @@ Result<Page<RecordRow>> SqliteStore::FindRecords(const std::string& tenant_id, c
 
 // --- Roles
 
-Result<bool> SqliteStore::PutRole(const RoleRow& role) {
+Result<bool> SqliteStore::PutRole(const RoleRow& role, const AuditLink* audit) {
   bool created = false;
-  Status s = Write([&](Connection& c) -> Status {
+  Status s = Write(audit, [&](Connection& c) -> Status {
     {
       KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kRoleExists));
       st.Bind(1, role.tenant_id);
@@ -1070,8 +1311,8 @@ Result<std::vector<RoleRow>> SqliteStore::ListRoles(const std::string& tenant_id
   return out;
 }
 
-Status SqliteStore::DeleteRole(const std::string& tenant_id, const std::string& name) {
-  return Write([&](Connection& c) -> Status {
+Status SqliteStore::DeleteRole(const std::string& tenant_id, const std::string& name, const AuditLink* audit) {
+  return Write(audit, [&](Connection& c) -> Status {
     KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kDeleteRole));
     st.Bind(1, tenant_id);
     st.Bind(2, name);
@@ -1083,8 +1324,8 @@ Status SqliteStore::DeleteRole(const std::string& tenant_id, const std::string& 
 
 // --- API keys
 
-Status SqliteStore::CreateApiKey(const ApiKeyRow& k) {
-  return Write([&](Connection& c) -> Status {
+Status SqliteStore::CreateApiKey(const ApiKeyRow& k, const AuditLink* audit) {
+  return Write(audit, [&](Connection& c) -> Status {
     KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kInsertApiKey));
     st.Bind(1, k.id);
     st.Bind(2, k.tenant_id);
@@ -1120,8 +1361,9 @@ Result<std::vector<ApiKeyRow>> SqliteStore::ListApiKeys(const std::string& tenan
   return out;
 }
 
-Status SqliteStore::RevokeApiKey(const std::string& tenant_id, const std::string& id, std::int64_t at) {
-  return Write([&](Connection& c) -> Status {
+Status SqliteStore::RevokeApiKey(const std::string& tenant_id, const std::string& id, std::int64_t at,
+                                 const AuditLink* audit) {
+  return Write(audit, [&](Connection& c) -> Status {
     KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kRevokeApiKey));
     st.Bind(1, at);
     st.Bind(2, tenant_id);
@@ -1130,6 +1372,135 @@ Status SqliteStore::RevokeApiKey(const std::string& tenant_id, const std::string
     if (c.Changes() == 0) return NotFoundError("api key not found");
     return Status::Ok();
   });
+}
+
+// --- Audit log
+
+Status SqliteStore::AppendAudit(const AuditLink& entry) {
+  // An operation of its own in the group-commit writer: concurrent appends
+  // (every audited read) share one transaction and one fsync.
+  return Write(&entry, [](Connection&) { return Status::Ok(); });
+}
+
+Result<std::int64_t> SqliteStore::AuditSize() {
+  KURA_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  KURA_ASSIGN_OR_RETURN(Statement st, (*r).Prepare(kAuditSize));
+  KURA_ASSIGN_OR_RETURN(bool row, st.Step("audit head"));
+  if (!row) return DataLossError("audit log: the head row is missing");
+  return st.ColumnInt(0);
+}
+
+Result<std::vector<AuditRow>> SqliteStore::ReadAudit(std::int64_t from_seq, int limit) {
+  if (from_seq < 0) return InvalidArgumentError("audit log: negative sequence number");
+  std::vector<AuditRow> out;
+  if (limit <= 0) return out;
+  KURA_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  KURA_ASSIGN_OR_RETURN(Statement st, (*r).Prepare(kReadAudit));
+  st.Bind(1, from_seq);
+  st.Bind(2, from_seq + limit);
+  out.reserve(static_cast<std::size_t>(std::min(limit, 4096)));
+  for (;;) {
+    KURA_ASSIGN_OR_RETURN(bool row, st.Step("audit log"));
+    if (!row) break;
+    out.push_back(ReadAuditRow(st));
+  }
+  return out;
+}
+
+Result<std::vector<Bytes>> SqliteStore::AuditLeafHashes(std::int64_t begin, std::int64_t end) {
+  if (begin < 0 || end < begin) return InvalidArgumentError("audit log: invalid leaf range");
+  std::vector<Bytes> out;
+  if (begin == end) {
+    KURA_ASSIGN_OR_RETURN(std::int64_t size, AuditSize());
+    if (end > size) return InvalidArgumentError("audit log: leaf range beyond the log's size");
+    return out;
+  }
+  out.reserve(static_cast<std::size_t>(end - begin));
+  {
+    // One range scan of the primary key (two columns, no entry bodies).
+    KURA_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+    KURA_ASSIGN_OR_RETURN(Statement st, (*r).Prepare(kAuditLeafHashes));
+    st.Bind(1, begin);
+    st.Bind(2, end);
+    for (;;) {
+      KURA_ASSIGN_OR_RETURN(bool row, st.Step("audit log"));
+      if (!row) break;
+      if (st.ColumnInt(0) != begin + static_cast<std::int64_t>(out.size())) {
+        return DataLossError("audit log: entry " + std::to_string(begin + static_cast<std::int64_t>(out.size())) +
+                             " is missing");
+      }
+      out.push_back(st.ColumnBytes(1));
+    }
+  }
+  if (static_cast<std::int64_t>(out.size()) == end - begin) return out;
+  // Fewer rows than asked: past the end of the log, or a hole in it.
+  KURA_ASSIGN_OR_RETURN(std::int64_t size, AuditSize());
+  if (end > size) return InvalidArgumentError("audit log: leaf range beyond the log's size");
+  return DataLossError("audit log: entry " + std::to_string(begin + static_cast<std::int64_t>(out.size())) +
+                       " is missing");
+}
+
+Result<Page<AuditRow>> SqliteStore::FindAudit(const AuditQuery& q) {
+  const int limit = PageLimit(q.limit);
+  const unsigned mask = AuditFilterMask(q);
+  KURA_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  KURA_ASSIGN_OR_RETURN(Statement st, (*r).Prepare(FindAuditSql(Dialect::kSqlite, mask)));
+  // Bound in the order AuditFilterMask documents.
+  int i = 1;
+  st.Bind(i++, q.after_seq.value_or(-1));
+  if (q.tenant_id.has_value()) st.Bind(i++, std::string_view(*q.tenant_id));
+  if (!q.principal.empty()) st.Bind(i++, std::string_view(q.principal));
+  if (!q.action.empty()) st.Bind(i++, std::string_view(q.action));
+  if (!q.resource.empty()) st.Bind(i++, std::string_view(q.resource));
+  if (!q.outcome.empty()) st.Bind(i++, std::string_view(q.outcome));
+  if (q.from_ms.has_value()) st.Bind(i++, *q.from_ms);
+  if (q.to_ms.has_value()) st.Bind(i++, *q.to_ms);
+  st.Bind(i, static_cast<std::int64_t>(limit) + 1);
+  Page<AuditRow> out;
+  for (;;) {
+    KURA_ASSIGN_OR_RETURN(bool row, st.Step("audit log"));
+    if (!row) break;
+    out.items.push_back(ReadAuditRow(st));
+  }
+  if (static_cast<int>(out.items.size()) > limit) {
+    out.items.pop_back();
+    out.next = std::to_string(out.items.back().seq);
+  }
+  return out;
+}
+
+Status SqliteStore::PutAuditCheckpoint(const AuditCheckpointRow& cp) {
+  return Write([&](Connection& c) -> Status {
+    KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kInsertCheckpoint));
+    st.Bind(1, cp.tree_size);
+    st.Bind(2, cp.at_ms);
+    st.Bind(3, ByteView(cp.root));
+    st.Bind(4, std::string_view(cp.note));
+    st.Bind(5, ByteView(cp.signature));
+    return st.Run("audit checkpoint");
+  });
+}
+
+Result<std::vector<AuditCheckpointRow>> SqliteStore::ListAuditCheckpoints(std::int64_t after_size, int limit) {
+  KURA_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  KURA_ASSIGN_OR_RETURN(Statement st, (*r).Prepare(kListCheckpoints));
+  st.Bind(1, after_size);
+  st.Bind(2, static_cast<std::int64_t>(PageLimit(limit)));
+  std::vector<AuditCheckpointRow> out;
+  for (;;) {
+    KURA_ASSIGN_OR_RETURN(bool row, st.Step("audit checkpoints"));
+    if (!row) break;
+    out.push_back(ReadCheckpoint(st));
+  }
+  return out;
+}
+
+Result<AuditCheckpointRow> SqliteStore::LatestAuditCheckpoint() {
+  KURA_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  KURA_ASSIGN_OR_RETURN(Statement st, (*r).Prepare(kLatestCheckpoint));
+  KURA_ASSIGN_OR_RETURN(bool row, st.Step("audit checkpoint"));
+  if (!row) return NotFoundError("no audit checkpoint yet");
+  return ReadCheckpoint(st);
 }
 
 // --- Entry points

@@ -8,14 +8,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "store/audit_test_util.h"
 #include "store/migrations.h"
 #include "store/store.h"
 
@@ -23,6 +26,9 @@ namespace kura::store {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::CheckChain;
+using testing::TestEvent;
+using testing::TestLink;
 
 class SqliteStoreTest : public ::testing::Test {
  protected:
@@ -100,12 +106,12 @@ class SqliteStoreTest : public ::testing::Test {
     return w;
   }
   static void MakeTenant(Store& s) {
-    ASSERT_TRUE(s.CreateTenant(Tenant("acme")).ok());
+    ASSERT_TRUE(s.CreateTenant(Tenant("acme"), nullptr).ok());
     CollectionRow c;
     c.tenant_id = "acme";
     c.name = "people";
     c.schema_json = "{}";
-    ASSERT_TRUE(s.PutCollection(c).ok());
+    ASSERT_TRUE(s.PutCollection(c, nullptr).ok());
   }
 
   fs::path dir_;
@@ -117,10 +123,11 @@ TEST_F(SqliteStoreTest, DataSurvivesCloseAndReopen) {
     auto store = Open();
     ASSERT_NE(store, nullptr);
     MakeTenant(*store);
-    ASSERT_TRUE(store->InsertMeta("root", ToBytes("hash")).ok());
-    ASSERT_TRUE(store->InsertRecord(Record("r1", 1, ToBytes("c1"))).ok());
-    ASSERT_TRUE(store->UpdateRecord(Record("r1", 2, ToBytes("c2")), 1).ok());
-    ASSERT_TRUE(store->CreateApiKey({"k1", "acme", "n", "admin", ToBytes("kh"), 5, std::nullopt, std::nullopt}).ok());
+    ASSERT_TRUE(store->InsertMeta("root", ToBytes("hash"), nullptr).ok());
+    ASSERT_TRUE(store->InsertRecord(Record("r1", 1, ToBytes("c1")), nullptr).ok());
+    ASSERT_TRUE(store->UpdateRecord(Record("r1", 2, ToBytes("c2")), 1, nullptr).ok());
+    ASSERT_TRUE(
+        store->CreateApiKey({"k1", "acme", "n", "admin", ToBytes("kh"), 5, std::nullopt, std::nullopt}, nullptr).ok());
   }
   auto store = Open();
   ASSERT_NE(store, nullptr);
@@ -134,7 +141,7 @@ TEST_F(SqliteStoreTest, DataSurvivesCloseAndReopen) {
   EXPECT_EQ(store->FindRecords("acme", "people", "email", ToBytes("hmac-r1"), {})->items.size(), 1u);
   EXPECT_EQ(store->FindApiKeyByHash(ToBytes("kh"))->id, "k1");
   // And it still writes.
-  EXPECT_TRUE(store->UpdateRecord(Record("r1", 3, ToBytes("c3")), 2).ok());
+  EXPECT_TRUE(store->UpdateRecord(Record("r1", 3, ToBytes("c3")), 2, nullptr).ok());
 }
 
 TEST_F(SqliteStoreTest, FilesAreOwnerOnly) {
@@ -180,7 +187,7 @@ TEST_F(SqliteStoreTest, ConcurrentWritersShareCommits) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i) {
         std::string id = "r-" + std::to_string(t) + "-" + std::to_string(i);
-        if (!store->InsertRecord(Record(id, 1, Bytes(300, 0x5a))).ok()) ++failures;
+        if (!store->InsertRecord(Record(id, 1, Bytes(300, 0x5a)), nullptr).ok()) ++failures;
         // Every write that returned is visible to a read that starts after it.
         if (!store->GetRecord("acme", "people", id, std::nullopt).ok()) ++failures;
       }
@@ -216,7 +223,7 @@ TEST_F(SqliteStoreTest, WalIsCheckpointedInTheBackground) {
   MakeTenant(*store);
   // Each commit appends a few pages to the WAL; well past the threshold.
   for (int i = 0; i < 600; ++i) {
-    ASSERT_TRUE(store->InsertRecord(Record("r" + std::to_string(i), 1, Bytes(2000, 0x11))).ok());
+    ASSERT_TRUE(store->InsertRecord(Record("r" + std::to_string(i), 1, Bytes(2000, 0x11)), nullptr).ok());
   }
   std::int64_t checkpoints = 0;
   for (int i = 0; i < 200 && checkpoints == 0; ++i) {
@@ -237,7 +244,7 @@ TEST_F(SqliteStoreTest, MaxBatchOneCommitsEveryWriteAlone) {
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 10; ++i) {
-        EXPECT_TRUE(store->PutMeta("k" + std::to_string(t * 100 + i), ToBytes("v")).ok());
+        EXPECT_TRUE(store->PutMeta("k" + std::to_string(t * 100 + i), ToBytes("v"), nullptr).ok());
       }
     });
   }
@@ -251,7 +258,7 @@ TEST_F(SqliteStoreTest, FullDiskIsUnavailableAndRecovers) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   MakeTenant(*store);
-  ASSERT_TRUE(store->InsertRecord(Record("before", 1, Bytes(100, 1))).ok());
+  ASSERT_TRUE(store->InsertRecord(Record("before", 1, Bytes(100, 1)), nullptr).ok());
 
   // The file may not grow past its current size: the next page allocation
   // fails with SQLITE_FULL, as on a full disk.
@@ -260,7 +267,7 @@ TEST_F(SqliteStoreTest, FullDiskIsUnavailableAndRecovers) {
   std::string failed_id;
   for (int i = 0; i < 200 && failed.ok(); ++i) {
     failed_id = "big-" + std::to_string(i);
-    failed = store->InsertRecord(Record(failed_id, 1, Bytes(16384, 0xab)));
+    failed = store->InsertRecord(Record(failed_id, 1, Bytes(16384, 0xab)), nullptr);
   }
   ASSERT_EQ(failed.code(), StatusCode::kUnavailable) << failed.ToString();
   EXPECT_EQ(failed.message().find("big-"), std::string::npos);
@@ -269,13 +276,85 @@ TEST_F(SqliteStoreTest, FullDiskIsUnavailableAndRecovers) {
   EXPECT_TRUE(store->FindRecords("acme", "people", "email", ToBytes("hmac-" + failed_id), {})->items.empty());
   EXPECT_TRUE(store->GetRecord("acme", "people", "before", std::nullopt).ok());
   // Small writes that fit in free pages may still work; large ones keep failing.
-  EXPECT_EQ(store->InsertRecord(Record("big-again", 1, Bytes(65536, 0xcd))).code(), StatusCode::kUnavailable);
+  EXPECT_EQ(store->InsertRecord(Record("big-again", 1, Bytes(65536, 0xcd)), nullptr).code(), StatusCode::kUnavailable);
 
   // The cause goes away: the same store writes again.
   ASSERT_TRUE(ExecOnWriterForTest(*store, "PRAGMA max_page_count = 1073741823").ok());
-  ASSERT_TRUE(store->InsertRecord(Record(failed_id, 1, Bytes(16384, 0xab))).ok());
-  EXPECT_TRUE(store->InsertRecord(Record("big-again", 1, Bytes(65536, 0xcd))).ok());
+  ASSERT_TRUE(store->InsertRecord(Record(failed_id, 1, Bytes(16384, 0xab)), nullptr).ok());
+  EXPECT_TRUE(store->InsertRecord(Record("big-again", 1, Bytes(65536, 0xcd)), nullptr).ok());
   EXPECT_EQ(store->GetRecord("acme", "people", "big-again", std::nullopt)->ciphertext.size(), 65536u);
+}
+
+// An audit entry that cannot be made durable fails its call at once, leaves
+// nothing behind, and the chain carries on intact once space returns.
+TEST_F(SqliteStoreTest, FullDiskFailsAuditAppendsAndTheChainRecovers) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  MakeTenant(*store);
+  std::vector<std::unique_ptr<TestLink>> links;
+  auto link = [&](const std::string& payload, std::size_t size = 0) -> const TestLink& {
+    links.push_back(std::make_unique<TestLink>(payload + std::string(size, '.')));
+    return *links.back();
+  };
+  std::vector<std::string> durable;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(store->AppendAudit(link("before-" + std::to_string(i))).ok());
+    durable.push_back("before-" + std::to_string(i));
+  }
+
+  ASSERT_TRUE(ExecOnWriterForTest(*store, "PRAGMA max_page_count = 1").ok());
+  // Entries big enough to need new pages; some may still fit in free ones.
+  Status failed;
+  for (int i = 0; i < 200 && failed.ok(); ++i) {
+    auto start = std::chrono::steady_clock::now();
+    failed = store->AppendAudit(link("full-" + std::to_string(i), 16384));
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+    if (failed.ok()) durable.push_back("full-" + std::to_string(i) + std::string(16384, '.'));
+  }
+  ASSERT_EQ(failed.code(), StatusCode::kUnavailable) << failed.ToString();
+  // An audited change fails with its entry: neither is written.
+  TestLink write_entry("insert" + std::string(16384, '.'));
+  Status write = store->InsertRecord(Record("during", 1, Bytes(16384, 0xab)), &write_entry);
+  EXPECT_EQ(write.code(), StatusCode::kUnavailable) << write.ToString();
+  EXPECT_EQ(store->GetRecord("acme", "people", "during", std::nullopt).status().code(), StatusCode::kNotFound);
+  // Concurrent appends while full: each fails (or, if it fit, is durable).
+  std::vector<std::thread> threads;
+  std::mutex mu;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 5; ++i) {
+        std::string payload = "busy-" + std::to_string(t) + "-" + std::to_string(i) + std::string(8192, '.');
+        TestLink l(payload);
+        Status s = store->AppendAudit(l);
+        std::lock_guard<std::mutex> lock(mu);
+        if (s.ok()) {
+          durable.push_back(payload);
+        } else {
+          EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(*store->AuditSize(), static_cast<std::int64_t>(durable.size()));
+
+  // Space returns: the same store appends again, right after the last entry.
+  ASSERT_TRUE(ExecOnWriterForTest(*store, "PRAGMA max_page_count = 1073741823").ok());
+  ASSERT_TRUE(store->AppendAudit(link("after", 16384)).ok());
+  durable.push_back("after" + std::string(16384, '.'));
+  TestLink write_again("insert-again");
+  ASSERT_TRUE(store->InsertRecord(Record("during", 1, Bytes(16384, 0xab)), &write_again).ok());
+  durable.push_back("insert-again");
+  std::vector<std::string> payloads = CheckChain(*store);
+  std::sort(payloads.begin(), payloads.end());
+  std::sort(durable.begin(), durable.end());
+  EXPECT_EQ(payloads, durable);
+  // And across a reopen.
+  store.reset();
+  store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->AppendAudit(link("reopened")).ok());
+  EXPECT_EQ(CheckChain(*store).size(), durable.size() + 1);
 }
 
 TEST_F(SqliteStoreTest, FailedCommitFailsTheBatchAndTheStoreRecovers) {
@@ -292,9 +371,136 @@ TEST_F(SqliteStoreTest, FailedCommitFailsTheBatchAndTheStoreRecovers) {
   EXPECT_EQ(GroupCommitStatsForTest(*store)->commits, before->commits);
   EXPECT_EQ(QueryText("SELECT COUNT(*) FROM records"), "0");
   // The next batch commits normally.
-  ASSERT_TRUE(store->InsertRecord(Record("r1", 1, ToBytes("c"))).ok());
+  ASSERT_TRUE(store->InsertRecord(Record("r1", 1, ToBytes("c")), nullptr).ok());
   EXPECT_TRUE(store->GetRecord("acme", "people", "r1", std::nullopt).ok());
   EXPECT_EQ(GroupCommitStatsForTest(*store)->commits, before->commits + 1);
+}
+
+// Batches whose COMMIT fails take their appends with them; the in-memory
+// chain head must fall back, or the next entry would link to an entry that
+// does not exist (or skip a sequence number).
+TEST_F(SqliteStoreTest, FailedCommitsRestoreTheAuditHead) {
+  auto store = Open(/*durable=*/false);
+  ASSERT_NE(store, nullptr);
+  MakeTenant(*store);
+  std::atomic<bool> stop{false};
+  std::mutex mu;
+  std::vector<std::string> durable;
+  std::atomic<int> unavailable{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; !stop.load(); ++i) {
+        std::string payload = "t" + std::to_string(t) + "-" + std::to_string(i);
+        TestLink l(payload);
+        Status s = i % 5 == 4 ? store->PutMeta(payload, ToBytes("v"), &l) : store->AppendAudit(l);
+        std::lock_guard<std::mutex> lock(mu);
+        if (s.ok()) {
+          durable.push_back(payload);
+        } else {
+          EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
+          ++unavailable;
+        }
+      }
+    });
+  }
+  // Two ways a batch's transaction is lost after some of its operations
+  // appended: a deferred foreign-key violation passes its operation and fails
+  // COMMIT; a ROLLBACK inside an operation ends the transaction mid-batch (as
+  // SQLite does itself after some I/O errors). Either way the whole batch,
+  // appends included, is gone.
+  int failed = 0;
+  for (int i = 0; i < 80; ++i) {
+    Status s = ExecOnWriterForTest(
+        *store, i % 2 == 0 ? "PRAGMA defer_foreign_keys = ON; "
+                             "INSERT INTO records (tenant_id, collection, id, current_version, created_at, "
+                             "updated_at) VALUES ('acme', 'no-such-collection', 'x', 1, 0, 0)"
+                           : "ROLLBACK");
+    if (s.code() == StatusCode::kUnavailable) ++failed;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  stop = true;
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failed, 80);
+  EXPECT_GT(unavailable.load(), 0) << "no append shared a batch with a failed commit";
+
+  std::vector<std::string> payloads = CheckChain(*store);
+  std::sort(payloads.begin(), payloads.end());
+  std::sort(durable.begin(), durable.end());
+  EXPECT_EQ(payloads, durable);
+}
+
+TEST_F(SqliteStoreTest, AuditChainContinuesAfterReopen) {
+  {
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    for (const char* p : {"a", "b", "c"}) ASSERT_TRUE(store->AppendAudit(TestLink(p)).ok());
+  }
+  EXPECT_EQ(QueryText("SELECT next_seq FROM audit_head WHERE id = 1"), "3");
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  for (const char* p : {"d", "e"}) ASSERT_TRUE(store->AppendAudit(TestLink(p)).ok());
+  EXPECT_EQ(CheckChain(*store), (std::vector<std::string>{"a", "b", "c", "d", "e"}));
+}
+
+// The head row and the log are written together; if the file was altered so
+// that they disagree, appending neither collides with existing entries for
+// ever nor hides a removed tail.
+TEST_F(SqliteStoreTest, AuditHeadIsReconciledWithTheLogAtOpen) {
+  {
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    for (const char* p : {"a", "b", "c"}) ASSERT_TRUE(store->AppendAudit(TestLink(p)).ok());
+  }
+  // A head behind the log: the chain continues after the last entry.
+  ExecRaw("UPDATE audit_head SET next_seq = 1");
+  {
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->AppendAudit(TestLink("d")).ok());
+    EXPECT_EQ(CheckChain(*store), (std::vector<std::string>{"a", "b", "c", "d"}));
+  }
+  EXPECT_EQ(QueryText("SELECT next_seq FROM audit_head WHERE id = 1"), "4");
+  // A missing head row is recreated from the log.
+  ExecRaw("DELETE FROM audit_head");
+  {
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->AppendAudit(TestLink("e")).ok());
+    EXPECT_EQ(CheckChain(*store), (std::vector<std::string>{"a", "b", "c", "d", "e"}));
+  }
+  // Entries removed from the tail: the head keeps its place, so the hole
+  // stays visible (a verifier reports the missing entries).
+  ExecRaw("DELETE FROM audit_log WHERE seq >= 3");
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->AppendAudit(TestLink("f")).ok());
+  EXPECT_EQ(*store->AuditSize(), 6);
+  EXPECT_EQ(store->ReadAudit(5, 1)->at(0).seq, 5);
+  EXPECT_EQ(store->AuditLeafHashes(0, 6).status().code(), StatusCode::kDataLoss);
+  EXPECT_EQ(store->AuditLeafHashes(0, 3)->size(), 3u);
+}
+
+TEST_F(SqliteStoreTest, AuditTablesAndIndexes) {
+  { ASSERT_NE(Open(), nullptr); }
+  EXPECT_EQ(QueryText("SELECT name FROM schema_migrations WHERE version = 2"), "audit_log");
+  EXPECT_EQ(QueryText("SELECT COUNT(*) FROM audit_head"), "1");
+  EXPECT_EQ(QueryText("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'audit_log_by_tenant'"), "1");
+  // A tenant trail walks the (tenant_id, seq) index, not the whole log.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db,
+                               "EXPLAIN QUERY PLAN SELECT seq FROM audit_log WHERE seq > -1 AND tenant_id = 'a' "
+                               "ORDER BY seq LIMIT 10",
+                               -1, &st, nullptr),
+            SQLITE_OK);
+  std::string details;
+  while (sqlite3_step(st) == SQLITE_ROW) details += reinterpret_cast<const char*>(sqlite3_column_text(st, 3));
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  EXPECT_NE(details.find("audit_log_by_tenant"), std::string::npos) << details;
+  EXPECT_EQ(details.find("TEMP B-TREE"), std::string::npos) << details;
 }
 
 TEST_F(SqliteStoreTest, MigrationsAppliedOnce) {
@@ -355,12 +561,12 @@ TEST_F(SqliteStoreTest, DeletedCiphertextLeavesNoTraceInTheFile) {
     auto store = Open();
     ASSERT_NE(store, nullptr);
     MakeTenant(*store);
-    ASSERT_TRUE(store->InsertRecord(Record("r1", 1, ToBytes(marker + "-v1"))).ok());
+    ASSERT_TRUE(store->InsertRecord(Record("r1", 1, ToBytes(marker + "-v1")), nullptr).ok());
     RecordWrite w = Record("r1", 2, ToBytes("second"));
     w.keep_versions = 1;  // prunes version 1
-    ASSERT_TRUE(store->UpdateRecord(w, 1).ok());
-    ASSERT_TRUE(store->InsertRecord(Record("r2", 1, ToBytes(marker + "-r2"))).ok());
-    ASSERT_TRUE(store->DeleteRecord("acme", "people", "r2").ok());
+    ASSERT_TRUE(store->UpdateRecord(w, 1, nullptr).ok());
+    ASSERT_TRUE(store->InsertRecord(Record("r2", 1, ToBytes(marker + "-r2")), nullptr).ok());
+    ASSERT_TRUE(store->DeleteRecord("acme", "people", "r2", nullptr).ok());
   }
   // Closing checkpoints the WAL into the file.
   EXPECT_FALSE(fs::exists(path_ + "-wal"));
@@ -380,7 +586,7 @@ TEST_F(SqliteStoreTest, StoresBytesVerbatimAndEmptySubjectAsNull) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   MakeTenant(*store);
-  ASSERT_TRUE(store->InsertRecord(Record("r1", 1, ToBytes("MARKER-CIPHERTEXT"))).ok());
+  ASSERT_TRUE(store->InsertRecord(Record("r1", 1, ToBytes("MARKER-CIPHERTEXT")), nullptr).ok());
   EXPECT_EQ(QueryText("SELECT COUNT(*) FROM record_versions WHERE ciphertext = CAST('MARKER-CIPHERTEXT' AS BLOB)"),
             "1");
   EXPECT_EQ(QueryText("SELECT COUNT(*) FROM records WHERE subject_hmac IS NULL"), "1");

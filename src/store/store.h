@@ -112,6 +112,61 @@ struct ApiKeyRow {
   std::optional<std::int64_t> revoked_at;
 };
 
+// --- Audit log (docs/formats/audit.md). The store keeps the entries and the
+// chain in order; what an entry says and how it is hashed is the audit
+// module's (src/audit), reached through AuditLink so the store depends on no
+// hashing code.
+
+// One stored audit entry. `entry` is the canonical encoding (opaque here) and
+// `hash` its leaf hash; the other columns repeat fields of the entry so trails
+// can be filtered in SQL (a verifier checks they agree with `entry`).
+struct AuditRow {
+  std::int64_t seq = 0;      // 0, 1, 2, … without gaps: the Merkle leaf index
+  std::int64_t at_ms = 0;    // unix milliseconds
+  std::string tenant_id;     // "" for entries about no tenant
+  std::string principal;
+  std::string action;
+  std::string resource;
+  std::string outcome;
+  Bytes entry;
+  Bytes hash;
+};
+
+// An entry waiting for its place in the chain. The store calls Link() while it
+// holds the chain's head (inside the transaction that appends the entry, in
+// append order), passing the entry's sequence number and the previous entry's
+// hash (empty for seq 0). Link must be fast, must not call the store, and is
+// called at most once per successful append (again after a retried
+// transaction is fine: it must be a pure function of its arguments).
+class AuditLink {
+ public:
+  virtual ~AuditLink() = default;
+  virtual AuditRow Link(std::int64_t seq, ByteView prev_hash) const = 0;
+};
+
+// A signed checkpoint (tree head). `note` is the signed text and `signature`
+// the Ed25519 signature over it; the store keeps them verbatim.
+struct AuditCheckpointRow {
+  std::int64_t tree_size = 0;
+  std::int64_t at_ms = 0;
+  Bytes root;
+  std::string note;
+  Bytes signature;
+};
+
+// Filters of a trail query; empty strings and nullopt match everything.
+struct AuditQuery {
+  std::optional<std::string> tenant_id;  // nullopt: every tenant (sys trail)
+  std::string principal;
+  std::string action;
+  std::string resource;        // exact match
+  std::string outcome;
+  std::optional<std::int64_t> from_ms;   // at_ms >= from_ms
+  std::optional<std::int64_t> to_ms;     // at_ms < to_ms
+  std::optional<std::int64_t> after_seq; // keyset pagination: seq > after_seq
+  int limit = 50;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -119,32 +174,33 @@ class Store {
   // --- Meta: small named values (seal configuration, KEK check, root token hash).
   // NotFound when absent.
   virtual Result<Bytes> GetMeta(const std::string& key) = 0;
-  virtual Status PutMeta(const std::string& key, ByteView value) = 0;
+  virtual Status PutMeta(const std::string& key, ByteView value, const AuditLink* audit) = 0;
   // Inserts only if absent: AlreadyExists otherwise (used once, at init).
-  virtual Status InsertMeta(const std::string& key, ByteView value) = 0;
+  virtual Status InsertMeta(const std::string& key, ByteView value, const AuditLink* audit) = 0;
 
   // --- Tenants. CreateTenant: AlreadyExists on a duplicate id.
-  virtual Status CreateTenant(const TenantRow& tenant) = 0;
+  virtual Status CreateTenant(const TenantRow& tenant, const AuditLink* audit) = 0;
   virtual Result<TenantRow> GetTenant(const std::string& id) = 0;
   virtual Result<Page<TenantRow>> ListTenants(const PageRequest& page) = 0;
   // Deletes the tenant and every row that belongs to it. NotFound if absent.
-  virtual Status DeleteTenant(const std::string& id) = 0;
+  virtual Status DeleteTenant(const std::string& id, const AuditLink* audit) = 0;
 
   // --- Collections. PutCollection inserts or replaces; returns true if created.
-  virtual Result<bool> PutCollection(const CollectionRow& collection) = 0;
+  virtual Result<bool> PutCollection(const CollectionRow& collection, const AuditLink* audit) = 0;
   virtual Result<CollectionRow> GetCollection(const std::string& tenant_id, const std::string& name) = 0;
   virtual Result<Page<CollectionRow>> ListCollections(const std::string& tenant_id, const PageRequest& page) = 0;
 
   // --- Records.
   // Writes version 1 of a new record. AlreadyExists if the id is taken.
-  virtual Status InsertRecord(const RecordWrite& write) = 0;
+  virtual Status InsertRecord(const RecordWrite& write, const AuditLink* audit) = 0;
   // Writes write.version (= expected_version + 1) if the record's current version
   // is expected_version: Aborted (conflict) if not, NotFound if no such record.
   // Replaces the index entries and prunes versions beyond keep_versions.
-  virtual Status UpdateRecord(const RecordWrite& write, std::int64_t expected_version) = 0;
+  virtual Status UpdateRecord(const RecordWrite& write, std::int64_t expected_version,
+                              const AuditLink* audit) = 0;
   // Deletes every version and index entry. NotFound if absent.
   virtual Status DeleteRecord(const std::string& tenant_id, const std::string& collection,
-                              const std::string& id) = 0;
+                              const std::string& id, const AuditLink* audit) = 0;
   // The current version, or the given one. NotFound if absent or pruned.
   virtual Result<RecordRow> GetRecord(const std::string& tenant_id, const std::string& collection,
                                       const std::string& id, std::optional<std::int64_t> version) = 0;
@@ -160,18 +216,48 @@ class Store {
                                               const PageRequest& page) = 0;
 
   // --- Roles. PutRole inserts or replaces; returns true if created.
-  virtual Result<bool> PutRole(const RoleRow& role) = 0;
+  virtual Result<bool> PutRole(const RoleRow& role, const AuditLink* audit) = 0;
   virtual Result<RoleRow> GetRole(const std::string& tenant_id, const std::string& name) = 0;
   virtual Result<std::vector<RoleRow>> ListRoles(const std::string& tenant_id) = 0;
-  virtual Status DeleteRole(const std::string& tenant_id, const std::string& name) = 0;
+  virtual Status DeleteRole(const std::string& tenant_id, const std::string& name, const AuditLink* audit) = 0;
 
   // --- API keys.
-  virtual Status CreateApiKey(const ApiKeyRow& key) = 0;
+  virtual Status CreateApiKey(const ApiKeyRow& key, const AuditLink* audit) = 0;
   // NotFound when no key has this hash.
   virtual Result<ApiKeyRow> FindApiKeyByHash(ByteView key_hash) = 0;
   virtual Result<std::vector<ApiKeyRow>> ListApiKeys(const std::string& tenant_id) = 0;
   // Sets revoked_at. NotFound if no such key in the tenant.
-  virtual Status RevokeApiKey(const std::string& tenant_id, const std::string& id, std::int64_t at) = 0;
+  virtual Status RevokeApiKey(const std::string& tenant_id, const std::string& id, std::int64_t at,
+                              const AuditLink* audit) = 0;
+
+  // --- Audit log.
+  // Every mutating method above takes, as its last argument, the audit entry
+  // that describes it (nullptr only in store tests). The entry is appended in
+  // the same transaction as the change, and only if the change succeeds: a
+  // failed call appends nothing, and an entry never exists without its change
+  // nor a change without its entry.
+  //
+  // Appends one entry on its own (reads, denials, failures): durable when OK
+  // is returned. Concurrent appends share one commit (group commit).
+  // Unavailable when the entry cannot be made durable (disk full, I/O error,
+  // read-only file system); the caller must then fail its request.
+  virtual Status AppendAudit(const AuditLink& entry) = 0;
+  // The number of entries (= the next sequence number).
+  virtual Result<std::int64_t> AuditSize() = 0;
+  // Entries with seq in [from_seq, from_seq + limit), in order.
+  virtual Result<std::vector<AuditRow>> ReadAudit(std::int64_t from_seq, int limit) = 0;
+  // The leaf hashes of entries [begin, end), in order. InvalidArgument if the
+  // range is not within [0, AuditSize()].
+  virtual Result<std::vector<Bytes>> AuditLeafHashes(std::int64_t begin, std::int64_t end) = 0;
+  // Entries matching `query`, ordered by seq; `next` is the last seq (decimal)
+  // when more may follow.
+  virtual Result<Page<AuditRow>> FindAudit(const AuditQuery& query) = 0;
+  // Checkpoints: AlreadyExists when one with this tree size exists.
+  virtual Status PutAuditCheckpoint(const AuditCheckpointRow& checkpoint) = 0;
+  // Checkpoints with tree_size > after_size, ascending, at most `limit`.
+  virtual Result<std::vector<AuditCheckpointRow>> ListAuditCheckpoints(std::int64_t after_size, int limit) = 0;
+  // The checkpoint with the largest tree size. NotFound when there is none.
+  virtual Result<AuditCheckpointRow> LatestAuditCheckpoint() = 0;
 };
 
 struct SqliteOptions {

@@ -5,13 +5,12 @@
 // gets a fresh, empty store from the factory. The PostgreSQL instantiation
 // needs a server (pg_test_env.h): without one it is skipped, or fails when
 // KURA_REQUIRE_PG=1.
-#include "store/store.h"
-
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -21,7 +20,11 @@
 #include <thread>
 #include <vector>
 
+#include "store/audit_test_util.h"
 #include "store/pg_test_env.h"
+#include "store/postgres_store.h"
+#include "store/sqlite_store.h"
+#include "store/store.h"
 
 namespace kura::store {
 namespace {
@@ -164,9 +167,9 @@ class StoreConformanceTest : public ::testing::TestWithParam<StoreFactory> {
 
   // A tenant with one collection "people", ready for records.
   void MakeTenant(const std::string& id, const std::vector<std::string>& collections = {"people"}) {
-    ASSERT_TRUE(store_->CreateTenant(Tenant(id)).ok());
+    ASSERT_TRUE(store_->CreateTenant(Tenant(id), nullptr).ok());
     for (const auto& c : collections) {
-      auto created = store_->PutCollection(Collection(id, c));
+      auto created = store_->PutCollection(Collection(id, c), nullptr);
       ASSERT_TRUE(created.ok()) << created.status().ToString();
     }
   }
@@ -179,21 +182,21 @@ class StoreConformanceTest : public ::testing::TestWithParam<StoreFactory> {
 TEST_P(StoreConformanceTest, MetaGetPutInsertOnce) {
   EXPECT_EQ(store_->GetMeta("seal").status().code(), StatusCode::kNotFound);
 
-  ASSERT_TRUE(store_->InsertMeta("seal", B("first")).ok());
-  auto again = store_->InsertMeta("seal", B("second"));
+  ASSERT_TRUE(store_->InsertMeta("seal", B("first"), nullptr).ok());
+  auto again = store_->InsertMeta("seal", B("second"), nullptr);
   EXPECT_EQ(again.code(), StatusCode::kAlreadyExists);
   ASSERT_EQ(*store_->GetMeta("seal"), B("first"));
 
-  ASSERT_TRUE(store_->PutMeta("seal", B("replaced")).ok());
+  ASSERT_TRUE(store_->PutMeta("seal", B("replaced"), nullptr).ok());
   EXPECT_EQ(*store_->GetMeta("seal"), B("replaced"));
 
-  ASSERT_TRUE(store_->PutMeta("other", B("")).ok());
+  ASSERT_TRUE(store_->PutMeta("other", B(""), nullptr).ok());
   auto empty = store_->GetMeta("other");
   ASSERT_TRUE(empty.ok());
   EXPECT_TRUE(empty->empty());
 
   Bytes binary = {0x00, 0xff, 0x10, 0x00};
-  ASSERT_TRUE(store_->PutMeta("bin", binary).ok());
+  ASSERT_TRUE(store_->PutMeta("bin", binary, nullptr).ok());
   EXPECT_EQ(*store_->GetMeta("bin"), binary);
 }
 
@@ -202,7 +205,7 @@ TEST_P(StoreConformanceTest, MetaGetPutInsertOnce) {
 TEST_P(StoreConformanceTest, TenantCreateDuplicateGet) {
   TenantRow t = Tenant("acme");
   t.data_key_version = 3;
-  ASSERT_TRUE(store_->CreateTenant(t).ok());
+  ASSERT_TRUE(store_->CreateTenant(t, nullptr).ok());
 
   auto got = store_->GetTenant("acme");
   ASSERT_TRUE(got.ok()) << got.status().ToString();
@@ -216,7 +219,7 @@ TEST_P(StoreConformanceTest, TenantCreateDuplicateGet) {
 
   TenantRow dup = Tenant("acme");
   dup.name = "Other";
-  EXPECT_EQ(store_->CreateTenant(dup).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->CreateTenant(dup, nullptr).code(), StatusCode::kAlreadyExists);
   EXPECT_EQ(store_->GetTenant("acme")->name, t.name);
 
   EXPECT_EQ(store_->GetTenant("nobody").status().code(), StatusCode::kNotFound);
@@ -228,7 +231,8 @@ TEST_P(StoreConformanceTest, TenantListPagination) {
   EXPECT_TRUE(empty->items.empty());
   EXPECT_FALSE(empty->next.has_value());
 
-  for (const char* id : {"t4", "t1", "t6", "t0", "t3", "t5", "t2"}) ASSERT_TRUE(store_->CreateTenant(Tenant(id)).ok());
+  for (const char* id : {"t4", "t1", "t6", "t0", "t3", "t5", "t2"})
+    ASSERT_TRUE(store_->CreateTenant(Tenant(id), nullptr).ok());
 
   std::vector<std::string> seen;
   PageRequest req;
@@ -260,15 +264,15 @@ TEST_P(StoreConformanceTest, TenantListPagination) {
 TEST_P(StoreConformanceTest, DeleteTenantRemovesEverythingOfItsOwn) {
   for (const char* id : {"gone", "kept"}) {
     MakeTenant(id, {"people", "orders"});
-    ASSERT_TRUE(store_->InsertRecord(Record(id, "people", "r1", 1, "c1", {{"email", B("h-email")}})).ok());
-    ASSERT_TRUE(store_->UpdateRecord(Record(id, "people", "r1", 2, "c2", {{"email", B("h-email")}}), 1).ok());
-    ASSERT_TRUE(store_->InsertRecord(Record(id, "orders", "o1", 1, "c3", {{"sku", B("h-sku")}})).ok());
-    ASSERT_TRUE(store_->PutRole({id, "reader", "{}", 1}).ok());
-    ASSERT_TRUE(store_->CreateApiKey(Key(id, std::string("k-") + id, std::string("hash-") + id)).ok());
-    ASSERT_TRUE(store_->PutMeta(std::string("meta-") + id, B("v")).ok());
+    ASSERT_TRUE(store_->InsertRecord(Record(id, "people", "r1", 1, "c1", {{"email", B("h-email")}}), nullptr).ok());
+    ASSERT_TRUE(store_->UpdateRecord(Record(id, "people", "r1", 2, "c2", {{"email", B("h-email")}}), 1, nullptr).ok());
+    ASSERT_TRUE(store_->InsertRecord(Record(id, "orders", "o1", 1, "c3", {{"sku", B("h-sku")}}), nullptr).ok());
+    ASSERT_TRUE(store_->PutRole({id, "reader", "{}", 1}, nullptr).ok());
+    ASSERT_TRUE(store_->CreateApiKey(Key(id, std::string("k-") + id, std::string("hash-") + id), nullptr).ok());
+    ASSERT_TRUE(store_->PutMeta(std::string("meta-") + id, B("v"), nullptr).ok());
   }
 
-  ASSERT_TRUE(store_->DeleteTenant("gone").ok());
+  ASSERT_TRUE(store_->DeleteTenant("gone", nullptr).ok());
 
   EXPECT_EQ(store_->GetTenant("gone").status().code(), StatusCode::kNotFound);
   EXPECT_EQ(store_->GetCollection("gone", "people").status().code(), StatusCode::kNotFound);
@@ -293,26 +297,26 @@ TEST_P(StoreConformanceTest, DeleteTenantRemovesEverythingOfItsOwn) {
   EXPECT_TRUE(store_->FindApiKeyByHash(B("hash-kept")).ok());
   EXPECT_TRUE(store_->GetMeta("meta-gone").ok());
 
-  EXPECT_EQ(store_->DeleteTenant("gone").code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->DeleteTenant("gone", nullptr).code(), StatusCode::kNotFound);
 
   // The id can be reused and starts empty.
   MakeTenant("gone");
   EXPECT_TRUE(store_->ListRecords("gone", "people", {})->items.empty());
-  EXPECT_TRUE(store_->InsertRecord(Record("gone", "people", "r1", 1, "fresh")).ok());
+  EXPECT_TRUE(store_->InsertRecord(Record("gone", "people", "r1", 1, "fresh"), nullptr).ok());
   EXPECT_EQ(store_->ListVersions("gone", "people", "r1")->size(), 1u);
 }
 
 // --- Collections
 
 TEST_P(StoreConformanceTest, CollectionsPutGetList) {
-  ASSERT_TRUE(store_->CreateTenant(Tenant("acme")).ok());
+  ASSERT_TRUE(store_->CreateTenant(Tenant("acme"), nullptr).ok());
 
-  auto created = store_->PutCollection(Collection("acme", "people", R"({"fields":{}})", 100));
+  auto created = store_->PutCollection(Collection("acme", "people", R"({"fields":{}})", 100), nullptr);
   ASSERT_TRUE(created.ok()) << created.status().ToString();
   EXPECT_TRUE(*created);
 
   CollectionRow replacement = Collection("acme", "people", R"({"fields":{"email":{}}})", 200);
-  auto replaced = store_->PutCollection(replacement);
+  auto replaced = store_->PutCollection(replacement, nullptr);
   ASSERT_TRUE(replaced.ok());
   EXPECT_FALSE(*replaced);
 
@@ -327,11 +331,12 @@ TEST_P(StoreConformanceTest, CollectionsPutGetList) {
   EXPECT_EQ(store_->GetCollection("acme", "nothing").status().code(), StatusCode::kNotFound);
   EXPECT_EQ(store_->GetCollection("other", "people").status().code(), StatusCode::kNotFound);
   // A collection belongs to an existing tenant.
-  EXPECT_EQ(store_->PutCollection(Collection("nobody", "people")).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->PutCollection(Collection("nobody", "people"), nullptr).status().code(), StatusCode::kNotFound);
 
-  for (const char* n : {"c", "a", "e", "b", "d"}) ASSERT_TRUE(store_->PutCollection(Collection("acme", n)).ok());
-  ASSERT_TRUE(store_->CreateTenant(Tenant("zeta")).ok());
-  ASSERT_TRUE(store_->PutCollection(Collection("zeta", "aa")).ok());
+  for (const char* n : {"c", "a", "e", "b", "d"})
+    ASSERT_TRUE(store_->PutCollection(Collection("acme", n), nullptr).ok());
+  ASSERT_TRUE(store_->CreateTenant(Tenant("zeta"), nullptr).ok());
+  ASSERT_TRUE(store_->PutCollection(Collection("zeta", "aa"), nullptr).ok());
 
   std::vector<std::string> names;
   PageRequest req;
@@ -354,7 +359,7 @@ TEST_P(StoreConformanceTest, CollectionsPutGetList) {
 TEST_P(StoreConformanceTest, RecordInsertDuplicateGet) {
   MakeTenant("acme");
   RecordWrite w = Record("acme", "people", "r1", 1, "cipher-1", {{"email", B("h1")}}, 500);
-  ASSERT_TRUE(store_->InsertRecord(w).ok());
+  ASSERT_TRUE(store_->InsertRecord(w, nullptr).ok());
 
   auto got = store_->GetRecord("acme", "people", "r1", std::nullopt);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
@@ -372,30 +377,30 @@ TEST_P(StoreConformanceTest, RecordInsertDuplicateGet) {
   EXPECT_EQ(v1->ciphertext, B("cipher-1"));
 
   RecordWrite dup = Record("acme", "people", "r1", 1, "other");
-  EXPECT_EQ(store_->InsertRecord(dup).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->InsertRecord(dup, nullptr).code(), StatusCode::kAlreadyExists);
   EXPECT_EQ(store_->GetRecord("acme", "people", "r1", std::nullopt)->ciphertext, B("cipher-1"));
 
   // Same id in another collection is another record.
-  ASSERT_TRUE(store_->PutCollection(Collection("acme", "orders")).ok());
-  EXPECT_TRUE(store_->InsertRecord(Record("acme", "orders", "r1", 1, "order")).ok());
+  ASSERT_TRUE(store_->PutCollection(Collection("acme", "orders"), nullptr).ok());
+  EXPECT_TRUE(store_->InsertRecord(Record("acme", "orders", "r1", 1, "order"), nullptr).ok());
 
   EXPECT_EQ(store_->GetRecord("acme", "people", "r2", std::nullopt).status().code(), StatusCode::kNotFound);
   EXPECT_EQ(store_->GetRecord("acme", "people", "r1", 2).status().code(), StatusCode::kNotFound);
   // A record belongs to an existing collection.
-  EXPECT_EQ(store_->InsertRecord(Record("acme", "nothing", "r1", 1, "x")).code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->InsertRecord(Record("acme", "nothing", "r1", 1, "x"), nullptr).code(), StatusCode::kNotFound);
 
   // A record without subject or index entries.
   RecordWrite bare = Record("acme", "people", "bare", 1, "c");
   bare.subject_hmac.clear();
-  EXPECT_TRUE(store_->InsertRecord(bare).ok());
+  EXPECT_TRUE(store_->InsertRecord(bare, nullptr).ok());
   EXPECT_EQ(store_->GetRecord("acme", "people", "bare", std::nullopt)->ciphertext, B("c"));
 }
 
 TEST_P(StoreConformanceTest, RecordUpdateCompareAndSet) {
   MakeTenant("acme");
-  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "r1", 1, "v1", {}, 500)).ok());
+  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "r1", 1, "v1", {}, 500), nullptr).ok());
 
-  ASSERT_TRUE(store_->UpdateRecord(Record("acme", "people", "r1", 2, "v2", {}, 600), 1).ok());
+  ASSERT_TRUE(store_->UpdateRecord(Record("acme", "people", "r1", 2, "v2", {}, 600), 1, nullptr).ok());
   auto cur = store_->GetRecord("acme", "people", "r1", std::nullopt);
   ASSERT_TRUE(cur.ok());
   EXPECT_EQ(cur->version, 2);
@@ -412,28 +417,30 @@ TEST_P(StoreConformanceTest, RecordUpdateCompareAndSet) {
   EXPECT_EQ(old->updated_at, 500);
 
   // Stale expectation: conflict, nothing written.
-  Status stale = store_->UpdateRecord(Record("acme", "people", "r1", 2, "lost", {}, 700), 1);
+  Status stale = store_->UpdateRecord(Record("acme", "people", "r1", 2, "lost", {}, 700), 1, nullptr);
   EXPECT_EQ(stale.code(), StatusCode::kAborted);
   EXPECT_EQ(store_->GetRecord("acme", "people", "r1", std::nullopt)->ciphertext, B("v2"));
   EXPECT_EQ(store_->ListVersions("acme", "people", "r1")->size(), 2u);
   // An expectation from the future is a conflict too.
-  EXPECT_EQ(store_->UpdateRecord(Record("acme", "people", "r1", 6, "x"), 5).code(), StatusCode::kAborted);
+  EXPECT_EQ(store_->UpdateRecord(Record("acme", "people", "r1", 6, "x"), 5, nullptr).code(), StatusCode::kAborted);
 
   // The new version must follow the expected one.
-  EXPECT_EQ(store_->UpdateRecord(Record("acme", "people", "r1", 5, "x"), 2).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->UpdateRecord(Record("acme", "people", "r1", 5, "x"), 2, nullptr).code(),
+            StatusCode::kInvalidArgument);
   EXPECT_EQ(store_->GetRecord("acme", "people", "r1", std::nullopt)->version, 2);
 
-  EXPECT_EQ(store_->UpdateRecord(Record("acme", "people", "missing", 2, "x"), 1).code(), StatusCode::kNotFound);
-  EXPECT_EQ(store_->UpdateRecord(Record("nobody", "people", "r1", 2, "x"), 1).code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->UpdateRecord(Record("acme", "people", "missing", 2, "x"), 1, nullptr).code(),
+            StatusCode::kNotFound);
+  EXPECT_EQ(store_->UpdateRecord(Record("nobody", "people", "r1", 2, "x"), 1, nullptr).code(), StatusCode::kNotFound);
 }
 
 TEST_P(StoreConformanceTest, RecordVersionsPrunedToKeepVersions) {
   MakeTenant("acme");
-  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "r1", 1, "v1", {}, 1000)).ok());
+  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "r1", 1, "v1", {}, 1000), nullptr).ok());
   for (int v = 2; v <= 6; ++v) {
     RecordWrite w = Record("acme", "people", "r1", v, "v" + std::to_string(v), {}, 1000 + v);
     w.keep_versions = 3;
-    ASSERT_TRUE(store_->UpdateRecord(w, v - 1).ok()) << v;
+    ASSERT_TRUE(store_->UpdateRecord(w, v - 1, nullptr).ok()) << v;
   }
   auto versions = store_->ListVersions("acme", "people", "r1");
   ASSERT_TRUE(versions.ok());
@@ -453,13 +460,14 @@ TEST_P(StoreConformanceTest, RecordVersionsPrunedToKeepVersions) {
   // keep_versions = 1 keeps only the current one.
   RecordWrite w = Record("acme", "people", "r1", 7, "v7");
   w.keep_versions = 1;
-  ASSERT_TRUE(store_->UpdateRecord(w, 6).ok());
+  ASSERT_TRUE(store_->UpdateRecord(w, 6, nullptr).ok());
   versions = store_->ListVersions("acme", "people", "r1");
   ASSERT_EQ(versions->size(), 1u);
   EXPECT_EQ((*versions)[0].version, 7);
 
   // Default keep_versions (10).
-  for (int v = 8; v <= 20; ++v) ASSERT_TRUE(store_->UpdateRecord(Record("acme", "people", "r1", v, "x"), v - 1).ok());
+  for (int v = 8; v <= 20; ++v)
+    ASSERT_TRUE(store_->UpdateRecord(Record("acme", "people", "r1", v, "x"), v - 1, nullptr).ok());
   versions = store_->ListVersions("acme", "people", "r1");
   ASSERT_EQ(versions->size(), 10u);
   EXPECT_EQ(versions->front().version, 20);
@@ -470,24 +478,24 @@ TEST_P(StoreConformanceTest, RecordVersionsPrunedToKeepVersions) {
 
 TEST_P(StoreConformanceTest, RecordDelete) {
   MakeTenant("acme");
-  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "r1", 1, "v1", {{"email", B("h")}})).ok());
-  ASSERT_TRUE(store_->UpdateRecord(Record("acme", "people", "r1", 2, "v2", {{"email", B("h")}}), 1).ok());
-  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "r2", 1, "other", {{"email", B("h")}})).ok());
+  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "r1", 1, "v1", {{"email", B("h")}}), nullptr).ok());
+  ASSERT_TRUE(store_->UpdateRecord(Record("acme", "people", "r1", 2, "v2", {{"email", B("h")}}), 1, nullptr).ok());
+  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "r2", 1, "other", {{"email", B("h")}}), nullptr).ok());
 
-  ASSERT_TRUE(store_->DeleteRecord("acme", "people", "r1").ok());
+  ASSERT_TRUE(store_->DeleteRecord("acme", "people", "r1", nullptr).ok());
   EXPECT_EQ(store_->GetRecord("acme", "people", "r1", std::nullopt).status().code(), StatusCode::kNotFound);
   EXPECT_EQ(store_->GetRecord("acme", "people", "r1", 1).status().code(), StatusCode::kNotFound);
   EXPECT_EQ(store_->ListVersions("acme", "people", "r1").status().code(), StatusCode::kNotFound);
   EXPECT_EQ(Ids(store_->FindRecords("acme", "people", "email", B("h"), {})->items),
             std::vector<std::string>{"r2"});
   EXPECT_EQ(Ids(store_->ListRecords("acme", "people", {})->items), std::vector<std::string>{"r2"});
-  EXPECT_EQ(store_->UpdateRecord(Record("acme", "people", "r1", 3, "x"), 2).code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->UpdateRecord(Record("acme", "people", "r1", 3, "x"), 2, nullptr).code(), StatusCode::kNotFound);
 
-  EXPECT_EQ(store_->DeleteRecord("acme", "people", "r1").code(), StatusCode::kNotFound);
-  EXPECT_EQ(store_->DeleteRecord("acme", "people", "never").code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->DeleteRecord("acme", "people", "r1", nullptr).code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->DeleteRecord("acme", "people", "never", nullptr).code(), StatusCode::kNotFound);
 
   // The id is free again and starts over at version 1.
-  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "r1", 1, "again")).ok());
+  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "r1", 1, "again"), nullptr).ok());
   auto versions = store_->ListVersions("acme", "people", "r1");
   ASSERT_EQ(versions->size(), 1u);
   EXPECT_EQ(store_->GetRecord("acme", "people", "r1", std::nullopt)->ciphertext, B("again"));
@@ -497,11 +505,11 @@ TEST_P(StoreConformanceTest, RecordListPagination) {
   MakeTenant("acme", {"people", "orders"});
   MakeTenant("other");
   for (const char* id : {"r3", "r1", "r5", "r2", "r4"}) {
-    ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", id, 1, std::string("c-") + id)).ok());
+    ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", id, 1, std::string("c-") + id), nullptr).ok());
   }
-  ASSERT_TRUE(store_->InsertRecord(Record("acme", "orders", "o1", 1, "o")).ok());
-  ASSERT_TRUE(store_->InsertRecord(Record("other", "people", "r0", 1, "x")).ok());
-  ASSERT_TRUE(store_->UpdateRecord(Record("acme", "people", "r2", 2, "c-r2-v2", {}, 900), 1).ok());
+  ASSERT_TRUE(store_->InsertRecord(Record("acme", "orders", "o1", 1, "o"), nullptr).ok());
+  ASSERT_TRUE(store_->InsertRecord(Record("other", "people", "r0", 1, "x"), nullptr).ok());
+  ASSERT_TRUE(store_->UpdateRecord(Record("acme", "people", "r2", 2, "c-r2-v2", {}, 900), 1, nullptr).ok());
 
   std::vector<RecordRow> all;
   PageRequest req;
@@ -533,12 +541,15 @@ TEST_P(StoreConformanceTest, RecordListPagination) {
 
 TEST_P(StoreConformanceTest, FindRecordsByBlindIndex) {
   MakeTenant("acme", {"people", "orders"});
-  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "r1", 1, "a", {{"email", B("h1")}, {"phone", B("p1")}})).ok());
-  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "r2", 1, "b", {{"email", B("h1")}})).ok());
-  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "r3", 1, "c", {{"email", B("h2")}})).ok());
-  ASSERT_TRUE(store_->InsertRecord(Record("acme", "orders", "o1", 1, "d", {{"email", B("h1")}})).ok());
+  ASSERT_TRUE(
+      store_->InsertRecord(Record("acme", "people", "r1", 1, "a", {{"email", B("h1")}, {"phone", B("p1")}}), nullptr)
+          .ok());
+  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "r2", 1, "b", {{"email", B("h1")}}), nullptr).ok());
+  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "r3", 1, "c", {{"email", B("h2")}}), nullptr).ok());
+  ASSERT_TRUE(store_->InsertRecord(Record("acme", "orders", "o1", 1, "d", {{"email", B("h1")}}), nullptr).ok());
   // The same entry twice is one entry.
-  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "r4", 1, "e", {{"tag", B("t")}, {"tag", B("t")}})).ok());
+  ASSERT_TRUE(
+      store_->InsertRecord(Record("acme", "people", "r4", 1, "e", {{"tag", B("t")}, {"tag", B("t")}}), nullptr).ok());
 
   auto found = store_->FindRecords("acme", "people", "email", B("h1"), {});
   ASSERT_TRUE(found.ok()) << found.status().ToString();
@@ -564,7 +575,7 @@ TEST_P(StoreConformanceTest, FindRecordsByBlindIndex) {
   EXPECT_FALSE(second->next.has_value());
 
   // An update replaces the record's entries.
-  ASSERT_TRUE(store_->UpdateRecord(Record("acme", "people", "r1", 2, "a2", {{"email", B("h3")}}), 1).ok());
+  ASSERT_TRUE(store_->UpdateRecord(Record("acme", "people", "r1", 2, "a2", {{"email", B("h3")}}), 1, nullptr).ok());
   EXPECT_EQ(Ids(store_->FindRecords("acme", "people", "email", B("h1"), {})->items),
             std::vector<std::string>{"r2"});
   EXPECT_TRUE(store_->FindRecords("acme", "people", "phone", B("p1"), {})->items.empty());
@@ -574,7 +585,7 @@ TEST_P(StoreConformanceTest, FindRecordsByBlindIndex) {
   EXPECT_EQ(moved->items[0].ciphertext, B("a2"));
 
   // A failed (stale) update leaves the entries alone.
-  EXPECT_EQ(store_->UpdateRecord(Record("acme", "people", "r2", 8, "x", {{"email", B("h9")}}), 7).code(),
+  EXPECT_EQ(store_->UpdateRecord(Record("acme", "people", "r2", 8, "x", {{"email", B("h9")}}), 7, nullptr).code(),
             StatusCode::kAborted);
   EXPECT_EQ(Ids(store_->FindRecords("acme", "people", "email", B("h1"), {})->items),
             std::vector<std::string>{"r2"});
@@ -586,14 +597,14 @@ TEST_P(StoreConformanceTest, FindRecordsByBlindIndex) {
 TEST_P(StoreConformanceTest, Roles) {
   MakeTenant("acme");
   MakeTenant("other");
-  auto created = store_->PutRole({"acme", "support", R"({"people":["read"]})", 10});
+  auto created = store_->PutRole({"acme", "support", R"({"people":["read"]})", 10}, nullptr);
   ASSERT_TRUE(created.ok()) << created.status().ToString();
   EXPECT_TRUE(*created);
-  auto replaced = store_->PutRole({"acme", "support", R"({"people":["read","update"]})", 20});
+  auto replaced = store_->PutRole({"acme", "support", R"({"people":["read","update"]})", 20}, nullptr);
   ASSERT_TRUE(replaced.ok());
   EXPECT_FALSE(*replaced);
-  ASSERT_TRUE(store_->PutRole({"acme", "analyst", "{}", 30}).ok());
-  ASSERT_TRUE(store_->PutRole({"other", "zzz", "{}", 40}).ok());
+  ASSERT_TRUE(store_->PutRole({"acme", "analyst", "{}", 30}, nullptr).ok());
+  ASSERT_TRUE(store_->PutRole({"other", "zzz", "{}", 40}, nullptr).ok());
 
   auto got = store_->GetRole("acme", "support");
   ASSERT_TRUE(got.ok());
@@ -608,12 +619,12 @@ TEST_P(StoreConformanceTest, Roles) {
   EXPECT_EQ((*list)[0].name, "analyst");
   EXPECT_EQ((*list)[1].name, "support");
 
-  ASSERT_TRUE(store_->DeleteRole("acme", "analyst").ok());
+  ASSERT_TRUE(store_->DeleteRole("acme", "analyst", nullptr).ok());
   EXPECT_EQ(store_->GetRole("acme", "analyst").status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(store_->DeleteRole("acme", "analyst").code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->DeleteRole("acme", "analyst", nullptr).code(), StatusCode::kNotFound);
   EXPECT_EQ(store_->GetRole("acme", "zzz").status().code(), StatusCode::kNotFound);
   EXPECT_EQ(store_->ListRoles("acme")->size(), 1u);
-  EXPECT_EQ(store_->PutRole({"nobody", "r", "{}", 1}).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->PutRole({"nobody", "r", "{}", 1}, nullptr).status().code(), StatusCode::kNotFound);
 }
 
 // --- API keys
@@ -623,13 +634,13 @@ TEST_P(StoreConformanceTest, ApiKeys) {
   MakeTenant("other");
   ApiKeyRow k1 = Key("acme", "k1", "hash-1");
   k1.expires_at = 1800000000;
-  ASSERT_TRUE(store_->CreateApiKey(k1).ok());
-  ASSERT_TRUE(store_->CreateApiKey(Key("acme", "k0", "hash-0")).ok());
-  ASSERT_TRUE(store_->CreateApiKey(Key("other", "k9", "hash-9")).ok());
+  ASSERT_TRUE(store_->CreateApiKey(k1, nullptr).ok());
+  ASSERT_TRUE(store_->CreateApiKey(Key("acme", "k0", "hash-0"), nullptr).ok());
+  ASSERT_TRUE(store_->CreateApiKey(Key("other", "k9", "hash-9"), nullptr).ok());
 
-  EXPECT_EQ(store_->CreateApiKey(Key("acme", "k1", "hash-new")).code(), StatusCode::kAlreadyExists);
-  EXPECT_EQ(store_->CreateApiKey(Key("acme", "k2", "hash-1")).code(), StatusCode::kAlreadyExists);
-  EXPECT_EQ(store_->CreateApiKey(Key("nobody", "k3", "hash-3")).code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->CreateApiKey(Key("acme", "k1", "hash-new"), nullptr).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->CreateApiKey(Key("acme", "k2", "hash-1"), nullptr).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->CreateApiKey(Key("nobody", "k3", "hash-3"), nullptr).code(), StatusCode::kNotFound);
 
   auto found = store_->FindApiKeyByHash(B("hash-1"));
   ASSERT_TRUE(found.ok()) << found.status().ToString();
@@ -650,15 +661,15 @@ TEST_P(StoreConformanceTest, ApiKeys) {
   EXPECT_EQ((*list)[0].id, "k0");
   EXPECT_EQ((*list)[1].id, "k1");
 
-  ASSERT_TRUE(store_->RevokeApiKey("acme", "k1", 1750000000).ok());
+  ASSERT_TRUE(store_->RevokeApiKey("acme", "k1", 1750000000, nullptr).ok());
   EXPECT_EQ(store_->FindApiKeyByHash(B("hash-1"))->revoked_at, std::optional<std::int64_t>(1750000000));
   // Revoking again keeps the first revocation time.
-  ASSERT_TRUE(store_->RevokeApiKey("acme", "k1", 1760000000).ok());
+  ASSERT_TRUE(store_->RevokeApiKey("acme", "k1", 1760000000, nullptr).ok());
   EXPECT_EQ(store_->FindApiKeyByHash(B("hash-1"))->revoked_at, std::optional<std::int64_t>(1750000000));
 
-  EXPECT_EQ(store_->RevokeApiKey("acme", "missing", 1).code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->RevokeApiKey("acme", "missing", 1, nullptr).code(), StatusCode::kNotFound);
   // A key of another tenant cannot be revoked through this one.
-  EXPECT_EQ(store_->RevokeApiKey("acme", "k9", 1).code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->RevokeApiKey("acme", "k9", 1, nullptr).code(), StatusCode::kNotFound);
   EXPECT_FALSE(store_->FindApiKeyByHash(B("hash-9"))->revoked_at.has_value());
 }
 
@@ -668,7 +679,7 @@ TEST_P(StoreConformanceTest, ConcurrentCompareAndSetUpdates) {
   constexpr int kThreads = 16;
   constexpr int kUpdatesPerThread = 200;
   MakeTenant("acme");
-  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "hot", 1, "initial")).ok());
+  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "hot", 1, "initial"), nullptr).ok());
 
   std::vector<std::vector<std::int64_t>> written(kThreads);
   std::atomic<int> conflicts{0};
@@ -685,7 +696,7 @@ TEST_P(StoreConformanceTest, ConcurrentCompareAndSetUpdates) {
         std::int64_t next = cur->current_version + 1;
         RecordWrite w = Record("acme", "people", "hot", next,
                                "t" + std::to_string(t) + "-v" + std::to_string(next));
-        Status s = store_->UpdateRecord(w, cur->current_version);
+        Status s = store_->UpdateRecord(w, cur->current_version, nullptr);
         if (s.ok()) {
           written[t].push_back(next);
           ++i;
@@ -727,6 +738,441 @@ TEST_P(StoreConformanceTest, ConcurrentCompareAndSetUpdates) {
   EXPECT_EQ(final_row->ciphertext, B("t" + std::to_string(last_writer) + "-v" +
                                      std::to_string(final_row->current_version)));
   EXPECT_EQ(store_->ListVersions("acme", "people", "hot")->size(), 10u);
+}
+
+// --- Audit log
+
+using testing::BrokenLink;
+using testing::CheckChain;
+using testing::TestEvent;
+using testing::TestHash;
+using testing::TestLink;
+
+TEST_P(StoreConformanceTest, AuditAppendReadAndLeafHashes) {
+  ASSERT_EQ(*store_->AuditSize(), 0);
+  EXPECT_TRUE(store_->ReadAudit(0, 10)->empty());
+  EXPECT_TRUE(store_->AuditLeafHashes(0, 0)->empty());
+  EXPECT_EQ(store_->AuditLeafHashes(0, 1).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->LatestAuditCheckpoint().status().code(), StatusCode::kNotFound);
+
+  std::vector<std::unique_ptr<TestLink>> links;
+  for (int i = 0; i < 5; ++i) {
+    TestEvent e;
+    e.payload = "p" + std::to_string(i);
+    e.tenant = i % 2 == 0 ? "acme" : "";
+    e.principal = "apikey:k" + std::to_string(i);
+    e.action = "record.read";
+    e.resource = "people/r" + std::to_string(i);
+    e.outcome = i == 3 ? "permission_denied" : "success";
+    e.at_ms = 1700000000000 + i;
+    links.push_back(std::make_unique<TestLink>(e));
+    Status s = store_->AppendAudit(*links.back());
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    // Linked once (a retried PostgreSQL transaction may link again).
+    EXPECT_GE(links.back()->calls(), 1);
+  }
+  EXPECT_EQ(*store_->AuditSize(), 5);
+
+  auto rows = store_->ReadAudit(0, 10);
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  ASSERT_EQ(rows->size(), 5u);
+  const AuditRow& r3 = (*rows)[3];
+  EXPECT_EQ(r3.seq, 3);
+  EXPECT_EQ(r3.at_ms, 1700000000003);
+  EXPECT_EQ(r3.tenant_id, "");
+  EXPECT_EQ(r3.principal, "apikey:k3");
+  EXPECT_EQ(r3.action, "record.read");
+  EXPECT_EQ(r3.resource, "people/r3");
+  EXPECT_EQ(r3.outcome, "permission_denied");
+  EXPECT_EQ(r3.entry, B("3|" + testing::Hex((*rows)[2].hash) + "|p3"));
+  EXPECT_EQ(r3.hash, TestHash(r3.entry));
+  EXPECT_EQ((*rows)[0].entry, B("0||p0"));  // seq 0 links to nothing
+
+  auto middle = store_->ReadAudit(2, 2);
+  ASSERT_EQ(middle->size(), 2u);
+  EXPECT_EQ((*middle)[0].seq, 2);
+  EXPECT_EQ((*middle)[1].seq, 3);
+  EXPECT_TRUE(store_->ReadAudit(5, 10)->empty());
+  EXPECT_TRUE(store_->ReadAudit(0, 0)->empty());
+  EXPECT_EQ(store_->ReadAudit(-1, 10).status().code(), StatusCode::kInvalidArgument);
+
+  auto leaves = store_->AuditLeafHashes(1, 4);
+  ASSERT_TRUE(leaves.ok()) << leaves.status().ToString();
+  ASSERT_EQ(leaves->size(), 3u);
+  EXPECT_EQ((*leaves)[0], (*rows)[1].hash);
+  EXPECT_EQ((*leaves)[2], (*rows)[3].hash);
+  EXPECT_TRUE(store_->AuditLeafHashes(5, 5)->empty());
+  EXPECT_EQ(store_->AuditLeafHashes(0, 6).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->AuditLeafHashes(3, 2).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->AuditLeafHashes(-1, 2).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->AuditLeafHashes(6, 6).status().code(), StatusCode::kInvalidArgument);
+
+  EXPECT_EQ(CheckChain(*store_), (std::vector<std::string>{"p0", "p1", "p2", "p3", "p4"}));
+}
+
+TEST_P(StoreConformanceTest, AuditLeafHashesOfThousandsOfEntries) {
+  constexpr int kEntries = 3000;
+  std::vector<std::unique_ptr<TestLink>> links;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kEntries; ++i) links.push_back(std::make_unique<TestLink>("e" + std::to_string(i)));
+  std::atomic<int> next{0};
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int i = next++; i < kEntries; i = next++) {
+        if (!store_->AppendAudit(*links[static_cast<std::size_t>(i)]).ok()) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_EQ(failures.load(), 0);
+  auto start = std::chrono::steady_clock::now();
+  auto leaves = store_->AuditLeafHashes(0, kEntries);
+  auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(leaves.ok()) << leaves.status().ToString();
+  ASSERT_EQ(leaves->size(), static_cast<std::size_t>(kEntries));
+  // One range scan; generous bound for a sanitizer build on a shared machine.
+  EXPECT_LT(std::chrono::duration_cast<std::chrono::milliseconds>(took).count(), 1000);
+  EXPECT_EQ(CheckChain(*store_).size(), static_cast<std::size_t>(kEntries));
+}
+
+TEST_P(StoreConformanceTest, AuditEntryAppendedWithEveryChange) {
+  std::vector<std::unique_ptr<TestLink>> links;
+  auto link = [&](const std::string& payload) -> const AuditLink* {
+    links.push_back(std::make_unique<TestLink>(payload));
+    return links.back().get();
+  };
+  std::int64_t expected = 0;
+  auto appended = [&](const std::string& what) {
+    auto size = store_->AuditSize();
+    ASSERT_TRUE(size.ok());
+    EXPECT_EQ(*size, ++expected) << what;
+  };
+  ASSERT_TRUE(store_->InsertMeta("init", B("x"), link("insert-meta")).ok());
+  appended("insert meta");
+  ASSERT_TRUE(store_->PutMeta("init", B("y"), link("put-meta")).ok());
+  appended("put meta");
+  ASSERT_TRUE(store_->CreateTenant(Tenant("acme"), link("create-tenant")).ok());
+  appended("create tenant");
+  auto created = store_->PutCollection(Collection("acme", "people"), link("put-collection"));
+  ASSERT_TRUE(created.ok() && *created);
+  appended("put collection");
+  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "r1", 1, "c1"), link("insert-record")).ok());
+  appended("insert record");
+  ASSERT_TRUE(store_->UpdateRecord(Record("acme", "people", "r1", 2, "c2"), 1, link("update-record")).ok());
+  appended("update record");
+  ASSERT_TRUE(store_->DeleteRecord("acme", "people", "r1", link("delete-record")).ok());
+  appended("delete record");
+  ASSERT_TRUE(store_->PutRole({"acme", "reader", "{}", 1}, link("put-role")).ok());
+  appended("put role");
+  ASSERT_TRUE(store_->DeleteRole("acme", "reader", link("delete-role")).ok());
+  appended("delete role");
+  ASSERT_TRUE(store_->CreateApiKey(Key("acme", "k1", "h1"), link("create-key")).ok());
+  appended("create api key");
+  ASSERT_TRUE(store_->RevokeApiKey("acme", "k1", 5, link("revoke-key")).ok());
+  appended("revoke api key");
+  ASSERT_TRUE(store_->DeleteTenant("acme", link("delete-tenant")).ok());
+  appended("delete tenant");
+  // Without an entry (store tests only) nothing is appended.
+  ASSERT_TRUE(store_->PutMeta("quiet", B("z"), nullptr).ok());
+  EXPECT_EQ(*store_->AuditSize(), expected);
+
+  EXPECT_EQ(CheckChain(*store_),
+            (std::vector<std::string>{"insert-meta", "put-meta", "create-tenant", "put-collection", "insert-record",
+                                      "update-record", "delete-record", "put-role", "delete-role", "create-key",
+                                      "revoke-key", "delete-tenant"}));
+}
+
+TEST_P(StoreConformanceTest, AuditFailedChangeAppendsNothing) {
+  MakeTenant("acme");
+  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "r1", 1, "c1"), nullptr).ok());
+  ASSERT_TRUE(store_->UpdateRecord(Record("acme", "people", "r1", 2, "c2"), 1, nullptr).ok());
+  ASSERT_TRUE(store_->CreateApiKey(Key("acme", "k1", "h1"), nullptr).ok());
+  ASSERT_TRUE(store_->InsertMeta("init", B("x"), nullptr).ok());
+  TestLink first("first");
+  ASSERT_TRUE(store_->AppendAudit(first).ok());
+
+  TestLink never("never");
+  struct Case {
+    std::string what;
+    Status status;
+    StatusCode want;
+  };
+  std::vector<Case> cases = {
+      {"conflict", store_->UpdateRecord(Record("acme", "people", "r1", 2, "x"), 1, &never), StatusCode::kAborted},
+      {"update missing", store_->UpdateRecord(Record("acme", "people", "nope", 2, "x"), 1, &never),
+       StatusCode::kNotFound},
+      {"bad version", store_->UpdateRecord(Record("acme", "people", "r1", 9, "x"), 2, &never),
+       StatusCode::kInvalidArgument},
+      {"duplicate record", store_->InsertRecord(Record("acme", "people", "r1", 1, "x"), &never),
+       StatusCode::kAlreadyExists},
+      {"record without collection", store_->InsertRecord(Record("acme", "nothing", "r9", 1, "x"), &never),
+       StatusCode::kNotFound},
+      {"delete missing record", store_->DeleteRecord("acme", "people", "nope", &never), StatusCode::kNotFound},
+      {"duplicate tenant", store_->CreateTenant(Tenant("acme"), &never), StatusCode::kAlreadyExists},
+      {"delete missing tenant", store_->DeleteTenant("nobody", &never), StatusCode::kNotFound},
+      {"collection without tenant", store_->PutCollection(Collection("nobody", "c"), &never).status(),
+       StatusCode::kNotFound},
+      {"role without tenant", store_->PutRole({"nobody", "r", "{}", 1}, &never).status(), StatusCode::kNotFound},
+      {"delete missing role", store_->DeleteRole("acme", "nope", &never), StatusCode::kNotFound},
+      {"duplicate key", store_->CreateApiKey(Key("acme", "k1", "h2"), &never), StatusCode::kAlreadyExists},
+      {"revoke missing key", store_->RevokeApiKey("acme", "nope", 1, &never), StatusCode::kNotFound},
+      {"duplicate meta", store_->InsertMeta("init", B("y"), &never), StatusCode::kAlreadyExists},
+  };
+  for (const Case& c : cases) EXPECT_EQ(c.status.code(), c.want) << c.what << ": " << c.status.ToString();
+  EXPECT_EQ(*store_->AuditSize(), 1);
+
+  // The chain continues right after the last appended entry.
+  TestLink next("next");
+  ASSERT_TRUE(store_->UpdateRecord(Record("acme", "people", "r1", 3, "c3"), 2, &next).ok());
+  EXPECT_EQ(CheckChain(*store_), (std::vector<std::string>{"first", "next"}));
+}
+
+TEST_P(StoreConformanceTest, AuditEntryThatCannotBeAppendedFailsItsChange) {
+  MakeTenant("acme");
+  TestLink first("first");
+  ASSERT_TRUE(store_->AppendAudit(first).ok());
+  for (auto defect : {BrokenLink::Defect::kNoHash, BrokenLink::Defect::kWrongSeq}) {
+    BrokenLink broken(defect);
+    Status s = store_->InsertRecord(Record("acme", "people", "r1", 1, "c1"), &broken);
+    EXPECT_EQ(s.code(), StatusCode::kInternal) << s.ToString();
+    // The change went with its entry: no change without its entry.
+    EXPECT_EQ(store_->GetRecord("acme", "people", "r1", std::nullopt).status().code(), StatusCode::kNotFound);
+    EXPECT_EQ(store_->AppendAudit(broken).code(), StatusCode::kInternal);
+    EXPECT_EQ(*store_->AuditSize(), 1);
+  }
+  TestLink second("second");
+  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "r1", 1, "c1"), &second).ok());
+  EXPECT_EQ(CheckChain(*store_), (std::vector<std::string>{"first", "second"}));
+}
+
+TEST_P(StoreConformanceTest, AuditConcurrentAppendsFormOneGapFreeChain) {
+  constexpr int kThreads = 16;
+  constexpr int kPerThread = 60;
+  MakeTenant("acme");
+  std::int64_t commits_before = 0;
+  std::int64_t ops_before = 0;
+  if (auto stats = GroupCommitStatsForTest(*store_); stats.ok()) {
+    commits_before = stats->commits;
+    ops_before = stats->ops;
+  }
+
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        std::string payload = "t" + std::to_string(t) + "-" + std::to_string(i);
+        TestLink link(payload);
+        Status s;
+        if (i % 10 == 9) {
+          // Audited writes interleave with the plain appends.
+          s = store_->InsertRecord(Record("acme", "people", payload, 1, "c"), &link);
+        } else {
+          s = store_->AppendAudit(link);
+        }
+        if (!s.ok()) {
+          ADD_FAILURE() << s.ToString();
+          ++failures;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_EQ(failures.load(), 0);
+
+  std::vector<std::string> payloads = CheckChain(*store_);
+  ASSERT_EQ(payloads.size(), static_cast<std::size_t>(kThreads * kPerThread));
+  std::set<std::string> unique(payloads.begin(), payloads.end());
+  EXPECT_EQ(unique.size(), payloads.size());
+  // Each thread's entries are in the order it appended them.
+  for (int t = 0; t < kThreads; ++t) {
+    int last = -1;
+    for (const std::string& p : payloads) {
+      std::string prefix = "t" + std::to_string(t) + "-";
+      if (p.compare(0, prefix.size(), prefix) != 0) continue;
+      int i = std::stoi(p.substr(prefix.size()));
+      EXPECT_GT(i, last);
+      last = i;
+    }
+  }
+
+  // Appends shared commits.
+  if (auto stats = GroupCommitStatsForTest(*store_); stats.ok()) {
+    std::int64_t commits = stats->commits - commits_before;
+    std::int64_t ops = stats->ops - ops_before;
+    EXPECT_EQ(ops, kThreads * kPerThread);
+    EXPECT_LT(commits, ops);
+  }
+  if (auto stats = PostgresPoolStatsForTest(*store_); stats.ok()) {
+    EXPECT_EQ(stats->audit_appends, kThreads * kPerThread * 9 / 10);
+    EXPECT_LT(stats->audit_commits, stats->audit_appends);
+  }
+}
+
+TEST_P(StoreConformanceTest, AuditCheckpoints) {
+  EXPECT_TRUE(store_->ListAuditCheckpoints(0, 10)->empty());
+  EXPECT_EQ(store_->LatestAuditCheckpoint().status().code(), StatusCode::kNotFound);
+  auto cp = [](std::int64_t size) {
+    AuditCheckpointRow c;
+    c.tree_size = size;
+    c.at_ms = 1700000000000 + size;
+    c.root = Bytes(32, static_cast<std::uint8_t>(size));
+    c.root[0] = 0;  // binary, with a NUL
+    c.note = "kura audit\n" + std::to_string(size) + "\n";
+    c.signature = Bytes(64, 0xee);
+    c.signature[1] = 0;
+    return c;
+  };
+  for (std::int64_t size : {10, 5, 20}) ASSERT_TRUE(store_->PutAuditCheckpoint(cp(size)).ok()) << size;
+  AuditCheckpointRow other = cp(10);
+  other.note = "forged";
+  EXPECT_EQ(store_->PutAuditCheckpoint(other).code(), StatusCode::kAlreadyExists);
+
+  auto all = store_->ListAuditCheckpoints(0, 10);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].tree_size, 5);
+  EXPECT_EQ((*all)[1].tree_size, 10);
+  EXPECT_EQ((*all)[2].tree_size, 20);
+  AuditCheckpointRow want = cp(10);
+  EXPECT_EQ((*all)[1].at_ms, want.at_ms);
+  EXPECT_EQ((*all)[1].root, want.root);
+  EXPECT_EQ((*all)[1].note, want.note);  // the first one stands
+  EXPECT_EQ((*all)[1].signature, want.signature);
+
+  auto after = store_->ListAuditCheckpoints(5, 10);
+  ASSERT_EQ(after->size(), 2u);
+  EXPECT_EQ((*after)[0].tree_size, 10);
+  auto one = store_->ListAuditCheckpoints(0, 1);
+  ASSERT_EQ(one->size(), 1u);
+  EXPECT_EQ((*one)[0].tree_size, 5);
+  EXPECT_TRUE(store_->ListAuditCheckpoints(20, 10)->empty());
+
+  auto latest = store_->LatestAuditCheckpoint();
+  ASSERT_TRUE(latest.ok());
+  EXPECT_EQ(latest->tree_size, 20);
+  EXPECT_EQ(latest->signature, cp(20).signature);
+}
+
+TEST_P(StoreConformanceTest, FindAuditFiltersAndPages) {
+  // 40 entries: tenants acme/other/none, two principals, three actions.
+  std::vector<std::unique_ptr<TestLink>> links;
+  for (int i = 0; i < 40; ++i) {
+    TestEvent e;
+    e.payload = std::to_string(i);
+    e.tenant = i % 3 == 0 ? "acme" : i % 3 == 1 ? "other" : "";
+    e.principal = i % 2 == 0 ? "apikey:a" : "root";
+    e.action = i % 4 == 0 ? "record.read" : i % 4 == 1 ? "record.update" : "auth";
+    e.resource = "people/r" + std::to_string(i % 5);
+    e.outcome = i % 7 == 0 ? "permission_denied" : "success";
+    e.at_ms = 1000 + 10 * i;
+    links.push_back(std::make_unique<TestLink>(e));
+    ASSERT_TRUE(store_->AppendAudit(*links.back()).ok());
+  }
+  auto seqs = [&](const AuditQuery& q) {
+    std::vector<std::int64_t> out;
+    auto page = store_->FindAudit(q);
+    EXPECT_TRUE(page.ok()) << page.status().ToString();
+    if (page.ok()) {
+      for (const auto& r : page->items) out.push_back(r.seq);
+    }
+    return out;
+  };
+  auto expect = [](auto pred) {
+    std::vector<std::int64_t> out;
+    for (int i = 0; i < 40; ++i) {
+      if (pred(i)) out.push_back(i);
+    }
+    return out;
+  };
+  AuditQuery q;
+  q.limit = 100;
+  EXPECT_EQ(seqs(q), expect([](int) { return true; }));  // the sys trail: everything
+  q.tenant_id = "acme";
+  EXPECT_EQ(seqs(q), expect([](int i) { return i % 3 == 0; }));
+  q.tenant_id = "";
+  EXPECT_EQ(seqs(q), expect([](int i) { return i % 3 == 2; }));  // entries about no tenant
+  q.tenant_id = "nobody";
+  EXPECT_TRUE(seqs(q).empty());
+
+  q = {};
+  q.limit = 100;
+  q.principal = "root";
+  EXPECT_EQ(seqs(q), expect([](int i) { return i % 2 == 1; }));
+  q.action = "record.update";
+  EXPECT_EQ(seqs(q), expect([](int i) { return i % 4 == 1; }));
+  q = {};
+  q.limit = 100;
+  q.resource = "people/r3";
+  EXPECT_EQ(seqs(q), expect([](int i) { return i % 5 == 3; }));
+  q.resource = "people/r";  // exact match, not a prefix
+  EXPECT_TRUE(seqs(q).empty());
+  q = {};
+  q.limit = 100;
+  q.outcome = "permission_denied";
+  EXPECT_EQ(seqs(q), expect([](int i) { return i % 7 == 0; }));
+  q = {};
+  q.limit = 100;
+  q.from_ms = 1100;  // at_ms >= 1100: i >= 10
+  q.to_ms = 1200;    // at_ms < 1200: i < 20
+  EXPECT_EQ(seqs(q), expect([](int i) { return i >= 10 && i < 20; }));
+  q.tenant_id = "other";
+  q.principal = "apikey:a";
+  q.action = "auth";
+  EXPECT_EQ(seqs(q), expect([](int i) { return i >= 10 && i < 20 && i % 3 == 1 && i % 2 == 0 && i % 4 >= 2; }));
+
+  // Keyset pagination over a filtered trail.
+  q = {};
+  q.tenant_id = "acme";
+  q.limit = 4;
+  std::vector<std::int64_t> walked;
+  int pages = 0;
+  for (;;) {
+    auto page = store_->FindAudit(q);
+    ASSERT_TRUE(page.ok());
+    ++pages;
+    EXPECT_LE(page->items.size(), 4u);
+    for (const auto& r : page->items) {
+      walked.push_back(r.seq);
+      EXPECT_EQ(r.tenant_id, "acme");
+      EXPECT_EQ(r.entry, B(std::to_string(r.seq) + "|" +
+                           testing::Hex(r.seq == 0 ? Bytes() : TestHash(store_->ReadAudit(r.seq - 1, 1)->at(0).entry)) +
+                           "|" + std::to_string(r.seq)));
+    }
+    if (!page->next) break;
+    EXPECT_EQ(*page->next, std::to_string(page->items.back().seq));
+    q.after_seq = std::stoll(*page->next);
+  }
+  EXPECT_EQ(walked, expect([](int i) { return i % 3 == 0; }));
+  EXPECT_EQ(pages, 4);  // 14 entries: 4 + 4 + 4 + 2
+  q.after_seq = 39;
+  EXPECT_TRUE(seqs(q).empty());
+}
+
+TEST_P(StoreConformanceTest, DeleteTenantKeepsItsAuditTrail) {
+  std::vector<std::unique_ptr<TestLink>> links;
+  auto link = [&](const std::string& payload, const std::string& tenant) -> const AuditLink* {
+    TestEvent e;
+    e.payload = payload;
+    e.tenant = tenant;
+    links.push_back(std::make_unique<TestLink>(e));
+    return links.back().get();
+  };
+  ASSERT_TRUE(store_->CreateTenant(Tenant("gone"), link("create", "gone")).ok());
+  ASSERT_TRUE(store_->PutCollection(Collection("gone", "people"), link("collection", "gone")).ok());
+  ASSERT_TRUE(store_->InsertRecord(Record("gone", "people", "r1", 1, "c"), link("insert", "gone")).ok());
+  ASSERT_TRUE(store_->AppendAudit(*link("read", "gone")).ok());
+  ASSERT_TRUE(store_->DeleteTenant("gone", link("delete", "gone")).ok());
+  EXPECT_EQ(store_->GetTenant("gone").status().code(), StatusCode::kNotFound);
+
+  AuditQuery q;
+  q.tenant_id = "gone";
+  auto trail = store_->FindAudit(q);
+  ASSERT_TRUE(trail.ok());
+  ASSERT_EQ(trail->items.size(), 5u);
+  EXPECT_EQ(trail->items.back().entry.back(), 'e');  // "…|delete"
+  EXPECT_EQ(CheckChain(*store_), (std::vector<std::string>{"create", "collection", "insert", "read", "delete"}));
 }
 
 INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformanceTest, ::testing::Values(SqliteFactory()), FactoryName);

@@ -1,0 +1,32 @@
+// Module-internal: SQL of the audit-log trail query (Store::FindAudit), shared
+// by both backends.
+//
+// A trail query filters on any subset of seven columns. Optional filters
+// written as `(? = '' OR principal = ?)` would keep both engines from using
+// the trail indexes, so each subset gets its own statement text, with only the
+// filters that are set: 2^7 texts per dialect, built once, with static
+// storage (the backends' statement caches are keyed by the text's address).
+#ifndef KURA_STORE_AUDIT_SQL_H_
+#define KURA_STORE_AUDIT_SQL_H_
+
+#include "store/migrations.h"
+#include "store/store.h"
+
+namespace kura::store {
+
+// Which filters of `query` are set (bit i = the i-th filter in the order
+// below). Parameters are bound in this order: after_seq (always; -1 when
+// unset), then tenant_id, principal, action, resource, outcome, from_ms,
+// to_ms (each only when set), then the row limit.
+unsigned AuditFilterMask(const AuditQuery& query);
+
+// The statement for `mask` in `dialect` (`?` or `$n` parameters). Columns:
+// seq, at_ms, tenant_id, principal, action, resource, outcome, entry, hash.
+const char* FindAuditSql(Dialect dialect, unsigned mask);
+
+// Columns every audit-row SELECT of both backends returns, in this order.
+inline constexpr char kAuditColumns[] = "seq, at_ms, tenant_id, principal, action, resource, outcome, entry, hash";
+
+}  // namespace kura::store
+
+#endif  // KURA_STORE_AUDIT_SQL_H_
