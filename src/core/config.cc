@@ -31,6 +31,20 @@ constexpr std::chrono::seconds kMaxConnectTimeout{300};
 constexpr std::chrono::seconds kMaxStatementTimeout{3600};
 constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "error"};
 
+// [[audit.sink]] (SIEM export). The bounds keep a misconfigured sink from
+// rotating on every entry or filling a disk with thousands of rotated files.
+constexpr std::string_view kSinkTypes[] = {"file", "syslog"};
+constexpr std::uint64_t kMinSinkBytes = 4096;
+constexpr std::uint64_t kMaxSinkBytes = std::uint64_t{1} << 40;
+constexpr int kMaxKeepFiles = 1000;
+// RFC 5424 §6.2.1 facility codes, by the names syslog daemons use.
+constexpr std::pair<std::string_view, int> kFacilities[] = {
+    {"kern", 0},    {"user", 1},    {"mail", 2},    {"daemon", 3},  {"auth", 4},    {"syslog", 5},
+    {"lpr", 6},     {"news", 7},    {"uucp", 8},    {"cron", 9},    {"authpriv", 10}, {"ftp", 11},
+    {"ntp", 12},    {"audit", 13},  {"alert", 14},  {"clock", 15},  {"local0", 16}, {"local1", 17},
+    {"local2", 18}, {"local3", 19}, {"local4", 20}, {"local5", 21}, {"local6", 22}, {"local7", 23},
+};
+
 template <std::size_t N>
 bool OneOf(std::string_view value, const std::string_view (&options)[N]) {
   for (auto o : options) {
@@ -87,6 +101,47 @@ bool SplitHostPort(std::string_view text, std::string* host, int* port) {
   *host = std::string(h);
   *port = value;
   return true;
+}
+
+// A sink name becomes a file name (<state_dir>/<name>.pos): no separators,
+// no leading dot, nothing a shell or a log line would mangle.
+bool ValidSinkName(std::string_view name) {
+  if (name.empty() || name.size() > 64 || name.front() == '.') return false;
+  for (char ch : name) {
+    bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+              ch == '_' || ch == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// RFC 5424 §6.2.5: APP-NAME is 1-48 printable US-ASCII characters, no space.
+bool ValidAppName(std::string_view name) {
+  if (name.empty() || name.size() > 48) return false;
+  for (char ch : name) {
+    if (ch < 33 || ch > 126) return false;
+  }
+  return true;
+}
+
+// Why a syslog address is unusable, or nullopt when it is fine.
+std::optional<std::string> SyslogAddressProblem(std::string_view address) {
+  constexpr std::string_view kForms = "is not udp://HOST:PORT, tcp://HOST:PORT or unix:///PATH";
+  std::string quoted = "\"" + std::string(address) + "\" ";
+  if (address.starts_with("udp://") || address.starts_with("tcp://")) {
+    std::string host;
+    int port = 0;
+    if (!SplitHostPort(address.substr(6), &host, &port) || port == 0) return quoted + std::string(kForms);
+    return std::nullopt;
+  }
+  if (address.starts_with("unix://")) {
+    std::string_view path = address.substr(7);
+    if (path.empty() || path.front() != '/') return quoted + "needs an absolute socket path (unix:///dev/log)";
+    // sun_path holds 108 bytes including the terminating NUL.
+    if (path.size() > 107) return quoted + "has a socket path longer than 107 bytes";
+    return std::nullopt;
+  }
+  return quoted + std::string(kForms);
 }
 
 bool IsLoopbackHost(std::string_view host) {
@@ -326,8 +381,121 @@ Status ReadConfig(const Reader& r, const toml::table& root, Config* c) {
       {"keep_versions", r.Int(&c->records.keep_versions, 1, 1000)},
       {"max_page_size", r.Int(&c->records.max_page_size, 1, 10000)},
   };
+  // [[audit.sink]]: an array of tables, each checked completely here so the
+  // message can point at the table and the key; ValidateConfig repeats the
+  // rules for configurations not read from a file.
+  Reader::Handler sinks = [&r, c](const toml::node& v, const std::string& key) -> Status {
+    const toml::array* array = v.as_array();
+    if (array == nullptr) {
+      return r.Error(v.source(), key,
+                     std::string("expected an array of tables ([[audit.sink]]), got ") + std::string(TypeName(v)));
+    }
+    std::vector<Config::Audit::SinkSettings> out;
+    std::vector<std::string> name_origins;
+    for (std::size_t i = 0; i < array->size(); ++i) {
+      const toml::node& item = *array->get(i);
+      const std::string item_key = key + "[" + std::to_string(i) + "]";
+      Config::Audit::SinkSettings sink;
+      std::map<std::string, toml::source_region> seen;  // key -> where it was set
+      auto mark = [&seen](std::string name, Reader::Handler h) -> Reader::Handler {
+        return [&seen, name = std::move(name), h = std::move(h)](const toml::node& n, const std::string& k) {
+          seen[name] = n.source();
+          return h(n, k);
+        };
+      };
+      Reader::Handler sink_address = [&r, &sink](const toml::node& n, const std::string& k) -> Status {
+        std::string value;
+        KURA_RETURN_IF_ERROR(r.String(&value)(n, k));
+        if (auto problem = SyslogAddressProblem(value)) return r.Error(n.source(), k, *problem);
+        sink.address = value;
+        return Status::Ok();
+      };
+      Reader::Handler app_name = [&r, &sink](const toml::node& n, const std::string& k) -> Status {
+        std::string value;
+        KURA_RETURN_IF_ERROR(r.String(&value)(n, k));
+        if (!ValidAppName(value)) {
+          return r.Error(n.source(), k, "\"" + value + "\" is not 1-48 printable ASCII characters without spaces");
+        }
+        sink.app_name = value;
+        return Status::Ok();
+      };
+      // A facility by number (0-23) or by name ("audit", "local0", …).
+      Reader::Handler facility = [&r, &sink](const toml::node& n, const std::string& k) -> Status {
+        if (n.is_integer()) return r.Int(&sink.facility, 0, 23)(n, k);
+        std::string value;
+        if (!n.is_string()) {
+          return r.Error(n.source(), k,
+                         std::string("expected a facility name or number, got ") + std::string(TypeName(n)));
+        }
+        KURA_RETURN_IF_ERROR(r.String(&value)(n, k));
+        for (const auto& [name, code] : kFacilities) {
+          if (name == value) {
+            sink.facility = code;
+            return Status::Ok();
+          }
+        }
+        return r.Error(n.source(), k, "\"" + value + "\" is not a syslog facility (0-23, or kern … local7)");
+      };
+      Reader::Handler name = [&r, &sink](const toml::node& n, const std::string& k) -> Status {
+        std::string value;
+        KURA_RETURN_IF_ERROR(r.String(&value)(n, k));
+        if (!ValidSinkName(value)) {
+          return r.Error(n.source(), k,
+                         "\"" + value + "\" is not a sink name (1-64 of A-Z a-z 0-9 . _ -, not starting with '.')");
+        }
+        sink.name = value;
+        return Status::Ok();
+      };
+      std::map<std::string, Reader::Handler> keys = {
+          {"name", mark("name", name)},
+          {"type", mark("type", r.Enum(&sink.type, kSinkTypes))},
+          {"path", mark("path", r.NonEmptyString(&sink.path))},
+          {"max_bytes", mark("max_bytes", r.Int(&sink.max_bytes, kMinSinkBytes, kMaxSinkBytes))},
+          {"keep_files", mark("keep_files", r.Int(&sink.keep_files, 1, kMaxKeepFiles))},
+          {"address", mark("address", sink_address)},
+          {"app_name", mark("app_name", app_name)},
+          {"facility", mark("facility", facility)},
+      };
+      KURA_RETURN_IF_ERROR(r.Table(item, item_key, keys));
+      if (sink.name.empty()) return r.Error(item.source(), item_key + ".name", "required (a unique name for this sink)");
+      for (std::size_t j = 0; j < out.size(); ++j) {
+        if (out[j].name == sink.name) {
+          return r.Error(seen["name"], item_key + ".name",
+                         "\"" + sink.name + "\" is already the name of the sink at " + name_origins[j]);
+        }
+      }
+      if (sink.type.empty()) {
+        return r.Error(item.source(), item_key + ".type", "required (" + Choices(kSinkTypes) + ")");
+      }
+      // Keys of the other type are refused rather than ignored: a file sink
+      // with an `address` is almost certainly a mistake that would otherwise
+      // send the audit trail somewhere the operator did not intend.
+      const bool is_file = sink.type == "file";
+      const char* const file_keys[] = {"path", "max_bytes", "keep_files"};
+      const char* const syslog_keys[] = {"address", "app_name", "facility"};
+      for (const char* k : is_file ? syslog_keys : file_keys) {
+        if (auto it = seen.find(k); it != seen.end()) {
+          return r.Error(it->second, item_key + "." + k,
+                         std::string("only for type = \"") + (is_file ? "syslog" : "file") + "\"");
+        }
+      }
+      if (is_file && sink.path.empty()) {
+        return r.Error(item.source(), item_key + ".path", "required for type = \"file\" (the JSON lines file)");
+      }
+      if (!is_file && sink.address.empty()) {
+        return r.Error(item.source(), item_key + ".address",
+                       "required for type = \"syslog\" (udp://HOST:PORT, tcp://HOST:PORT or unix:///PATH)");
+      }
+      sink.origin = r.Where(item.source());
+      name_origins.push_back(r.Where(seen["name"]));
+      out.push_back(std::move(sink));
+    }
+    c->audit.sinks = std::move(out);
+    return Status::Ok();
+  };
   std::map<std::string, Reader::Handler> audit = {
       {"checkpoint_interval", r.Duration(&c->audit.checkpoint_interval, false)},
+      {"sink", sinks},
   };
   std::map<std::string, Reader::Handler> log = {
       {"level", r.Enum(&c->log.level, kLogLevels)},
@@ -470,6 +638,38 @@ Status ValidateConfig(const Config& c) {
   if (c.records.keep_versions < 1) return bad("records.keep_versions", "must be at least 1");
   if (c.records.max_page_size < 1) return bad("records.max_page_size", "must be at least 1");
   if (c.audit.checkpoint_interval.count() <= 0) return bad("audit.checkpoint_interval", "must be greater than zero");
+  for (std::size_t i = 0; i < c.audit.sinks.size(); ++i) {
+    const Config::Audit::SinkSettings& sink = c.audit.sinks[i];
+    const std::string key = "audit.sink[" + std::to_string(i) + "]";
+    auto at = [&sink, &key](std::string field, std::string reason) {
+      return InvalidArgumentError((sink.origin.empty() ? "" : sink.origin + ": ") + key + "." + field + ": " + reason);
+    };
+    if (!ValidSinkName(sink.name)) {
+      return at("name", "\"" + sink.name + "\" is not a sink name (1-64 of A-Z a-z 0-9 . _ -, not starting with '.')");
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      if (c.audit.sinks[j].name == sink.name) {
+        return at("name", "\"" + sink.name + "\" is also the name of audit.sink[" + std::to_string(j) + "]");
+      }
+    }
+    if (sink.type == "file") {
+      if (sink.path.empty()) return at("path", "required for type = \"file\"");
+      if (sink.max_bytes < kMinSinkBytes || sink.max_bytes > kMaxSinkBytes) {
+        return at("max_bytes", "must be between " + std::to_string(kMinSinkBytes) + " and " +
+                                   std::to_string(kMaxSinkBytes));
+      }
+      if (sink.keep_files < 1 || sink.keep_files > kMaxKeepFiles) {
+        return at("keep_files", "must be between 1 and " + std::to_string(kMaxKeepFiles));
+      }
+    } else if (sink.type == "syslog") {
+      if (sink.address.empty()) return at("address", "required for type = \"syslog\"");
+      if (auto problem = SyslogAddressProblem(sink.address)) return at("address", *problem);
+      if (!ValidAppName(sink.app_name)) return at("app_name", "must be 1-48 printable ASCII characters without spaces");
+      if (sink.facility < 0 || sink.facility > 23) return at("facility", "must be between 0 and 23");
+    } else {
+      return at("type", "\"" + sink.type + "\" is not one of " + Choices(kSinkTypes));
+    }
+  }
   if (!OneOf(c.log.level, kLogLevels)) return bad("log.level", "\"" + c.log.level + "\" is not one of " + Choices(kLogLevels));
   if (c.log.access_log.empty()) return bad("log.access_log", "must be \"stderr\", \"off\" or a file path");
   return Status::Ok();

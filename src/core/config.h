@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/status.h"
 
@@ -74,6 +75,24 @@ struct Config {
 
   struct Audit {
     std::chrono::seconds checkpoint_interval{60};
+
+    // One [[audit.sink]] table: where the SIEM export copies every entry.
+    // Mirrors audit::SinkConfig (core cannot depend on audit); the serve
+    // wiring converts with audit::SinkConfigFrom().
+    struct SinkSettings {
+      std::string name;                  // unique; [A-Za-z0-9._-], 1-64 chars, names the state file
+      std::string type;                  // file | syslog
+      // file:
+      std::string path;                  // JSON lines, rotated to path.1, path.2, …
+      std::uint64_t max_bytes = 64u << 20;
+      int keep_files = 5;                // rotated files kept besides `path`
+      // syslog:
+      std::string address;               // udp://host:port | tcp://host:port | unix:///path
+      std::string app_name = "kura";     // RFC 5424 APP-NAME
+      int facility = 13;                 // 0-23; 13 = log audit
+      std::string origin;                // "FILE:LINE" of the table; empty when not from a file
+    };
+    std::vector<SinkSettings> sinks;
   } audit;
 
   struct Log {

@@ -564,5 +564,180 @@ TEST(ValidateConfigTest, RefusesBadFields) {
   check([](Config& c) { c.log.level = "verbose"; }, "log.level:");
 }
 
+TEST_F(ConfigFileTest, ReadsAuditSinks) {
+  Config c;
+  Status s = Load(R"([audit]
+checkpoint_interval = "60s"
+
+[[audit.sink]]
+name = "siem-file"
+type = "file"
+path = "/var/log/kura/audit.jsonl"
+max_bytes = 1048576
+keep_files = 3
+
+[[audit.sink]]
+name = "siem.tcp"
+type = "syslog"
+address = "tcp://siem.example:6514"
+app_name = "kura-tokyo"
+facility = "local3"
+
+[[audit.sink]]
+name = "local_syslog"
+type = "syslog"
+address = "unix:///dev/log"
+facility = 4
+)", &c);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ASSERT_EQ(c.audit.sinks.size(), 3u);
+  const auto& f = c.audit.sinks[0];
+  EXPECT_EQ(f.name, "siem-file");
+  EXPECT_EQ(f.type, "file");
+  EXPECT_EQ(f.path, "/var/log/kura/audit.jsonl");
+  EXPECT_EQ(f.max_bytes, 1048576u);
+  EXPECT_EQ(f.keep_files, 3);
+  EXPECT_EQ(f.origin, path_ + ":4");
+  const auto& t = c.audit.sinks[1];
+  EXPECT_EQ(t.name, "siem.tcp");
+  EXPECT_EQ(t.type, "syslog");
+  EXPECT_EQ(t.address, "tcp://siem.example:6514");
+  EXPECT_EQ(t.app_name, "kura-tokyo");
+  EXPECT_EQ(t.facility, 19);
+  EXPECT_EQ(t.origin, path_ + ":11");
+  const auto& u = c.audit.sinks[2];
+  EXPECT_EQ(u.address, "unix:///dev/log");
+  EXPECT_EQ(u.app_name, "kura");  // default
+  EXPECT_EQ(u.facility, 4);
+  EXPECT_TRUE(ValidateConfig([&] {
+    Config v = c;
+    v.listener.tls_cert = "/c.pem";
+    v.listener.tls_key = "/k.pem";
+    return v;
+  }()).ok());
+}
+
+TEST_F(ConfigFileTest, AuditSinkDefaults) {
+  Config c;
+  ASSERT_TRUE(Load("[[audit.sink]]\nname = \"a\"\ntype = \"file\"\npath = \"/tmp/a.jsonl\"\n"
+                   "[[audit.sink]]\nname = \"b\"\ntype = \"syslog\"\naddress = \"udp://[::1]:514\"\n",
+                   &c)
+                  .ok());
+  ASSERT_EQ(c.audit.sinks.size(), 2u);
+  EXPECT_EQ(c.audit.sinks[0].max_bytes, std::uint64_t{64} << 20);
+  EXPECT_EQ(c.audit.sinks[0].keep_files, 5);
+  EXPECT_EQ(c.audit.sinks[1].app_name, "kura");
+  EXPECT_EQ(c.audit.sinks[1].facility, 13);
+  Config none;
+  ASSERT_TRUE(Load("[audit]\ncheckpoint_interval = \"5m\"\n", &none).ok());
+  EXPECT_TRUE(none.audit.sinks.empty());
+}
+
+TEST_F(ConfigFileTest, BadAuditSinks) {
+  const std::string file = "[[audit.sink]]\nname = \"a\"\ntype = \"file\"\npath = \"/tmp/a\"\n";
+  const std::string syslog = "[[audit.sink]]\nname = \"s\"\ntype = \"syslog\"\n";
+  // Names: required, safe as a file name, unique (the message points at both).
+  EXPECT_EQ(Load("[[audit.sink]]\ntype = \"file\"\npath = \"/tmp/a\"\n").message(),
+            path_ + ":1: audit.sink[0].name: required (a unique name for this sink)");
+  EXPECT_THAT(Load("[[audit.sink]]\nname = \"../x\"\n").message(),
+              StartsWith(path_ + ":2: audit.sink[0].name: \"../x\" is not a sink name"));
+  EXPECT_THAT(Load("[[audit.sink]]\nname = \".hidden\"\n").message(),
+              StartsWith(path_ + ":2: audit.sink[0].name: \".hidden\" is not a sink name"));
+  EXPECT_EQ(Load(file + "\n" + file).message(),
+            path_ + ":7: audit.sink[1].name: \"a\" is already the name of the sink at " + path_ + ":2");
+  // Type: required, known, and its own keys only.
+  EXPECT_EQ(Load("[[audit.sink]]\nname = \"a\"\npath = \"/tmp/a\"\n").message(),
+            path_ + ":1: audit.sink[0].type: required (file | syslog)");
+  EXPECT_THAT(Load("[[audit.sink]]\nname = \"a\"\ntype = \"kafka\"\n").message(),
+              StartsWith(path_ + ":3: audit.sink[0].type: \"kafka\" is not one of file | syslog"));
+  EXPECT_EQ(Load(file + "address = \"udp://h:514\"\n").message(),
+            path_ + ":5: audit.sink[0].address: only for type = \"syslog\"");
+  EXPECT_EQ(Load(syslog + "address = \"udp://h:514\"\nkeep_files = 2\n").message(),
+            path_ + ":5: audit.sink[0].keep_files: only for type = \"file\"");
+  EXPECT_EQ(Load("[[audit.sink]]\nname = \"a\"\ntype = \"file\"\n").message(),
+            path_ + ":1: audit.sink[0].path: required for type = \"file\" (the JSON lines file)");
+  EXPECT_THAT(Load(syslog).message(), StartsWith(path_ + ":1: audit.sink[0].address: required for type = \"syslog\""));
+  EXPECT_EQ(Load(file + "colour = \"red\"\n").message(), path_ + ":5: audit.sink[0].colour: unknown key");
+  // Values.
+  EXPECT_THAT(Load(file + "max_bytes = 100\n").message(),
+              StartsWith(path_ + ":5: audit.sink[0].max_bytes: 100 is out of range [4096, "));
+  EXPECT_THAT(Load(file + "keep_files = 0\n").message(),
+              StartsWith(path_ + ":5: audit.sink[0].keep_files: 0 is out of range [1, 1000]"));
+  EXPECT_EQ(Load(file + "path = \"\"\n").code(), StatusCode::kInvalidArgument);  // duplicate key: syntax error
+  for (const char* bad : {"udp://host", "tcp://host:0", "tcp://host:99999", "http://h:80", "udp://::1:514", "host:514",
+                          "unix://dev/log", "unix://"}) {
+    EXPECT_THAT(Load(syslog + "address = \"" + bad + "\"\n").message(),
+                StartsWith(path_ + ":4: audit.sink[0].address: \"" + bad + "\" "))
+        << bad;
+  }
+  EXPECT_THAT(Load(syslog + "address = \"unix:///" + std::string(200, 'x') + "\"\n").message(),
+              HasSubstr("longer than 107 bytes"));
+  EXPECT_THAT(Load(syslog + "address = \"udp://h:514\"\napp_name = \"two words\"\n").message(),
+              StartsWith(path_ + ":5: audit.sink[0].app_name: \"two words\" is not 1-48 printable ASCII"));
+  EXPECT_THAT(Load(syslog + "address = \"udp://h:514\"\napp_name = \"" + std::string(49, 'a') + "\"\n").message(),
+              StartsWith(path_ + ":5: audit.sink[0].app_name:"));
+  EXPECT_THAT(Load(syslog + "address = \"udp://h:514\"\nfacility = 24\n").message(),
+              StartsWith(path_ + ":5: audit.sink[0].facility: 24 is out of range [0, 23]"));
+  EXPECT_THAT(Load(syslog + "address = \"udp://h:514\"\nfacility = \"local9\"\n").message(),
+              StartsWith(path_ + ":5: audit.sink[0].facility: \"local9\" is not a syslog facility"));
+  EXPECT_THAT(Load(syslog + "address = \"udp://h:514\"\nfacility = true\n").message(),
+              StartsWith(path_ + ":5: audit.sink[0].facility: expected a facility name or number, got a boolean"));
+  // Shape: an array of tables, not one table or scalars.
+  EXPECT_EQ(Load("[audit.sink]\nname = \"a\"\n").message(),
+            path_ + ":1: audit.sink: expected an array of tables ([[audit.sink]]), got a table");
+  EXPECT_EQ(Load("[audit]\nsink = [1]\n").message(), path_ + ":2: audit.sink[0]: expected a table, got an integer");
+  // A failed load changes nothing.
+  Config c;
+  c.audit.sinks.push_back({.name = "keep", .type = "file", .path = "/tmp/k"});
+  EXPECT_FALSE(LoadConfigFile(Write(file + file), &c).ok());
+  ASSERT_EQ(c.audit.sinks.size(), 1u);
+  EXPECT_EQ(c.audit.sinks[0].name, "keep");
+}
+
+TEST(ValidateConfigTest, AuditSinkRules) {
+  auto sink_file = [] {
+    Config::Audit::SinkSettings s;
+    s.name = "f";
+    s.type = "file";
+    s.path = "/tmp/f.jsonl";
+    return s;
+  };
+  auto sink_syslog = [] {
+    Config::Audit::SinkSettings s;
+    s.name = "s";
+    s.type = "syslog";
+    s.address = "tcp://127.0.0.1:6514";
+    return s;
+  };
+  Config ok = ValidConfig();
+  ok.audit.sinks = {sink_file(), sink_syslog()};
+  EXPECT_TRUE(ValidateConfig(ok).ok()) << ValidateConfig(ok).ToString();
+
+  auto check = [&](auto mutate, const std::string& prefix) {
+    Config c = ValidConfig();
+    c.audit.sinks = {sink_file(), sink_syslog()};
+    mutate(c);
+    Status s = ValidateConfig(c);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << prefix;
+    EXPECT_THAT(s.message(), StartsWith(prefix));
+  };
+  check([](Config& c) { c.audit.sinks[1].name = "f"; }, "audit.sink[1].name: \"f\" is also the name of audit.sink[0]");
+  check([](Config& c) { c.audit.sinks[0].name = "a/b"; }, "audit.sink[0].name:");
+  check([](Config& c) { c.audit.sinks[0].type = "kafka"; }, "audit.sink[0].type:");
+  check([](Config& c) { c.audit.sinks[0].path = ""; }, "audit.sink[0].path:");
+  check([](Config& c) { c.audit.sinks[0].max_bytes = 10; }, "audit.sink[0].max_bytes:");
+  check([](Config& c) { c.audit.sinks[0].keep_files = 0; }, "audit.sink[0].keep_files:");
+  check([](Config& c) { c.audit.sinks[1].address = ""; }, "audit.sink[1].address:");
+  check([](Config& c) { c.audit.sinks[1].address = "tcp://nope"; }, "audit.sink[1].address:");
+  check([](Config& c) { c.audit.sinks[1].app_name = ""; }, "audit.sink[1].app_name:");
+  check([](Config& c) { c.audit.sinks[1].facility = 24; }, "audit.sink[1].facility:");
+  check(
+      [](Config& c) {
+        c.audit.sinks[1].origin = "kura.toml:9";
+        c.audit.sinks[1].facility = -1;
+      },
+      "kura.toml:9: audit.sink[1].facility:");
+}
+
 }  // namespace
 }  // namespace kura

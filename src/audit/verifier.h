@@ -1,0 +1,55 @@
+// Offline verification of a whole audit log: every entry's hash, the chain,
+// the columns against the entries, every checkpoint's signature, and every
+// checkpoint's root against the tree recomputed from the entries (which
+// proves every consistency between checkpoints). Used by `kura audit verify`
+// on a data directory or a backup, and on entries fetched from a server.
+#ifndef KURA_AUDIT_VERIFIER_H_
+#define KURA_AUDIT_VERIFIER_H_
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/bytes.h"
+#include "core/status.h"
+#include "store/store.h"
+
+namespace kura::audit {
+
+struct Problem {
+  enum class Kind {
+    kAltered,      // an entry's bytes or columns do not match its hash
+    kRemoved,      // entries are missing before `seq`
+    kInserted,     // an entry that was never appended in this place
+    kReordered,    // entries out of order
+    kChainBroken,  // `seq` does not link to its predecessor (altered predecessor)
+    kTruncated,    // fewer entries than a checkpoint covers
+    kForgedCheckpoint,
+    kCheckpointMismatch,  // a validly signed root that the entries do not produce
+  };
+  Kind kind;
+  std::int64_t seq = -1;         // the entry named, or the checkpoint's tree size
+  std::string message;           // one line for people: what and where
+};
+const char* ProblemKindName(Problem::Kind kind);
+
+struct VerifyReport {
+  std::int64_t entries = 0;       // entries read
+  std::int64_t checkpoints = 0;   // checkpoints checked
+  std::optional<Problem> problem; // the first problem found; nullopt = verified
+  Bytes root;                     // root over all entries read (when verified)
+};
+
+// Reads pages of rows in seq order ([from, from + limit)).
+using RowReader = std::function<Result<std::vector<store::AuditRow>>(std::int64_t from, int limit)>;
+
+// Verifies the whole log. `checkpoints` ascending by tree size. The Status is
+// an error only when reading failed; tampering is reported in the report.
+Result<VerifyReport> VerifyLog(const RowReader& read_rows, const std::vector<store::AuditCheckpointRow>& checkpoints,
+                               ByteView public_key);
+
+}  // namespace kura::audit
+
+#endif  // KURA_AUDIT_VERIFIER_H_
