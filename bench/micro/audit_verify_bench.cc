@@ -36,7 +36,6 @@ Event BenchEvent(std::int64_t i) {
   e.action = i % 4 == 0 ? "record.create" : "record.read";
   e.resource = "customers/01HZX3" + std::to_string(1000000 + i);
   e.outcome = "success";
-  e.status = 200;
   e.client = "10.1.2." + std::to_string(i % 250);
   e.request_id = "01HZX4" + std::to_string(9000000 + i);
   if (i % 10 == 0) e.lookup = "email:4c8f0e5d2a1b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5";

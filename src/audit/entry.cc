@@ -142,7 +142,7 @@ bool GetString(const nlohmann::json& object, const char* key, std::string* out) 
   return true;
 }
 
-constexpr std::size_t kEntryKeys = 15;
+constexpr std::size_t kEntryKeys = 14;
 
 Result<Entry> DecodeJson(std::string_view bytes) {
   const nlohmann::json j = nlohmann::json::parse(bytes.begin(), bytes.end(), nullptr, /*allow_exceptions=*/false);
@@ -154,18 +154,11 @@ Result<Entry> DecodeJson(std::string_view bytes) {
   if (v != kEntryFormat) return NotAnEntry("unknown format version " + std::to_string(v));
 
   Entry entry;
-  std::int64_t status = 0;
   std::string prev_hex;
   it = j.find("seq");
   if (it == j.end() || !GetInt64(*it, &entry.seq) || entry.seq < 0) return NotAnEntry("bad seq");
   it = j.find("at_ms");
   if (it == j.end() || !GetInt64(*it, &entry.event.at_ms)) return NotAnEntry("bad at_ms");
-  it = j.find("status");
-  if (it == j.end() || !GetInt64(*it, &status) || status < std::numeric_limits<int>::min() ||
-      status > std::numeric_limits<int>::max()) {
-    return NotAnEntry("bad status");
-  }
-  entry.event.status = static_cast<int>(status);
   Event& e = entry.event;
   if (!GetString(j, "prev", &prev_hex) || !GetString(j, "principal", &e.principal) ||
       !GetString(j, "tenant", &e.tenant) || !GetString(j, "action", &e.action) ||
@@ -249,8 +242,6 @@ std::string EncodeEntry(std::int64_t seq, ByteView prev_hash, const Event& event
   AppendString(&out, event.resource);
   out.append(",\"outcome\":");
   AppendString(&out, event.outcome);
-  out.append(",\"status\":");
-  AppendInt(&out, event.status);
   out.append(",\"client\":");
   AppendString(&out, event.client);
   out.append(",\"request_id\":");
@@ -331,7 +322,6 @@ namespace internal {
 
 bool ScanPlainEntry(std::string_view s, EntryFields* out) {
   std::size_t i = 0;
-  std::int64_t status = 0;
   std::string_view ignored;
   if (!ScanLiteral(s, &i, "{\"v\":1,\"seq\":") || !ScanInt(s, &i, &out->seq) || out->seq < 0) return false;
   if (!ScanLiteral(s, &i, ",\"prev\":\"") || !ScanPlainString(s, &i, &out->prev_hex)) return false;
@@ -342,10 +332,6 @@ bool ScanPlainEntry(std::string_view s, EntryFields* out) {
   if (!ScanLiteral(s, &i, ",\"action\":\"") || !ScanPlainString(s, &i, &out->action)) return false;
   if (!ScanLiteral(s, &i, ",\"resource\":\"") || !ScanPlainString(s, &i, &out->resource)) return false;
   if (!ScanLiteral(s, &i, ",\"outcome\":\"") || !ScanPlainString(s, &i, &out->outcome)) return false;
-  if (!ScanLiteral(s, &i, ",\"status\":") || !ScanInt(s, &i, &status) || status < std::numeric_limits<int>::min() ||
-      status > std::numeric_limits<int>::max()) {
-    return false;
-  }
   for (std::string_view key : {",\"client\":\"", ",\"request_id\":\"", ",\"grant_id\":\"", ",\"reason\":\"",
                                ",\"lookup\":\""}) {
     if (!ScanLiteral(s, &i, key) || !ScanPlainString(s, &i, &ignored)) return false;

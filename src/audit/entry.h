@@ -30,7 +30,6 @@ struct Event {
   std::string action;       // "record.read", "tenant.create", "auth", …
   std::string resource;     // "customers/<id>", "roles/support", "" …
   std::string outcome;      // "success", or the error code ("permission_denied", …)
-  int status = 0;           // the HTTP status answered (0 for internal events)
   std::string client;       // client address, "" for internal events
   std::string request_id;
   std::string grant_id;     // the lockbox grant used, "" if none

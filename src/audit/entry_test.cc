@@ -22,7 +22,6 @@ Event SampleEvent() {
   e.action = "record.read";
   e.resource = "customers/r1";
   e.outcome = "success";
-  e.status = 200;
   e.client = "127.0.0.1";
   e.request_id = "req-1";
   e.grant_id = "";
@@ -36,16 +35,15 @@ Bytes Hash(std::uint8_t fill) { return Bytes(kHashSize, fill); }
 TEST(EncodeEntryTest, ExactBytes) {
   EXPECT_EQ(EncodeEntry(0, {}, SampleEvent()),
             R"({"v":1,"seq":0,"prev":"","at_ms":1700000000123,"principal":"apikey:k1","tenant":"acme",)"
-            R"("action":"record.read","resource":"customers/r1","outcome":"success","status":200,)"
+            R"("action":"record.read","resource":"customers/r1","outcome":"success",)"
             R"("client":"127.0.0.1","request_id":"req-1","grant_id":"","reason":"ticket 42","lookup":""})");
   Event e;
   e.at_ms = -5;
-  e.status = -1;
   std::string prev;
   for (int i = 0; i < 32; ++i) prev += "ab";
   EXPECT_EQ(EncodeEntry(9223372036854775807, Hash(0xab), e),
             R"({"v":1,"seq":9223372036854775807,"prev":")" + prev +
-                R"(","at_ms":-5,"principal":"","tenant":"","action":"","resource":"","outcome":"","status":-1,)"
+                R"(","at_ms":-5,"principal":"","tenant":"","action":"","resource":"","outcome":"",)"
                 R"("client":"","request_id":"","grant_id":"","reason":"","lookup":""})");
 }
 
@@ -149,7 +147,6 @@ TEST(DecodeEntryTest, RoundTrip) {
   e.resource = "a\"b\\c\n\x01";
   e.lookup = "email:0011";
   e.grant_id = "g-7";
-  e.status = 403;
   const std::string entry = EncodeEntry(5, Hash(0x5a), e);
   auto decoded = DecodeEntry(entry);
   ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
@@ -161,7 +158,6 @@ TEST(DecodeEntryTest, RoundTrip) {
   EXPECT_EQ(decoded->event.action, e.action);
   EXPECT_EQ(decoded->event.resource, e.resource);
   EXPECT_EQ(decoded->event.outcome, e.outcome);
-  EXPECT_EQ(decoded->event.status, 403);
   EXPECT_EQ(decoded->event.client, e.client);
   EXPECT_EQ(decoded->event.request_id, e.request_id);
   EXPECT_EQ(decoded->event.grant_id, "g-7");
@@ -198,7 +194,6 @@ TEST(DecodeEntryTest, AcceptsOnlyCanonicalBytes) {
       replace("\"seq\":3", "\"seq\":-3"),
       replace("\"seq\":3", "\"seq\":\"3\""),
       replace("\"seq\":3", "\"seq\":3e0"),
-      replace("\"status\":200", "\"status\":2147483648"),
       replace("\"at_ms\":1700000000123", "\"at_ms\":17000000001230000000000"),
       replace("\"prev\":\"1111", "\"prev\":\"11"),                      // short hash
       replace("\"prev\":\"1111", "\"prev\":\"1A11"),                    // uppercase hex
@@ -344,7 +339,6 @@ TEST(ScanPlainEntryTest, AcceptsPlainCanonicalEntries) {
   }
   Event negative = SampleEvent();
   negative.at_ms = -1;
-  negative.status = 0;
   ExpectScanAgrees(EncodeEntry(2, Hash(0), negative));
   // Escapes are left to DecodeEntry.
   Event escaped = SampleEvent();
@@ -355,7 +349,6 @@ TEST(ScanPlainEntryTest, AcceptsPlainCanonicalEntries) {
 
 TEST(ScanPlainEntryTest, EveryMutationAgreesWithDecodeEntry) {
   Event e = SampleEvent();
-  e.status = 10;
   e.at_ms = 1000;
   const std::string good = EncodeEntry(10, Hash(0x09), e);
   const std::string bytes_to_try = std::string("0123456789-+.eE \"\\{}[],:afAFuxn\x7f\x01\x80", 34) + '\0';

@@ -27,7 +27,6 @@ Event MakeEvent(std::int64_t i) {
   e.action = i % 2 == 0 ? "record.read" : "record.create";
   e.resource = "customers/r" + std::to_string(i);
   e.outcome = i % 11 == 0 ? "permission_denied" : "success";
-  e.status = i % 11 == 0 ? 403 : 200;
   e.client = "10.0.0." + std::to_string(i % 250);
   e.request_id = "req-" + std::to_string(i);
   // Some entries need the full decoder: non-ASCII and control characters.
