@@ -15,6 +15,7 @@
 // Root is the last caller of every row, and `POST /v1/sys/seal` the last row,
 // so its root cell (which seals the vault) runs last.
 #include <functional>
+#include <map>
 #include <iomanip>
 #include <set>
 #include <sstream>
@@ -258,6 +259,10 @@ TEST_F(AccessMatrixTest, EveryRouteForEveryCaller) {
   for (int c = 0; c < kCallerCount; ++c) table << std::setw(14) << kCallerNames[c];
   table << "\n";
   int failures = 0;
+  struct Cell {
+    std::string request_id, name, outcome;  // outcome "": no entry expected
+  };
+  std::vector<Cell> cells;
 
   for (const Route& route : Routes()) {
     table << std::setw(42) << route.name;
@@ -281,7 +286,13 @@ TEST_F(AccessMatrixTest, EveryRouteForEveryCaller) {
       HttpRequest request = route.make(caller, &setup_error);
       ASSERT_TRUE(setup_error.empty()) << setup_error;
       if (caller != kNone) request.token = tokens_[caller];
+      const std::string request_id = "matrix-" + std::to_string(cells.size());
+      request.headers.push_back("X-Request-Id: " + request_id);
       HttpResponse r = http.Send(request);
+      // The outcome its audit entry must name: the answer's error code, or
+      // "success"; health and seal status are not audited.
+      std::string outcome = r.status < 300 ? "success" : r.json["error"].value("code", "?");
+      cells.push_back({request_id, route.name + " as " + kCallerNames[ci], route.is_public ? "" : outcome});
 
       const bool ok = expected.count(r.status) != 0;
       table << std::setw(14) << (std::to_string(r.status) + (ok ? "" : "!=" + ExpectText(expected)));
@@ -304,6 +315,34 @@ TEST_F(AccessMatrixTest, EveryRouteForEveryCaller) {
   HttpResponse health = http.Get("/v1/sys/health");
   EXPECT_EQ(health.status, 503) << health.Describe();
   EXPECT_EQ(health.json.value("sealed", false), true) << health.Describe();
+
+  // Every cell left exactly one audit entry naming its outcome (SPEC §4).
+  HttpResponse unseal = http.Post("/v1/sys/unseal", json::object());
+  ASSERT_EQ(unseal.status, 200) << unseal.Describe();
+  std::map<std::string, std::vector<json>> entries;  // request id → entries
+  std::string after;
+  for (int page = 0; page < 1000; ++page) {
+    HttpResponse trail = http.Get("/v1/sys/audit?limit=1000" + (after.empty() ? "" : "&after=" + after),
+                                  server_->root_token());
+    ASSERT_EQ(trail.status, 200) << trail.Describe();
+    for (const json& item : trail.json["items"]) {
+      json entry = json::parse(item["entry"].get<std::string>());
+      entries[entry["request_id"].get<std::string>()].push_back(entry);
+    }
+    if (!trail.json["next"].is_string()) break;
+    after = trail.json["next"];
+  }
+  for (const Cell& cell : cells) {
+    SCOPED_TRACE(cell.name);
+    const auto& found = entries[cell.request_id];
+    if (cell.outcome.empty()) {
+      EXPECT_TRUE(found.empty()) << "health and seal status are not audited";
+      continue;
+    }
+    ASSERT_EQ(found.size(), 1u) << "entries with request id " << cell.request_id;
+    EXPECT_EQ(found[0]["outcome"], cell.outcome) << found[0].dump();
+    EXPECT_FALSE(found[0]["action"].get<std::string>().empty()) << found[0].dump();
+  }
 }
 
 // Destructive admin cells leave the right state behind: a tenant admin cannot

@@ -36,6 +36,7 @@ enum ExitCode : int {
   kExitUnavailable = 7,       // HTTP 503: sealed or unavailable
   kExitInvalidInput = 8,      // HTTP 400, 413, 422
   kExitConnect = 9,           // cannot connect, TLS failure, timeout
+  kExitTampered = 10,         // audit verification failed: the log or a checkpoint is not what was signed
 };
 
 // The exit code for a completed HTTP exchange with this status.

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +13,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "audit/export.h"
 #include "cli/serve_config.h"
 #include "cli/server_commands.h"
 #include "core/log.h"
@@ -19,6 +21,7 @@
 #include "crypto/dev_tls.h"
 #include "crypto/seal.h"
 #include "http/server.h"
+#include "ops/checkpointer.h"
 #include "store/store.h"
 #include "vault/vault.h"
 
@@ -123,6 +126,15 @@ int Serve(Context* ctx, const ServeFlags& flags) {
     return code;
   };
 
+#ifdef KURA_BENCH_UNAUDITED
+  // A build for measuring the audit log's cost: it keeps no audit log at all.
+  const char* unaudited_ok = std::getenv("KURA_BENCH_UNAUDITED");
+  if (unaudited_ok == nullptr || std::string(unaudited_ok) != "1") {
+    return fail(kExitUsage, "this binary was built with the audit log compiled out, for benchmarks only; "
+                            "set KURA_BENCH_UNAUDITED=1 to run it anyway");
+  }
+  log::Warn("BENCHMARK BUILD: the audit log is compiled out; never store real data with this binary");
+#endif
   auto plan_or = BuildServePlan(flags);
   if (!plan_or.ok()) return fail(kExitUsage, plan_or.status().message());
   ServePlan plan = std::move(plan_or).value();
@@ -152,6 +164,9 @@ int Serve(Context* ctx, const ServeFlags& flags) {
   std::unique_ptr<crypto::Seal> seal =
       config.seal.type == "shamir" ? crypto::MakeShamirSeal() : crypto::MakeKeyfileSeal(plan.key_file);
 
+  // SIEM export follows the durable log from the store, never the request
+  // path; the store outlives the exporters (stopped before the vault closes).
+  store::Store* store_ptr = store->get();
   vault::Options vault_options;
   vault_options.store = std::move(store).value();
   vault_options.seal = std::move(seal);
@@ -162,6 +177,15 @@ int Serve(Context* ctx, const ServeFlags& flags) {
   if (!vault_or.ok()) return fail(kExitError, "cannot open the vault: " + vault_or.status().message());
   // Declared before the server so it outlives it.
   std::unique_ptr<vault::Vault> vault = std::move(vault_or).value();
+
+  std::vector<std::unique_ptr<audit::Exporter>> exporters;
+  const std::string export_state = (std::filesystem::path(plan.data_dir) / "audit-export").string();
+  for (const auto& sink : config.audit.sinks) {
+    auto exporter = audit::Exporter::Create(store_ptr, audit::SinkConfigFrom(sink), export_state);
+    if (!exporter.ok()) return fail(kExitUsage, "audit.sink " + sink.name + ": " + exporter.status().message());
+    (*exporter)->Start();
+    exporters.push_back(std::move(exporter).value());
+  }
 
   std::string root_token;
   if (plan.dev) {
@@ -196,8 +220,14 @@ int Serve(Context* ctx, const ServeFlags& flags) {
   std::fill(root_token.begin(), root_token.end(), '\0');
   log::Info("kura listening on " + server->url() + " (region " + config.region + ", site " + config.site + ")");
 
+  ops::Checkpointer checkpointer(vault.get(), config.audit.checkpoint_interval);
+  checkpointer.Start();
+
   Status run = server->Run();
   server.reset();
+  // After the last request: the final checkpoint covers every entry.
+  checkpointer.Stop();
+  for (auto& exporter : exporters) exporter->Stop();
   if (!run.ok()) return fail(kExitError, run.message());
   log::Info("kura stopped");
   return kExitOk;

@@ -9,6 +9,9 @@
 namespace kura::cli {
 
 void AddServeCommand(CLI::App* app, Context* ctx);
+// `kura audit verify|proof|tail|pubkey` (audit_commands.cc): they need the
+// audit library and, offline, the store.
+void AddAuditCommands(CLI::App* app, Context* ctx);
 // Adds `tls` to the `operator` group.
 void AddOperatorTlsCommand(CLI::App* operator_group, Context* ctx);
 

@@ -122,7 +122,8 @@ Response Handlers::Handle(const RouteMatch& match, const Request& request, bool 
   const RouteTraits& traits = match.traits;
   const std::string_view id = request.request_id;
 
-  // Health and seal status are for probes and operators and need nothing.
+  // Health and seal status are for probes and operators and need nothing;
+  // they are the only routes the audit log does not record (docs/formats/audit.md).
   if (match.route == RouteId::kHealth || match.route == RouteId::kSealStatus) {
     if (!request.query.empty()) return ErrorResponse(400, "invalid_argument", "this route takes no query", id);
     Response r;
@@ -136,30 +137,37 @@ Response Handlers::Handle(const RouteMatch& match, const Request& request, bool 
     return r;
   }
 
-  if (!traits.allowed_sealed && vault_->IsSealed()) {
-    return StatusResponse(FailedPreconditionError("the vault is sealed"), id);
-  }
-  if (request.reason.size() > kMaxReasonBytes) {
-    return ErrorResponse(400, "invalid_argument", "X-Kura-Reason is longer than 256 bytes", id);
-  }
-
   vault::Caller caller;
   caller.context.request_id = std::string(request.request_id);
   caller.context.client_address = std::string(request.client_address);
-  caller.context.reason = std::string(request.reason);
+  caller.context.reason = std::string(request.reason.substr(0, kMaxReasonBytes));
+
+  // Every refusal before the vault call is audited here; the vault audits
+  // everything after. If the entry cannot be made durable, 503 it is.
+  auto reject = [&](const Status& status) {
+    Status audited = vault_->AuditRejected(caller, AuditTargetOf(match, request), status);
+    Response r = StatusResponse(audited.ok() ? status : audited, id);
+    if (traits.auth) r.principal = caller.principal.id.empty() ? "-" : caller.principal.LogName();
+    return r;
+  };
+
+  if (!traits.allowed_sealed && vault_->IsSealed()) return reject(FailedPreconditionError("the vault is sealed"));
+  if (request.reason.size() > kMaxReasonBytes) {
+    return reject(InvalidArgumentError("X-Kura-Reason is longer than 256 bytes"));
+  }
 
   // Authenticate before looking at anything else the client sent: an
   // unauthenticated caller learns nothing about what a route would accept.
   if (traits.auth) {
     Result<std::string_view> token = ParseBearer(request.authorization);
     if (!token.ok()) {
-      Response r = StatusResponse(token.status(), id);
+      Response r = reject(token.status());
       // RFC 6750 §3: no error attribute when no credentials were sent at all.
-      if (request.authorization.empty()) r.www_authenticate = R"(Bearer realm="kura")";
+      if (request.authorization.empty() && r.status == 401) r.www_authenticate = R"(Bearer realm="kura")";
       return r;
     }
     Result<vault::Principal> principal = vault_->Authenticate(*token);
-    if (!principal.ok()) return StatusResponse(principal.status(), id);
+    if (!principal.ok()) return reject(principal.status());
     caller.principal = std::move(principal).value();
   }
 
@@ -168,21 +176,107 @@ Response Handlers::Handle(const RouteMatch& match, const Request& request, bool 
   return r;
 }
 
+vault::AuditTarget AuditTargetOf(const RouteMatch& match, const Request& request) {
+  vault::AuditTarget target;
+  target.action = AuditActionOf(match.route);
+  std::string_view path = request.path;
+  if (path.starts_with("/v1/")) path.remove_prefix(4);
+  if (path.starts_with("t/") && match.param_count > 0) {
+    target.tenant = std::string(match.params[0]);
+    path.remove_prefix(2 + match.params[0].size());
+    if (path.starts_with("/")) path.remove_prefix(1);
+  } else if (match.route == RouteId::kGetTenant || match.route == RouteId::kDeleteTenant) {
+    target.tenant = std::string(match.params[0]);
+  }
+  target.resource = std::string(path);
+  return target;
+}
+
+std::string_view AuditActionOf(RouteId route) {
+  namespace a = vault::actions;
+  switch (route) {
+    case RouteId::kHealth:
+    case RouteId::kSealStatus:
+      return "";
+    case RouteId::kInit:
+      return a::kInit;
+    case RouteId::kUnseal:
+      return a::kUnseal;
+    case RouteId::kSeal:
+      return a::kSeal;
+    case RouteId::kWhoami:
+      return a::kWhoami;
+    case RouteId::kCreateTenant:
+      return a::kTenantCreate;
+    case RouteId::kListTenants:
+      return a::kTenantList;
+    case RouteId::kGetTenant:
+      return a::kTenantRead;
+    case RouteId::kDeleteTenant:
+      return a::kTenantDelete;
+    case RouteId::kListCollections:
+      return a::kCollectionList;
+    case RouteId::kPutCollection:
+      return a::kCollectionWrite;
+    case RouteId::kGetCollection:
+      return a::kCollectionRead;
+    case RouteId::kListRoles:
+      return a::kRoleList;
+    case RouteId::kPutRole:
+      return a::kRoleWrite;
+    case RouteId::kGetRole:
+      return a::kRoleRead;
+    case RouteId::kDeleteRole:
+      return a::kRoleDelete;
+    case RouteId::kCreateApiKey:
+      return a::kApiKeyCreate;
+    case RouteId::kListApiKeys:
+      return a::kApiKeyList;
+    case RouteId::kRevokeApiKey:
+      return a::kApiKeyRevoke;
+    case RouteId::kCreateRecord:
+      return a::kRecordCreate;
+    case RouteId::kFindRecords:
+      return a::kRecordFind;
+    case RouteId::kGetRecord:
+      return a::kRecordRead;
+    case RouteId::kUpdateRecord:
+      return a::kRecordUpdate;
+    case RouteId::kDeleteRecord:
+      return a::kRecordDelete;
+    case RouteId::kListVersions:
+      return a::kRecordVersions;
+    case RouteId::kTenantAudit:
+    case RouteId::kSysAudit:
+      return a::kAuditRead;
+    case RouteId::kAuditCheckpoints:
+    case RouteId::kAuditProof:
+    case RouteId::kAuditConsistency:
+    case RouteId::kAuditPubkey:
+      return a::kAuditProof;
+  }
+  return "";
+}
+
 Response Handlers::Dispatch(const RouteMatch& match, const Request& request, const vault::Caller& caller) const {
   const RouteTraits& traits = match.traits;
   const std::string_view id = request.request_id;
+  auto reject = [&](const Status& status) {
+    Status audited = vault_->AuditRejected(caller, AuditTargetOf(match, request), status);
+    return StatusResponse(audited.ok() ? status : audited, id);
+  };
   QueryParams query;
-  if (Status s = ParseQuery(request.query, traits, &query); !s.ok()) return StatusResponse(s, id);
+  if (Status s = ParseQuery(request.query, traits, &query); !s.ok()) return reject(s);
   std::optional<std::int64_t> if_match;
   if (traits.if_match) {
     Result<std::optional<std::int64_t>> parsed = ParseIfMatch(request.if_match);
-    if (!parsed.ok()) return StatusResponse(parsed.status(), id);
+    if (!parsed.ok()) return reject(parsed.status());
     if_match = *parsed;
   }
   json body;
   if (traits.body) {
     Result<json> parsed = ParseBody(request);
-    if (!parsed.ok()) return StatusResponse(parsed.status(), id);
+    if (!parsed.ok()) return reject(parsed.status());
     body = std::move(parsed).value();
   }
 
@@ -264,6 +358,24 @@ Response Handlers::Dispatch(const RouteMatch& match, const Request& request, con
       break;
     case RouteId::kListVersions:
       result = vault_->ListVersions(caller, t, std::string(p[1]), std::string(p[2]));
+      break;
+    case RouteId::kTenantAudit:
+      result = vault_->TenantAuditTrail(caller, t, query.filters);
+      break;
+    case RouteId::kSysAudit:
+      result = vault_->SystemAuditTrail(caller, query.filters);
+      break;
+    case RouteId::kAuditCheckpoints:
+      result = vault_->ListCheckpoints(caller, query.filters);
+      break;
+    case RouteId::kAuditProof:
+      result = vault_->InclusionProof(caller, t, query.filters);
+      break;
+    case RouteId::kAuditConsistency:
+      result = vault_->ConsistencyProof(caller, query.filters);
+      break;
+    case RouteId::kAuditPubkey:
+      result = vault_->AuditPublicKey(caller);
       break;
   }
   return FromResult(result, id);

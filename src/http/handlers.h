@@ -3,7 +3,8 @@
 // everything else about data is the vault's. Internal to the http module.
 //
 // Thread safety: const and stateless apart from the vault pointer; Handle()
-// may run concurrently on I/O threads (reads) and on the blocking pool (writes).
+// may run concurrently on I/O threads (health, seal status) and on the
+// blocking pool (everything audited).
 #ifndef KURA_HTTP_HANDLERS_H_
 #define KURA_HTTP_HANDLERS_H_
 
@@ -12,10 +13,7 @@
 #include "http/response.h"
 #include "http/router.h"
 
-namespace kura::vault {
-class Vault;
-struct Caller;
-}  // namespace kura::vault
+#include "vault/vault.h"
 
 namespace kura::http {
 
@@ -45,8 +43,9 @@ class Handlers {
   explicit Handlers(vault::Vault* vault) : vault_(vault) {}
 
   // Answers a request whose route was found (match.kind == kFound). Runs the
-  // vault call on the calling thread: mutating routes block until durable, so
-  // the server calls this for them on its blocking pool.
+  // vault call on the calling thread: audited routes block until their entry
+  // (and change) is durable, so the server calls this for them on its
+  // blocking pool.
   // `draining`: the server is shutting down (health then says not ready).
   Response Handle(const RouteMatch& match, const Request& request, bool draining) const;
 
@@ -61,6 +60,12 @@ class Handlers {
 // method_not_allowed (+ Allow), or 400 for a path parameter that is not a
 // URL-safe id.
 Response RouteErrorResponse(const RouteMatch& match, std::string_view request_id);
+
+// What a request refused before the vault call is about, for its audit entry:
+// the route's action, the tenant of the path, and the path after "/v1/"
+// without "t/{tenant}/".
+vault::AuditTarget AuditTargetOf(const RouteMatch& match, const Request& request);
+std::string_view AuditActionOf(RouteId route);
 
 // Whether the body's JSON nesting stays within `max_depth` (a linear scan
 // that understands strings and escapes; it does not validate the JSON).

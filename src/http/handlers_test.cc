@@ -220,5 +220,72 @@ TEST(JsonDepthTest, CountsOutsideStrings) {
   EXPECT_TRUE(JsonDepthWithin(R"({"a":"[[[[[[\"[[["})", 1));
 }
 
+// Refusals before the vault call are audited here, with the route's action,
+// the path's tenant and resource, and the outcome the client is told.
+TEST_F(HandlersTest, RefusalsBeforeTheVaultAreAudited) {
+  Response r = Call(Method::kGet, "/v1/t/acme/collections/customers/records/r1", "");
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(vault_.rejected_audits, 1);
+  vault::AuditTarget target = vault_.LastRejectedTarget();
+  EXPECT_EQ(target.action, "record.read");
+  EXPECT_EQ(target.tenant, "acme");
+  EXPECT_EQ(target.resource, "collections/customers/records/r1");
+  EXPECT_EQ(vault_.LastRejectedOutcome(), "unauthenticated");
+
+  r = Call(Method::kGet, "/v1/t/acme/collections/customers/records/r1", "wrong-token");
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(vault_.rejected_audits, 2);
+
+  r = Call(Method::kGet, "/v1/t/acme/collections/customers/records/r1?bogus=1");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(vault_.rejected_audits, 3);
+  EXPECT_EQ(vault_.LastRejectedOutcome(), "invalid_argument");
+
+  r = Call(Method::kPost, "/v1/t/acme/collections/customers/records", "key-token", "{not json");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(vault_.rejected_audits, 4);
+  EXPECT_EQ(vault_.LastRejectedTarget().action, "record.create");
+
+  vault_.sealed = true;
+  r = Call(Method::kGet, "/v1/tenants/acme", "root-token");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(vault_.LastRejectedTarget().tenant, "acme");
+  EXPECT_EQ(vault_.LastRejectedTarget().resource, "tenants/acme");
+  EXPECT_EQ(vault_.LastRejectedOutcome(), "sealed");
+
+  // Calls that reach the vault are the vault's to audit.
+  vault_.sealed = false;
+  int before = vault_.rejected_audits;
+  EXPECT_EQ(Call(Method::kGet, "/v1/t/acme/collections/customers/records/r1").status, 200);
+  EXPECT_EQ(vault_.rejected_audits, before);
+}
+
+// When the refusal's entry cannot be made durable, the client gets 503, not
+// the refusal: no answer without its entry.
+TEST_F(HandlersTest, UnauditableRefusalIs503) {
+  vault_.audit_fails = true;
+  Response r = Call(Method::kGet, "/v1/t/acme/collections/customers/records/r1", "");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(Code(r), "unavailable");
+}
+
+TEST_F(HandlersTest, AuditRoutesPassTheirQueryToTheVault) {
+  Response r = Call(Method::kGet, "/v1/t/acme/audit?action=record.read&after=7&limit=5");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json b = Body(r);
+  EXPECT_EQ(b["call"], "TenantAuditTrail");
+  EXPECT_EQ(b["filters"]["action"], "record.read");
+  EXPECT_EQ(b["filters"]["after"], "7");
+  EXPECT_EQ(b["filters"]["limit"], "5");
+  r = Call(Method::kGet, "/v1/sys/audit/proof/12?tree_size=40");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Body(r)["seq"], "12");
+  EXPECT_EQ(Body(r)["filters"]["tree_size"], "40");
+  EXPECT_EQ(Call(Method::kGet, "/v1/sys/audit/checkpoints").status, 200);
+  EXPECT_EQ(Call(Method::kGet, "/v1/sys/audit/consistency?from=1&to=2").status, 200);
+  EXPECT_EQ(Call(Method::kGet, "/v1/sys/audit/pubkey").status, 200);
+  EXPECT_EQ(Call(Method::kGet, "/v1/sys/audit?tenant=acme").status, 200);
+}
+
 }  // namespace
 }  // namespace kura::http

@@ -73,7 +73,12 @@ Status ParseQuery(std::string_view query, const RouteTraits& traits, QueryParams
     if (!key || !value) return InvalidArgumentError("malformed percent-encoding in query string");
     if (key->empty()) return InvalidArgumentError("empty query parameter name");
 
-    if (*key == "limit" && traits.paging) {
+    if (traits.all_params) {
+      if (out->filters.count(*key) != 0) {
+        return InvalidArgumentError("query parameter " + KeyForMessage(*key) + " given twice");
+      }
+      out->filters.emplace(std::move(*key), std::move(*value));
+    } else if (*key == "limit" && traits.paging) {
       if (seen_limit) return InvalidArgumentError("query parameter 'limit' given twice");
       seen_limit = true;
       std::optional<int> limit = ParseDecimal<int>(*value);

@@ -18,6 +18,7 @@ constexpr RouteTraits kOpenBody{.auth = false, .allowed_sealed = true, .body = t
 constexpr RouteTraits kAuth{};
 constexpr RouteTraits kAuthBody{.body = true};
 constexpr RouteTraits kPaged{.paging = true};
+constexpr RouteTraits kParams{.all_params = true};
 
 // The table: one line per (method, pattern). Order does not matter: patterns
 // never overlap (a literal segment never sits where another pattern has a
@@ -51,6 +52,12 @@ const Spec kSpecs[] = {
      RouteTraits{.body = true, .if_match = true}},
     {Method::kDelete, "/v1/t/{t}/collections/{c}/records/{id}", RouteId::kDeleteRecord, kAuth},
     {Method::kGet, "/v1/t/{t}/collections/{c}/records/{id}/versions", RouteId::kListVersions, kAuth},
+    {Method::kGet, "/v1/t/{t}/audit", RouteId::kTenantAudit, kParams},
+    {Method::kGet, "/v1/sys/audit", RouteId::kSysAudit, kParams},
+    {Method::kGet, "/v1/sys/audit/checkpoints", RouteId::kAuditCheckpoints, kParams},
+    {Method::kGet, "/v1/sys/audit/proof/{seq}", RouteId::kAuditProof, kParams},
+    {Method::kGet, "/v1/sys/audit/consistency", RouteId::kAuditConsistency, kParams},
+    {Method::kGet, "/v1/sys/audit/pubkey", RouteId::kAuditPubkey, kAuth},
 };
 
 // Splits "/a/b/c" into {"a","b","c"}; false when there are too many segments

@@ -41,6 +41,12 @@ enum class RouteId : std::uint8_t {
   kUpdateRecord,
   kDeleteRecord,
   kListVersions,
+  kTenantAudit,
+  kSysAudit,
+  kAuditCheckpoints,
+  kAuditProof,
+  kAuditConsistency,
+  kAuditPubkey,
 };
 
 // What a route needs from the transport.
@@ -52,6 +58,7 @@ struct RouteTraits {
   bool version = false;         // accepts ?version=N
   bool filters = false;         // accepts ?<field>=<value>
   bool if_match = false;        // honours If-Match
+  bool all_params = false;      // every query parameter goes to filters (the vault parses them)
 };
 
 struct RouteMatch {
@@ -78,10 +85,6 @@ class Router {
 
   // `path` is the request target without the query string.
   RouteMatch Match(Method method, std::string_view path) const;
-
-  static bool IsMutating(Method method) {
-    return method == Method::kPost || method == Method::kPut || method == Method::kDelete;
-  }
 
  private:
   static constexpr int kMaxSegments = 8;

@@ -119,13 +119,5 @@ TEST(RouterTest, IsUrlSafeId) {
   EXPECT_FALSE(IsUrlSafeId(std::string_view("a\0b", 3)));
 }
 
-TEST(RouterTest, MutatingMethods) {
-  EXPECT_FALSE(Router::IsMutating(Method::kGet));
-  EXPECT_TRUE(Router::IsMutating(Method::kPost));
-  EXPECT_TRUE(Router::IsMutating(Method::kPut));
-  EXPECT_TRUE(Router::IsMutating(Method::kDelete));
-  EXPECT_FALSE(Router::IsMutating(Method::kOther));
-}
-
 }  // namespace
 }  // namespace kura::http

@@ -209,6 +209,56 @@ class FakeVault : public vault::Vault {
                                 {"limit", page.limit ? nlohmann::json(*page.limit) : nullptr}});
   }
 
+  // Audit: the transport's refusals are counted (and their targets kept);
+  // `audit_fails` makes them fail as a full disk would.
+  std::atomic<bool> audit_fails{false};
+  std::atomic<int> rejected_audits{0};
+  vault::AuditTarget LastRejectedTarget() const {
+    std::lock_guard lock(mu_);
+    return last_rejected_;
+  }
+  std::string LastRejectedOutcome() const {
+    std::lock_guard lock(mu_);
+    return last_rejected_outcome_;
+  }
+  Status AuditRejected(const vault::Caller& c, const vault::AuditTarget& target, const Status& outcome) override {
+    if (audit_fails) return UnavailableError("audit log unavailable: the request was not carried out");
+    Remember(c.context);
+    std::lock_guard lock(mu_);
+    last_rejected_ = target;
+    last_rejected_outcome_ = std::string(StatusCodeName(outcome.code()));
+    ++rejected_audits;
+    return Status::Ok();
+  }
+  Result<vault::Reply> TenantAuditTrail(const vault::Caller& c, const std::string& t,
+                                        const vault::AuditFilters& filters) override {
+    Read(c);
+    return Echo("TenantAuditTrail", {{"tenant", t}, {"filters", filters}});
+  }
+  Result<vault::Reply> SystemAuditTrail(const vault::Caller& c, const vault::AuditFilters& filters) override {
+    Read(c);
+    return Echo("SystemAuditTrail", {{"filters", filters}});
+  }
+  Result<vault::Reply> ListCheckpoints(const vault::Caller& c, const vault::AuditFilters& filters) override {
+    Read(c);
+    return Echo("ListCheckpoints", {{"filters", filters}});
+  }
+  Result<vault::Reply> InclusionProof(const vault::Caller& c, const std::string& seq,
+                                      const vault::AuditFilters& filters) override {
+    Read(c);
+    return Echo("InclusionProof", {{"seq", seq}, {"filters", filters}});
+  }
+  Result<vault::Reply> ConsistencyProof(const vault::Caller& c, const vault::AuditFilters& filters) override {
+    Read(c);
+    return Echo("ConsistencyProof", {{"filters", filters}});
+  }
+  Result<vault::Reply> AuditPublicKey(const vault::Caller& c) override {
+    Read(c);
+    return Echo("AuditPublicKey", {});
+  }
+  Status WriteCheckpoint() override { return Status::Ok(); }
+  Status AuditSystemEvent(const std::string&, const Status&) override { return Status::Ok(); }
+
  private:
   static vault::Reply Echo(const char* call, nlohmann::json fields) {
     vault::Reply r;
@@ -254,6 +304,8 @@ class FakeVault : public vault::Vault {
 
   mutable std::mutex mu_;
   vault::RequestContext last_context_;
+  vault::AuditTarget last_rejected_;
+  std::string last_rejected_outcome_;
 };
 
 }  // namespace kura::ops::testing

@@ -56,295 +56,340 @@ Reply NoContent() {
 // --- Tenants -----------------------------------------------------------------
 
 Result<Reply> VaultImpl::CreateTenant(const Caller& caller, const json& body) {
-  KURA_RETURN_IF_ERROR(RequireUnsealed());
-  KURA_RETURN_IF_ERROR(RequireRoot(caller));
-  if (body.is_object() && body.contains("admin")) {
-    return InvalidArgumentError("admin: tenant user accounts are not supported yet; create an API key instead");
-  }
-  KURA_RETURN_IF_ERROR(CheckObject(body, {"id", "name", "region"}));
-  KURA_ASSIGN_OR_RETURN(std::string id, RequiredString(body, "id"));
-  KURA_RETURN_IF_ERROR(CheckName("id", id));
-  KURA_ASSIGN_OR_RETURN(std::string name, RequiredString(body, "name"));
-  KURA_RETURN_IF_ERROR(CheckDisplayName(name));
-  KURA_ASSIGN_OR_RETURN(auto region, OptionalString(body, "region"));
-  if (region && !IsKnownRegion(*region)) return InvalidArgumentError("region: unknown region (jp|us|eu|in)");
+  AuditScope scope(this, caller, actions::kTenantCreate, "", "tenants");
+  return scope.Finish([&]() -> Result<Reply> {
+    KURA_RETURN_IF_ERROR(RequireUnsealed());
+    KURA_RETURN_IF_ERROR(RequireRoot(caller));
+    if (body.is_object() && body.contains("admin")) {
+      return InvalidArgumentError("admin: tenant user accounts are not supported yet; create an API key instead");
+    }
+    KURA_RETURN_IF_ERROR(CheckObject(body, {"id", "name", "region"}));
+    KURA_ASSIGN_OR_RETURN(std::string id, RequiredString(body, "id"));
+    KURA_RETURN_IF_ERROR(CheckName("id", id));
+    scope.set_tenant(id);
+    scope.set_resource("tenants/" + id);
+    KURA_ASSIGN_OR_RETURN(std::string name, RequiredString(body, "name"));
+    KURA_RETURN_IF_ERROR(CheckDisplayName(name));
+    KURA_ASSIGN_OR_RETURN(auto region, OptionalString(body, "region"));
+    if (region && !IsKnownRegion(*region)) return InvalidArgumentError("region: unknown region (jp|us|eu|in)");
 
-  store::TenantRow row;
-  row.id = id;
-  row.name = name;
-  row.region = region.value_or(region_);
-  row.created_at = NowSeconds();
-  KURA_RETURN_IF_ERROR(keyring_.NewTenantKeys(&row));
-  Status s = store_->CreateTenant(row);
-  if (s.code() == StatusCode::kAlreadyExists) return AlreadyExistsError("tenant '" + id + "' already exists");
-  KURA_RETURN_IF_ERROR(s);
-  // A tenant of the same id may have existed before (deleted elsewhere):
-  // never keep anything cached under its name.
-  ForgetTenant(id);
-  Reply reply;
-  reply.body = TenantJson(row);
-  reply.created = true;
-  return reply;
+    store::TenantRow row;
+    row.id = id;
+    row.name = name;
+    row.region = region.value_or(region_);
+    row.created_at = NowSeconds();
+    KURA_RETURN_IF_ERROR(keyring_.NewTenantKeys(&row));
+    Status s = store_->CreateTenant(row, scope.Change());
+    if (s.code() == StatusCode::kAlreadyExists) return AlreadyExistsError("tenant '" + id + "' already exists");
+    KURA_RETURN_IF_ERROR(s);
+    // A tenant of the same id may have existed before (deleted elsewhere):
+    // never keep anything cached under its name.
+    ForgetTenant(id);
+    Reply reply;
+    reply.body = TenantJson(row);
+    reply.created = true;
+    return reply;
+  }());
 }
 
 Result<Reply> VaultImpl::GetTenant(const Caller& caller, const std::string& tenant) {
-  KURA_RETURN_IF_ERROR(RequireUnsealed());
-  KURA_RETURN_IF_ERROR(RequireRoot(caller));
-  KURA_RETURN_IF_ERROR(CheckName("tenant", tenant));
-  auto row = store_->GetTenant(tenant);
-  if (row.status().code() == StatusCode::kNotFound) return NotFoundError("tenant '" + tenant + "' not found");
-  if (!row.ok()) return row.status();
-  Reply reply;
-  reply.body = TenantJson(*row);
-  return reply;
+  AuditScope scope(this, caller, actions::kTenantRead, tenant, "tenants/" + tenant);
+  return scope.Finish([&]() -> Result<Reply> {
+    KURA_RETURN_IF_ERROR(RequireUnsealed());
+    KURA_RETURN_IF_ERROR(RequireRoot(caller));
+    KURA_RETURN_IF_ERROR(CheckName("tenant", tenant));
+    auto row = store_->GetTenant(tenant);
+    if (row.status().code() == StatusCode::kNotFound) return NotFoundError("tenant '" + tenant + "' not found");
+    if (!row.ok()) return row.status();
+    Reply reply;
+    reply.body = TenantJson(*row);
+    return reply;
+  }());
 }
 
 Result<Reply> VaultImpl::ListTenants(const Caller& caller, const PageParams& page) {
-  KURA_RETURN_IF_ERROR(RequireUnsealed());
-  KURA_RETURN_IF_ERROR(RequireRoot(caller));
-  KURA_ASSIGN_OR_RETURN(store::PageRequest req, ToPageRequest(page));
-  KURA_ASSIGN_OR_RETURN(auto rows, store_->ListTenants(req));
-  json items = json::array();
-  for (const auto& row : rows.items) items.push_back(TenantJson(row));
-  Reply reply;
-  reply.body = {{"items", std::move(items)}, {"next", rows.next ? json(*rows.next) : json(nullptr)}};
-  return reply;
+  AuditScope scope(this, caller, actions::kTenantList, "", "tenants");
+  return scope.Finish([&]() -> Result<Reply> {
+    KURA_RETURN_IF_ERROR(RequireUnsealed());
+    KURA_RETURN_IF_ERROR(RequireRoot(caller));
+    KURA_ASSIGN_OR_RETURN(store::PageRequest req, ToPageRequest(page));
+    KURA_ASSIGN_OR_RETURN(auto rows, store_->ListTenants(req));
+    json items = json::array();
+    for (const auto& row : rows.items) items.push_back(TenantJson(row));
+    Reply reply;
+    reply.body = {{"items", std::move(items)}, {"next", rows.next ? json(*rows.next) : json(nullptr)}};
+    return reply;
+  }());
 }
 
 Result<Reply> VaultImpl::DeleteTenant(const Caller& caller, const std::string& tenant) {
-  KURA_RETURN_IF_ERROR(RequireUnsealed());
-  KURA_RETURN_IF_ERROR(RequireRoot(caller));
-  KURA_RETURN_IF_ERROR(CheckName("tenant", tenant));
-  Status s = store_->DeleteTenant(tenant);
-  // Forget cached keys either way: if the rows are gone, so must be the keys.
-  ForgetTenant(tenant);
-  if (s.code() == StatusCode::kNotFound) return NotFoundError("tenant '" + tenant + "' not found");
-  KURA_RETURN_IF_ERROR(s);
-  return NoContent();
+  AuditScope scope(this, caller, actions::kTenantDelete, tenant, "tenants/" + tenant);
+  return scope.Finish([&]() -> Result<Reply> {
+    KURA_RETURN_IF_ERROR(RequireUnsealed());
+    KURA_RETURN_IF_ERROR(RequireRoot(caller));
+    KURA_RETURN_IF_ERROR(CheckName("tenant", tenant));
+    Status s = store_->DeleteTenant(tenant, scope.Change());
+    // Forget cached keys either way: if the rows are gone, so must be the keys.
+    ForgetTenant(tenant);
+    if (s.code() == StatusCode::kNotFound) return NotFoundError("tenant '" + tenant + "' not found");
+    KURA_RETURN_IF_ERROR(s);
+    return NoContent();
+  }());
 }
 
 // --- Collections ---------------------------------------------------------------
 
 Result<Reply> VaultImpl::PutCollection(const Caller& caller, const std::string& tenant, const std::string& collection,
                                        const json& body) {
-  KURA_RETURN_IF_ERROR(RequireUnsealed());
-  KURA_RETURN_IF_ERROR(RequireTenantAdmin(caller, tenant));
-  KURA_RETURN_IF_ERROR(CheckName("tenant", tenant));
-  KURA_RETURN_IF_ERROR(CheckName("collection", collection));
-  KURA_ASSIGN_OR_RETURN(CollectionSchema schema, ParseSchema(body));
-  KURA_RETURN_IF_ERROR(RequireTenantExists(tenant));
-  json stored = SchemaToJson(schema);
-  store::CollectionRow row;
-  row.tenant_id = tenant;
-  row.name = collection;
-  row.schema_json = stored.dump();
-  row.created_at = NowSeconds();
-  row.updated_at = row.created_at;
-  KURA_ASSIGN_OR_RETURN(bool created, store_->PutCollection(row));
-  schemas_.Erase(PairKey(tenant, collection));
-  Reply reply;
-  reply.body = std::move(stored);
-  reply.created = created;
-  return reply;
+  AuditScope scope(this, caller, actions::kCollectionWrite, tenant, "collections/" + collection);
+  return scope.Finish([&]() -> Result<Reply> {
+    KURA_RETURN_IF_ERROR(RequireUnsealed());
+    KURA_RETURN_IF_ERROR(RequireTenantAdmin(caller, tenant));
+    KURA_RETURN_IF_ERROR(CheckName("tenant", tenant));
+    KURA_RETURN_IF_ERROR(CheckName("collection", collection));
+    KURA_ASSIGN_OR_RETURN(CollectionSchema schema, ParseSchema(body));
+    KURA_RETURN_IF_ERROR(RequireTenantExists(tenant));
+    json stored = SchemaToJson(schema);
+    store::CollectionRow row;
+    row.tenant_id = tenant;
+    row.name = collection;
+    row.schema_json = stored.dump();
+    row.created_at = NowSeconds();
+    row.updated_at = row.created_at;
+    KURA_ASSIGN_OR_RETURN(bool created, store_->PutCollection(row, scope.Change()));
+    schemas_.Erase(PairKey(tenant, collection));
+    Reply reply;
+    reply.body = std::move(stored);
+    reply.created = created;
+    return reply;
+  }());
 }
 
 Result<Reply> VaultImpl::GetCollection(const Caller& caller, const std::string& tenant,
                                        const std::string& collection) {
-  KURA_RETURN_IF_ERROR(RequireUnsealed());
-  if (caller.principal.kind != PrincipalKind::kRoot) {
-    // Tenant admins, and any key with some permission on this collection
-    // (an application needs the schema it writes to).
-    KURA_ASSIGN_OR_RETURN(auto role, RoleOf(caller.principal, tenant));
-    bool allowed = policy::Decide(*role, policy::Action::kUsersAdmin, "").allowed;
-    for (policy::Action a : policy::AllActions()) {
-      allowed = allowed || (a != policy::Action::kUsersAdmin && policy::Decide(*role, a, collection).allowed);
+  AuditScope scope(this, caller, actions::kCollectionRead, tenant, "collections/" + collection);
+  return scope.Finish([&]() -> Result<Reply> {
+    KURA_RETURN_IF_ERROR(RequireUnsealed());
+    if (caller.principal.kind != PrincipalKind::kRoot) {
+      // Tenant admins, and any key with some permission on this collection
+      // (an application needs the schema it writes to).
+      KURA_ASSIGN_OR_RETURN(auto role, RoleOf(caller.principal, tenant));
+      bool allowed = policy::Decide(*role, policy::Action::kUsersAdmin, "").allowed;
+      for (policy::Action a : policy::AllActions()) {
+        allowed = allowed || (a != policy::Action::kUsersAdmin && policy::Decide(*role, a, collection).allowed);
+      }
+      if (!allowed) return PermissionDeniedError("permission denied");
     }
-    if (!allowed) return PermissionDeniedError("permission denied");
-  }
-  KURA_RETURN_IF_ERROR(CheckName("tenant", tenant));
-  KURA_RETURN_IF_ERROR(CheckName("collection", collection));
-  KURA_RETURN_IF_ERROR(RequireTenantExists(tenant));
-  KURA_ASSIGN_OR_RETURN(auto schema, SchemaOf(tenant, collection));
-  Reply reply;
-  reply.body = SchemaToJson(*schema);
-  return reply;
+    KURA_RETURN_IF_ERROR(CheckName("tenant", tenant));
+    KURA_RETURN_IF_ERROR(CheckName("collection", collection));
+    KURA_RETURN_IF_ERROR(RequireTenantExists(tenant));
+    KURA_ASSIGN_OR_RETURN(auto schema, SchemaOf(tenant, collection));
+    Reply reply;
+    reply.body = SchemaToJson(*schema);
+    return reply;
+  }());
 }
 
 Result<Reply> VaultImpl::ListCollections(const Caller& caller, const std::string& tenant) {
-  KURA_RETURN_IF_ERROR(RequireUnsealed());
-  std::shared_ptr<const policy::Role> limited;  // set when only some collections may be shown
-  if (caller.principal.kind != PrincipalKind::kRoot) {
-    KURA_ASSIGN_OR_RETURN(auto role, RoleOf(caller.principal, tenant));
-    if (!policy::Decide(*role, policy::Action::kUsersAdmin, "").allowed) limited = std::move(role);
-  }
-  KURA_RETURN_IF_ERROR(CheckName("tenant", tenant));
-  KURA_RETURN_IF_ERROR(RequireTenantExists(tenant));
-  json items = json::array();
-  store::PageRequest req;
-  req.limit = max_page_size_;
-  // Collections per tenant are few (schemas, not data): list them all.
-  for (;;) {
-    KURA_ASSIGN_OR_RETURN(auto page, store_->ListCollections(tenant, req));
-    for (const auto& row : page.items) {
-      if (limited) {
-        bool any = false;
-        for (policy::Action a : policy::AllActions()) {
-          any = any || (a != policy::Action::kUsersAdmin && policy::Decide(*limited, a, row.name).allowed);
-        }
-        if (!any) continue;
-      }
-      items.push_back({{"name", row.name},
-                       {"created_at", TimeJson(row.created_at)},
-                       {"updated_at", TimeJson(row.updated_at)}});
+  AuditScope scope(this, caller, actions::kCollectionList, tenant, "collections");
+  return scope.Finish([&]() -> Result<Reply> {
+    KURA_RETURN_IF_ERROR(RequireUnsealed());
+    std::shared_ptr<const policy::Role> limited;  // set when only some collections may be shown
+    if (caller.principal.kind != PrincipalKind::kRoot) {
+      KURA_ASSIGN_OR_RETURN(auto role, RoleOf(caller.principal, tenant));
+      if (!policy::Decide(*role, policy::Action::kUsersAdmin, "").allowed) limited = std::move(role);
     }
-    if (!page.next) break;
-    req.after = *page.next;
-  }
-  Reply reply;
-  reply.body = {{"items", std::move(items)}};
-  return reply;
+    KURA_RETURN_IF_ERROR(CheckName("tenant", tenant));
+    KURA_RETURN_IF_ERROR(RequireTenantExists(tenant));
+    json items = json::array();
+    store::PageRequest req;
+    req.limit = max_page_size_;
+    // Collections per tenant are few (schemas, not data): list them all.
+    for (;;) {
+      KURA_ASSIGN_OR_RETURN(auto page, store_->ListCollections(tenant, req));
+      for (const auto& row : page.items) {
+        if (limited) {
+          bool any = false;
+          for (policy::Action a : policy::AllActions()) {
+            any = any || (a != policy::Action::kUsersAdmin && policy::Decide(*limited, a, row.name).allowed);
+          }
+          if (!any) continue;
+        }
+        items.push_back({{"name", row.name},
+                         {"created_at", TimeJson(row.created_at)},
+                         {"updated_at", TimeJson(row.updated_at)}});
+      }
+      if (!page.next) break;
+      req.after = *page.next;
+    }
+    Reply reply;
+    reply.body = {{"items", std::move(items)}};
+    return reply;
+  }());
 }
 
 // --- Roles -------------------------------------------------------------------
 
 Result<Reply> VaultImpl::PutRole(const Caller& caller, const std::string& tenant, const std::string& role,
                                  const json& body) {
-  KURA_RETURN_IF_ERROR(RequireUnsealed());
-  KURA_RETURN_IF_ERROR(RequireTenantAdmin(caller, tenant));
-  KURA_RETURN_IF_ERROR(CheckName("tenant", tenant));
-  KURA_RETURN_IF_ERROR(CheckName("role", role));
-  if (role == policy::kAdminRoleName) return InvalidArgumentError("role: 'admin' is built in and cannot be changed");
-  KURA_ASSIGN_OR_RETURN(policy::Role parsed, policy::ParseRole(role, body));
-  KURA_RETURN_IF_ERROR(RequireTenantExists(tenant));
-  json out = policy::RoleToJson(parsed);
-  store::RoleRow row;
-  row.tenant_id = tenant;
-  row.name = role;
-  row.permissions_json = json{{"permissions", out["permissions"]}}.dump();
-  row.updated_at = NowSeconds();
-  KURA_ASSIGN_OR_RETURN(bool created, store_->PutRole(row));
-  roles_.Erase(PairKey(tenant, role));
-  Reply reply;
-  reply.body = std::move(out);
-  reply.created = created;
-  return reply;
+  AuditScope scope(this, caller, actions::kRoleWrite, tenant, "roles/" + role);
+  return scope.Finish([&]() -> Result<Reply> {
+    KURA_RETURN_IF_ERROR(RequireUnsealed());
+    KURA_RETURN_IF_ERROR(RequireTenantAdmin(caller, tenant));
+    KURA_RETURN_IF_ERROR(CheckName("tenant", tenant));
+    KURA_RETURN_IF_ERROR(CheckName("role", role));
+    if (role == policy::kAdminRoleName) return InvalidArgumentError("role: 'admin' is built in and cannot be changed");
+    KURA_ASSIGN_OR_RETURN(policy::Role parsed, policy::ParseRole(role, body));
+    KURA_RETURN_IF_ERROR(RequireTenantExists(tenant));
+    json out = policy::RoleToJson(parsed);
+    store::RoleRow row;
+    row.tenant_id = tenant;
+    row.name = role;
+    row.permissions_json = json{{"permissions", out["permissions"]}}.dump();
+    row.updated_at = NowSeconds();
+    KURA_ASSIGN_OR_RETURN(bool created, store_->PutRole(row, scope.Change()));
+    roles_.Erase(PairKey(tenant, role));
+    Reply reply;
+    reply.body = std::move(out);
+    reply.created = created;
+    return reply;
+  }());
 }
 
 Result<Reply> VaultImpl::GetRole(const Caller& caller, const std::string& tenant, const std::string& role) {
-  KURA_RETURN_IF_ERROR(RequireUnsealed());
-  KURA_RETURN_IF_ERROR(RequireTenantAdmin(caller, tenant));
-  KURA_RETURN_IF_ERROR(CheckName("tenant", tenant));
-  KURA_RETURN_IF_ERROR(CheckName("role", role));
-  KURA_RETURN_IF_ERROR(RequireTenantExists(tenant));
-  auto loaded = LoadRole(tenant, role);
-  if (loaded.status().code() == StatusCode::kNotFound) return NotFoundError("role '" + role + "' not found");
-  if (!loaded.ok()) return loaded.status();
-  Reply reply;
-  reply.body = policy::RoleToJson(**loaded);
-  return reply;
+  AuditScope scope(this, caller, actions::kRoleRead, tenant, "roles/" + role);
+  return scope.Finish([&]() -> Result<Reply> {
+    KURA_RETURN_IF_ERROR(RequireUnsealed());
+    KURA_RETURN_IF_ERROR(RequireTenantAdmin(caller, tenant));
+    KURA_RETURN_IF_ERROR(CheckName("tenant", tenant));
+    KURA_RETURN_IF_ERROR(CheckName("role", role));
+    KURA_RETURN_IF_ERROR(RequireTenantExists(tenant));
+    auto loaded = LoadRole(tenant, role);
+    if (loaded.status().code() == StatusCode::kNotFound) return NotFoundError("role '" + role + "' not found");
+    if (!loaded.ok()) return loaded.status();
+    Reply reply;
+    reply.body = policy::RoleToJson(**loaded);
+    return reply;
+  }());
 }
 
 Result<Reply> VaultImpl::ListRoles(const Caller& caller, const std::string& tenant) {
-  KURA_RETURN_IF_ERROR(RequireUnsealed());
-  KURA_RETURN_IF_ERROR(RequireTenantAdmin(caller, tenant));
-  KURA_RETURN_IF_ERROR(CheckName("tenant", tenant));
-  KURA_RETURN_IF_ERROR(RequireTenantExists(tenant));
-  KURA_ASSIGN_OR_RETURN(auto rows, store_->ListRoles(tenant));
-  json items = json::array();
-  items.push_back(policy::RoleToJson(policy::BuiltinAdminRole()));
-  for (const auto& row : rows) {
-    json body = json::parse(row.permissions_json, nullptr, /*allow_exceptions=*/false);
-    auto parsed = policy::ParseRole(row.name, body);
-    if (!parsed.ok()) return DataLossError("stored role '" + row.name + "' of tenant '" + tenant + "' is malformed");
-    items.push_back(policy::RoleToJson(*parsed));
-  }
-  Reply reply;
-  reply.body = {{"items", std::move(items)}};
-  return reply;
+  AuditScope scope(this, caller, actions::kRoleList, tenant, "roles");
+  return scope.Finish([&]() -> Result<Reply> {
+    KURA_RETURN_IF_ERROR(RequireUnsealed());
+    KURA_RETURN_IF_ERROR(RequireTenantAdmin(caller, tenant));
+    KURA_RETURN_IF_ERROR(CheckName("tenant", tenant));
+    KURA_RETURN_IF_ERROR(RequireTenantExists(tenant));
+    KURA_ASSIGN_OR_RETURN(auto rows, store_->ListRoles(tenant));
+    json items = json::array();
+    items.push_back(policy::RoleToJson(policy::BuiltinAdminRole()));
+    for (const auto& row : rows) {
+      json body = json::parse(row.permissions_json, nullptr, /*allow_exceptions=*/false);
+      auto parsed = policy::ParseRole(row.name, body);
+      if (!parsed.ok()) return DataLossError("stored role '" + row.name + "' of tenant '" + tenant + "' is malformed");
+      items.push_back(policy::RoleToJson(*parsed));
+    }
+    Reply reply;
+    reply.body = {{"items", std::move(items)}};
+    return reply;
+  }());
 }
 
 Result<Reply> VaultImpl::DeleteRole(const Caller& caller, const std::string& tenant, const std::string& role) {
-  KURA_RETURN_IF_ERROR(RequireUnsealed());
-  KURA_RETURN_IF_ERROR(RequireTenantAdmin(caller, tenant));
-  KURA_RETURN_IF_ERROR(CheckName("tenant", tenant));
-  KURA_RETURN_IF_ERROR(CheckName("role", role));
-  if (role == policy::kAdminRoleName) return InvalidArgumentError("role: 'admin' is built in and cannot be deleted");
-  KURA_RETURN_IF_ERROR(RequireTenantExists(tenant));
-  Status s = store_->DeleteRole(tenant, role);
-  roles_.Erase(PairKey(tenant, role));
-  if (s.code() == StatusCode::kNotFound) return NotFoundError("role '" + role + "' not found");
-  KURA_RETURN_IF_ERROR(s);
-  return NoContent();
+  AuditScope scope(this, caller, actions::kRoleDelete, tenant, "roles/" + role);
+  return scope.Finish([&]() -> Result<Reply> {
+    KURA_RETURN_IF_ERROR(RequireUnsealed());
+    KURA_RETURN_IF_ERROR(RequireTenantAdmin(caller, tenant));
+    KURA_RETURN_IF_ERROR(CheckName("tenant", tenant));
+    KURA_RETURN_IF_ERROR(CheckName("role", role));
+    if (role == policy::kAdminRoleName) return InvalidArgumentError("role: 'admin' is built in and cannot be deleted");
+    KURA_RETURN_IF_ERROR(RequireTenantExists(tenant));
+    Status s = store_->DeleteRole(tenant, role, scope.Change());
+    roles_.Erase(PairKey(tenant, role));
+    if (s.code() == StatusCode::kNotFound) return NotFoundError("role '" + role + "' not found");
+    KURA_RETURN_IF_ERROR(s);
+    return NoContent();
+  }());
 }
 
 // --- API keys ------------------------------------------------------------------
 
 Result<Reply> VaultImpl::CreateApiKey(const Caller& caller, const std::string& tenant, const json& body) {
-  KURA_RETURN_IF_ERROR(RequireUnsealed());
-  KURA_RETURN_IF_ERROR(RequireTenantAdmin(caller, tenant));
-  KURA_RETURN_IF_ERROR(CheckName("tenant", tenant));
-  KURA_RETURN_IF_ERROR(CheckObject(body, {"name", "role", "expires_at"}));
-  KURA_ASSIGN_OR_RETURN(std::string name, RequiredString(body, "name"));
-  KURA_RETURN_IF_ERROR(CheckDisplayName(name));
-  KURA_ASSIGN_OR_RETURN(std::string role, RequiredString(body, "role"));
-  KURA_RETURN_IF_ERROR(CheckName("role", role));
-  KURA_ASSIGN_OR_RETURN(auto expires_text, OptionalString(body, "expires_at"));
-  std::optional<std::int64_t> expires_at;
-  if (expires_text) {
-    auto t = ParseRfc3339(*expires_text);
-    if (!t) return InvalidArgumentError("expires_at: expected an RFC 3339 time, e.g. 2030-01-31T00:00:00Z");
-    expires_at = ToUnixSeconds(*t);
-    if (*expires_at <= NowSeconds()) return InvalidArgumentError("expires_at: must be in the future");
-  }
-  KURA_RETURN_IF_ERROR(RequireTenantExists(tenant));
-  auto loaded = LoadRole(tenant, role);
-  if (loaded.status().code() == StatusCode::kNotFound) {
-    return InvalidArgumentError("role: no role '" + role + "' in this tenant");
-  }
-  if (!loaded.ok()) return loaded.status();
+  AuditScope scope(this, caller, actions::kApiKeyCreate, tenant, "apikeys");
+  return scope.Finish([&]() -> Result<Reply> {
+    KURA_RETURN_IF_ERROR(RequireUnsealed());
+    KURA_RETURN_IF_ERROR(RequireTenantAdmin(caller, tenant));
+    KURA_RETURN_IF_ERROR(CheckName("tenant", tenant));
+    KURA_RETURN_IF_ERROR(CheckObject(body, {"name", "role", "expires_at"}));
+    KURA_ASSIGN_OR_RETURN(std::string name, RequiredString(body, "name"));
+    KURA_RETURN_IF_ERROR(CheckDisplayName(name));
+    KURA_ASSIGN_OR_RETURN(std::string role, RequiredString(body, "role"));
+    KURA_RETURN_IF_ERROR(CheckName("role", role));
+    KURA_ASSIGN_OR_RETURN(auto expires_text, OptionalString(body, "expires_at"));
+    std::optional<std::int64_t> expires_at;
+    if (expires_text) {
+      auto t = ParseRfc3339(*expires_text);
+      if (!t) return InvalidArgumentError("expires_at: expected an RFC 3339 time, e.g. 2030-01-31T00:00:00Z");
+      expires_at = ToUnixSeconds(*t);
+      if (*expires_at <= NowSeconds()) return InvalidArgumentError("expires_at: must be in the future");
+    }
+    KURA_RETURN_IF_ERROR(RequireTenantExists(tenant));
+    auto loaded = LoadRole(tenant, role);
+    if (loaded.status().code() == StatusCode::kNotFound) {
+      return InvalidArgumentError("role: no role '" + role + "' in this tenant");
+    }
+    if (!loaded.ok()) return loaded.status();
 
-  auth::NewApiKey key = auth::GenerateApiKey();
-  store::ApiKeyRow row;
-  row.id = key.id;
-  row.tenant_id = tenant;
-  row.name = name;
-  row.role = role;
-  row.key_hash = auth::TokenHash(key.token);  // the key itself is never stored
-  row.created_at = NowSeconds();
-  row.expires_at = expires_at;
-  KURA_RETURN_IF_ERROR(store_->CreateApiKey(row));
-  Reply reply;
-  reply.body = ApiKeyJson(row);
-  reply.body["key"] = key.token;
-  reply.created = true;
-  return reply;
+    auth::NewApiKey key = auth::GenerateApiKey();
+    store::ApiKeyRow row;
+    row.id = key.id;
+    row.tenant_id = tenant;
+    row.name = name;
+    row.role = role;
+    row.key_hash = auth::TokenHash(key.token);  // the key itself is never stored
+    row.created_at = NowSeconds();
+    row.expires_at = expires_at;
+    scope.set_resource("apikeys/" + row.id);
+    KURA_RETURN_IF_ERROR(store_->CreateApiKey(row, scope.Change()));
+    Reply reply;
+    reply.body = ApiKeyJson(row);
+    reply.body["key"] = key.token;
+    reply.created = true;
+    return reply;
+  }());
 }
 
 Result<Reply> VaultImpl::ListApiKeys(const Caller& caller, const std::string& tenant) {
-  KURA_RETURN_IF_ERROR(RequireUnsealed());
-  KURA_RETURN_IF_ERROR(RequireTenantAdmin(caller, tenant));
-  KURA_RETURN_IF_ERROR(CheckName("tenant", tenant));
-  KURA_RETURN_IF_ERROR(RequireTenantExists(tenant));
-  KURA_ASSIGN_OR_RETURN(auto rows, store_->ListApiKeys(tenant));
-  json items = json::array();
-  for (const auto& row : rows) items.push_back(ApiKeyJson(row));
-  Reply reply;
-  reply.body = {{"items", std::move(items)}};
-  return reply;
+  AuditScope scope(this, caller, actions::kApiKeyList, tenant, "apikeys");
+  return scope.Finish([&]() -> Result<Reply> {
+    KURA_RETURN_IF_ERROR(RequireUnsealed());
+    KURA_RETURN_IF_ERROR(RequireTenantAdmin(caller, tenant));
+    KURA_RETURN_IF_ERROR(CheckName("tenant", tenant));
+    KURA_RETURN_IF_ERROR(RequireTenantExists(tenant));
+    KURA_ASSIGN_OR_RETURN(auto rows, store_->ListApiKeys(tenant));
+    json items = json::array();
+    for (const auto& row : rows) items.push_back(ApiKeyJson(row));
+    Reply reply;
+    reply.body = {{"items", std::move(items)}};
+    return reply;
+  }());
 }
 
 Result<Reply> VaultImpl::RevokeApiKey(const Caller& caller, const std::string& tenant, const std::string& key_id) {
-  KURA_RETURN_IF_ERROR(RequireUnsealed());
-  KURA_RETURN_IF_ERROR(RequireTenantAdmin(caller, tenant));
-  KURA_RETURN_IF_ERROR(CheckName("tenant", tenant));
-  if (!auth::IsValidApiKeyId(key_id)) return InvalidArgumentError("id: not an API key id");
-  KURA_RETURN_IF_ERROR(RequireTenantExists(tenant));
-  Status s = store_->RevokeApiKey(tenant, key_id, NowSeconds());
-  // Revocation takes effect at once for this process's authentication cache.
-  api_keys_.EraseIf([&](const std::string&, const store::ApiKeyRow& row) { return row.id == key_id; });
-  if (s.code() == StatusCode::kNotFound) return NotFoundError("API key '" + key_id + "' not found");
-  KURA_RETURN_IF_ERROR(s);
-  return NoContent();
+  AuditScope scope(this, caller, actions::kApiKeyRevoke, tenant, "apikeys/" + key_id);
+  return scope.Finish([&]() -> Result<Reply> {
+    KURA_RETURN_IF_ERROR(RequireUnsealed());
+    KURA_RETURN_IF_ERROR(RequireTenantAdmin(caller, tenant));
+    KURA_RETURN_IF_ERROR(CheckName("tenant", tenant));
+    if (!auth::IsValidApiKeyId(key_id)) return InvalidArgumentError("id: not an API key id");
+    KURA_RETURN_IF_ERROR(RequireTenantExists(tenant));
+    Status s = store_->RevokeApiKey(tenant, key_id, NowSeconds(), scope.Change());
+    // Revocation takes effect at once for this process's authentication cache.
+    api_keys_.EraseIf([&](const std::string&, const store::ApiKeyRow& row) { return row.id == key_id; });
+    if (s.code() == StatusCode::kNotFound) return NotFoundError("API key '" + key_id + "' not found");
+    KURA_RETURN_IF_ERROR(s);
+    return NoContent();
+  }());
 }
 
 }  // namespace kura::vault

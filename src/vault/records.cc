@@ -21,6 +21,11 @@ using policy::Action;
 
 namespace {
 
+// The audit resource of a record (its path after /v1/t/{t}/).
+std::string RecordResource(const std::string& collection, const std::string& id) {
+  return "collections/" + collection + "/records/" + id;
+}
+
 constexpr std::size_t kRecordIdRandomBytes = 10;
 constexpr std::size_t kMaxSubjectLength = 256;  // bytes
 constexpr int kUnconditionalUpdateAttempts = 5;
@@ -149,177 +154,199 @@ json VaultImpl::RecordBody(const store::RecordRow& row, const json& plain, const
 
 Result<Reply> VaultImpl::CreateRecord(const Caller& caller, const std::string& tenant, const std::string& collection,
                                       const json& body) {
-  KURA_RETURN_IF_ERROR(RequireUnsealed());
-  KURA_RETURN_IF_ERROR(RequireRecordRight(caller, tenant, collection, Action::kRecordWrite).status());
-  KURA_RETURN_IF_ERROR(CheckPath(tenant, collection));
-  KURA_RETURN_IF_ERROR(CheckObject(body, {"data", "subject"}));
-  if (!body.contains("data")) return InvalidArgumentError("data: required");
-  KURA_ASSIGN_OR_RETURN(auto subject, ParseSubject(body));
-  KURA_ASSIGN_OR_RETURN(auto keys, KeysOf(tenant));
-  KURA_ASSIGN_OR_RETURN(auto schema, SchemaOf(tenant, collection));
-  KURA_RETURN_IF_ERROR(ValidateRecordData(*schema, body["data"]));
+  AuditScope scope(this, caller, actions::kRecordCreate, tenant, "collections/" + collection + "/records");
+  return scope.Finish([&]() -> Result<Reply> {
+    KURA_RETURN_IF_ERROR(RequireUnsealed());
+    KURA_RETURN_IF_ERROR(RequireRecordRight(caller, tenant, collection, Action::kRecordWrite).status());
+    KURA_RETURN_IF_ERROR(CheckPath(tenant, collection));
+    KURA_RETURN_IF_ERROR(CheckObject(body, {"data", "subject"}));
+    if (!body.contains("data")) return InvalidArgumentError("data: required");
+    KURA_ASSIGN_OR_RETURN(auto subject, ParseSubject(body));
+    KURA_ASSIGN_OR_RETURN(auto keys, KeysOf(tenant));
+    KURA_ASSIGN_OR_RETURN(auto schema, SchemaOf(tenant, collection));
+    KURA_RETURN_IF_ERROR(ValidateRecordData(*schema, body["data"]));
 
-  // 80 random bits per millisecond: a collision is not expected, but if the
-  // store reports one, a fresh id is the right answer.
-  for (int attempt = 0;; ++attempt) {
-    std::string id = NewRecordId(clock_->Now());
-    KURA_ASSIGN_OR_RETURN(store::RecordWrite w,
-                          SealRecord(*keys, *schema, tenant, collection, id, 1, body["data"], subject));
-    Status s = store_->InsertRecord(w);
-    if (s.code() == StatusCode::kAlreadyExists && attempt < 2) continue;
-    KURA_RETURN_IF_ERROR(s);
-    Reply reply;
-    reply.body = {{"id", id}, {"version", 1}};
-    reply.created = true;
-    reply.version = 1;
-    return reply;
-  }
+    // 80 random bits per millisecond: a collision is not expected, but if the
+    // store reports one, a fresh id is the right answer.
+    for (int attempt = 0;; ++attempt) {
+      std::string id = NewRecordId(clock_->Now());
+      KURA_ASSIGN_OR_RETURN(store::RecordWrite w,
+                            SealRecord(*keys, *schema, tenant, collection, id, 1, body["data"], subject));
+      scope.set_resource(RecordResource(collection, id));
+      Status s = store_->InsertRecord(w, scope.Change());
+      if (s.code() == StatusCode::kAlreadyExists && attempt < 2) continue;
+      KURA_RETURN_IF_ERROR(s);
+      Reply reply;
+      reply.body = {{"id", id}, {"version", 1}};
+      reply.created = true;
+      reply.version = 1;
+      return reply;
+    }
+  }());
 }
 
 Result<Reply> VaultImpl::GetRecord(const Caller& caller, const std::string& tenant, const std::string& collection,
                                    const std::string& id, std::optional<std::int64_t> version) {
-  KURA_RETURN_IF_ERROR(RequireUnsealed());
-  KURA_ASSIGN_OR_RETURN(policy::Decision d, RequireRecordRight(caller, tenant, collection, Action::kRecordRead));
-  KURA_RETURN_IF_ERROR(CheckPath(tenant, collection));
-  KURA_RETURN_IF_ERROR(CheckRecordId(id));
-  if (version && *version < 1) return InvalidArgumentError("version: must be at least 1");
-  KURA_ASSIGN_OR_RETURN(auto keys, KeysOf(tenant));
-  KURA_ASSIGN_OR_RETURN(auto schema, SchemaOf(tenant, collection));
-  auto row = store_->GetRecord(tenant, collection, id, version);
-  if (row.status().code() == StatusCode::kNotFound) {
-    return NotFoundError(version ? "record '" + id + "' version " + std::to_string(*version) + " not found"
-                                 : "record '" + id + "' not found");
-  }
-  if (!row.ok()) return row.status();
-  KURA_ASSIGN_OR_RETURN(json plain, OpenRecord(*keys, *row));
-  Reply reply;
-  reply.body = RecordBody(*row, plain, *schema, d.view);
-  reply.version = row->version;
-  return reply;
+  AuditScope scope(this, caller, actions::kRecordRead, tenant, RecordResource(collection, id));
+  return scope.Finish([&]() -> Result<Reply> {
+    KURA_RETURN_IF_ERROR(RequireUnsealed());
+    KURA_ASSIGN_OR_RETURN(policy::Decision d, RequireRecordRight(caller, tenant, collection, Action::kRecordRead));
+    KURA_RETURN_IF_ERROR(CheckPath(tenant, collection));
+    KURA_RETURN_IF_ERROR(CheckRecordId(id));
+    if (version && *version < 1) return InvalidArgumentError("version: must be at least 1");
+    KURA_ASSIGN_OR_RETURN(auto keys, KeysOf(tenant));
+    KURA_ASSIGN_OR_RETURN(auto schema, SchemaOf(tenant, collection));
+    auto row = store_->GetRecord(tenant, collection, id, version);
+    if (row.status().code() == StatusCode::kNotFound) {
+      return NotFoundError(version ? "record '" + id + "' version " + std::to_string(*version) + " not found"
+                                   : "record '" + id + "' not found");
+    }
+    if (!row.ok()) return row.status();
+    KURA_ASSIGN_OR_RETURN(json plain, OpenRecord(*keys, *row));
+    Reply reply;
+    reply.body = RecordBody(*row, plain, *schema, d.view);
+    reply.version = row->version;
+    return reply;
+  }());
 }
 
 Result<Reply> VaultImpl::UpdateRecord(const Caller& caller, const std::string& tenant, const std::string& collection,
                                       const std::string& id, const json& body, std::optional<std::int64_t> if_match) {
-  KURA_RETURN_IF_ERROR(RequireUnsealed());
-  KURA_RETURN_IF_ERROR(RequireRecordRight(caller, tenant, collection, Action::kRecordWrite).status());
-  KURA_RETURN_IF_ERROR(CheckPath(tenant, collection));
-  KURA_RETURN_IF_ERROR(CheckRecordId(id));
-  if (if_match && *if_match < 1) return InvalidArgumentError("If-Match: must be a version of at least 1");
-  KURA_RETURN_IF_ERROR(CheckObject(body, {"data", "subject"}));
-  if (!body.contains("data")) return InvalidArgumentError("data: required");
-  bool subject_given = body.contains("subject");
-  KURA_ASSIGN_OR_RETURN(auto subject, ParseSubject(body));
-  KURA_ASSIGN_OR_RETURN(auto keys, KeysOf(tenant));
-  KURA_ASSIGN_OR_RETURN(auto schema, SchemaOf(tenant, collection));
-  KURA_RETURN_IF_ERROR(ValidateRecordData(*schema, body["data"]));
+  AuditScope scope(this, caller, actions::kRecordUpdate, tenant, RecordResource(collection, id));
+  return scope.Finish([&]() -> Result<Reply> {
+    KURA_RETURN_IF_ERROR(RequireUnsealed());
+    KURA_RETURN_IF_ERROR(RequireRecordRight(caller, tenant, collection, Action::kRecordWrite).status());
+    KURA_RETURN_IF_ERROR(CheckPath(tenant, collection));
+    KURA_RETURN_IF_ERROR(CheckRecordId(id));
+    if (if_match && *if_match < 1) return InvalidArgumentError("If-Match: must be a version of at least 1");
+    KURA_RETURN_IF_ERROR(CheckObject(body, {"data", "subject"}));
+    if (!body.contains("data")) return InvalidArgumentError("data: required");
+    bool subject_given = body.contains("subject");
+    KURA_ASSIGN_OR_RETURN(auto subject, ParseSubject(body));
+    KURA_ASSIGN_OR_RETURN(auto keys, KeysOf(tenant));
+    KURA_ASSIGN_OR_RETURN(auto schema, SchemaOf(tenant, collection));
+    KURA_RETURN_IF_ERROR(ValidateRecordData(*schema, body["data"]));
 
-  for (int attempt = 1;; ++attempt) {
-    auto current = store_->GetRecord(tenant, collection, id, std::nullopt);
-    if (current.status().code() == StatusCode::kNotFound) return NotFoundError("record '" + id + "' not found");
-    if (!current.ok()) return current.status();
-    std::int64_t expected = current->current_version;
-    if (if_match && *if_match != expected) {
-      return AbortedError("version conflict: record '" + id + "' is at version " + std::to_string(expected));
-    }
-    std::optional<std::string> new_subject = subject;
-    if (!subject_given) {
-      // "subject" left out keeps the record's subject; an explicit null
-      // removes it. Reading it back also proves the current version intact.
-      KURA_ASSIGN_OR_RETURN(json plain, OpenRecord(*keys, *current));
-      if (plain.contains("subject") && plain["subject"].is_string()) {
-        new_subject = plain["subject"].get<std::string>();
+    for (int attempt = 1;; ++attempt) {
+      auto current = store_->GetRecord(tenant, collection, id, std::nullopt);
+      if (current.status().code() == StatusCode::kNotFound) return NotFoundError("record '" + id + "' not found");
+      if (!current.ok()) return current.status();
+      std::int64_t expected = current->current_version;
+      if (if_match && *if_match != expected) {
+        return AbortedError("version conflict: record '" + id + "' is at version " + std::to_string(expected));
       }
-    }
-    KURA_ASSIGN_OR_RETURN(store::RecordWrite w, SealRecord(*keys, *schema, tenant, collection, id, expected + 1,
-                                                           body["data"], new_subject));
-    Status s = store_->UpdateRecord(w, expected);
-    if (s.code() == StatusCode::kAborted) {
-      // A conditional update must not silently overwrite what it did not see;
-      // an unconditional one retries against the newer version.
-      if (if_match || attempt >= kUnconditionalUpdateAttempts) {
-        return AbortedError("version conflict: record '" + id + "' was changed concurrently");
+      std::optional<std::string> new_subject = subject;
+      if (!subject_given) {
+        // "subject" left out keeps the record's subject; an explicit null
+        // removes it. Reading it back also proves the current version intact.
+        KURA_ASSIGN_OR_RETURN(json plain, OpenRecord(*keys, *current));
+        if (plain.contains("subject") && plain["subject"].is_string()) {
+          new_subject = plain["subject"].get<std::string>();
+        }
       }
-      continue;
+      KURA_ASSIGN_OR_RETURN(store::RecordWrite w, SealRecord(*keys, *schema, tenant, collection, id, expected + 1,
+                                                             body["data"], new_subject));
+      Status s = store_->UpdateRecord(w, expected, scope.Change());
+      if (s.code() == StatusCode::kAborted) {
+        // A conditional update must not silently overwrite what it did not see;
+        // an unconditional one retries against the newer version.
+        if (if_match || attempt >= kUnconditionalUpdateAttempts) {
+          return AbortedError("version conflict: record '" + id + "' was changed concurrently");
+        }
+        continue;
+      }
+      if (s.code() == StatusCode::kNotFound) return NotFoundError("record '" + id + "' not found");
+      KURA_RETURN_IF_ERROR(s);
+      Reply reply;
+      reply.body = {{"id", id}, {"version", expected + 1}};
+      reply.version = expected + 1;
+      return reply;
     }
-    if (s.code() == StatusCode::kNotFound) return NotFoundError("record '" + id + "' not found");
-    KURA_RETURN_IF_ERROR(s);
-    Reply reply;
-    reply.body = {{"id", id}, {"version", expected + 1}};
-    reply.version = expected + 1;
-    return reply;
-  }
+  }());
 }
 
 Result<Reply> VaultImpl::DeleteRecord(const Caller& caller, const std::string& tenant, const std::string& collection,
                                       const std::string& id) {
-  KURA_RETURN_IF_ERROR(RequireUnsealed());
-  KURA_RETURN_IF_ERROR(RequireRecordRight(caller, tenant, collection, Action::kRecordDelete).status());
-  KURA_RETURN_IF_ERROR(CheckPath(tenant, collection));
-  KURA_RETURN_IF_ERROR(CheckRecordId(id));
-  KURA_RETURN_IF_ERROR(RequireTenantExists(tenant));
-  KURA_RETURN_IF_ERROR(SchemaOf(tenant, collection).status());
-  Status s = store_->DeleteRecord(tenant, collection, id);
-  if (s.code() == StatusCode::kNotFound) return NotFoundError("record '" + id + "' not found");
-  KURA_RETURN_IF_ERROR(s);
-  Reply reply;
-  reply.no_content = true;
-  return reply;
+  AuditScope scope(this, caller, actions::kRecordDelete, tenant, RecordResource(collection, id));
+  return scope.Finish([&]() -> Result<Reply> {
+    KURA_RETURN_IF_ERROR(RequireUnsealed());
+    KURA_RETURN_IF_ERROR(RequireRecordRight(caller, tenant, collection, Action::kRecordDelete).status());
+    KURA_RETURN_IF_ERROR(CheckPath(tenant, collection));
+    KURA_RETURN_IF_ERROR(CheckRecordId(id));
+    KURA_RETURN_IF_ERROR(RequireTenantExists(tenant));
+    KURA_RETURN_IF_ERROR(SchemaOf(tenant, collection).status());
+    Status s = store_->DeleteRecord(tenant, collection, id, scope.Change());
+    if (s.code() == StatusCode::kNotFound) return NotFoundError("record '" + id + "' not found");
+    KURA_RETURN_IF_ERROR(s);
+    Reply reply;
+    reply.no_content = true;
+    return reply;
+  }());
 }
 
 Result<Reply> VaultImpl::ListVersions(const Caller& caller, const std::string& tenant, const std::string& collection,
                                       const std::string& id) {
-  KURA_RETURN_IF_ERROR(RequireUnsealed());
-  KURA_RETURN_IF_ERROR(RequireRecordRight(caller, tenant, collection, Action::kRecordRead).status());
-  KURA_RETURN_IF_ERROR(CheckPath(tenant, collection));
-  KURA_RETURN_IF_ERROR(CheckRecordId(id));
-  KURA_RETURN_IF_ERROR(RequireTenantExists(tenant));
-  KURA_RETURN_IF_ERROR(SchemaOf(tenant, collection).status());
-  auto versions = store_->ListVersions(tenant, collection, id);
-  if (versions.status().code() == StatusCode::kNotFound) return NotFoundError("record '" + id + "' not found");
-  if (!versions.ok()) return versions.status();
-  json items = json::array();
-  for (const auto& v : *versions) items.push_back({{"version", v.version}, {"created_at", TimeJson(v.created_at)}});
-  Reply reply;
-  reply.body = {{"items", std::move(items)}};
-  return reply;
+  AuditScope scope(this, caller, actions::kRecordVersions, tenant, RecordResource(collection, id) + "/versions");
+  return scope.Finish([&]() -> Result<Reply> {
+    KURA_RETURN_IF_ERROR(RequireUnsealed());
+    KURA_RETURN_IF_ERROR(RequireRecordRight(caller, tenant, collection, Action::kRecordRead).status());
+    KURA_RETURN_IF_ERROR(CheckPath(tenant, collection));
+    KURA_RETURN_IF_ERROR(CheckRecordId(id));
+    KURA_RETURN_IF_ERROR(RequireTenantExists(tenant));
+    KURA_RETURN_IF_ERROR(SchemaOf(tenant, collection).status());
+    auto versions = store_->ListVersions(tenant, collection, id);
+    if (versions.status().code() == StatusCode::kNotFound) return NotFoundError("record '" + id + "' not found");
+    if (!versions.ok()) return versions.status();
+    json items = json::array();
+    for (const auto& v : *versions) items.push_back({{"version", v.version}, {"created_at", TimeJson(v.created_at)}});
+    Reply reply;
+    reply.body = {{"items", std::move(items)}};
+    return reply;
+  }());
 }
 
 Result<Reply> VaultImpl::FindRecords(const Caller& caller, const std::string& tenant, const std::string& collection,
                                      const std::map<std::string, std::string>& filters, const PageParams& page) {
-  KURA_RETURN_IF_ERROR(RequireUnsealed());
-  KURA_ASSIGN_OR_RETURN(policy::Decision d, RequireRecordRight(caller, tenant, collection, Action::kRecordRead));
-  if (filters.empty()) {
-    // Walking a whole collection is bulk export (SPEC §3, export control): it
-    // needs record.export on top of record.read.
-    KURA_RETURN_IF_ERROR(RequireRecordRight(caller, tenant, collection, Action::kRecordExport).status());
-  }
-  KURA_RETURN_IF_ERROR(CheckPath(tenant, collection));
-  if (filters.size() > 1) return InvalidArgumentError("at most one filter per lookup");
-  KURA_ASSIGN_OR_RETURN(store::PageRequest req, ToPageRequest(page));
-  KURA_ASSIGN_OR_RETURN(auto keys, KeysOf(tenant));
-  KURA_ASSIGN_OR_RETURN(auto schema, SchemaOf(tenant, collection));
+  AuditScope scope(this, caller, filters.empty() ? actions::kRecordList : actions::kRecordFind, tenant, "collections/" + collection + "/records");
+  return scope.Finish([&]() -> Result<Reply> {
+    KURA_RETURN_IF_ERROR(RequireUnsealed());
+    KURA_ASSIGN_OR_RETURN(policy::Decision d, RequireRecordRight(caller, tenant, collection, Action::kRecordRead));
+    if (filters.empty()) {
+      // Walking a whole collection is bulk export (SPEC §3, export control): it
+      // needs record.export on top of record.read.
+      KURA_RETURN_IF_ERROR(RequireRecordRight(caller, tenant, collection, Action::kRecordExport).status());
+    }
+    KURA_RETURN_IF_ERROR(CheckPath(tenant, collection));
+    if (filters.size() > 1) return InvalidArgumentError("at most one filter per lookup");
+    KURA_ASSIGN_OR_RETURN(store::PageRequest req, ToPageRequest(page));
+    KURA_ASSIGN_OR_RETURN(auto keys, KeysOf(tenant));
+    KURA_ASSIGN_OR_RETURN(auto schema, SchemaOf(tenant, collection));
 
-  store::Page<store::RecordRow> rows;
-  if (filters.empty()) {
-    KURA_ASSIGN_OR_RETURN(rows, store_->ListRecords(tenant, collection, req));
-  } else {
-    const auto& [field, value] = *filters.begin();
-    auto it = schema->fields.find(field);
-    if (it == schema->fields.end()) return InvalidArgumentError(field.substr(0, 64) + ": unknown field");
-    if (!it->second.index) return InvalidArgumentError(field + ": field is not indexed");
-    KURA_ASSIGN_OR_RETURN(std::string normalised, NormaliseQueryValue(it->second, value));
-    Bytes hmac = crypto::BlindIndex(keys->index_key, collection + "/" + field, normalised);
-    WipeString(&normalised);
-    KURA_ASSIGN_OR_RETURN(rows, store_->FindRecords(tenant, collection, field, hmac, req));
-  }
-  json items = json::array();
-  for (const auto& row : rows.items) {
-    KURA_ASSIGN_OR_RETURN(json plain, OpenRecord(*keys, row));
-    items.push_back(RecordBody(row, plain, *schema, d.view));
-  }
-  Reply reply;
-  reply.body = {{"items", std::move(items)}, {"next", rows.next ? json(*rows.next) : json(nullptr)}};
-  return reply;
+    store::Page<store::RecordRow> rows;
+    if (filters.empty()) {
+      KURA_ASSIGN_OR_RETURN(rows, store_->ListRecords(tenant, collection, req));
+    } else {
+      const auto& [field, value] = *filters.begin();
+      auto it = schema->fields.find(field);
+      if (it == schema->fields.end()) return InvalidArgumentError(field.substr(0, 64) + ": unknown field");
+      if (!it->second.index) return InvalidArgumentError(field + ": field is not indexed");
+      KURA_ASSIGN_OR_RETURN(std::string normalised, NormaliseQueryValue(it->second, value));
+      Bytes hmac = crypto::BlindIndex(keys->index_key, collection + "/" + field, normalised);
+      WipeString(&normalised);
+      // The looked-up value itself never reaches the log: its blind index
+      // does, so an auditor holding the value can find the lookup.
+      scope.set_lookup(field + ":" + HexEncode(hmac));
+      KURA_ASSIGN_OR_RETURN(rows, store_->FindRecords(tenant, collection, field, hmac, req));
+    }
+    json items = json::array();
+    for (const auto& row : rows.items) {
+      KURA_ASSIGN_OR_RETURN(json plain, OpenRecord(*keys, row));
+      items.push_back(RecordBody(row, plain, *schema, d.view));
+    }
+    Reply reply;
+    reply.body = {{"items", std::move(items)}, {"next", rows.next ? json(*rows.next) : json(nullptr)}};
+    return reply;
+  }());
 }
 
 }  // namespace kura::vault

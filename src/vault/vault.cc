@@ -120,7 +120,8 @@ SealStatus VaultImpl::GetSealStatus() const {
 }
 
 Result<VaultImpl::InitOutcome> VaultImpl::InitializeLocked(const std::string& type,
-                                                           const crypto::SealInitOptions& seal_options) {
+                                                           const crypto::SealInitOptions& seal_options,
+                                                           AuditScope& scope) {
   if (IsInitialized()) return AlreadyExistsError("vault is already initialised");
   // Another node sharing the database may have initialised it already; check
   // before making key material (the insert below is the real arbiter).
@@ -163,7 +164,8 @@ Result<VaultImpl::InitOutcome> VaultImpl::InitializeLocked(const std::string& ty
               {"initialized_at", FormatRfc3339(clock_->Now())}};
   std::string text = doc.dump();
   // Exactly one initialisation wins, even across processes sharing the store.
-  KURA_RETURN_IF_ERROR(store_->InsertMeta(kInitMetaKey, AsBytes(text)));
+  KURA_RETURN_IF_ERROR(store_->InsertMeta(kInitMetaKey, AsBytes(text), scope.Change()));
+  KURA_RETURN_IF_ERROR(LoadSigningKey(kek));
 
   {
     std::unique_lock lock(state_mu_);
@@ -177,7 +179,12 @@ Result<VaultImpl::InitOutcome> VaultImpl::InitializeLocked(const std::string& ty
   return outcome;
 }
 
-Result<Reply> VaultImpl::Initialize(const RequestContext& /*ctx*/, const json& body) {
+Result<Reply> VaultImpl::Initialize(const RequestContext& ctx, const json& body) {
+  AuditScope scope(this, ctx, "anonymous", actions::kInit, "", "sys/init");
+  return scope.Finish(InitializeRequest(body, scope));
+}
+
+Result<Reply> VaultImpl::InitializeRequest(const json& body, AuditScope& scope) {
   KURA_RETURN_IF_ERROR(CheckObject(body, {"seal", "shares", "threshold"}));
   std::lock_guard lock(lifecycle_mu_);
   std::string configured(seal_->Type());
@@ -205,13 +212,18 @@ Result<Reply> VaultImpl::Initialize(const RequestContext& /*ctx*/, const json& b
   } else if (shares || threshold) {
     return InvalidArgumentError(std::string(shares ? "shares" : "threshold") + ": only for the shamir seal");
   }
-  KURA_ASSIGN_OR_RETURN(InitOutcome outcome, InitializeLocked(configured, options));
+  KURA_ASSIGN_OR_RETURN(InitOutcome outcome, InitializeLocked(configured, options, scope));
   Reply reply;
   reply.body = {{"shares", outcome.shares}, {"root_token", outcome.root_token}};
   return reply;
 }
 
-Result<Reply> VaultImpl::Unseal(const RequestContext& /*ctx*/, const json& body) {
+Result<Reply> VaultImpl::Unseal(const RequestContext& ctx, const json& body) {
+  AuditScope scope(this, ctx, "anonymous", actions::kUnseal, "", "sys/unseal");
+  return scope.Finish(UnsealRequest(body));
+}
+
+Result<Reply> VaultImpl::UnsealRequest(const json& body) {
   KURA_RETURN_IF_ERROR(CheckObject(body, {"share"}));
   std::lock_guard lock(lifecycle_mu_);
   if (!IsInitialized()) return FailedPreconditionError("vault is not initialised");
@@ -248,6 +260,7 @@ Result<Reply> VaultImpl::Unseal(const RequestContext& /*ctx*/, const json& body)
     // No hint about which share was wrong: that would help someone guessing.
     return InvalidArgumentError("unseal failed: shares do not match this vault");
   }
+  KURA_RETURN_IF_ERROR(LoadSigningKey(*p.kek));
   keyring_.Unseal(std::move(*p.kek));
   SealStatus status = SealStatusLocked();
   status.progress = p.progress;
@@ -272,38 +285,52 @@ Status VaultImpl::AutoUnsealLocked() {
   if (!Keyring::KekMatches(*kek, *check_value)) {
     return InvalidArgumentError("unseal failed: the key does not match this vault");
   }
+  KURA_RETURN_IF_ERROR(LoadSigningKey(*kek));
   keyring_.Unseal(std::move(*kek));
   return Status::Ok();
 }
 
 Status VaultImpl::AutoUnseal() {
   std::lock_guard lock(lifecycle_mu_);
-  return AutoUnsealLocked();
+  AuditScope scope(this, RequestContext{}, "system", actions::kUnseal, "", "sys/unseal");
+  return scope.Finish(AutoUnsealLocked());
 }
 
 Result<Reply> VaultImpl::Seal(const Caller& caller) {
-  KURA_RETURN_IF_ERROR(RequireRoot(caller));
-  std::lock_guard lock(lifecycle_mu_);
-  if (keyring_.IsSealed()) return FailedPreconditionError(kSealed);
-  keyring_.Seal();
-  seal_->Reset();
-  progress_ = 0;
-  api_keys_.Clear();
-  roles_.Clear();
-  schemas_.Clear();
-  Reply reply;
-  reply.body = SealStatusLocked().ToJson();
-  return reply;
+  AuditScope scope(this, caller, actions::kSeal, "", "sys/seal");
+  return scope.Finish([&]() -> Result<Reply> {
+    KURA_RETURN_IF_ERROR(RequireRoot(caller));
+    std::lock_guard lock(lifecycle_mu_);
+    if (keyring_.IsSealed()) return FailedPreconditionError(kSealed);
+    keyring_.Seal();
+    {
+      std::lock_guard signing(signing_mu_);
+      signing_key_.reset();
+    }
+    seal_->Reset();
+    progress_ = 0;
+    api_keys_.Clear();
+    roles_.Clear();
+    schemas_.Clear();
+    Reply reply;
+    reply.body = SealStatusLocked().ToJson();
+    return reply;
+  }());
 }
 
 Result<std::string> VaultImpl::DevInitialize(const std::string& known_root_token) {
   std::lock_guard lock(lifecycle_mu_);
   if (seal_->Type() != "keyfile") return FailedPreconditionError("dev mode needs the keyfile seal");
   if (!IsInitialized()) {
-    KURA_ASSIGN_OR_RETURN(InitOutcome outcome, InitializeLocked("keyfile", crypto::SealInitOptions{}));
-    return outcome.root_token;
+    AuditScope scope(this, RequestContext{}, "system", actions::kInit, "", "sys/init");
+    auto outcome = InitializeLocked("keyfile", crypto::SealInitOptions{}, scope);
+    KURA_RETURN_IF_ERROR(scope.Finish(outcome.status()));
+    return outcome->root_token;
   }
-  KURA_RETURN_IF_ERROR(AutoUnsealLocked());
+  {
+    AuditScope scope(this, RequestContext{}, "system", actions::kUnseal, "", "sys/unseal");
+    KURA_RETURN_IF_ERROR(scope.Finish(AutoUnsealLocked()));
+  }
   Bytes hash = auth::TokenHash(known_root_token);
   std::shared_lock state(state_mu_);
   if (known_root_token.empty() || !ConstantTimeEquals(hash, root_token_hash_)) {
@@ -355,15 +382,18 @@ Result<Principal> VaultImpl::Authenticate(std::string_view bearer_token) {
 }
 
 Result<Reply> VaultImpl::Whoami(const Caller& caller) {
-  KURA_RETURN_IF_ERROR(RequireUnsealed());
-  const Principal& p = caller.principal;
-  Reply reply;
-  if (p.kind == PrincipalKind::kRoot) {
-    reply.body = {{"kind", "root"}, {"id", "root"}, {"tenant", nullptr}, {"role", nullptr}};
-  } else {
-    reply.body = {{"kind", "apikey"}, {"id", p.id}, {"tenant", p.tenant_id}, {"role", p.role}};
-  }
-  return reply;
+  AuditScope scope(this, caller, actions::kWhoami, "", "whoami");
+  return scope.Finish([&]() -> Result<Reply> {
+    KURA_RETURN_IF_ERROR(RequireUnsealed());
+    const Principal& p = caller.principal;
+    Reply reply;
+    if (p.kind == PrincipalKind::kRoot) {
+      reply.body = {{"kind", "root"}, {"id", "root"}, {"tenant", nullptr}, {"role", nullptr}};
+    } else {
+      reply.body = {{"kind", "apikey"}, {"id", p.id}, {"tenant", p.tenant_id}, {"role", p.role}};
+    }
+    return reply;
+  }());
 }
 
 // --- Rights --------------------------------------------------------------------

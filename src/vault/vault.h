@@ -59,6 +59,17 @@ struct Caller {
   RequestContext context;
 };
 
+// What a request is about, for its audit entry: action ("record.read"),
+// tenant ("" for none) and resource (the request path after "/v1/", without
+// "t/{tenant}/": "collections/customers/records/<id>"). Vault methods name
+// their own; the transport names it only for requests it refuses before any
+// vault call (AuditRejected).
+struct AuditTarget {
+  std::string action;
+  std::string tenant;
+  std::string resource;
+};
+
 // A call's answer: JSON body, whether something was created (201), and for
 // records the version (sent as ETag).
 struct Reply {
@@ -67,6 +78,12 @@ struct Reply {
   std::optional<std::int64_t> version;
   bool no_content = false;  // 204: body is empty
 };
+
+// Filters of an audit trail (GET /v1/t/{t}/audit, GET /v1/sys/audit), from
+// the query string: principal, action, resource, outcome (exact matches),
+// from / to (RFC 3339 or unix milliseconds; from inclusive, to exclusive),
+// after (the last seq of the previous page), limit.
+using AuditFilters = std::map<std::string, std::string>;
 
 struct SealStatus {
   bool initialized = false;
@@ -90,6 +107,38 @@ struct Options {
   int keep_versions = 10;         // versions kept per record
   int max_page_size = 100;
 };
+
+// The audit action names (SPEC §4), one per kind of request.
+namespace actions {
+inline constexpr char kInit[] = "sys.init";
+inline constexpr char kUnseal[] = "sys.unseal";
+inline constexpr char kSeal[] = "sys.seal";
+inline constexpr char kWhoami[] = "auth.whoami";
+inline constexpr char kTenantCreate[] = "tenant.create";
+inline constexpr char kTenantRead[] = "tenant.read";
+inline constexpr char kTenantList[] = "tenant.list";
+inline constexpr char kTenantDelete[] = "tenant.delete";
+inline constexpr char kCollectionList[] = "collection.list";
+inline constexpr char kCollectionWrite[] = "collection.write";
+inline constexpr char kCollectionRead[] = "collection.read";
+inline constexpr char kRoleList[] = "role.list";
+inline constexpr char kRoleWrite[] = "role.write";
+inline constexpr char kRoleRead[] = "role.read";
+inline constexpr char kRoleDelete[] = "role.delete";
+inline constexpr char kApiKeyCreate[] = "apikey.create";
+inline constexpr char kApiKeyList[] = "apikey.list";
+inline constexpr char kApiKeyRevoke[] = "apikey.revoke";
+inline constexpr char kRecordCreate[] = "record.create";
+inline constexpr char kRecordFind[] = "record.find";    // with a filter: a lookup
+inline constexpr char kRecordList[] = "record.list";    // without: an export
+inline constexpr char kRecordRead[] = "record.read";
+inline constexpr char kRecordUpdate[] = "record.update";
+inline constexpr char kRecordDelete[] = "record.delete";
+inline constexpr char kRecordVersions[] = "record.versions";
+inline constexpr char kAuditRead[] = "audit.read";
+inline constexpr char kAuditProof[] = "audit.proof";
+inline constexpr char kCheckpoint[] = "audit.checkpoint";
+}  // namespace actions
 
 class Vault {
  public:
@@ -178,6 +227,43 @@ class Vault {
   // At most one filter, on an indexed field (InvalidArgument otherwise).
   virtual Result<Reply> FindRecords(const Caller& caller, const std::string& tenant, const std::string& collection,
                                     const std::map<std::string, std::string>& filters, const PageParams& page) = 0;
+
+  // --- Audit log (docs/formats/audit.md) ---------------------------------
+  // Every call above leaves exactly one audit entry, committed with the
+  // change for writes and durable before the call returns for everything
+  // else; when the entry cannot be made durable the call fails with
+  // Unavailable and changes nothing. Health and seal status are not audited.
+  //
+  // Records a request the transport refused before any vault call (missing
+  // or malformed credentials, sealed, malformed query, header or body). OK
+  // once durable; Unavailable when the entry cannot be made durable (the
+  // transport must then answer 503 instead of `outcome`).
+  virtual Status AuditRejected(const Caller& caller, const AuditTarget& target, const Status& outcome) = 0;
+  // GET /v1/t/{t}/audit (principals of the tenant with audit.read) →
+  // {"items":[{"seq","at","principal",…,"entry","hash"}],"next"}: each item
+  // carries its canonical entry and leaf hash, so it can be proven included.
+  virtual Result<Reply> TenantAuditTrail(const Caller& caller, const std::string& tenant,
+                                         const AuditFilters& filters) = 0;
+  // GET /v1/sys/audit: every tenant's entries (operator; later the auditor
+  // and the security officer).
+  virtual Result<Reply> SystemAuditTrail(const Caller& caller, const AuditFilters& filters) = 0;
+  // GET /v1/sys/audit/checkpoints[?after=N&limit=] (any authenticated
+  // principal: they hold hashes only) → {"items":[{"tree_size","at","root",
+  // "note","signature"}],"latest":…}.
+  virtual Result<Reply> ListCheckpoints(const Caller& caller, const AuditFilters& filters) = 0;
+  // GET /v1/sys/audit/proof/{seq}?tree_size=N → {"seq","tree_size",
+  // "leaf_hash","proof":[hex…]} (RFC 6962 inclusion proof).
+  virtual Result<Reply> InclusionProof(const Caller& caller, const std::string& seq, const AuditFilters& filters) = 0;
+  // GET /v1/sys/audit/consistency?from=M&to=N → {"from","to","proof":[hex…]}.
+  virtual Result<Reply> ConsistencyProof(const Caller& caller, const AuditFilters& filters) = 0;
+  // GET /v1/sys/audit/pubkey → {"key_id","public_key_pem"}.
+  virtual Result<Reply> AuditPublicKey(const Caller& caller) = 0;
+  // Signs a checkpoint over every entry appended so far, unless the latest
+  // checkpoint already covers them. Run at an interval and on shutdown.
+  // FailedPrecondition while sealed.
+  virtual Status WriteCheckpoint() = 0;
+  // Records an event of the server itself (start, stop), principal "system".
+  virtual Status AuditSystemEvent(const std::string& action, const Status& outcome) = 0;
 };
 
 }  // namespace kura::vault

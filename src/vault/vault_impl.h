@@ -16,7 +16,10 @@
 #include <shared_mutex>
 #include <string>
 
+#include "audit/entry.h"
+#include "audit/merkle.h"
 #include "crypto/seal.h"
+#include "crypto/signing.h"
 #include "policy/policy.h"
 #include "store/store.h"
 #include "vault/keyring.h"
@@ -29,6 +32,39 @@ namespace kura::vault {
 // The meta entry written once by Initialize (docs/formats/vault-meta.md).
 constexpr char kInitMetaKey[] = "vault.init";
 constexpr int kInitMetaFormat = 1;
+
+class VaultImpl;
+
+// The audit entry of one request (audit.cc). Made at the start of a vault
+// call with what the call is about; the call hands Change() to the store
+// write that carries out the request, so the entry commits with the change;
+// Finish() appends the entry on its own for every other outcome (reads,
+// denials, failures) and turns the call's result into Unavailable when the
+// entry cannot be made durable. Not thread-safe: one per call.
+class AuditScope {
+ public:
+  AuditScope(VaultImpl* vault, const Caller& caller, std::string_view action, std::string tenant,
+             std::string resource);
+  AuditScope(VaultImpl* vault, const RequestContext& context, std::string principal, std::string_view action,
+             std::string tenant, std::string resource);
+  ~AuditScope();
+  AuditScope(const AuditScope&) = delete;
+  AuditScope& operator=(const AuditScope&) = delete;
+
+  void set_tenant(std::string tenant) { event_.tenant = std::move(tenant); }
+  void set_resource(std::string resource) { event_.resource = std::move(resource); }
+  void set_lookup(std::string lookup) { event_.lookup = std::move(lookup); }
+  // The entry to commit with the change, outcome "success". Valid until Finish.
+  const store::AuditLink* Change();
+  Result<Reply> Finish(Result<Reply> result);
+  Status Finish(Status status);
+
+ private:
+  class ChangeEntry;
+  VaultImpl* vault_;
+  audit::Event event_;
+  std::unique_ptr<ChangeEntry> change_;
+};
 
 class VaultImpl final : public Vault {
  public:
@@ -79,14 +115,40 @@ class VaultImpl final : public Vault {
   Result<Reply> FindRecords(const Caller& caller, const std::string& tenant, const std::string& collection,
                             const std::map<std::string, std::string>& filters, const PageParams& page) override;
 
+  Status AuditRejected(const Caller& caller, const AuditTarget& target, const Status& outcome) override;
+  Result<Reply> TenantAuditTrail(const Caller& caller, const std::string& tenant,
+                                 const AuditFilters& filters) override;
+  Result<Reply> SystemAuditTrail(const Caller& caller, const AuditFilters& filters) override;
+  Result<Reply> ListCheckpoints(const Caller& caller, const AuditFilters& filters) override;
+  Result<Reply> InclusionProof(const Caller& caller, const std::string& seq, const AuditFilters& filters) override;
+  Result<Reply> ConsistencyProof(const Caller& caller, const AuditFilters& filters) override;
+  Result<Reply> AuditPublicKey(const Caller& caller) override;
+  Status WriteCheckpoint() override;
+  Status AuditSystemEvent(const std::string& action, const Status& outcome) override;
+
  private:
+  friend class AuditScope;
+
+  // --- audit (audit.cc).
+  // Appends an entry on its own (group-committed). Unavailable when it cannot
+  // be made durable.
+  Status AppendEntry(const audit::Event& event);
+  // Unwraps (or, on first unseal of a vault that has none, creates) the
+  // checkpoint signing key. Called with the KEK before the keyring takes it.
+  Status LoadSigningKey(const SecretBytes& kek);
+  Result<Reply> AuditTrail(const std::optional<std::string>& tenant, const AuditFilters& filters);
+  std::int64_t NowMillis() const;
+
   // --- lifecycle (vault.cc); the *Locked forms expect lifecycle_mu_ held.
   struct InitOutcome {
     std::vector<std::string> shares;
     std::string root_token;
   };
-  Result<InitOutcome> InitializeLocked(const std::string& type, const crypto::SealInitOptions& seal_options);
+  Result<InitOutcome> InitializeLocked(const std::string& type, const crypto::SealInitOptions& seal_options,
+                                       AuditScope& scope);
   Status AutoUnsealLocked();
+  Result<Reply> InitializeRequest(const nlohmann::json& body, AuditScope& scope);
+  Result<Reply> UnsealRequest(const nlohmann::json& body);
   SealStatus SealStatusLocked() const;
   bool IsInitialized() const;
 
@@ -139,6 +201,25 @@ class VaultImpl final : public Vault {
   std::string seal_type_;
   int threshold_ = 0;
   Bytes root_token_hash_;
+
+  // The checkpoint signing key while unsealed (guarded by signing_mu_), and
+  // its public key (readable while sealed once known).
+  mutable std::mutex signing_mu_;
+  std::shared_ptr<const crypto::SigningKey> signing_key_;
+  Bytes audit_public_key_;
+  // Leaf hashes for roots and proofs come from the store.
+  class StoreLeaves final : public audit::LeafHashSource {
+   public:
+    explicit StoreLeaves(store::Store* store) : store_(store) {}
+    Result<std::vector<Bytes>> LeafHashes(std::int64_t begin, std::int64_t end) override {
+      return store_->AuditLeafHashes(begin, end);
+    }
+
+   private:
+    store::Store* store_;
+  };
+  StoreLeaves leaves_{store_.get()};
+  audit::TreeReader tree_{&leaves_};
 
   // API keys by token hash, roles and schemas by "tenant\0name".
   TtlCache<store::ApiKeyRow> api_keys_;

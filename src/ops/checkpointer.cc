@@ -1,0 +1,42 @@
+#include "ops/checkpointer.h"
+
+#include <pthread.h>
+
+#include "core/log.h"
+
+namespace kura::ops {
+
+void Checkpointer::Start() {
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "kura-checkpoint");
+    std::unique_lock lock(mu_);
+    while (!cv_.wait_for(lock, interval_, [this] { return stopping_; })) {
+      lock.unlock();
+      Tick();
+      lock.lock();
+    }
+  });
+}
+
+void Checkpointer::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) {
+    thread_.join();
+    Tick();
+  }
+}
+
+void Checkpointer::Tick() {
+  Status s = vault_->WriteCheckpoint();
+  // Sealed: no key to sign with; not an error worth a log line per tick.
+  if (!s.ok() && s.code() != StatusCode::kFailedPrecondition) {
+    log::Warn("audit: cannot write a checkpoint: " + s.message());
+  }
+}
+
+}  // namespace kura::ops

@@ -1,0 +1,422 @@
+// The vault's side of the audit log: one entry per request (AuditScope), the
+// checkpoint signing key, checkpoints, trails and proofs.
+#include <atomic>
+#include <charconv>
+
+#include "audit/checkpoint.h"
+#include "core/log.h"
+#include "crypto/envelope.h"
+#include "policy/policy.h"
+#include "vault/vault_impl.h"
+
+namespace kura::vault {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr char kSigningKeyMeta[] = "audit.signing_key";
+constexpr int kSigningKeyFormat = 1;
+constexpr char kSigningKeyOwner[] = "audit";
+constexpr char kSuccess[] = "success";
+constexpr char kAuditUnavailable[] = "audit log unavailable: the request was not carried out";
+constexpr int kMaxTrailPage = 1000;
+constexpr int kMaxCheckpointPage = 1000;
+
+std::string OutcomeOf(const Status& status) {
+  return status.ok() ? kSuccess : std::string(StatusCodeName(status.code()));
+}
+
+Result<std::int64_t> ParseNonNegative(const std::string& text, std::string_view what) {
+  std::int64_t value = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (text.empty() || ec != std::errc() || ptr != end || value < 0) {
+    return InvalidArgumentError(std::string(what) + ": must be a non-negative integer");
+  }
+  return value;
+}
+
+// RFC 3339 or unix milliseconds.
+Result<std::int64_t> ParseTimeMillis(const std::string& text, std::string_view what) {
+  if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos) {
+    return ParseNonNegative(text, what);
+  }
+  auto t = ParseRfc3339(text);
+  if (!t) return InvalidArgumentError(std::string(what) + ": must be RFC 3339 or unix milliseconds");
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t->time_since_epoch()).count();
+}
+
+std::string FormatMillis(std::int64_t ms) {
+  return FormatRfc3339(TimePoint(std::chrono::duration_cast<TimePoint::duration>(std::chrono::milliseconds(ms))));
+}
+
+std::vector<std::string> HexList(const std::vector<Bytes>& hashes) {
+  std::vector<std::string> out;
+  out.reserve(hashes.size());
+  for (const Bytes& h : hashes) out.push_back(HexEncode(h));
+  return out;
+}
+
+json CheckpointJson(const store::AuditCheckpointRow& row) {
+  return {{"tree_size", row.tree_size},
+          {"at", FormatMillis(row.at_ms)},
+          {"root", HexEncode(row.root)},
+          {"note", row.note},
+          {"signature", HexEncode(row.signature)}};
+}
+
+Status CheckKeys(const AuditFilters& filters, std::initializer_list<std::string_view> allowed) {
+  for (const auto& [key, value] : filters) {
+    bool known = false;
+    for (std::string_view a : allowed) known = known || key == a;
+    if (!known) return InvalidArgumentError("unknown query parameter '" + key + "'");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+// --- AuditScope ---------------------------------------------------------------
+
+// Notes whether the store linked the entry into the chain, i.e. wrote it in
+// the change's transaction: a call that succeeded without that still needs
+// its entry appended.
+class AuditScope::ChangeEntry final : public store::AuditLink {
+ public:
+  explicit ChangeEntry(audit::Event event) : entry_(std::move(event)) {}
+  store::AuditRow Link(std::int64_t seq, ByteView prev_hash) const override {
+    linked_.store(true, std::memory_order_release);
+    return entry_.Link(seq, prev_hash);
+  }
+  bool linked() const { return linked_.load(std::memory_order_acquire); }
+
+ private:
+  audit::PendingEntry entry_;
+  mutable std::atomic<bool> linked_{false};
+};
+
+AuditScope::AuditScope(VaultImpl* vault, const Caller& caller, std::string_view action, std::string tenant,
+                       std::string resource)
+    : AuditScope(vault, caller.context, caller.principal.LogName(), action, std::move(tenant), std::move(resource)) {}
+
+AuditScope::AuditScope(VaultImpl* vault, const RequestContext& context, std::string principal,
+                       std::string_view action, std::string tenant, std::string resource)
+    : vault_(vault) {
+  event_.principal = std::move(principal);
+  event_.tenant = std::move(tenant);
+  event_.action = std::string(action);
+  event_.resource = std::move(resource);
+  event_.client = context.client_address;
+  event_.request_id = context.request_id;
+  event_.reason = context.reason;
+}
+
+AuditScope::~AuditScope() = default;
+
+const store::AuditLink* AuditScope::Change() {
+#ifdef KURA_BENCH_UNAUDITED
+  return nullptr;  // benchmark build without the audit log (CMakeLists.txt)
+#endif
+  audit::Event event = event_;
+  event.at_ms = vault_->NowMillis();
+  event.outcome = kSuccess;
+  change_ = std::make_unique<ChangeEntry>(std::move(event));
+  return change_.get();
+}
+
+Status AuditScope::Finish(Status status) {
+  // The change committed, and its entry with it.
+  if (status.ok() && change_ && change_->linked()) return status;
+  event_.at_ms = vault_->NowMillis();
+  event_.outcome = OutcomeOf(status);
+  if (Status appended = vault_->AppendEntry(event_); !appended.ok()) return appended;
+  return status;
+}
+
+Result<Reply> AuditScope::Finish(Result<Reply> result) {
+  Status s = Finish(result.ok() ? Status::Ok() : result.status());
+  if (!s.ok()) return s;
+  return result;
+}
+
+// --- Entries ----------------------------------------------------------------------
+
+std::int64_t VaultImpl::NowMillis() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock_->Now().time_since_epoch()).count();
+}
+
+Status VaultImpl::AppendEntry(const audit::Event& event) {
+#ifdef KURA_BENCH_UNAUDITED
+  (void)event;
+  return Status::Ok();  // benchmark build without the audit log (CMakeLists.txt)
+#endif
+  audit::PendingEntry entry(event);
+  Status s = store_->AppendAudit(entry);
+  if (s.ok()) return s;
+  log::Error("audit: entry not durable, failing the request: " + s.message());
+  return UnavailableError(kAuditUnavailable);
+}
+
+Status VaultImpl::AuditRejected(const Caller& caller, const AuditTarget& target, const Status& outcome) {
+  audit::Event event;
+  event.at_ms = NowMillis();
+  event.principal = caller.principal.id.empty() ? "anonymous" : caller.principal.LogName();
+  event.tenant = target.tenant;
+  event.action = target.action;
+  event.resource = target.resource;
+  event.outcome = OutcomeOf(outcome);
+  event.client = caller.context.client_address;
+  event.request_id = caller.context.request_id;
+  event.reason = caller.context.reason;
+  return AppendEntry(event);
+}
+
+Status VaultImpl::AuditSystemEvent(const std::string& action, const Status& outcome) {
+  audit::Event event;
+  event.at_ms = NowMillis();
+  event.principal = "system";
+  event.action = action;
+  event.outcome = OutcomeOf(outcome);
+  return AppendEntry(event);
+}
+
+// --- Signing key ------------------------------------------------------------------
+
+Status VaultImpl::LoadSigningKey(const SecretBytes& kek) {
+  auto meta = store_->GetMeta(kSigningKeyMeta);
+  if (!meta.ok() && meta.status().code() != StatusCode::kNotFound) return meta.status();
+  if (!meta.ok()) {
+    // First unseal of this vault (or of one made before the audit log had
+    // checkpoints): make the key. Another node may race us; the insert decides.
+    crypto::SigningKey key = crypto::SigningKey::Generate();
+    KURA_ASSIGN_OR_RETURN(Bytes wrapped,
+                          crypto::WrapKey(kek, key.seed(), crypto::KeyPurpose::kAuditSigningKey, kSigningKeyOwner, 1));
+    json doc = {{"format", kSigningKeyFormat},
+                {"public_key", HexEncode(key.public_key())},
+                {"wrapped_seed", Base64UrlEncode(wrapped)}};
+    std::string text = doc.dump();
+    AuditScope scope(this, RequestContext{}, "system", "audit.key.create", "", "sys/audit/pubkey");
+    Status inserted = scope.Finish(store_->InsertMeta(kSigningKeyMeta, AsBytes(text), scope.Change()));
+    if (!inserted.ok() && inserted.code() != StatusCode::kAlreadyExists) return inserted;
+    KURA_ASSIGN_OR_RETURN(Bytes stored, store_->GetMeta(kSigningKeyMeta));
+    meta = std::move(stored);
+  }
+  json doc = json::parse(AsString(*meta), nullptr, /*allow_exceptions=*/false);
+  auto fail = [] { return DataLossError("vault meta entry '" + std::string(kSigningKeyMeta) + "' is malformed"); };
+  if (!doc.is_object() || doc.value("format", 0) != kSigningKeyFormat || !doc.contains("public_key") ||
+      !doc["public_key"].is_string() || !doc.contains("wrapped_seed") || !doc["wrapped_seed"].is_string()) {
+    return fail();
+  }
+  auto public_key = HexDecode(doc["public_key"].get<std::string>());
+  auto wrapped = Base64UrlDecode(doc["wrapped_seed"].get<std::string>());
+  if (!public_key || !wrapped) return fail();
+  KURA_ASSIGN_OR_RETURN(SecretBytes seed,
+                        crypto::UnwrapKey(kek, *wrapped, crypto::KeyPurpose::kAuditSigningKey, kSigningKeyOwner, 1));
+  KURA_ASSIGN_OR_RETURN(crypto::SigningKey key, crypto::SigningKey::FromSeed(seed));
+  if (key.public_key() != *public_key) return DataLossError("the audit signing key does not match its public key");
+  std::lock_guard lock(signing_mu_);
+  signing_key_ = std::make_shared<const crypto::SigningKey>(std::move(key));
+  audit_public_key_ = std::move(*public_key);
+  return Status::Ok();
+}
+
+// --- Checkpoints --------------------------------------------------------------------
+
+Status VaultImpl::WriteCheckpoint() {
+  std::shared_ptr<const crypto::SigningKey> key;
+  {
+    std::lock_guard lock(signing_mu_);
+    key = signing_key_;
+  }
+  if (!key || keyring_.IsSealed()) return FailedPreconditionError("vault is sealed");
+  KURA_ASSIGN_OR_RETURN(std::int64_t size, store_->AuditSize());
+  std::int64_t covered = 0;
+  if (auto latest = store_->LatestAuditCheckpoint(); latest.ok()) {
+    covered = latest->tree_size;
+  } else if (latest.status().code() != StatusCode::kNotFound) {
+    return latest.status();
+  }
+  if (size <= covered) return Status::Ok();
+  audit::Checkpoint checkpoint;
+  checkpoint.tree_size = size;
+  KURA_ASSIGN_OR_RETURN(checkpoint.root, tree_.Root(size));
+  checkpoint.at_ms = NowMillis();
+  Status s = store_->PutAuditCheckpoint(audit::SignCheckpoint(std::move(checkpoint), *key));
+  // Another node signed the same size first: that checkpoint serves.
+  if (s.code() == StatusCode::kAlreadyExists) return Status::Ok();
+  return s;
+}
+
+Result<Reply> VaultImpl::ListCheckpoints(const Caller& caller, const AuditFilters& filters) {
+  AuditScope scope(this, caller, actions::kAuditProof, "", "sys/audit/checkpoints");
+  return scope.Finish([&]() -> Result<Reply> {
+    KURA_RETURN_IF_ERROR(CheckKeys(filters, {"after", "limit"}));
+    std::int64_t after = 0;
+    int limit = 100;
+    if (auto it = filters.find("after"); it != filters.end()) {
+      KURA_ASSIGN_OR_RETURN(after, ParseNonNegative(it->second, "after"));
+    }
+    if (auto it = filters.find("limit"); it != filters.end()) {
+      KURA_ASSIGN_OR_RETURN(std::int64_t l, ParseNonNegative(it->second, "limit"));
+      if (l < 1) return InvalidArgumentError("limit: must be at least 1");
+      limit = static_cast<int>(std::min<std::int64_t>(l, kMaxCheckpointPage));
+    }
+    KURA_ASSIGN_OR_RETURN(auto rows, store_->ListAuditCheckpoints(after, limit));
+    json items = json::array();
+    for (const auto& row : rows) items.push_back(CheckpointJson(row));
+    Reply reply;
+    reply.body = {{"items", std::move(items)}, {"latest", nullptr}};
+    if (auto latest = store_->LatestAuditCheckpoint(); latest.ok()) {
+      reply.body["latest"] = CheckpointJson(*latest);
+    } else if (latest.status().code() != StatusCode::kNotFound) {
+      return latest.status();
+    }
+    return reply;
+  }());
+}
+
+Result<Reply> VaultImpl::InclusionProof(const Caller& caller, const std::string& seq_text,
+                                        const AuditFilters& filters) {
+  AuditScope scope(this, caller, actions::kAuditProof, "", "sys/audit/proof/" + seq_text);
+  return scope.Finish([&]() -> Result<Reply> {
+    KURA_RETURN_IF_ERROR(CheckKeys(filters, {"tree_size"}));
+    KURA_ASSIGN_OR_RETURN(std::int64_t seq, ParseNonNegative(seq_text, "seq"));
+    auto it = filters.find("tree_size");
+    if (it == filters.end()) return InvalidArgumentError("tree_size: required");
+    KURA_ASSIGN_OR_RETURN(std::int64_t tree_size, ParseNonNegative(it->second, "tree_size"));
+    KURA_ASSIGN_OR_RETURN(std::int64_t size, store_->AuditSize());
+    if (tree_size > size) return InvalidArgumentError("tree_size: larger than the log");
+    if (seq >= tree_size) return InvalidArgumentError("seq: must be less than tree_size");
+    KURA_ASSIGN_OR_RETURN(auto leaf, store_->AuditLeafHashes(seq, seq + 1));
+    if (leaf.size() != 1) return InternalError("audit entry missing from the log");
+    KURA_ASSIGN_OR_RETURN(auto proof, tree_.InclusionProof(seq, tree_size));
+    Reply reply;
+    reply.body = {{"seq", seq}, {"tree_size", tree_size}, {"leaf_hash", HexEncode(leaf[0])}, {"proof", HexList(proof)}};
+    return reply;
+  }());
+}
+
+Result<Reply> VaultImpl::ConsistencyProof(const Caller& caller, const AuditFilters& filters) {
+  AuditScope scope(this, caller, actions::kAuditProof, "", "sys/audit/consistency");
+  return scope.Finish([&]() -> Result<Reply> {
+    KURA_RETURN_IF_ERROR(CheckKeys(filters, {"from", "to"}));
+    auto from_it = filters.find("from");
+    auto to_it = filters.find("to");
+    if (from_it == filters.end() || to_it == filters.end()) return InvalidArgumentError("from and to: required");
+    KURA_ASSIGN_OR_RETURN(std::int64_t from, ParseNonNegative(from_it->second, "from"));
+    KURA_ASSIGN_OR_RETURN(std::int64_t to, ParseNonNegative(to_it->second, "to"));
+    KURA_ASSIGN_OR_RETURN(std::int64_t size, store_->AuditSize());
+    if (from < 1 || from > to) return InvalidArgumentError("from: must be between 1 and to");
+    if (to > size) return InvalidArgumentError("to: larger than the log");
+    KURA_ASSIGN_OR_RETURN(auto proof, tree_.ConsistencyProof(from, to));
+    KURA_ASSIGN_OR_RETURN(Bytes from_root, tree_.Root(from));
+    KURA_ASSIGN_OR_RETURN(Bytes to_root, tree_.Root(to));
+    Reply reply;
+    reply.body = {{"from", from},
+                  {"to", to},
+                  {"from_root", HexEncode(from_root)},
+                  {"to_root", HexEncode(to_root)},
+                  {"proof", HexList(proof)}};
+    return reply;
+  }());
+}
+
+Result<Reply> VaultImpl::AuditPublicKey(const Caller& caller) {
+  AuditScope scope(this, caller, actions::kAuditProof, "", "sys/audit/pubkey");
+  return scope.Finish([&]() -> Result<Reply> {
+    Bytes public_key;
+    {
+      std::lock_guard lock(signing_mu_);
+      public_key = audit_public_key_;
+    }
+    if (public_key.empty()) {
+      // Sealed since start: the public key is stored in plain.
+      KURA_ASSIGN_OR_RETURN(Bytes meta, store_->GetMeta(kSigningKeyMeta));
+      json doc = json::parse(AsString(meta), nullptr, /*allow_exceptions=*/false);
+      auto decoded = doc.is_object() && doc.contains("public_key") && doc["public_key"].is_string()
+                         ? HexDecode(doc["public_key"].get<std::string>())
+                         : std::nullopt;
+      if (!decoded) return DataLossError("vault meta entry '" + std::string(kSigningKeyMeta) + "' is malformed");
+      public_key = std::move(*decoded);
+    }
+    Reply reply;
+    reply.body = {{"key_id", audit::KeyId(public_key)}, {"public_key_pem", crypto::PublicKeyToPem(public_key)}};
+    return reply;
+  }());
+}
+
+// --- Trails ---------------------------------------------------------------------------
+
+Result<Reply> VaultImpl::AuditTrail(const std::optional<std::string>& tenant, const AuditFilters& filters) {
+  KURA_RETURN_IF_ERROR(CheckKeys(filters, {"principal", "action", "resource", "outcome", "from", "to", "after",
+                                           "limit", "tenant"}));
+  store::AuditQuery query;
+  query.tenant_id = tenant;
+  query.limit = 100;
+  for (const auto& [key, value] : filters) {
+    if (key == "principal") {
+      query.principal = value;
+    } else if (key == "action") {
+      query.action = value;
+    } else if (key == "resource") {
+      query.resource = value;
+    } else if (key == "outcome") {
+      query.outcome = value;
+    } else if (key == "from") {
+      KURA_ASSIGN_OR_RETURN(query.from_ms, ParseTimeMillis(value, "from"));
+    } else if (key == "to") {
+      KURA_ASSIGN_OR_RETURN(query.to_ms, ParseTimeMillis(value, "to"));
+    } else if (key == "after") {
+      KURA_ASSIGN_OR_RETURN(query.after_seq, ParseNonNegative(value, "after"));
+    } else if (key == "limit") {
+      KURA_ASSIGN_OR_RETURN(std::int64_t l, ParseNonNegative(value, "limit"));
+      if (l < 1) return InvalidArgumentError("limit: must be at least 1");
+      query.limit = static_cast<int>(std::min<std::int64_t>(l, kMaxTrailPage));
+    } else if (key == "tenant") {
+      if (tenant) return InvalidArgumentError("unknown query parameter 'tenant'");
+      query.tenant_id = value;
+    }
+  }
+  KURA_ASSIGN_OR_RETURN(auto page, store_->FindAudit(query));
+  json items = json::array();
+  for (const store::AuditRow& row : page.items) {
+    items.push_back({{"seq", row.seq},
+                     {"at", FormatMillis(row.at_ms)},
+                     {"at_ms", row.at_ms},
+                     {"tenant", row.tenant_id},
+                     {"principal", row.principal},
+                     {"action", row.action},
+                     {"resource", row.resource},
+                     {"outcome", row.outcome},
+                     {"entry", std::string(AsString(row.entry))},
+                     {"hash", HexEncode(row.hash)}});
+  }
+  Reply reply;
+  reply.body = {{"items", std::move(items)}, {"next", page.next ? json(*page.next) : json(nullptr)}};
+  return reply;
+}
+
+Result<Reply> VaultImpl::TenantAuditTrail(const Caller& caller, const std::string& tenant,
+                                          const AuditFilters& filters) {
+  AuditScope scope(this, caller, actions::kAuditRead, tenant, "audit");
+  return scope.Finish([&]() -> Result<Reply> {
+    KURA_RETURN_IF_ERROR(RequireUnsealed());
+    KURA_ASSIGN_OR_RETURN(auto role, RoleOf(caller.principal, tenant));
+    if (!policy::Decide(*role, policy::Action::kAuditRead, "").allowed) {
+      return PermissionDeniedError("permission denied");
+    }
+    return AuditTrail(tenant, filters);
+  }());
+}
+
+Result<Reply> VaultImpl::SystemAuditTrail(const Caller& caller, const AuditFilters& filters) {
+  AuditScope scope(this, caller, actions::kAuditRead, "", "sys/audit");
+  return scope.Finish([&]() -> Result<Reply> {
+    KURA_RETURN_IF_ERROR(RequireUnsealed());
+    KURA_RETURN_IF_ERROR(RequireRoot(caller));
+    return AuditTrail(std::nullopt, filters);
+  }());
+}
+
+}  // namespace kura::vault

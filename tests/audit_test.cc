@@ -1,0 +1,661 @@
+// The audit log end to end (SPEC §4): tamper evidence on a real data
+// directory (one test per way of tampering, found and named by `kura audit
+// verify`), a forked history caught by `kura audit proof` and the client's
+// saved checkpoint, an independent verifier (Python's hashlib and the openssl
+// command line, sharing no code with kura), fail-closed on a full file system,
+// and a kill -9 under load that loses no entry.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "harness.h"
+
+namespace kura::e2e {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+
+constexpr const char* kTenant = "audit-e2e";
+
+// dev mode with checkpoints every second, so a short test sees several.
+std::string WriteFastCheckpointConfig(const TempDir& dir) {
+  std::string path = dir.Sub("kura.toml");
+  WriteFile(path, "[audit]\ncheckpoint_interval = \"1s\"\n");
+  return path;
+}
+
+// Every entry of the system trail (root), in order.
+std::vector<json> AllEntries(KuraServer& server) {
+  std::vector<json> out;
+  std::string after;
+  for (int page = 0; page < 10000; ++page) {
+    HttpResponse r = server.http().Get("/v1/sys/audit?limit=1000" + (after.empty() ? "" : "&after=" + after),
+                                       server.root_token());
+    EXPECT_EQ(r.status, 200) << r.Describe();
+    if (r.status != 200) break;
+    for (const json& item : r.json["items"]) out.push_back(item);
+    if (!r.json["next"].is_string()) break;
+    after = r.json["next"];
+  }
+  return out;
+}
+
+// Some traffic of every kind: writes, reads, lookups, denials.
+void MakeTraffic(KuraServer& server, const TestTenant& tenant, int rounds) {
+  auto& http = server.http();
+  for (int i = 0; i < rounds; ++i) {
+    HttpResponse r = http.Post(RecordsPath(tenant.id, "customers"),
+                               {{"data", {{"email", "p" + std::to_string(i) + "@example.com"}}}}, tenant.admin_key);
+    ASSERT_EQ(r.status, 201) << r.Describe();
+    std::string id = r.json["id"];
+    EXPECT_EQ(http.Get(RecordPath(tenant.id, "customers", id), tenant.admin_key).status, 200);
+    EXPECT_EQ(http.Get(RecordsPath(tenant.id, "customers") + "?email=p" + std::to_string(i) + "%40example.com",
+                       tenant.admin_key)
+                  .status,
+              200);
+    EXPECT_EQ(http.Get(RecordPath(tenant.id, "customers", id), "kura_key_nobody_AAAA").status, 401);
+  }
+}
+
+class AuditTest : public ::testing::Test {
+ protected:
+  void StartServer(const std::string& data_dir = "") {
+    ServerOptions options;
+    options.config_file = WriteFastCheckpointConfig(config_dir_);
+    options.data_dir = data_dir;
+    std::string error;
+    server_ = KuraServer::Start(options, &error);
+    ASSERT_NE(server_, nullptr) << error;
+  }
+
+  // Runs `kura audit verify --data DIR --pubkey PEM --format json`.
+  ProcessResult VerifyOffline(const std::string& data_dir) {
+    return RunProcess({KuraBinary(), "audit", "verify", "--data", data_dir, "--pubkey", pubkey_, "--format", "json"});
+  }
+
+  // Stops the server and copies its data directory to `name` under scratch_.
+  std::string CopyData(const std::string& name) {
+    std::string to = scratch_.Sub(name);
+    fs::copy(server_->data_dir(), to, fs::copy_options::recursive);
+    return to;
+  }
+
+  static void Sql(const std::string& data_dir, const std::string& sql) {
+    ProcessResult r = RunProcess({"sqlite3", data_dir + "/kura.db", sql});
+    ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  }
+
+  TempDir config_dir_{"kura-audit-cfg"};
+  TempDir scratch_{"kura-audit"};
+  std::unique_ptr<KuraServer> server_;
+  std::string pubkey_;
+};
+
+// --- Tamper evidence on a real data directory ----------------------------------
+
+class AuditTamperTest : public AuditTest {
+ protected:
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(StartServer());
+    std::string error;
+    auto tenant = CreateTestTenant(*server_, kTenant, &error);
+    ASSERT_TRUE(tenant) << error;
+    pubkey_ = scratch_.Sub("audit.pem");
+    ProcessResult key = server_->Cli({"audit", "pubkey", "--out", pubkey_}, server_->root_token());
+    ASSERT_EQ(key.exit_code, 0) << key.Describe();
+    // Three phases a checkpoint interval apart: several checkpoints.
+    for (int phase = 0; phase < 3; ++phase) {
+      ASSERT_NO_FATAL_FAILURE(MakeTraffic(*server_, *tenant, 5));
+      std::this_thread::sleep_for(milliseconds(1300));
+    }
+    ASSERT_EQ(server_->Stop(), 0) << server_->Log();  // shutdown signs the last checkpoint
+    untouched_ = CopyData("untouched");
+  }
+
+  // A fresh copy of the data directory for one way of tampering.
+  std::string Fresh(const std::string& name) {
+    std::string to = scratch_.Sub(name);
+    fs::copy(untouched_, to, fs::copy_options::recursive);
+    return to;
+  }
+
+  static std::int64_t Count(const std::string& data_dir, const std::string& sql) {
+    ProcessResult r = RunProcess({"sqlite3", data_dir + "/kura.db", sql});
+    return std::stoll(r.out.empty() ? "-1" : r.out);
+  }
+
+  // Asserts verification fails with `kinds` naming `seq`.
+  // `seq` < 0: only the message must name `place`.
+  void ExpectCaught(const std::string& data_dir, const std::set<std::string>& kinds, std::int64_t seq,
+                    const std::string& place = "") {
+    ProcessResult r = VerifyOffline(data_dir);
+    EXPECT_EQ(r.exit_code, 10) << r.Describe();
+    ASSERT_TRUE(r.json.is_object()) << r.Describe();
+    EXPECT_FALSE(r.json.value("verified", true));
+    const json& problem = r.json["problem"];
+    EXPECT_TRUE(kinds.count(problem.value("kind", ""))) << r.json.dump();
+    if (seq >= 0) {
+      EXPECT_EQ(problem.value("seq", std::int64_t{-2}), seq) << r.json.dump();
+    }
+    EXPECT_FALSE(problem.value("message", "").empty());
+    if (!place.empty()) {
+      EXPECT_NE(problem.value("message", "").find(place), std::string::npos) << r.json.dump();
+    }
+  }
+
+  std::string untouched_;
+};
+
+TEST_F(AuditTamperTest, UntouchedLogVerifies) {
+  ProcessResult r = VerifyOffline(untouched_);
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_TRUE(r.json.value("verified", false));
+  EXPECT_GE(r.json.value("checkpoints", 0), 3) << r.json.dump();
+  EXPECT_EQ(r.json.value("entries", 0), Count(untouched_, "SELECT count(*) FROM audit_log"));
+}
+
+TEST_F(AuditTamperTest, AlteredFieldIsNamed) {
+  std::string dir = Fresh("altered");
+  // Change who did it in entry 12, leaving its stored hash as it was.
+  Sql(dir, "UPDATE audit_log SET entry = CAST(replace(CAST(entry AS TEXT), '\"client\":\"', "
+           "'\"client\":\"10.6.6.6') AS BLOB) WHERE seq = 12");
+  ExpectCaught(dir, {"altered"}, 12);
+}
+
+TEST_F(AuditTamperTest, AlteredFieldWithRecomputedHashIsNamed) {
+  std::string dir = Fresh("altered-rehashed");
+  // A careful forger also fixes the row's hash column (SHA-256(0x00 || entry)):
+  // the next entry's link to it breaks.
+  std::string entry_hex = RunProcess({"sqlite3", dir + "/kura.db",
+                                      "SELECT hex(CAST(replace(CAST(entry AS TEXT), '\"client\":\"', "
+                                      "'\"client\":\"10.6.6.6') AS BLOB)) FROM audit_log WHERE seq = 12"})
+                              .out;
+  entry_hex.erase(entry_hex.find_last_not_of("\n") + 1);
+  ProcessResult hash = RunProcess(
+      {"python3", "-c",
+       "import hashlib,sys; print(hashlib.sha256(b'\\x00'+bytes.fromhex(sys.argv[1])).hexdigest())", entry_hex});
+  ASSERT_EQ(hash.exit_code, 0) << hash.Describe();
+  std::string h = hash.out.substr(0, 64);
+  Sql(dir, "UPDATE audit_log SET entry = X'" + entry_hex + "', hash = X'" + h + "' WHERE seq = 12");
+  ExpectCaught(dir, {"chain_broken", "altered"}, 13);
+}
+
+TEST_F(AuditTamperTest, DeletedEntryIsNamed) {
+  std::string dir = Fresh("deleted");
+  Sql(dir, "DELETE FROM audit_log WHERE seq = 20");
+  ExpectCaught(dir, {"removed"}, 20);
+}
+
+TEST_F(AuditTamperTest, InsertedEntryIsNamed) {
+  std::string dir = Fresh("inserted");
+  // Make room at 20 and put a copy of another entry there.
+  Sql(dir,
+      "UPDATE audit_log SET seq = -seq - 1 WHERE seq >= 20;"
+      "UPDATE audit_log SET seq = -seq WHERE seq < 0;"
+      "INSERT INTO audit_log SELECT 20, at_ms, tenant_id, principal, action, resource, outcome, entry, hash "
+      "FROM audit_log WHERE seq = 5;");
+  // Named either as the entry found out of place or by where it sits.
+  ExpectCaught(dir, {"inserted", "reordered", "chain_broken"}, -1, "seq 20");
+}
+
+TEST_F(AuditTamperTest, SwappedEntriesAreNamed) {
+  std::string dir = Fresh("swapped");
+  Sql(dir,
+      "CREATE TEMP TABLE a AS SELECT * FROM audit_log WHERE seq IN (30, 31);"
+      "UPDATE audit_log SET entry = (SELECT entry FROM a WHERE a.seq = 61 - audit_log.seq), "
+      "hash = (SELECT hash FROM a WHERE a.seq = 61 - audit_log.seq), "
+      "principal = (SELECT principal FROM a WHERE a.seq = 61 - audit_log.seq), "
+      "action = (SELECT action FROM a WHERE a.seq = 61 - audit_log.seq), "
+      "resource = (SELECT resource FROM a WHERE a.seq = 61 - audit_log.seq), "
+      "outcome = (SELECT outcome FROM a WHERE a.seq = 61 - audit_log.seq), "
+      "at_ms = (SELECT at_ms FROM a WHERE a.seq = 61 - audit_log.seq), "
+      "tenant_id = (SELECT tenant_id FROM a WHERE a.seq = 61 - audit_log.seq) "
+      "WHERE seq IN (30, 31);");
+  ExpectCaught(dir, {"reordered"}, 30);
+}
+
+TEST_F(AuditTamperTest, TruncatedTailIsFound) {
+  std::string dir = Fresh("truncated");
+  std::int64_t size = Count(dir, "SELECT count(*) FROM audit_log");
+  Sql(dir, "DELETE FROM audit_log WHERE seq >= " + std::to_string(size - 5));
+  ExpectCaught(dir, {"truncated"}, -1);
+}
+
+TEST_F(AuditTamperTest, ForgedCheckpointIsNamed) {
+  std::string dir = Fresh("forged");
+  std::int64_t latest = Count(dir, "SELECT max(tree_size) FROM audit_checkpoints");
+  // A checkpoint claiming a different root, signed by someone without the key.
+  Sql(dir, "UPDATE audit_checkpoints SET signature = randomblob(64) WHERE tree_size = " + std::to_string(latest));
+  ExpectCaught(dir, {"forged_checkpoint"}, latest);
+}
+
+// --- A forked history: consistent on its own, caught by the client's state -------
+
+TEST_F(AuditTest, ForkedHistoryIsCaughtByTheSavedCheckpoint) {
+  ASSERT_NO_FATAL_FAILURE(StartServer());
+  std::string error;
+  auto tenant = CreateTestTenant(*server_, kTenant, &error);
+  ASSERT_TRUE(tenant) << error;
+  pubkey_ = scratch_.Sub("audit.pem");
+  ASSERT_EQ(server_->Cli({"audit", "pubkey", "--out", pubkey_}, server_->root_token()).exit_code, 0);
+  ASSERT_NO_FATAL_FAILURE(MakeTraffic(*server_, *tenant, 3));
+  ASSERT_EQ(server_->Stop(), 0) << server_->Log();
+  // The operator keeps a copy of the database as it is now...
+  std::string fork = CopyData("fork");
+
+  // ...the real history goes on, and a client checks it.
+  std::string restart_error;
+  ASSERT_TRUE(server_->Restart(&restart_error)) << restart_error;
+  ASSERT_NO_FATAL_FAILURE(MakeTraffic(*server_, *tenant, 3));
+  std::this_thread::sleep_for(milliseconds(1500));
+  const std::string state = scratch_.Sub("client-state.json");
+  ProcessResult first = server_->Cli({"audit", "proof", "--pubkey", pubkey_, "--state", state}, tenant->admin_key);
+  ASSERT_EQ(first.exit_code, 0) << first.Describe();
+  ProcessResult again = server_->Cli({"audit", "proof", "--pubkey", pubkey_, "--state", state}, tenant->admin_key);
+  ASSERT_EQ(again.exit_code, 0) << again.Describe();
+  ASSERT_EQ(server_->Stop(), 0);
+
+  // The operator serves the old copy instead and writes a different,
+  // internally consistent history on it, signed with the same key.
+  ServerOptions options;
+  options.config_file = WriteFastCheckpointConfig(config_dir_);
+  options.data_dir = fork;
+  auto forked = KuraServer::Start(options, &error);
+  ASSERT_NE(forked, nullptr) << error;
+  ASSERT_NO_FATAL_FAILURE(MakeTraffic(*forked, *tenant, 8));
+  std::this_thread::sleep_for(milliseconds(1500));
+  ProcessResult verify = forked->Cli({"audit", "verify", "--pubkey", pubkey_, "--format", "json"},
+                                     forked->root_token());
+  EXPECT_EQ(verify.exit_code, 0) << "the forked log is consistent on its own: " << verify.Describe();
+
+  ProcessResult caught = forked->Cli({"audit", "proof", "--pubkey", pubkey_, "--state", state}, tenant->admin_key);
+  EXPECT_EQ(caught.exit_code, 10) << caught.Describe();
+  EXPECT_NE(caught.out.find("history was rewritten"), std::string::npos) << caught.Describe();
+}
+
+// --- An independent verifier: Python's hashlib and the openssl command line ------
+
+constexpr const char* kIndependentVerifier = R"py(
+import hashlib, json, subprocess, sys, base64
+
+def h(b): return hashlib.sha256(b).digest()
+
+checkpoint = json.load(open(sys.argv[1]))
+proof = json.load(open(sys.argv[2]))
+entry = open(sys.argv[3], 'rb').read()
+pubkey = sys.argv[4]
+workdir = sys.argv[5]
+
+# 1. The checkpoint's signature, with the openssl command line.
+note = checkpoint['note'].encode()
+open(workdir + '/note', 'wb').write(note)
+open(workdir + '/sig', 'wb').write(bytes.fromhex(checkpoint['signature']))
+r = subprocess.run(['openssl', 'pkeyutl', '-verify', '-pubin', '-inkey', pubkey, '-rawin',
+                    '-in', workdir + '/note', '-sigfile', workdir + '/sig'], capture_output=True)
+if r.returncode != 0:
+    sys.exit('signature does not verify: ' + r.stdout.decode() + r.stderr.decode())
+lines = note.decode().split('\n')
+size = int(lines[2])
+root = base64.b64decode(lines[3])
+if size != proof['tree_size'] or root.hex() != checkpoint['root']:
+    sys.exit('note and checkpoint disagree')
+
+# 2. The entry's inclusion (RFC 9162 section 2.1.3.2).
+fn, sn = proof['seq'], size - 1
+r = h(b'\x00' + entry)
+for p in proof['proof']:
+    p = bytes.fromhex(p)
+    if sn == 0:
+        sys.exit('proof too long')
+    if fn & 1 or fn == sn:
+        r = h(b'\x01' + p + r)
+        while not fn & 1 and fn != 0:
+            fn >>= 1
+            sn >>= 1
+    else:
+        r = h(b'\x01' + r + p)
+    fn >>= 1
+    sn >>= 1
+if sn != 0 or r != root:
+    sys.exit('entry is not included under the signed root')
+print('ok')
+)py";
+
+TEST_F(AuditTest, IndependentVerifierChecksProofAndSignature) {
+  ASSERT_NO_FATAL_FAILURE(StartServer());
+  std::string error;
+  auto tenant = CreateTestTenant(*server_, kTenant, &error);
+  ASSERT_TRUE(tenant) << error;
+  ASSERT_NO_FATAL_FAILURE(MakeTraffic(*server_, *tenant, 4));
+  std::this_thread::sleep_for(milliseconds(1500));
+  auto& http = server_->http();
+
+  pubkey_ = scratch_.Sub("audit.pem");
+  ASSERT_EQ(server_->Cli({"audit", "pubkey", "--out", pubkey_}, tenant->admin_key).exit_code, 0);
+  HttpResponse checkpoints = http.Get("/v1/sys/audit/checkpoints", tenant->admin_key);
+  ASSERT_EQ(checkpoints.status, 200) << checkpoints.Describe();
+  const json checkpoint = checkpoints.json["latest"];
+  ASSERT_TRUE(checkpoint.is_object()) << checkpoints.Describe();
+  const std::int64_t size = checkpoint["tree_size"];
+
+  // An entry of the tenant's own trail (a record read) covered by that checkpoint.
+  HttpResponse trail = http.Get("/v1/t/" + std::string(kTenant) + "/audit?action=record.read", tenant->admin_key);
+  ASSERT_EQ(trail.status, 200) << trail.Describe();
+  ASSERT_FALSE(trail.json["items"].empty());
+  const json item = trail.json["items"][0];
+  ASSERT_LT(item["seq"].get<std::int64_t>(), size);
+  HttpResponse proof = http.Get("/v1/sys/audit/proof/" + std::to_string(item["seq"].get<std::int64_t>()) +
+                                    "?tree_size=" + std::to_string(size),
+                                tenant->admin_key);
+  ASSERT_EQ(proof.status, 200) << proof.Describe();
+
+  WriteFile(scratch_.Sub("verify.py"), kIndependentVerifier);
+  WriteFile(scratch_.Sub("checkpoint.json"), checkpoint.dump());
+  WriteFile(scratch_.Sub("proof.json"), proof.json.dump());
+  WriteFile(scratch_.Sub("entry"), item["entry"].get<std::string>());
+  auto run = [&] {
+    return RunProcess({"python3", scratch_.Sub("verify.py"), scratch_.Sub("checkpoint.json"), scratch_.Sub("proof.json"),
+                       scratch_.Sub("entry"), pubkey_, scratch_.path()});
+  };
+  ProcessResult ok = run();
+  EXPECT_EQ(ok.exit_code, 0) << ok.Describe();
+  EXPECT_EQ(ok.out, "ok\n");
+
+  // The same script refuses an altered entry and a forged note.
+  std::string altered = item["entry"].get<std::string>();
+  altered[altered.find("record.read")] = 'R';
+  WriteFile(scratch_.Sub("entry"), altered);
+  EXPECT_NE(run().exit_code, 0);
+  WriteFile(scratch_.Sub("entry"), item["entry"].get<std::string>());
+  json forged = checkpoint;
+  std::string note = forged["note"];
+  note[note.size() - 2] = note[note.size() - 2] == '1' ? '2' : '1';  // the time line
+  forged["note"] = note;
+  WriteFile(scratch_.Sub("checkpoint.json"), forged.dump());
+  EXPECT_NE(run().exit_code, 0);
+}
+
+// --- Fail closed on a full file system -----------------------------------------------
+
+TEST_F(AuditTest, FullDiskFailsClosedAndRecovers) {
+  const std::string mount_point = scratch_.Sub("small-fs");
+  fs::create_directories(mount_point);
+  if (::mount("tmpfs", mount_point.c_str(), "tmpfs", 0, "size=24m") != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
+  }
+  struct Unmount {
+    std::string path;
+    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{mount_point};
+
+  ASSERT_NO_FATAL_FAILURE(StartServer(mount_point + "/data"));
+  std::string error;
+  auto tenant = CreateTestTenant(*server_, kTenant, &error);
+  ASSERT_TRUE(tenant) << error;
+  auto& http = server_->http();
+  HttpResponse first = http.Post(RecordsPath(kTenant, "customers"), {{"data", {{"email", "a@example.com"}}}},
+                                 tenant->admin_key);
+  ASSERT_EQ(first.status, 201) << first.Describe();
+  const std::string record = first.json["id"];
+  std::int64_t created = 1;
+
+  // Fill the file system to the last byte.
+  const std::string filler = mount_point + "/filler";
+  RunProcess({"dd", "if=/dev/zero", "of=" + filler, "bs=64k"}, {}, "", std::chrono::seconds(60));
+
+  // Until the database needs a page it does not have, requests may still
+  // succeed; from the first refusal on, every request is refused at once.
+  bool refused = false;
+  for (int i = 0; i < 400 && !refused; ++i) {
+    auto start = steady_clock::now();
+    HttpResponse r = http.Post(RecordsPath(kTenant, "customers"),
+                               {{"data", {{"email", "fill" + std::to_string(i) + "@example.com"}}}}, tenant->admin_key);
+    auto took = steady_clock::now() - start;
+    if (r.status == 201) {
+      ++created;
+      continue;
+    }
+    EXPECT_TRUE(IsError(r, 503, "unavailable")) << r.Describe();
+    EXPECT_LT(took, std::chrono::seconds(1));
+    refused = true;
+  }
+  ASSERT_TRUE(refused) << "the full file system never refused a write";
+  for (int i = 0; i < 5; ++i) {
+    auto start = steady_clock::now();
+    HttpResponse read = http.Get(RecordPath(kTenant, "customers", record), tenant->admin_key);
+    EXPECT_TRUE(IsError(read, 503, "unavailable")) << "a read whose entry cannot be made durable: " << read.Describe();
+    HttpResponse write = http.Post(RecordsPath(kTenant, "customers"), {{"data", {{"email", "no@example.com"}}}},
+                                   tenant->admin_key);
+    EXPECT_TRUE(IsError(write, 503, "unavailable")) << write.Describe();
+    EXPECT_LT(steady_clock::now() - start, std::chrono::seconds(1));
+  }
+
+  // Space returns: the next requests succeed, with no restart.
+  fs::remove(filler);
+  HttpResponse read;
+  for (int i = 0; i < 50; ++i) {
+    read = http.Get(RecordPath(kTenant, "customers", record), tenant->admin_key);
+    if (read.status == 200) break;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  EXPECT_EQ(read.status, 200) << read.Describe();
+  HttpResponse write = http.Post(RecordsPath(kTenant, "customers"), {{"data", {{"email", "back@example.com"}}}},
+                                 tenant->admin_key);
+  EXPECT_EQ(write.status, 201) << write.Describe();
+  ++created;
+  // Nothing the refused requests tried is there.
+  auto ids = ListAllRecordIds(http, tenant->admin_key, kTenant, "customers");
+  ASSERT_TRUE(ids);
+  EXPECT_EQ(static_cast<std::int64_t>(ids->size()), created);
+
+  ASSERT_EQ(server_->Stop(), 0) << server_->Log();
+  pubkey_.clear();
+  ProcessResult verify = RunProcess({KuraBinary(), "audit", "verify", "--data", mount_point + "/data", "--format", "json"});
+  EXPECT_EQ(verify.exit_code, 0) << verify.Describe();
+}
+
+// --- kill -9 under load ----------------------------------------------------------------
+
+TEST_F(AuditTest, KillUnderLoadLosesNoEntry) {
+  ASSERT_NO_FATAL_FAILURE(StartServer());
+  std::string error;
+  auto tenant = CreateTestTenant(*server_, kTenant, &error);
+  ASSERT_TRUE(tenant) << error;
+
+  std::atomic<bool> stop{false};
+  std::mutex mu;
+  std::set<std::string> acknowledged;  // request ids answered 2xx
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&, t] {
+      HttpClient http(server_->base_url(), server_->ca_file());
+      std::string last_id;
+      for (int i = 0; !stop; ++i) {
+        const std::string request_id = "load-" + std::to_string(t) + "-" + std::to_string(i);
+        HttpRequest request;
+        request.headers = {"X-Request-Id: " + request_id};
+        request.token = tenant->admin_key;
+        request.timeout_ms = 5000;
+        if (i % 2 == 0 || last_id.empty()) {
+          request.method = "POST";
+          request.path = RecordsPath(kTenant, "customers");
+          request.body = json{{"data", {{"email", request_id + "@example.com"}}}}.dump();
+        } else {
+          request.path = RecordPath(kTenant, "customers", last_id);
+        }
+        HttpResponse r = http.Send(request);
+        if (r.status == 0) break;  // the server is gone
+        if (r.status >= 200 && r.status < 300) {
+          std::lock_guard lock(mu);
+          acknowledged.insert(request_id);
+          if (request.method == "POST") last_id = r.json["id"];
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(milliseconds(2500));
+  server_->Signal(SIGKILL);
+  server_->WaitExit(std::chrono::seconds(10));
+  stop = true;
+  for (auto& t : threads) t.join();
+  ASSERT_GT(acknowledged.size(), 20u);
+
+  std::string restart_error;
+  ASSERT_TRUE(server_->Restart(&restart_error)) << restart_error;
+  std::set<std::string> audited;
+  std::set<std::string> created_resources;
+  for (const json& item : AllEntries(*server_)) {
+    json entry = json::parse(item["entry"].get<std::string>());
+    audited.insert(entry["request_id"].get<std::string>());
+    if (entry["action"] == "record.create" && entry["outcome"] == "success") {
+      created_resources.insert(entry["resource"].get<std::string>());
+    }
+  }
+  for (const std::string& id : acknowledged) EXPECT_TRUE(audited.count(id)) << "no entry for acknowledged " << id;
+  // No change without its entry: every stored record has its creation entry.
+  auto ids = ListAllRecordIds(server_->http(), tenant->admin_key, kTenant, "customers");
+  ASSERT_TRUE(ids);
+  for (const std::string& id : *ids) {
+    EXPECT_TRUE(created_resources.count("collections/customers/records/" + id)) << "record " << id << " has no entry";
+  }
+  ASSERT_EQ(server_->Stop(), 0) << server_->Log();
+  ProcessResult verify = RunProcess({KuraBinary(), "audit", "verify", "--data", server_->data_dir(), "--format", "json"});
+  EXPECT_EQ(verify.exit_code, 0) << verify.Describe();
+}
+
+// --- SIEM export: a file sink and a syslog sink, across a rotation and a restart ---
+
+// A syslog receiver on 127.0.0.1 (UDP): collects the seq of every message.
+class SyslogReceiver {
+ public:
+  SyslogReceiver() {
+    fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    socklen_t len = sizeof(addr);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    timeval tv{0, 200000};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    int size = 8 << 20;
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+    thread_ = std::thread([this] {
+      char buf[65536];
+      while (!stop_) {
+        ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
+        if (n <= 0) continue;
+        std::string msg(buf, static_cast<std::size_t>(n));
+        std::lock_guard lock(mu_);
+        messages_.push_back(std::move(msg));
+      }
+    });
+  }
+  ~SyslogReceiver() {
+    stop_ = true;
+    thread_.join();
+    ::close(fd_);
+  }
+  int port() const { return port_; }
+  std::vector<std::string> messages() {
+    std::lock_guard lock(mu_);
+    return messages_;
+  }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::vector<std::string> messages_;
+  std::thread thread_;
+};
+
+TEST_F(AuditTest, SiemSinksReceiveEveryEntryOnceAcrossRotationAndRestart) {
+  SyslogReceiver syslog;
+  const std::string export_file = scratch_.Sub("siem/audit.jsonl");
+  fs::create_directories(scratch_.Sub("siem"));
+  std::string config = config_dir_.Sub("siem.toml");
+  WriteFile(config, "[audit]\ncheckpoint_interval = \"1s\"\n\n"
+                    "[[audit.sink]]\nname = \"file\"\ntype = \"file\"\npath = \"" + export_file +
+                        "\"\nmax_bytes = 8192\nkeep_files = 1000\n\n"
+                        "[[audit.sink]]\nname = \"syslog\"\ntype = \"syslog\"\naddress = \"udp://127.0.0.1:" +
+                        std::to_string(syslog.port()) + "\"\n");
+  ServerOptions options;
+  options.config_file = config;
+  std::string error;
+  server_ = KuraServer::Start(options, &error);
+  ASSERT_NE(server_, nullptr) << error;
+  auto tenant = CreateTestTenant(*server_, kTenant, &error);
+  ASSERT_TRUE(tenant) << error;
+  ASSERT_NO_FATAL_FAILURE(MakeTraffic(*server_, *tenant, 6));
+  ASSERT_EQ(server_->Stop(), 0) << server_->Log();
+  ASSERT_TRUE(server_->Restart(&error)) << error;
+  ASSERT_NO_FATAL_FAILURE(MakeTraffic(*server_, *tenant, 6));
+  ASSERT_EQ(server_->Stop(), 0) << server_->Log();
+
+  ProcessResult count = RunProcess({"sqlite3", server_->data_dir() + "/kura.db", "SELECT count(*) FROM audit_log"});
+  ASSERT_EQ(count.exit_code, 0) << count.Describe();
+  const std::int64_t entries = std::stoll(count.out);
+  ASSERT_GT(entries, 40);
+
+  // The file sink: the current file and its rotations hold every seq once.
+  std::map<std::int64_t, int> in_files;
+  int files = 0;
+  for (const auto& f : fs::directory_iterator(scratch_.Sub("siem"))) {
+    if (f.path().filename().string().rfind("audit.jsonl", 0) != 0) continue;
+    ++files;
+    std::istringstream lines(ReadFile(f.path().string()));
+    std::string line;
+    while (std::getline(lines, line)) {
+      json j = json::parse(line, nullptr, false);
+      ASSERT_TRUE(j.is_object()) << line;
+      ++in_files[j["seq"].get<std::int64_t>()];
+      EXPECT_EQ(j["hash"].get<std::string>().size(), 64u);
+    }
+  }
+  EXPECT_GT(files, 1) << "the file was never rotated";
+  EXPECT_EQ(static_cast<std::int64_t>(in_files.size()), entries);
+  for (const auto& [seq, n] : in_files) {
+    EXPECT_EQ(n, 1) << "seq " << seq;
+    EXPECT_LT(seq, entries);
+  }
+
+  // The syslog sink: RFC 5424 messages, every seq once.
+  std::map<std::int64_t, int> in_syslog;
+  for (const std::string& m : syslog.messages()) {
+    EXPECT_EQ(m.rfind("<", 0), 0u) << m;
+    EXPECT_NE(m.find(">1 "), std::string::npos) << m;
+    std::size_t brace = m.find("{\"v\":");
+    ASSERT_NE(brace, std::string::npos) << m;
+    json j = json::parse(m.substr(brace), nullptr, false);
+    ASSERT_TRUE(j.is_object()) << m;
+    ++in_syslog[j["seq"].get<std::int64_t>()];
+  }
+  EXPECT_EQ(static_cast<std::int64_t>(in_syslog.size()), entries);
+  for (const auto& [seq, n] : in_syslog) EXPECT_EQ(n, 1) << "seq " << seq;
+}
+
+}  // namespace
+}  // namespace kura::e2e
