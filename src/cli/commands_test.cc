@@ -260,6 +260,18 @@ TEST_F(CommandsTest, OperatorInit) {
   server_.Answer(200, R"({"shares":[],"root_token":"kura_root_x"})");
   EXPECT_EQ(Run({"operator", "init"}), kExitOk);
   EXPECT_EQ(*Last().body, json::object());
+
+  // --seal names the configured seal (the server checks it); no shares.
+  server_.Answer(200, R"({"shares":[],"root_token":"kura_root_y"})");
+  EXPECT_EQ(Run({"operator", "init", "--seal", "pkcs11"}), kExitOk);
+  EXPECT_EQ(*Last().body, json({{"seal", "pkcs11"}}));
+  EXPECT_THAT(out(), HasSubstr("Root token: kura_root_y"));
+  EXPECT_THAT(out(), Not(HasSubstr("share")));
+  server_.Answer(200, R"({"shares":[],"root_token":"kura_root_z"})");
+  EXPECT_EQ(Run({"operator", "init", "--seal", "passphrase"}), kExitOk);
+  EXPECT_EQ(*Last().body, json({{"seal", "passphrase"}}));
+  EXPECT_EQ(Run({"operator", "init", "--seal", "hsm"}), kExitUsage);
+  EXPECT_EQ(Run({"operator", "init", "--seal", "pkcs11", "--shares", "3", "--threshold", "2"}), kExitUsage);
 }
 
 TEST_F(CommandsTest, OperatorUnsealFromArgumentAndStdin) {

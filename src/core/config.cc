@@ -12,6 +12,7 @@
 #include <optional>
 #include <string_view>
 #include <system_error>
+#include <tuple>
 #include <utility>
 
 namespace kura {
@@ -20,10 +21,7 @@ namespace {
 constexpr std::string_view kRegions[] = {"jp", "us", "eu", "in"};
 constexpr std::string_view kTlsProfiles[] = {"modern", "compatibility"};
 constexpr std::string_view kEngines[] = {"sqlite", "postgres"};
-constexpr std::string_view kSealTypes[] = {"keyfile", "shamir"};
-// Seal types of SPEC §3 that later releases add; named in the error so an
-// operator who copied the SPEC skeleton learns why the value is refused.
-constexpr std::string_view kFutureSealTypes[] = {"passphrase", "pkcs11"};
+constexpr std::string_view kSealTypes[] = {"keyfile", "shamir", "passphrase", "pkcs11"};
 // Bounds of the PostgreSQL timeouts: longer waits would only hide an outage
 // (requests must fail fast with 503), and keep the millisecond values of
 // store::PostgresOptions within an int.
@@ -142,6 +140,63 @@ std::optional<std::string> SyslogAddressProblem(std::string_view address) {
     return std::nullopt;
   }
   return quoted + std::string(kForms);
+}
+
+// An environment variable name as POSIX shells accept it.
+bool ValidEnvName(std::string_view name) {
+  if (name.empty() || (name.front() >= '0' && name.front() <= '9')) return false;
+  for (char ch : name) {
+    bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// Cross-field rules of [seal] for the passphrase and PKCS#11 seals: which
+// keys belong to which type, what is required, at most one secret source.
+// Returns the offending key (without "seal.") and the reason, or nullopt.
+std::optional<std::pair<std::string, std::string>> SealProblem(const Config::Seal& s) {
+  using Problem = std::pair<std::string, std::string>;
+  const bool passphrase = s.type == "passphrase", pkcs11 = s.type == "pkcs11";
+  // Keys of another seal type are refused rather than ignored: a PIN file
+  // next to type = "passphrase" is almost certainly a half-edited config.
+  for (const auto& [key, value, ok] : {std::tuple{"passphrase_file", &s.passphrase_file, passphrase},
+                                       std::tuple{"passphrase_env", &s.passphrase_env, passphrase},
+                                       std::tuple{"module", &s.module, pkcs11},
+                                       std::tuple{"token_label", &s.token_label, pkcs11},
+                                       std::tuple{"key_label", &s.key_label, pkcs11},
+                                       std::tuple{"pin_file", &s.pin_file, pkcs11},
+                                       std::tuple{"pin_env", &s.pin_env, pkcs11}}) {
+    if (!value->empty() && !ok) {
+      const bool for_passphrase = std::string_view(key).starts_with("passphrase");
+      return Problem{key, std::string("only for type = \"") + (for_passphrase ? "passphrase" : "pkcs11") + "\""};
+    }
+  }
+  if (passphrase) {
+    if (!s.passphrase_file.empty() && !s.passphrase_env.empty()) {
+      return Problem{"passphrase_env", "set only one of passphrase_file and passphrase_env"};
+    }
+    if (!s.passphrase_env.empty() && !ValidEnvName(s.passphrase_env)) {
+      return Problem{"passphrase_env", "\"" + s.passphrase_env + "\" is not an environment variable name"};
+    }
+  }
+  if (pkcs11) {
+    if (s.module.empty()) return Problem{"module", "required for type = \"pkcs11\" (path of the PKCS#11 module)"};
+    // A bare name would be searched along the library path: say exactly which
+    // code gets the PIN and the KEK.
+    if (s.module.front() != '/') return Problem{"module", "\"" + s.module + "\" is not an absolute path"};
+    if (s.token_label.empty()) return Problem{"token_label", "required for type = \"pkcs11\""};
+    if (s.token_label.size() > 32) return Problem{"token_label", "longer than 32 bytes (the PKCS#11 limit)"};
+    if (s.key_label.empty()) return Problem{"key_label", "required for type = \"pkcs11\""};
+    if (s.pin_file.empty() && s.pin_env.empty()) {
+      return Problem{"pin_file", "required for type = \"pkcs11\": set pin_file or pin_env"};
+    }
+    if (!s.pin_file.empty() && !s.pin_env.empty()) return Problem{"pin_env", "set only one of pin_file and pin_env"};
+    if (!s.pin_env.empty() && !ValidEnvName(s.pin_env)) {
+      return Problem{"pin_env", "\"" + s.pin_env + "\" is not an environment variable name"};
+    }
+  }
+  return std::nullopt;
 }
 
 bool IsLoopbackHost(std::string_view host) {
@@ -336,9 +391,6 @@ Status ReadConfig(const Reader& r, const toml::table& root, Config* c) {
   Reader::Handler seal_type = [&r, c](const toml::node& v, const std::string& key) -> Status {
     std::string value;
     KURA_RETURN_IF_ERROR(r.String(&value)(v, key));
-    if (OneOf(value, kFutureSealTypes)) {
-      return r.Error(v.source(), key, "\"" + value + "\" is not supported yet (use " + Choices(kSealTypes) + ")");
-    }
     if (!OneOf(value, kSealTypes)) {
       return r.Error(v.source(), key, "\"" + value + "\" is not one of " + Choices(kSealTypes));
     }
@@ -373,9 +425,34 @@ Status ReadConfig(const Reader& r, const toml::table& root, Config* c) {
       {"primary", site_of(&c->storage.primary)},
       {"replica", site_of(&c->storage.replica)},
   };
-  std::map<std::string, Reader::Handler> seal = {
-      {"type", seal_type},
-      {"key_file", r.String(&c->seal.key_file)},
+  // [seal]: each key's line is kept so a cross-field problem points at it.
+  std::map<std::string, toml::source_region> seal_seen;
+  auto seal_mark = [&seal_seen](std::string name, Reader::Handler h) -> Reader::Handler {
+    return [&seal_seen, name = std::move(name), h = std::move(h)](const toml::node& n, const std::string& k) {
+      seal_seen[name] = n.source();
+      return h(n, k);
+    };
+  };
+  std::map<std::string, Reader::Handler> seal_keys = {
+      {"type", seal_mark("type", seal_type)},
+      {"key_file", seal_mark("key_file", r.String(&c->seal.key_file))},
+      {"passphrase_file", seal_mark("passphrase_file", r.NonEmptyString(&c->seal.passphrase_file))},
+      {"passphrase_env", seal_mark("passphrase_env", r.NonEmptyString(&c->seal.passphrase_env))},
+      {"module", seal_mark("module", r.NonEmptyString(&c->seal.module))},
+      {"token_label", seal_mark("token_label", r.NonEmptyString(&c->seal.token_label))},
+      {"key_label", seal_mark("key_label", r.NonEmptyString(&c->seal.key_label))},
+      {"pin_file", seal_mark("pin_file", r.NonEmptyString(&c->seal.pin_file))},
+      {"pin_env", seal_mark("pin_env", r.NonEmptyString(&c->seal.pin_env))},
+  };
+  Reader::Handler seal = [&r, c, &seal_seen, seal_keys](const toml::node& v, const std::string& key) -> Status {
+    KURA_RETURN_IF_ERROR(r.Table(v, key, seal_keys));
+    c->seal.origin = r.Where(v.source());
+    if (auto problem = SealProblem(c->seal)) {
+      // Point at the key when this file set it, else at the [seal] table.
+      auto it = seal_seen.find(problem->first);
+      return r.Error(it != seal_seen.end() ? it->second : v.source(), key + "." + problem->first, problem->second);
+    }
+    return Status::Ok();
   };
   std::map<std::string, Reader::Handler> records = {
       {"keep_versions", r.Int(&c->records.keep_versions, 1, 1000)},
@@ -512,7 +589,7 @@ Status ReadConfig(const Reader& r, const toml::table& root, Config* c) {
       {"site", r.NonEmptyString(&c->site)},
       {"listener", section(std::move(listener))},
       {"storage", section(std::move(storage))},
-      {"seal", section(std::move(seal))},
+      {"seal", seal},
       {"records", section(std::move(records))},
       {"audit", section(std::move(audit))},
       {"log", section(std::move(log))},
@@ -628,11 +705,12 @@ Status ValidateConfig(const Config& c) {
     }
   }
 
-  if (OneOf(c.seal.type, kFutureSealTypes)) {
-    return bad("seal.type", "\"" + c.seal.type + "\" is not supported yet (use " + Choices(kSealTypes) + ")");
-  }
   if (!OneOf(c.seal.type, kSealTypes)) {
     return bad("seal.type", "\"" + c.seal.type + "\" is not one of " + Choices(kSealTypes));
+  }
+  if (auto problem = SealProblem(c.seal)) {
+    return InvalidArgumentError((c.seal.origin.empty() ? "" : c.seal.origin + ": ") + "seal." + problem->first + ": " +
+                                problem->second);
   }
 
   if (c.records.keep_versions < 1) return bad("records.keep_versions", "must be at least 1");

@@ -64,8 +64,20 @@ struct Config {
   } storage;
 
   struct Seal {
-    std::string type = "keyfile";            // keyfile | shamir
+    std::string type = "keyfile";            // keyfile | shamir | passphrase | pkcs11
     std::string key_file;                    // keyfile: default <storage.path>/kek.key
+    // passphrase: at most one source; with neither, `kura operator unseal`
+    // takes the passphrase. The file must be mode 0600 or stricter.
+    std::string passphrase_file;
+    std::string passphrase_env;              // name of an environment variable
+    // pkcs11: all of module, token_label, key_label and one of pin_file /
+    // pin_env are required.
+    std::string module;                      // absolute path of the PKCS#11 module (.so)
+    std::string token_label;
+    std::string key_label;                   // the AES-256 key wrapping the KEK
+    std::string pin_file;                    // mode 0600 or stricter
+    std::string pin_env;                     // name of an environment variable
+    std::string origin;                      // "FILE:LINE" of the [seal] table; empty when not from a file
   } seal;
 
   struct Records {

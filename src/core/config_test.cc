@@ -269,7 +269,7 @@ TEST_F(ConfigFileTest, InvalidValues) {
               StartsWith(path_ + ":2: storage.engine: \"mysql\" is not one of sqlite | postgres"));
   EXPECT_THAT(Load("[storage]\npath = \"\"\n").message(), StartsWith(path_ + ":2: storage.path: must not be empty"));
   EXPECT_THAT(Load("[seal]\ntype = \"pkcs11\"\n").message(),
-              StartsWith(path_ + ":2: seal.type: \"pkcs11\" is not supported yet"));
+              StartsWith(path_ + ":1: seal.module: required for type = \"pkcs11\""));
   EXPECT_THAT(Load("[seal]\ntype = \"magic\"\n").message(), StartsWith(path_ + ":2: seal.type: \"magic\" is not one of"));
   EXPECT_THAT(Load("[log]\nlevel = \"loud\"\n").message(), StartsWith(path_ + ":2: log.level: \"loud\" is not one of"));
 }
@@ -557,7 +557,16 @@ TEST(ValidateConfigTest, RefusesBadFields) {
   check([](Config& c) { c.listener.max_connections = 0; }, "listener.max_connections:");
   check([](Config& c) { c.storage.engine = "mysql"; }, "storage.engine:");
   check([](Config& c) { c.storage.path = ""; }, "storage.path:");
-  check([](Config& c) { c.seal.type = "passphrase"; }, "seal.type:");
+  check([](Config& c) { c.seal.type = "hsm"; }, "seal.type:");
+  check([](Config& c) { c.seal.type = "pkcs11"; }, "seal.module:");
+  check([](Config& c) { c.seal.pin_file = "/etc/kura/pin"; }, "seal.pin_file: only for type = \"pkcs11\"");
+  check(
+      [](Config& c) {
+        c.seal.type = "passphrase";
+        c.seal.passphrase_file = "/etc/kura/pass";
+        c.seal.passphrase_env = "KURA_PASS";
+      },
+      "seal.passphrase_env: set only one");
   check([](Config& c) { c.records.keep_versions = 0; }, "records.keep_versions:");
   check([](Config& c) { c.records.max_page_size = 0; }, "records.max_page_size:");
   check([](Config& c) { c.audit.checkpoint_interval = std::chrono::seconds(0); }, "audit.checkpoint_interval:");
@@ -737,6 +746,100 @@ TEST(ValidateConfigTest, AuditSinkRules) {
         c.audit.sinks[1].facility = -1;
       },
       "kura.toml:9: audit.sink[1].facility:");
+}
+
+}  // namespace
+}  // namespace kura
+
+namespace kura {
+namespace {
+
+class SealConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = (std::filesystem::temp_directory_path() / ("kura-seal-config-" + std::to_string(::getpid()) + ".toml"))
+                .string();
+  }
+  void TearDown() override { std::filesystem::remove(path_); }
+  Status Load(const std::string& text, Config* c) {
+    std::ofstream(path_) << text;
+    return LoadConfigFile(path_, c);
+  }
+  std::string path_;
+};
+
+TEST_F(SealConfigTest, ReadsPkcs11Keys) {
+  Config c;
+  Status s = Load(R"([seal]
+type = "pkcs11"
+module = "/usr/lib/softhsm/libsofthsm2.so"
+token_label = "kura"
+key_label = "kura-kek"
+pin_file = "/etc/kura/hsm.pin"
+)",
+                  &c);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(c.seal.type, "pkcs11");
+  EXPECT_EQ(c.seal.module, "/usr/lib/softhsm/libsofthsm2.so");
+  EXPECT_EQ(c.seal.token_label, "kura");
+  EXPECT_EQ(c.seal.key_label, "kura-kek");
+  EXPECT_EQ(c.seal.pin_file, "/etc/kura/hsm.pin");
+  EXPECT_EQ(c.seal.origin, path_ + ":1");
+}
+
+TEST_F(SealConfigTest, ReadsPassphraseKeys) {
+  Config c;
+  ASSERT_TRUE(Load("[seal]\ntype = \"passphrase\"\npassphrase_env = \"KURA_PASSPHRASE\"\n", &c).ok());
+  EXPECT_EQ(c.seal.type, "passphrase");
+  EXPECT_EQ(c.seal.passphrase_env, "KURA_PASSPHRASE");
+  Config d;
+  ASSERT_TRUE(Load("[seal]\ntype = \"passphrase\"\npassphrase_file = \"/etc/kura/pass\"\n", &d).ok());
+  EXPECT_EQ(d.seal.passphrase_file, "/etc/kura/pass");
+  Config e;  // neither: the passphrase comes from `kura operator unseal`
+  ASSERT_TRUE(Load("[seal]\ntype = \"passphrase\"\n", &e).ok());
+  EXPECT_TRUE(e.seal.passphrase_file.empty());
+}
+
+TEST_F(SealConfigTest, RefusesBadSealKeysWithFileAndLine) {
+  auto message = [this](const std::string& text) {
+    Config c;
+    return Load(text, &c).message();
+  };
+  const std::string pkcs11 = "[seal]\ntype = \"pkcs11\"\nmodule = \"/usr/lib/softhsm/libsofthsm2.so\"\n";
+  EXPECT_THAT(message(pkcs11 + "key_label = \"k\"\npin_env = \"PIN\"\n"),
+              StartsWith(path_ + ":1: seal.token_label: required"));
+  EXPECT_THAT(message(pkcs11 + "token_label = \"t\"\npin_env = \"PIN\"\n"),
+              StartsWith(path_ + ":1: seal.key_label: required"));
+  EXPECT_THAT(message(pkcs11 + "token_label = \"t\"\nkey_label = \"k\"\n"),
+              StartsWith(path_ + ":1: seal.pin_file: required for type = \"pkcs11\": set pin_file or pin_env"));
+  EXPECT_THAT(message(pkcs11 + "token_label = \"t\"\nkey_label = \"k\"\npin_file = \"/p\"\npin_env = \"PIN\"\n"),
+              StartsWith(path_ + ":7: seal.pin_env: set only one of pin_file and pin_env"));
+  EXPECT_THAT(message(pkcs11 + "token_label = \"t\"\nkey_label = \"k\"\npin_env = \"1PIN\"\n"),
+              StartsWith(path_ + ":6: seal.pin_env: \"1PIN\" is not an environment variable name"));
+  EXPECT_THAT(message("[seal]\ntype = \"pkcs11\"\nmodule = \"libsofthsm2.so\"\n"),
+              StartsWith(path_ + ":3: seal.module: \"libsofthsm2.so\" is not an absolute path"));
+  EXPECT_THAT(message("[seal]\ntype = \"pkcs11\"\nmodule = \"\"\n"), StartsWith(path_ + ":3: seal.module: must not be empty"));
+  EXPECT_THAT(message("[seal]\ntype = \"shamir\"\npin_file = \"/etc/kura/pin\"\n"),
+              StartsWith(path_ + ":3: seal.pin_file: only for type = \"pkcs11\""));
+  EXPECT_THAT(message("[seal]\ntype = \"pkcs11\"\npassphrase_env = \"X\"\n"),
+              StartsWith(path_ + ":3: seal.passphrase_env: only for type = \"passphrase\""));
+  EXPECT_THAT(message("[seal]\ntype = \"passphrase\"\npassphrase_file = \"/p\"\npassphrase_env = \"P\"\n"),
+              StartsWith(path_ + ":4: seal.passphrase_env: set only one of passphrase_file and passphrase_env"));
+  EXPECT_THAT(message("[seal]\ntype = \"passphrase\"\npin = \"1234\"\n"), StartsWith(path_ + ":3: seal.pin: unknown key"));
+}
+
+TEST(SealValidateTest, Pkcs11NeedsEveryKey) {
+  Config c;
+  c.listener.plain_http = true;
+  c.seal.type = "pkcs11";
+  c.seal.module = "/usr/lib/softhsm/libsofthsm2.so";
+  c.seal.token_label = "kura";
+  c.seal.key_label = "kek";
+  c.seal.pin_env = "KURA_PIN";
+  EXPECT_TRUE(ValidateConfig(c).ok()) << ValidateConfig(c).ToString();
+  c.seal.key_label.clear();
+  c.seal.origin = "kura.toml:9";
+  EXPECT_EQ(ValidateConfig(c).message(), "kura.toml:9: seal.key_label: required for type = \"pkcs11\"");
 }
 
 }  // namespace

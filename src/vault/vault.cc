@@ -137,12 +137,13 @@ Result<VaultImpl::InitOutcome> VaultImpl::InitializeLocked(const std::string& ty
   if (init.ok()) {
     kek = std::move(init->kek);
     outcome.shares = std::move(init->shares);
-  } else if (init.status().code() == StatusCode::kAlreadyExists && type == "keyfile") {
-    // A key file left by an earlier start that stopped before the vault was
-    // initialised (nothing is encrypted under it yet): use it rather than fail
-    // forever on the file that exists.
+  } else if (init.status().code() == StatusCode::kAlreadyExists && type != "shamir") {
+    // A seal file (key file, passphrase salt, token-wrapped KEK) left by an
+    // earlier start that stopped before the vault was initialised (nothing is
+    // encrypted under it yet): use it rather than fail forever on the file
+    // that exists.
     KURA_ASSIGN_OR_RETURN(auto existing, seal_->AutoUnseal());
-    if (!existing) return InternalError("key file seal returned no key");
+    if (!existing) return init.status();
     kek = std::move(*existing);
   } else {
     return init.status();
@@ -232,7 +233,10 @@ Result<Reply> VaultImpl::UnsealRequest(const json& body) {
     reply.body = SealStatusLocked().ToJson();
     return reply;
   }
-  if (seal_->Type() != "shamir") {
+  // Operator input: Shamir shares, or a passphrase typed at `kura operator
+  // unseal`. A passphrase seal given no input uses its file or variable.
+  const bool passphrase = seal_->Type() == "passphrase";
+  if (seal_->Type() != "shamir" && !(passphrase && body.contains("share"))) {
     // Seals that need no operator input unseal from their own source.
     KURA_RETURN_IF_ERROR(AutoUnsealLocked());
     reply.body = SealStatusLocked().ToJson();
@@ -258,7 +262,10 @@ Result<Reply> VaultImpl::UnsealRequest(const json& body) {
   if (!check_value) return DataLossError("vault meta entry '" + std::string(kInitMetaKey) + "' is malformed");
   if (!Keyring::KekMatches(*p.kek, *check_value)) {
     // No hint about which share was wrong: that would help someone guessing.
-    return InvalidArgumentError("unseal failed: shares do not match this vault");
+    // A passphrase always reaches this check after the full KDF, so every
+    // wrong passphrase gets this one message after the same work.
+    return InvalidArgumentError(passphrase ? "unseal failed: the passphrase does not match this vault"
+                                           : "unseal failed: shares do not match this vault");
   }
   KURA_RETURN_IF_ERROR(LoadSigningKey(*p.kek));
   keyring_.Unseal(std::move(*p.kek));
