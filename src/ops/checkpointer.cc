@@ -2,11 +2,24 @@
 
 #include <pthread.h>
 
+#include <atomic>
+
 #include "core/log.h"
 
 namespace kura::ops {
+namespace {
+std::atomic<std::int64_t> g_runs{0};
+}  // namespace
+
+std::int64_t Checkpointer::RunsInProcess() { return g_runs.load(); }
 
 void Checkpointer::Start() {
+  if (thread_.joinable()) return;
+  {
+    // Restartable: a node that lost its lease and got it back starts again.
+    std::lock_guard lock(mu_);
+    stopping_ = false;
+  }
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "kura-checkpoint");
     std::unique_lock lock(mu_);
@@ -21,7 +34,6 @@ void Checkpointer::Start() {
 void Checkpointer::Stop() {
   {
     std::lock_guard lock(mu_);
-    if (stopping_) return;
     stopping_ = true;
   }
   cv_.notify_all();
@@ -32,6 +44,7 @@ void Checkpointer::Stop() {
 }
 
 void Checkpointer::Tick() {
+  g_runs.fetch_add(1);
   Status s = vault_->WriteCheckpoint();
   // Sealed: no key to sign with; not an error worth a log line per tick.
   if (!s.ok() && s.code() != StatusCode::kFailedPrecondition) {

@@ -2,12 +2,16 @@
 // on Stop), through Vault::WriteCheckpoint. While the vault is sealed there is
 // no signing key: the tick is skipped and the next one tries again.
 //
-// Thread safety: Start and Stop from one thread; owns one thread.
+// Start after Stop starts it again (a node that regained its background
+// lease); Stop without a running thread does nothing.
+//
+// Thread safety: Start and Stop from one thread at a time; owns one thread.
 #ifndef KURA_OPS_CHECKPOINTER_H_
 #define KURA_OPS_CHECKPOINTER_H_
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <mutex>
 #include <thread>
 
@@ -24,8 +28,12 @@ class Checkpointer {
   Checkpointer& operator=(const Checkpointer&) = delete;
 
   void Start();
-  // Stops the thread, then signs a last checkpoint covering every entry.
+  // Stops the thread, then signs a last checkpoint covering every entry
+  // (only if it was running).
   void Stop();
+  // Ticks run by every checkpointer of this process (health shows it, so a
+  // test can see which node of a cluster runs the job).
+  static std::int64_t RunsInProcess();
 
  private:
   void Tick();

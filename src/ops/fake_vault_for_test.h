@@ -257,7 +257,7 @@ class FakeVault : public vault::Vault {
     return Echo("AuditPublicKey", {});
   }
   Status WriteCheckpoint() override { return Status::Ok(); }
-  Status AuditSystemEvent(const std::string&, const Status&) override { return Status::Ok(); }
+  Status AuditSystemEvent(const std::string&, const std::string&, const Status&) override { return Status::Ok(); }
 
  private:
   static vault::Reply Echo(const char* call, nlohmann::json fields) {

@@ -122,9 +122,21 @@ constexpr std::array<std::string_view, 6> kAuditLog = {
 ))sql",
 };
 
-constexpr std::array<Migration, 2> kMigrations = {
+// Migration 3: leases for background work that must run on one node at a
+// time (Store::HoldLease). One row per lease; expires_at_ms is unix
+// milliseconds by the database's clock.
+constexpr std::array<std::string_view, 1> kLeases = {
+    R"sql(CREATE TABLE leases (
+  name {text} PRIMARY KEY,
+  holder {text} NOT NULL,
+  expires_at_ms BIGINT NOT NULL
+))sql",
+};
+
+constexpr std::array<Migration, 3> kMigrations = {
     Migration{1, "initial", kInitial},
     Migration{2, "audit_log", kAuditLog},
+    Migration{3, "leases", kLeases},
 };
 
 constexpr std::string_view kCreateMigrationsTable =

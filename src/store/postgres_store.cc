@@ -193,6 +193,31 @@ constexpr char kListCheckpoints[] =
 constexpr char kLatestCheckpoint[] =
     "SELECT tree_size, at_ms, root, note, signature FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1";
 
+// Leases. Acquire-or-renew in one statement on the database's clock: the
+// row is inserted if absent; if present it is taken over only when this node
+// already holds it or it has expired. A concurrent contender on another node
+// waits for the row lock and re-checks the WHERE against the committed row, so
+// exactly one node gets it. RETURNING yields a row only when this node holds
+// the lease afterwards. EXTRACT(EPOCH FROM clock_timestamp()) is standard
+// enough for the PostgreSQL-compatible engines kura targets.
+#define KURA_PG_NOW_MS "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
+constexpr char kHoldLease[] =
+    "INSERT INTO leases (name, holder, expires_at_ms) VALUES ($1, $2, " KURA_PG_NOW_MS " + $3) "
+    "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at_ms = excluded.expires_at_ms "
+    "WHERE leases.holder = excluded.holder OR leases.expires_at_ms <= " KURA_PG_NOW_MS " "
+    "RETURNING holder";
+constexpr char kReleaseLease[] = "DELETE FROM leases WHERE name = $1 AND holder = $2";
+constexpr char kListLeases[] =
+    "SELECT name, holder, expires_at_ms - " KURA_PG_NOW_MS " FROM leases ORDER BY name";
+#undef KURA_PG_NOW_MS
+// Replication, as the server kura is connected to sees it. Needs pg_monitor
+// (or pg_read_all_stats) for the columns of other roles' sessions: without
+// it the rows are there but state and names are NULL.
+constexpr char kRecoveryState[] = "SELECT pg_is_in_recovery(), current_setting('synchronous_standby_names')";
+constexpr char kReplication[] =
+    "SELECT application_name, state, sync_state, "
+    "CAST(EXTRACT(EPOCH FROM replay_lag) * 1000 AS BIGINT) FROM pg_stat_replication ORDER BY application_name";
+
 // Multi-row INSERTs of audit entries: a group commit of n entries costs
 // about n/32 round trips under the head lock instead of n. Sizes are fixed so
 // each text is prepared once per connection.
@@ -505,6 +530,11 @@ class PostgresStore final : public Store {
   Status PutAuditCheckpoint(const AuditCheckpointRow& checkpoint) override;
   Result<std::vector<AuditCheckpointRow>> ListAuditCheckpoints(std::int64_t after_size, int limit) override;
   Result<AuditCheckpointRow> LatestAuditCheckpoint() override;
+
+  Result<bool> HoldLease(const std::string& name, const std::string& node_id,
+                         std::chrono::milliseconds ttl) override;
+  Status ReleaseLease(const std::string& name, const std::string& node_id) override;
+  Result<StorageStatus> GetStorageStatus() override;
 
   PostgresPoolStats Stats() const {
     return {opened_.load(), dropped_.load(), retries_.load(), audit_commits_.load(), audit_appends_.load()};
@@ -1310,6 +1340,64 @@ Result<AuditCheckpointRow> PostgresStore::LatestAuditCheckpoint() {
   }));
   if (!out) return NotFoundError("no audit checkpoint yet");
   return std::move(*out);
+}
+
+// --- Leases and status
+
+Result<bool> PostgresStore::HoldLease(const std::string& name, const std::string& node_id,
+                                      std::chrono::milliseconds ttl) {
+  if (name.empty() || node_id.empty() || ttl.count() < 1) {
+    return InvalidArgumentError("lease: a name, a node id and a positive ttl are required");
+  }
+  bool held = false;
+  // Autocommitted, one round trip. Not retried after a lost connection (the
+  // statement may have been applied); the keeper simply tries again.
+  KURA_RETURN_IF_ERROR(WriteOne([&](Connection& c) -> Status {
+    Params p;
+    p.Add(std::string_view(name)).Add(std::string_view(node_id)).Add(static_cast<std::int64_t>(ttl.count()));
+    KURA_ASSIGN_OR_RETURN(Rows r, c.Exec(kHoldLease, p, "lease"));
+    held = !r.empty() && r.Text(0, 0) == node_id;
+    return Status::Ok();
+  }));
+  return held;
+}
+
+Status PostgresStore::ReleaseLease(const std::string& name, const std::string& node_id) {
+  return WriteOne([&](Connection& c) {
+    return c.Exec(kReleaseLease, Params().Add(std::string_view(name)).Add(std::string_view(node_id)), "lease")
+        .status();
+  });
+}
+
+Result<StorageStatus> PostgresStore::GetStorageStatus() {
+  StorageStatus out;
+  KURA_RETURN_IF_ERROR(Read([&](Connection& c) -> Status {
+    out = StorageStatus();
+    out.engine = "postgres";
+    KURA_ASSIGN_OR_RETURN(Rows rec, c.Exec(kRecoveryState, Params(), "replication state"));
+    if (!rec.empty()) {
+      // A boolean column in binary format is one byte.
+      Bytes in_recovery = rec.GetBytes(0, 0);
+      out.primary = in_recovery.empty() || in_recovery[0] == 0;
+      out.synchronous_standby_names = rec.Text(0, 1);
+    }
+    KURA_ASSIGN_OR_RETURN(Rows repl, c.Exec(kReplication, Params(), "replication state"));
+    for (int i = 0; i < repl.size(); ++i) {
+      StandbyRow row;
+      if (repl.IsNull(i, 1)) out.replication_visible = false;
+      if (!repl.IsNull(i, 0)) row.application_name = repl.Text(i, 0);
+      if (!repl.IsNull(i, 1)) row.state = repl.Text(i, 1);
+      if (!repl.IsNull(i, 2)) row.sync_state = repl.Text(i, 2);
+      row.replay_lag_ms = repl.OptionalInt(i, 3);
+      out.standbys.push_back(std::move(row));
+    }
+    KURA_ASSIGN_OR_RETURN(Rows leases, c.Exec(kListLeases, Params(), "leases"));
+    for (int i = 0; i < leases.size(); ++i) {
+      out.leases.push_back({leases.Text(i, 0), leases.Text(i, 1), leases.Int(i, 2)});
+    }
+    return Status::Ok();
+  }));
+  return out;
 }
 
 // --- Entry points

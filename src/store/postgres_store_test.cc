@@ -401,6 +401,49 @@ TEST_F(PostgresStoreTest, TwoStoresOnOneDatabaseShareWritesAndConflicts) {
 
 // Two kura nodes on one database: whichever node appends, the entries form
 // one gap-free chain, each linked to the entry committed before it.
+// Two stores on one database are two kura nodes: only one holds a lease;
+// when the holder stops renewing, the other takes it after the ttl, judged by
+// the database's clock.
+TEST_F(PostgresStoreTest, TwoNodesShareOneLease) {
+  using std::chrono::milliseconds;
+  auto a = Open();
+  auto b = Open();
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  const milliseconds ttl(1000);
+  ASSERT_TRUE(*a->HoldLease("audit-background", "node-a", ttl));
+  // While node-a renews (every ttl/3), node-b never gets it.
+  const auto until = std::chrono::steady_clock::now() + milliseconds(2000);
+  int b_attempts = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    auto held_a = a->HoldLease("audit-background", "node-a", ttl);
+    ASSERT_TRUE(held_a.ok()) << held_a.status().ToString();
+    EXPECT_TRUE(*held_a);
+    auto held_b = b->HoldLease("audit-background", "node-b", ttl);
+    ASSERT_TRUE(held_b.ok()) << held_b.status().ToString();
+    EXPECT_FALSE(*held_b);
+    ++b_attempts;
+    std::this_thread::sleep_for(ttl / 3);
+  }
+  EXPECT_GE(b_attempts, 4);
+  // node-a stops: node-b takes over within about a ttl.
+  const auto stopped = std::chrono::steady_clock::now();
+  bool b_holds = false;
+  while (!b_holds && std::chrono::steady_clock::now() - stopped < milliseconds(3000)) {
+    std::this_thread::sleep_for(milliseconds(50));
+    b_holds = *b->HoldLease("audit-background", "node-b", ttl);
+  }
+  ASSERT_TRUE(b_holds);
+  EXPECT_GE(std::chrono::steady_clock::now() - stopped, milliseconds(500));
+  EXPECT_FALSE(*a->HoldLease("audit-background", "node-a", ttl));
+  auto status = a->GetStorageStatus();
+  ASSERT_TRUE(status.ok()) << status.status().ToString();
+  EXPECT_EQ(status->engine, "postgres");
+  EXPECT_TRUE(status->primary);
+  ASSERT_EQ(status->leases.size(), 1u);
+  EXPECT_EQ(status->leases[0].holder, "node-b");
+}
+
 TEST_F(PostgresStoreTest, TwoNodesAppendToOneAuditChain) {
   auto a = Open(/*pool_size=*/4);
   auto b = Open(/*pool_size=*/4);

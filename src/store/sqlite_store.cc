@@ -33,6 +33,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -203,6 +204,21 @@ constexpr char kListCheckpoints[] =
     "ORDER BY tree_size LIMIT ?";
 constexpr char kLatestCheckpoint[] =
     "SELECT tree_size, at_ms, root, note, signature FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1";
+
+// Leases: the statement of postgres_store.cc, with the host's clock passed in
+// as ?4 (an SQLite database has one node, so its clock is the only one).
+constexpr char kHoldLease[] =
+    "INSERT INTO leases (name, holder, expires_at_ms) VALUES (?1, ?2, ?4 + ?3) "
+    "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at_ms = excluded.expires_at_ms "
+    "WHERE leases.holder = excluded.holder OR leases.expires_at_ms <= ?4 "
+    "RETURNING holder";
+constexpr char kReleaseLease[] = "DELETE FROM leases WHERE name = ? AND holder = ?";
+constexpr char kListLeases[] = "SELECT name, holder, expires_at_ms - ? FROM leases ORDER BY name";
+
+std::int64_t NowUnixMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 // WAL frames (pages) after which the background thread checkpoints (about
 // 4 MiB), and after which the writer does it itself because the background
@@ -426,6 +442,10 @@ class SqliteStore final : public Store {
   Status PutAuditCheckpoint(const AuditCheckpointRow& checkpoint) override;
   Result<std::vector<AuditCheckpointRow>> ListAuditCheckpoints(std::int64_t after_size, int limit) override;
   Result<AuditCheckpointRow> LatestAuditCheckpoint() override;
+  Result<bool> HoldLease(const std::string& name, const std::string& node_id,
+                         std::chrono::milliseconds ttl) override;
+  Status ReleaseLease(const std::string& name, const std::string& node_id) override;
+  Result<StorageStatus> GetStorageStatus() override;
 
   GroupCommitStats Stats() const { return {commits_.load(), ops_.load(), checkpoints_.load()}; }
   Status ExecOnWriter(const std::string& sql) {
@@ -1501,6 +1521,53 @@ Result<AuditCheckpointRow> SqliteStore::LatestAuditCheckpoint() {
   KURA_ASSIGN_OR_RETURN(bool row, st.Step("audit checkpoint"));
   if (!row) return NotFoundError("no audit checkpoint yet");
   return ReadCheckpoint(st);
+}
+
+// --- Leases and status
+
+Result<bool> SqliteStore::HoldLease(const std::string& name, const std::string& node_id,
+                                    std::chrono::milliseconds ttl) {
+  if (name.empty() || node_id.empty() || ttl.count() < 1) {
+    return InvalidArgumentError("lease: a name, a node id and a positive ttl are required");
+  }
+  bool held = false;
+  KURA_RETURN_IF_ERROR(Write([&](Connection& c) -> Status {
+    KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kHoldLease));
+    st.Bind(1, name);
+    st.Bind(2, node_id);
+    st.Bind(3, static_cast<std::int64_t>(ttl.count()));
+    st.Bind(4, NowUnixMillis());
+    KURA_ASSIGN_OR_RETURN(bool row, st.Step("lease"));
+    held = row && st.ColumnText(0) == node_id;
+    while (row) {
+      KURA_ASSIGN_OR_RETURN(row, st.Step("lease"));
+    }
+    return Status::Ok();
+  }));
+  return held;
+}
+
+Status SqliteStore::ReleaseLease(const std::string& name, const std::string& node_id) {
+  return Write([&](Connection& c) -> Status {
+    KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kReleaseLease));
+    st.Bind(1, name);
+    st.Bind(2, node_id);
+    return st.Run("lease");
+  });
+}
+
+Result<StorageStatus> SqliteStore::GetStorageStatus() {
+  StorageStatus out;
+  out.engine = "sqlite";
+  KURA_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  KURA_ASSIGN_OR_RETURN(Statement st, (*r).Prepare(kListLeases));
+  st.Bind(1, NowUnixMillis());
+  for (;;) {
+    KURA_ASSIGN_OR_RETURN(bool row, st.Step("leases"));
+    if (!row) break;
+    out.leases.push_back({st.ColumnText(0), st.ColumnText(1), st.ColumnInt(2)});
+  }
+  return out;
 }
 
 // --- Entry points

@@ -18,6 +18,7 @@
 #ifndef KURA_STORE_STORE_H_
 #define KURA_STORE_STORE_H_
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -167,6 +168,36 @@ struct AuditQuery {
   int limit = 50;
 };
 
+// --- Coordination and status of the storage itself.
+
+// A named lease as the database records it (GetStorageStatus).
+struct LeaseRow {
+  std::string name;
+  std::string holder;              // node id of the holder ("" if none)
+  std::int64_t expires_in_ms = 0;  // by the database's clock; <= 0: expired
+};
+
+// One standby as the primary sees it (PostgreSQL's pg_stat_replication).
+struct StandbyRow {
+  std::string application_name;  // "" when the role may not read it
+  std::string state;             // streaming, catchup, startup, backup, stopping
+  std::string sync_state;        // sync, potential, quorum, async
+  std::optional<std::int64_t> replay_lag_ms;  // nullopt: no recent activity or unknown
+};
+
+// What GetStorageStatus reports: the engine, the role of the database kura
+// writes to and the standbys that primary streams to.
+struct StorageStatus {
+  std::string engine;                 // "sqlite" | "postgres"
+  bool primary = true;                // false: the server is in recovery (a standby)
+  std::string synchronous_standby_names;  // the primary's setting ("" = none)
+  // true when pg_stat_replication could be read in full (the role needs
+  // pg_monitor / pg_read_all_stats to see its columns).
+  bool replication_visible = true;
+  std::vector<StandbyRow> standbys;
+  std::vector<LeaseRow> leases;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -258,6 +289,30 @@ class Store {
   virtual Result<std::vector<AuditCheckpointRow>> ListAuditCheckpoints(std::int64_t after_size, int limit) = 0;
   // The checkpoint with the largest tree size. NotFound when there is none.
   virtual Result<AuditCheckpointRow> LatestAuditCheckpoint() = 0;
+
+  // --- Leases: background work (audit checkpoints, SIEM export, …) runs on
+  // the one node holding its lease. A lease is a row (name, holder,
+  // expires_at_ms); expiry is decided by the database's clock (PostgreSQL) or
+  // the host's (SQLite, a single node), never by the caller's, so nodes with
+  // skewed clocks still agree.
+  //
+  // Acquires `name` for `node_id` if it is free or expired, or renews it if
+  // `node_id` already holds it; either way it then expires `ttl` after this
+  // call. Returns true when `node_id` holds the lease now, false when another
+  // node holds an unexpired one. Unavailable when the database cannot be
+  // reached: the caller must then assume it holds nothing once its last
+  // successful renewal + ttl has passed. InvalidArgument for an empty name or
+  // node id or a ttl < 1 ms.
+  virtual Result<bool> HoldLease(const std::string& name, const std::string& node_id,
+                                 std::chrono::milliseconds ttl) = 0;
+  // Gives the lease up if `node_id` holds it (another node may take it at
+  // once); OK when it does not.
+  virtual Status ReleaseLease(const std::string& name, const std::string& node_id) = 0;
+
+  // The engine, whether the database is the primary, its standbys and the
+  // leases. Reads system views on PostgreSQL; cheap, but it is a round trip:
+  // call it from a monitor thread, not per request.
+  virtual Result<StorageStatus> GetStorageStatus() = 0;
 };
 
 struct SqliteOptions {

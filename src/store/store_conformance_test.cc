@@ -1175,6 +1175,65 @@ TEST_P(StoreConformanceTest, DeleteTenantKeepsItsAuditTrail) {
   EXPECT_EQ(CheckChain(*store_), (std::vector<std::string>{"create", "collection", "insert", "read", "delete"}));
 }
 
+// --- Leases
+
+TEST_P(StoreConformanceTest, LeaseIsHeldByOneNodeUntilItExpires) {
+  using std::chrono::milliseconds;
+  // node-a takes the free lease and renews it; node-b cannot take it meanwhile.
+  auto a = store_->HoldLease("jobs", "node-a", milliseconds(800));
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_TRUE(*a);
+  auto b = store_->HoldLease("jobs", "node-b", milliseconds(800));
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_FALSE(*b);
+  EXPECT_TRUE(*store_->HoldLease("jobs", "node-a", milliseconds(800)));
+  // Another lease name is independent.
+  EXPECT_TRUE(*store_->HoldLease("other", "node-b", milliseconds(60000)));
+
+  auto status = store_->GetStorageStatus();
+  ASSERT_TRUE(status.ok()) << status.status().ToString();
+  EXPECT_FALSE(status->engine.empty());
+  EXPECT_TRUE(status->primary);
+  ASSERT_EQ(status->leases.size(), 2u);
+  EXPECT_EQ(status->leases[0].name, "jobs");
+  EXPECT_EQ(status->leases[0].holder, "node-a");
+  EXPECT_GT(status->leases[0].expires_in_ms, 0);
+  EXPECT_LE(status->leases[0].expires_in_ms, 800);
+  EXPECT_EQ(status->leases[1].holder, "node-b");
+
+  // node-a stops renewing: node-b gets it once the ttl has passed, not before.
+  std::this_thread::sleep_for(milliseconds(300));
+  EXPECT_FALSE(*store_->HoldLease("jobs", "node-b", milliseconds(800)));
+  std::this_thread::sleep_for(milliseconds(700));
+  EXPECT_TRUE(*store_->HoldLease("jobs", "node-b", milliseconds(800)));
+  // …and node-a, coming back, finds it taken.
+  EXPECT_FALSE(*store_->HoldLease("jobs", "node-a", milliseconds(800)));
+
+  // Releasing by a non-holder changes nothing; by the holder frees it at once.
+  ASSERT_TRUE(store_->ReleaseLease("jobs", "node-a").ok());
+  EXPECT_FALSE(*store_->HoldLease("jobs", "node-a", milliseconds(800)));
+  ASSERT_TRUE(store_->ReleaseLease("jobs", "node-b").ok());
+  EXPECT_TRUE(*store_->HoldLease("jobs", "node-a", milliseconds(800)));
+
+  EXPECT_EQ(store_->HoldLease("", "node-a", milliseconds(10)).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->HoldLease("jobs", "", milliseconds(10)).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->HoldLease("jobs", "node-a", milliseconds(0)).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_P(StoreConformanceTest, ConcurrentContendersGetOneHolder) {
+  constexpr int kThreads = 8;
+  std::atomic<int> winners{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      auto held = store_->HoldLease("race", "node-" + std::to_string(t), std::chrono::seconds(30));
+      if (held.ok() && *held) winners.fetch_add(1);
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(winners.load(), 1);
+}
+
 INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformanceTest, ::testing::Values(SqliteFactory()), FactoryName);
 INSTANTIATE_TEST_SUITE_P(Postgres, StoreConformanceTest, ::testing::Values(PostgresFactory()), FactoryName);
 
