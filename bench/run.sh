@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
 # The end-to-end benchmark (docs/performance.md).
 #
-# Builds the Release configuration, starts `kura serve --dev` on a free port
-# and, as the ceiling, nginx serving a static 300-byte JSON file over HTTPS
-# with the same TLS policy (TLS 1.2/1.3, ECDHE+AES-GCM) and the same dev
-# certificate chain. Creates a tenant, collection, role and API key through
-# the API, then runs wrk (keep-alive, -t2 -c64 -d15s --latency by default):
+# Builds the Release configuration and the benchmark-only build with the
+# audit log compiled out (preset bench-unaudited), and, as the ceiling, runs
+# nginx serving a static 300-byte JSON file over HTTPS with the same TLS
+# policy (TLS 1.2/1.3, ECDHE+AES-GCM) and the same dev certificate chain. For
+# each kura build in turn it starts `kura serve --dev` on a free port, creates
+# a tenant, collection, role and API key through the API, and runs wrk
+# (keep-alive, -t2 -c64 -d15s --latency by default):
 #   nginx static  GET of the 300-byte file           (bench/wrk/static.lua)
 #   kura GET      GET of one 300-byte record          (bench/wrk/get.lua)
 #   kura create   POST of a 300-byte record, durable  (bench/wrk/create.lua)
-# Prints a markdown table (requests/s, p50, p99, non-2xx) and kura's peak RSS.
+# Prints a markdown table (requests/s, p50, p99, non-2xx), the audited build's
+# share of the unaudited one, and each kura's peak RSS.
 #
 # Environment: BENCH_THREADS (2), BENCH_CONNECTIONS (64), BENCH_DURATION (15s),
 # BENCH_WARMUP (3s; 0 to skip), BENCH_SKIP_BUILD=1 (use the existing build),
-# KURA_BINARY (default build/release/bin/kura), BENCH_KEEP=1 (keep the work dir).
+# KURA_BINARY (default build/release/bin/kura), KURA_UNAUDITED_BINARY (default
+# build/bench-unaudited/bin/kura; BENCH_UNAUDITED=0 skips it), BENCH_KEEP=1
+# (keep the work dir).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 repo=$(pwd)
@@ -23,13 +28,22 @@ connections=${BENCH_CONNECTIONS:-64}
 duration=${BENCH_DURATION:-15s}
 warmup=${BENCH_WARMUP:-3s}
 
+unaudited=${BENCH_UNAUDITED:-1}
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
   scripts/install-deps >&2
   cmake --preset release >&2
   cmake --build --preset release --target kura >&2
+  if [ "$unaudited" = 1 ]; then
+    cmake --preset bench-unaudited >&2
+    cmake --build --preset bench-unaudited --target kura >&2
+  fi
 fi
 kura=${KURA_BINARY:-$repo/build/release/bin/kura}
+kura_unaudited=${KURA_UNAUDITED_BINARY:-$repo/build/bench-unaudited/bin/kura}
 [ -x "$kura" ] || { echo "bench: no kura binary at $kura" >&2; exit 1; }
+if [ "$unaudited" = 1 ]; then
+  [ -x "$kura_unaudited" ] || { echo "bench: no unaudited kura binary at $kura_unaudited" >&2; exit 1; }
+fi
 for tool in wrk nginx curl python3; do
   command -v "$tool" >/dev/null || { echo "bench: $tool missing (scripts/install-deps)" >&2; exit 1; }
 done
@@ -50,22 +64,30 @@ free_port() {
 }
 
 # --- kura ---------------------------------------------------------------------
-"$kura" serve --dev --data "$work/kura" --listen 127.0.0.1:0 >"$work/kura.log" 2>&1 &
-kura_pid=$!
-for _ in $(seq 300); do
-  if [ -f "$work/kura/dev.env" ] && grep -q '^KURA_TOKEN=' "$work/kura/dev.env"; then break; fi
-  kill -0 "$kura_pid" 2>/dev/null || { echo "bench: kura exited" >&2; cat "$work/kura.log" >&2; exit 1; }
-  sleep 0.1
-done
-set -a
-# shellcheck disable=SC1091
-. "$work/kura/dev.env"
-set +a
-for _ in $(seq 300); do
-  [ "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$KURA_CACERT" "$KURA_ADDR/v1/sys/health")" = 200 ] && break
-  sleep 0.1
-done
-tls_dir=$(dirname "$KURA_CACERT")
+start_kura() {  # start_kura LABEL BINARY [ENV…]: serve --dev in $work/LABEL, load its dev.env
+  local label=$1 binary=$2
+  shift 2
+  env "$@" "$binary" serve --dev --data "$work/$label" --listen 127.0.0.1:0 >"$work/$label.log" 2>&1 &
+  kura_pid=$!
+  for _ in $(seq 300); do
+    if [ -f "$work/$label/dev.env" ] && grep -q '^KURA_TOKEN=' "$work/$label/dev.env"; then break; fi
+    kill -0 "$kura_pid" 2>/dev/null || { echo "bench: kura ($label) exited" >&2; cat "$work/$label.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  set -a
+  # shellcheck disable=SC1090
+  . "$work/$label/dev.env"
+  set +a
+  for _ in $(seq 300); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$KURA_CACERT" "$KURA_ADDR/v1/sys/health")" = 200 ] && break
+    sleep 0.1
+  done
+}
+stop_kura() {
+  kill "$kura_pid"
+  wait "$kura_pid" 2>/dev/null || true
+  kura_pid=""
+}
 
 api() {  # api TOKEN METHOD PATH [BODY]
   local args=(-sS --fail-with-body --cacert "$KURA_CACERT" -H "Authorization: Bearer $1" -X "$2")
@@ -73,20 +95,6 @@ api() {  # api TOKEN METHOD PATH [BODY]
   curl "${args[@]}" "$KURA_ADDR$3"
 }
 json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
-
-api "$KURA_TOKEN" POST /v1/tenants '{"id":"bench","name":"Bench KK"}' >/dev/null
-api "$KURA_TOKEN" PUT /v1/t/bench/collections/customers '{
-  "fields": {
-    "email": {"type":"string","class":"personal","index":true,"mask":"email"},
-    "phone": {"type":"string","class":"personal","mask":"last4"},
-    "name":  {"type":"string","class":"personal","mask":"partial"},
-    "note":  {"type":"string","class":"internal"}},
-  "required": ["email"], "retention_days": 365}' >/dev/null
-api "$KURA_TOKEN" PUT /v1/t/bench/roles/app '{"permissions":[
-  {"action":"record.read","collections":["customers"],"view":"full"},
-  {"action":"record.write","collections":["customers"],"view":"full"}]}' >/dev/null
-BENCH_KEY=$(api "$KURA_TOKEN" POST /v1/t/bench/apikeys '{"name":"bench","role":"app","expires_at":null}' | json_field key)
-export BENCH_KEY
 
 # A record body of exactly 300 bytes.
 export BENCH_BODY_FILE="$work/record.json"
@@ -100,8 +108,30 @@ b = body(n)
 assert len(b) == 300, len(b)
 open(sys.argv[1], "w").write(b)
 PY
-record_id=$(api "$BENCH_KEY" POST /v1/t/bench/collections/customers/records "$(cat "$BENCH_BODY_FILE")" | json_field id)
-get_bytes=$(api "$BENCH_KEY" GET "/v1/t/bench/collections/customers/records/$record_id" | wc -c)
+
+setup_tenant() {  # sets BENCH_KEY, record_id, get_bytes
+  api "$KURA_TOKEN" POST /v1/tenants '{"id":"bench","name":"Bench KK"}' >/dev/null
+  api "$KURA_TOKEN" PUT /v1/t/bench/collections/customers '{
+    "fields": {
+      "email": {"type":"string","class":"personal","index":true,"mask":"email"},
+      "phone": {"type":"string","class":"personal","mask":"last4"},
+      "name":  {"type":"string","class":"personal","mask":"partial"},
+      "note":  {"type":"string","class":"internal"}},
+    "required": ["email"], "retention_days": 365}' >/dev/null
+  api "$KURA_TOKEN" PUT /v1/t/bench/roles/app '{"permissions":[
+    {"action":"record.read","collections":["customers"],"view":"full"},
+    {"action":"record.write","collections":["customers"],"view":"full"}]}' >/dev/null
+  BENCH_KEY=$(api "$KURA_TOKEN" POST /v1/t/bench/apikeys '{"name":"bench","role":"app","expires_at":null}' | json_field key)
+  export BENCH_KEY
+  record_id=$(api "$BENCH_KEY" POST /v1/t/bench/collections/customers/records "$(cat "$BENCH_BODY_FILE")" | json_field id)
+  get_bytes=$(api "$BENCH_KEY" GET "/v1/t/bench/collections/customers/records/$record_id" | wc -c)
+}
+
+# The first kura's dev chain also serves nginx, so both present the same certificates.
+start_kura audited "$kura"
+setup_tenant
+tls_dir=$(dirname "$KURA_CACERT")
+ca_file=$KURA_CACERT
 
 # --- nginx --------------------------------------------------------------------
 nginx_port=$(free_port)
@@ -140,11 +170,11 @@ EOF
 nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' >"$work/nginx/logs/stdout.log" 2>&1 &
 nginx_pid=$!
 for _ in $(seq 100); do
-  [ "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$KURA_CACERT" "https://127.0.0.1:$nginx_port/static.json")" = 200 ] && break
+  [ "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$ca_file" "https://127.0.0.1:$nginx_port/static.json")" = 200 ] && break
   kill -0 "$nginx_pid" 2>/dev/null || { echo "bench: nginx exited" >&2; cat "$work/nginx/logs/"* >&2; exit 1; }
   sleep 0.1
 done
-static_bytes=$(curl -s --cacert "$KURA_CACERT" "https://127.0.0.1:$nginx_port/static.json" | wc -c)
+static_bytes=$(curl -s --cacert "$ca_file" "https://127.0.0.1:$nginx_port/static.json" | wc -c)
 
 # --- wrk ----------------------------------------------------------------------
 run_wrk() {  # run_wrk NAME SCRIPT URL
@@ -156,18 +186,28 @@ run_wrk() {  # run_wrk NAME SCRIPT URL
   wrk -t"$threads" -c"$connections" -d"$duration" --latency -s "$repo/bench/wrk/$script" "$url" >"$work/$name.txt"
   cat "$work/$name.txt" >&2
 }
-record_url="$KURA_ADDR/v1/t/bench/collections/customers/records"
 run_wrk static static.lua "https://127.0.0.1:$nginx_port/static.json"
-run_wrk get get.lua "$record_url/$record_id"
-run_wrk create create.lua "$record_url"
 
-peak_rss_kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$kura_pid/status")
-rss_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$kura_pid/status")
+bench_kura() {  # bench_kura LABEL: get and create against the running kura, then its RSS
+  local label=$1
+  local record_url="$KURA_ADDR/v1/t/bench/collections/customers/records"
+  run_wrk "$label-get" get.lua "$record_url/$record_id"
+  run_wrk "$label-create" create.lua "$record_url"
+  awk '/^VmHWM:/ {print $2}' "/proc/$kura_pid/status" >"$work/$label-peak-rss"
+  echo "$get_bytes" >"$work/$label-get-bytes"
+  stop_kura
+}
+bench_kura audited
+if [ "$unaudited" = 1 ]; then
+  start_kura unaudited "$kura_unaudited" KURA_BENCH_UNAUDITED=1
+  setup_tenant
+  bench_kura unaudited
+fi
 
 # --- report -------------------------------------------------------------------
-python3 - "$work" "$peak_rss_kb" "$rss_kb" "$threads" "$connections" "$duration" "$static_bytes" "$get_bytes" <<'PY'
-import re, sys, os, platform, subprocess
-work, peak_kb, rss_kb, threads, conns, duration, static_bytes, get_bytes = sys.argv[1:]
+python3 - "$work" "$threads" "$connections" "$duration" "$static_bytes" "$unaudited" <<'PY'
+import re, sys, os, platform
+work, threads, conns, duration, static_bytes, unaudited = sys.argv[1:]
 
 def ms(text):
     m = re.match(r"([\d.]+)(us|ms|s)", text)
@@ -184,24 +224,37 @@ def parse(name):
     total = int(re.search(r"(\d+) requests in", t).group(1))
     return rps, p50, p99, int(non2xx.group(1)) if non2xx else 0, errors.group(1).strip() if errors else "", total
 
+def read(name):
+    return open(os.path.join(work, name)).read().strip()
+
 cpu = "unknown"
 for line in open("/proc/cpuinfo"):
     if line.startswith("model name"):
         cpu = line.split(":", 1)[1].strip()
         break
-nproc = os.cpu_count()
-print(f"Machine: {nproc} CPUs, {cpu}, Linux {platform.release()}; "
+print(f"Machine: {os.cpu_count()} CPUs, {cpu}, Linux {platform.release()}; "
       f"wrk -t{threads} -c{conns} -d{duration} --latency, HTTPS keep-alive")
-print(f"Response bodies: nginx static {static_bytes} B, kura GET {get_bytes} B; create request body 300 B")
+print(f"Response bodies: nginx static {static_bytes} B, kura GET {read('audited-get-bytes')} B; create request body 300 B")
 print()
 print("| target | requests/s | p50 | p99 | non-2xx | socket errors | vs nginx |")
 print("| --- | ---: | ---: | ---: | ---: | --- | ---: |")
+rows = [("static", "nginx static 300 B JSON"), ("audited-get", "kura GET record (audited)"),
+        ("audited-create", "kura create record (durable, audited)")]
+if unaudited == "1":
+    rows += [("unaudited-get", "kura GET record (audit compiled out)"),
+             ("unaudited-create", "kura create record (durable, audit compiled out)")]
 base = None
-for name, label in (("static", "nginx static 300 B JSON"), ("get", "kura GET record"), ("create", "kura create record (durable)")):
+rate = {}
+for name, label in rows:
     rps, p50, p99, non2xx, errors, total = parse(name)
+    rate[name] = rps
     if base is None:
         base = rps
     print(f"| {label} | {rps:,.0f} | {p50:.2f} ms | {p99:.2f} ms | {non2xx} of {total} | {errors or 'none'} | {100 * rps / base:.0f} % |")
 print()
-print(f"kura peak RSS after the load (VmHWM): {int(peak_kb) / 1024:.1f} MiB (VmRSS now {int(rss_kb) / 1024:.1f} MiB)")
+if unaudited == "1":
+    print(f"Audited vs unaudited: GET {100 * rate['audited-get'] / rate['unaudited-get']:.0f} %, "
+          f"create {100 * rate['audited-create'] / rate['unaudited-create']:.0f} %")
+for label in ("audited", "unaudited") if unaudited == "1" else ("audited",):
+    print(f"kura ({label}) peak RSS after the load (VmHWM): {int(read(label + '-peak-rss')) / 1024:.1f} MiB")
 PY

@@ -5,23 +5,29 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <sstream>
 #include <system_error>
 
 #include "audit/export.h"
 #include "cli/serve_config.h"
+#include "cli/serve_seal.h"
 #include "cli/server_commands.h"
 #include "core/log.h"
 #include "core/secret.h"
 #include "crypto/dev_tls.h"
+#include "crypto/hash.h"
 #include "crypto/seal.h"
 #include "http/server.h"
 #include "ops/checkpointer.h"
+#include "ops/lease_keeper.h"
+#include "ops/storage_monitor.h"
 #include "store/store.h"
 #include "vault/vault.h"
 
@@ -88,6 +94,15 @@ void PrintDevBanner(std::ostream& out, const std::string& url, const ServePlan& 
       << "WARNING: " << dir << " can read every record. Never store real personal data this way.\n"
       << "\n"
       << std::flush;
+}
+
+// "config/sha256:<hex>" of the configuration file, or "config/dev-defaults".
+std::string ConfigDigest(const std::string& config_file) {
+  if (config_file.empty()) return "config/dev-defaults";
+  std::ifstream in(config_file, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return "config/sha256:" + HexEncode(crypto::Sha256(AsBytes(text.str())));
 }
 
 // Opens the configured engine. Messages name the engine and the SQLite file,
@@ -161,8 +176,7 @@ int Serve(Context* ctx, const ServeFlags& flags) {
   auto store = OpenStore(config, plan);
   if (!store.ok()) return fail(kExitError, store.status().message());
 
-  std::unique_ptr<crypto::Seal> seal =
-      config.seal.type == "shamir" ? crypto::MakeShamirSeal() : crypto::MakeKeyfileSeal(plan.key_file);
+  std::unique_ptr<crypto::Seal> seal = MakeConfiguredSeal(plan);
 
   // SIEM export follows the durable log from the store, never the request
   // path; the store outlives the exporters (stopped before the vault closes).
@@ -183,7 +197,7 @@ int Serve(Context* ctx, const ServeFlags& flags) {
   for (const auto& sink : config.audit.sinks) {
     auto exporter = audit::Exporter::Create(store_ptr, audit::SinkConfigFrom(sink), export_state);
     if (!exporter.ok()) return fail(kExitUsage, "audit.sink " + sink.name + ": " + exporter.status().message());
-    (*exporter)->Start();
+    // Started only on the node holding the background lease (below).
     exporters.push_back(std::move(exporter).value());
   }
 
@@ -196,14 +210,15 @@ int Serve(Context* ctx, const ServeFlags& flags) {
     vault::SealStatus status = vault->GetSealStatus();
     if (!status.initialized) {
       log::Warn("the vault is not initialised: run `kura operator init` (shamir: add --shares N --threshold K)");
-    } else if (config.seal.type == "keyfile") {
+    } else if (SealUnsealsWithoutInput(config)) {
       if (Status s = vault->AutoUnseal(); !s.ok()) {
-        return fail(kExitError, "cannot unseal with the key file " + plan.key_file + ": " + s.message());
+        return fail(kExitError, "cannot unseal with " + SealSourceText(plan) + ": " + s.message());
       }
-      log::Info("unsealed with the key file");
+      log::Info("unsealed with " + SealSourceText(plan));
     } else {
-      log::Warn("the vault is sealed: run `kura operator unseal` with " + std::to_string(status.threshold) +
-                " shares");
+      log::Warn("the vault is sealed: run `kura operator unseal` with " +
+                (config.seal.type == "passphrase" ? std::string("the passphrase")
+                                                  : std::to_string(status.threshold) + " shares"));
     }
   }
 
@@ -220,14 +235,40 @@ int Serve(Context* ctx, const ServeFlags& flags) {
   std::fill(root_token.begin(), root_token.end(), '\0');
   log::Info("kura listening on " + server->url() + " (region " + config.region + ", site " + config.site + ")");
 
+  // The start is evidence too: which configuration the server ran with (its
+  // digest; the file may hold a DSN) from when.
+  if (Status s = vault->AuditSystemEvent("server.start", ConfigDigest(flags.config_file), Status::Ok()); !s.ok()) {
+    return fail(kExitError, "cannot write to the audit log: " + s.message());
+  }
   ops::Checkpointer checkpointer(vault.get(), config.audit.checkpoint_interval);
-  checkpointer.Start();
+  // Checkpoints and SIEM export run on exactly one node of a cluster: the one
+  // holding the lease "audit-background" in the database (on SQLite, this
+  // node). They start when this node gets it and stop when it loses it.
+  std::mutex jobs_mu;
+  ops::LeaseKeeper lease(store_ptr, "audit-background", ops::LeaseKeeper::DefaultNodeId(config.site, plan.data_dir),
+                         ops::LeaseKeeper::TtlFor(config.audit.checkpoint_interval), [&](bool run) {
+                           std::lock_guard lock(jobs_mu);
+                           if (run) {
+                             checkpointer.Start();
+                             for (auto& exporter : exporters) exporter->Start();
+                           } else {
+                             checkpointer.Stop();
+                             for (auto& exporter : exporters) exporter->Stop();
+                           }
+                         });
+  ops::StorageMonitor storage_monitor(store_ptr, config.storage.engine, std::chrono::seconds(2));
+  storage_monitor.Start();
+  ops::SetHealthSources(&storage_monitor, &lease);
+  lease.Start();
 
   Status run = server->Run();
   server.reset();
-  // After the last request: the final checkpoint covers every entry.
-  checkpointer.Stop();
-  for (auto& exporter : exporters) exporter->Stop();
+  vault->AuditSystemEvent("server.stop", "", run).IgnoreError();
+  // After the last request: the lease holder's final checkpoint covers every
+  // entry; releasing the lease lets another node take the jobs over at once.
+  lease.Stop();
+  ops::SetHealthSources(nullptr, nullptr);
+  storage_monitor.Stop();
   if (!run.ok()) return fail(kExitError, run.message());
   log::Info("kura stopped");
   return kExitOk;

@@ -22,6 +22,47 @@ void PrintSealStatus(const nlohmann::json& s, std::ostream& out) {
   if (sealed && threshold > 0) out << "unseal progress: " << s.value("progress", 0) << "/" << threshold << "\n";
 }
 
+// The `storage` object of the health body (PostgreSQL replication, leases).
+void PrintStorage(const nlohmann::json& st, std::ostream& out) {
+  if (!st.is_object()) return;
+  out << "storage: " << ScalarText(st.value("engine", nlohmann::json("-")));
+  if (st.value("reachable", false)) {
+    if (st.contains("primary")) out << (st.value("primary", false) ? ", primary" : ", standby (read-only)");
+  } else {
+    out << ", unreachable";
+    if (st.contains("error")) out << " (" << ScalarText(st["error"]) << ")";
+  }
+  out << "\n";
+  if (auto repl = st.find("replication"); repl != st.end() && repl->is_object()) {
+    std::string names = repl->value("synchronous_standby_names", "");
+    out << "synchronous standbys: " << (names.empty() ? "(none configured)" : names) << "\n";
+    const nlohmann::json standbys = repl->value("standbys", nlohmann::json::array());
+    if (standbys.empty()) out << "standbys: none connected\n";
+    for (const auto& sb : standbys) {
+      out << "standby: " << sb.value("application_name", "?") << " " << sb.value("state", "?") << " "
+          << sb.value("sync_state", "?") << ", replay lag ";
+      auto lag = sb.find("replay_lag_ms");
+      if (lag != sb.end() && lag->is_number()) {
+        out << lag->get<long long>() << " ms\n";
+      } else {
+        out << "-\n";
+      }
+    }
+    if (!repl->value("visible", true)) {
+      out << "note: grant pg_monitor to kura's database role to see the standbys' state\n";
+    }
+  }
+  if (auto node = st.find("node"); node != st.end() && node->is_object()) {
+    out << "node: " << node->value("id", "?") << (node->value("holds_lease", false) ? " (runs background jobs)" : "")
+        << "\n";
+  }
+  for (const auto& l : st.value("leases", nlohmann::json::array())) {
+    out << "lease: " << l.value("name", "?") << " held by " << l.value("holder", "?");
+    if (l.value("expires_in_ms", 0LL) <= 0) out << " (expired)";
+    out << "\n";
+  }
+}
+
 }  // namespace
 
 void AddStatusCommand(CLI::App* app, Context* ctx) {
@@ -52,6 +93,7 @@ void AddStatusCommand(CLI::App* app, Context* ctx) {
       out << "initialized: " << Bool(body, "initialized") << "\nsealed: " << Bool(body, "sealed") << "\n";
     }
     if (body.is_object()) out << "ready: " << Bool(body, "ready") << "\n";
+    if (body.is_object() && body.contains("storage")) PrintStorage(body["storage"], out);
     return health_code;
   });
 }
@@ -65,6 +107,7 @@ CLI::App* AddOperatorCommands(CLI::App* app, Context* ctx) {
     struct Args {
       int shares = 0;
       int threshold = 0;
+      std::string seal;  // empty: the server's configured seal
     };
     auto args = std::make_shared<Args>();
     CLI::App* cmd = op->add_subcommand("init", "Initialise a new vault; prints the root token (and Shamir shares) once");
@@ -74,9 +117,17 @@ CLI::App* AddOperatorCommands(CLI::App* app, Context* ctx) {
                           ->check(CLI::Range(1, 255));
     shares->needs(threshold);
     threshold->needs(shares);
+    cmd->add_option("--seal", args->seal,
+                    "Seal the server is configured with (keyfile|shamir|passphrase|pkcs11); checked by the server. "
+                    "pkcs11 creates the key on the token when it does not exist")
+        ->check(CLI::IsMember({"keyfile", "shamir", "passphrase", "pkcs11"}));
     AddClientFlags(cmd, ctx);
     SetAction(cmd, ctx, [ctx, args]() -> int {
       nlohmann::json body = nlohmann::json::object();
+      if (args->shares > 0 && !args->seal.empty() && args->seal != "shamir") {
+        return UsageError(ctx, InvalidArgumentError("--shares and --threshold are only for --seal shamir"));
+      }
+      if (!args->seal.empty()) body["seal"] = args->seal;
       if (args->shares > 0) {
         if (args->threshold > args->shares) {
           return UsageError(ctx, InvalidArgumentError("--threshold must not exceed --shares"));
@@ -89,8 +140,13 @@ CLI::App* AddOperatorCommands(CLI::App* app, Context* ctx) {
           for (const auto& share : b["shares"]) out << "Unseal share " << i++ << ": " << ScalarText(share) << "\n";
         }
         if (b.contains("root_token")) out << "Root token: " << ScalarText(b["root_token"]) << "\n";
-        out << "\nThese are shown only once. Keep each share with a different person and the root\n"
-               "token in a safe place; kura cannot show them again.\n";
+        const bool shares = b.contains("shares") && b["shares"].is_array() && !b["shares"].empty();
+        if (shares) {
+          out << "\nThese are shown only once. Keep each share with a different person and the root\n"
+                 "token in a safe place; kura cannot show them again.\n";
+        } else {
+          out << "\nThe root token is shown only once. Keep it in a safe place; kura cannot show it again.\n";
+        }
       });
     });
   }
@@ -99,13 +155,15 @@ CLI::App* AddOperatorCommands(CLI::App* app, Context* ctx) {
   {
     auto share = std::make_shared<std::string>();
     CLI::App* cmd = op->add_subcommand(
-        "unseal", "Submit one unseal share; without SHARE it is read from the terminal (no echo) or stdin");
+        "unseal",
+        "Submit one unseal share (or the passphrase of the passphrase seal); without SHARE it is read from the "
+        "terminal (no echo) or stdin");
     cmd->add_option("SHARE", *share, "The share (visible in the process list; better typed at the prompt)");
     AddClientFlags(cmd, ctx);
     SetAction(cmd, ctx, [ctx, share]() -> int {
       std::string value = *share;
       if (value.empty()) {
-        auto read = ReadSecretLine("Unseal share: ", *ctx->in, *ctx->err);
+        auto read = ReadSecretLine("Unseal share or passphrase: ", *ctx->in, *ctx->err);
         if (!read.ok()) return UsageError(ctx, read.status());
         value = std::move(read).value();
       }

@@ -172,11 +172,12 @@ Status VaultImpl::AuditRejected(const Caller& caller, const AuditTarget& target,
   return AppendEntry(event);
 }
 
-Status VaultImpl::AuditSystemEvent(const std::string& action, const Status& outcome) {
+Status VaultImpl::AuditSystemEvent(const std::string& action, const std::string& resource, const Status& outcome) {
   audit::Event event;
   event.at_ms = NowMillis();
   event.principal = "system";
   event.action = action;
+  event.resource = resource;
   event.outcome = OutcomeOf(outcome);
   return AppendEntry(event);
 }

@@ -88,7 +88,7 @@ using AuditFilters = std::map<std::string, std::string>;
 struct SealStatus {
   bool initialized = false;
   bool sealed = true;
-  std::string type;   // "keyfile" | "shamir"
+  std::string type;   // "keyfile" | "shamir" | "passphrase" | "pkcs11"
   int progress = 0;   // shares given so far (shamir)
   int threshold = 0;
   nlohmann::json ToJson() const;
@@ -262,8 +262,9 @@ class Vault {
   // checkpoint already covers them. Run at an interval and on shutdown.
   // FailedPrecondition while sealed.
   virtual Status WriteCheckpoint() = 0;
-  // Records an event of the server itself (start, stop), principal "system".
-  virtual Status AuditSystemEvent(const std::string& action, const Status& outcome) = 0;
+  // Records an event of the server itself (start, stop), principal "system";
+  // `resource` may name what it concerns (e.g. the configuration's digest).
+  virtual Status AuditSystemEvent(const std::string& action, const std::string& resource, const Status& outcome) = 0;
 };
 
 }  // namespace kura::vault

@@ -124,7 +124,7 @@ class VaultImpl final : public Vault {
   Result<Reply> ConsistencyProof(const Caller& caller, const AuditFilters& filters) override;
   Result<Reply> AuditPublicKey(const Caller& caller) override;
   Status WriteCheckpoint() override;
-  Status AuditSystemEvent(const std::string& action, const Status& outcome) override;
+  Status AuditSystemEvent(const std::string& action, const std::string& resource, const Status& outcome) override;
 
  private:
   friend class AuditScope;
