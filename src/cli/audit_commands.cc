@@ -180,17 +180,32 @@ Result<Bytes> PublicKeyFromFile(const std::string& path) {
   return crypto::PublicKeyFromPem(pem);
 }
 
+// The key given with --pubkey (trusted), or nullopt when none was given.
+Result<std::optional<Bytes>> KeyFromFlag(const VerifyArgs& args) {
+  if (args.pubkey_file.empty()) return std::optional<Bytes>();
+  KURA_ASSIGN_OR_RETURN(Bytes key, PublicKeyFromFile(args.pubkey_file));
+  return std::optional<Bytes>(std::move(key));
+}
+
+int RunVerification(Context* ctx, const audit::RowReader& read_rows,
+                    const std::vector<store::AuditCheckpointRow>& checkpoints, ByteView public_key) {
+  auto report = audit::VerifyLog(read_rows, checkpoints, public_key);
+  if (!report.ok()) {
+    *ctx->err << "kura: cannot read the audit log: " << report.status().message() << "\n";
+    return kExitError;
+  }
+  return ReportVerification(ctx, *report);
+}
+
 int VerifyOffline(Context* ctx, const VerifyArgs& args) {
   auto store_or = OpenStoreForVerify(args);
   if (!store_or.ok()) return UsageError(ctx, store_or.status());
   store::Store& store = **store_or;
 
-  Bytes public_key;
-  if (!args.pubkey_file.empty()) {
-    auto key = PublicKeyFromFile(args.pubkey_file);
-    if (!key.ok()) return UsageError(ctx, key.status());
-    public_key = std::move(*key);
-  } else {
+  auto flag_key = KeyFromFlag(args);
+  if (!flag_key.ok()) return UsageError(ctx, flag_key.status());
+  Bytes public_key = flag_key->value_or(Bytes());
+  if (!*flag_key) {
     auto meta = store.GetMeta(kSigningKeyMeta);
     json doc = meta.ok() ? json::parse(AsString(*meta), nullptr, false) : json();
     auto key = doc.is_object() && doc.contains("public_key") && doc["public_key"].is_string()
@@ -210,23 +225,16 @@ int VerifyOffline(Context* ctx, const VerifyArgs& args) {
     after = page->back().tree_size;
     for (auto& c : *page) checkpoints.push_back(std::move(c));
   }
-  auto report = audit::VerifyLog([&store](std::int64_t from, int limit) { return store.ReadAudit(from, limit); },
-                                 checkpoints, public_key);
-  if (!report.ok()) {
-    *ctx->err << "kura: cannot read the audit log: " << report.status().message() << "\n";
-    return kExitError;
-  }
-  return ReportVerification(ctx, *report);
+  return RunVerification(ctx, [&store](std::int64_t from, int limit) { return store.ReadAudit(from, limit); },
+                         checkpoints, public_key);
 }
 
 int VerifyOnline(Context* ctx, const VerifyArgs& args) {
   int code = kExitOk;
-  Bytes public_key;
-  if (!args.pubkey_file.empty()) {
-    auto key = PublicKeyFromFile(args.pubkey_file);
-    if (!key.ok()) return UsageError(ctx, key.status());
-    public_key = std::move(*key);
-  } else {
+  auto flag_key = KeyFromFlag(args);
+  if (!flag_key.ok()) return UsageError(ctx, flag_key.status());
+  Bytes public_key = flag_key->value_or(Bytes());
+  if (!*flag_key) {
     auto body = GetJson(ctx, "/v1/sys/audit/pubkey", &code);
     if (!body) return code;
     auto key = crypto::PublicKeyFromPem(body->value("public_key_pem", ""));
@@ -276,12 +284,7 @@ int VerifyOnline(Context* ctx, const VerifyArgs& args) {
     }
     return rows;
   };
-  auto report = audit::VerifyLog(reader, checkpoints, public_key);
-  if (!report.ok()) {
-    *ctx->err << "kura: cannot read the audit log: " << report.status().message() << "\n";
-    return kExitError;
-  }
-  return ReportVerification(ctx, *report);
+  return RunVerification(ctx, reader, checkpoints, public_key);
 }
 
 // --- proof ---------------------------------------------------------------------

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "crypto/random.h"
+#include "crypto/seal_internal.h"
 #include "crypto/shamir.h"
 
 namespace kura::crypto {
@@ -18,30 +19,9 @@ namespace {
 
 constexpr std::size_t kKekSize = 32;
 
-std::string Errno(int err) { return std::strerror(err); }
-
-// Closes a descriptor on scope exit.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  int Release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
-
-std::string ModeText(mode_t mode) {
-  char buf[8];
-  std::snprintf(buf, sizeof(buf), "%04o", static_cast<unsigned>(mode & 07777));
-  return buf;
-}
+using internal::Errno;
+using internal::Fd;
+using internal::ModeText;
 
 // Makes the new directory entry durable: losing the key file after a crash
 // would make every record unreadable.

@@ -17,31 +17,15 @@ namespace {
 // A passphrase or PIN file larger than this is certainly the wrong file.
 constexpr std::size_t kMaxSecretFileBytes = 64 * 1024;
 
+}  // namespace
+
 std::string Errno(int err) { return std::strerror(err); }
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  int Release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
 
 std::string ModeText(mode_t mode) {
   char buf[8];
   std::snprintf(buf, sizeof(buf), "%04o", static_cast<unsigned>(mode & 07777));
   return buf;
 }
-
-}  // namespace
 
 Result<SecretBytes> ReadSecretFile(const std::string& path, std::string_view what) {
   const std::string name = std::string(what) + " " + path;

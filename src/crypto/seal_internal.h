@@ -4,13 +4,38 @@
 #ifndef KURA_CRYPTO_SEAL_INTERNAL_H_
 #define KURA_CRYPTO_SEAL_INTERNAL_H_
 
+#include <sys/types.h>
+#include <unistd.h>
+
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "core/secret.h"
 #include "core/status.h"
 
 namespace kura::crypto::internal {
+
+// Closes a descriptor on scope exit.
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  int Release() { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+
+// strerror(err), and a file mode as four octal digits ("0644").
+std::string Errno(int err);
+std::string ModeText(mode_t mode);
 
 // Reads a secret from `path` (`what` names it in messages, e.g. "passphrase
 // file"). Refused (InvalidArgument) when the file is not a regular file or is
