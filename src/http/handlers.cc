@@ -145,8 +145,7 @@ Response Handlers::Handle(const RouteMatch& match, const Request& request, bool 
   // Every refusal before the vault call is audited here; the vault audits
   // everything after. If the entry cannot be made durable, 503 it is.
   auto reject = [&](const Status& status) {
-    Status audited = vault_->AuditRejected(caller, AuditTargetOf(match, request), status);
-    Response r = StatusResponse(audited.ok() ? status : audited, id);
+    Response r = Reject(match, request, caller, status);
     if (traits.auth) r.principal = caller.principal.id.empty() ? "-" : caller.principal.LogName();
     return r;
   };
@@ -174,6 +173,12 @@ Response Handlers::Handle(const RouteMatch& match, const Request& request, bool 
   Response r = Dispatch(match, request, caller);
   if (traits.auth) r.principal = caller.principal.LogName();
   return r;
+}
+
+Response Handlers::Reject(const RouteMatch& match, const Request& request, const vault::Caller& caller,
+                          const Status& status) const {
+  Status audited = vault_->AuditRejected(caller, AuditTargetOf(match, request), status);
+  return StatusResponse(audited.ok() ? status : audited, request.request_id);
 }
 
 vault::AuditTarget AuditTargetOf(const RouteMatch& match, const Request& request) {
@@ -261,10 +266,7 @@ std::string_view AuditActionOf(RouteId route) {
 Response Handlers::Dispatch(const RouteMatch& match, const Request& request, const vault::Caller& caller) const {
   const RouteTraits& traits = match.traits;
   const std::string_view id = request.request_id;
-  auto reject = [&](const Status& status) {
-    Status audited = vault_->AuditRejected(caller, AuditTargetOf(match, request), status);
-    return StatusResponse(audited.ok() ? status : audited, id);
-  };
+  auto reject = [&](const Status& status) { return Reject(match, request, caller, status); };
   QueryParams query;
   if (Status s = ParseQuery(request.query, traits, &query); !s.ok()) return reject(s);
   std::optional<std::int64_t> if_match;

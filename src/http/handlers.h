@@ -50,6 +50,10 @@ class Handlers {
   Response Handle(const RouteMatch& match, const Request& request, bool draining) const;
 
  private:
+  // A refusal before the vault call: audited first; 503 instead when its
+  // entry cannot be made durable.
+  Response Reject(const RouteMatch& match, const Request& request, const vault::Caller& caller,
+                  const Status& status) const;
   // Everything after authentication: query, If-Match, body, the vault call.
   Response Dispatch(const RouteMatch& match, const Request& request, const vault::Caller& caller) const;
 
