@@ -30,6 +30,10 @@ std::string GenerateRootToken() {
   return std::string(kRootTokenPrefix) + crypto::RandomToken(kTokenSecretBytes);
 }
 
+std::string GenerateSessionToken() {
+  return std::string(kSessionTokenPrefix) + crypto::RandomToken(kTokenSecretBytes);
+}
+
 NewApiKey GenerateApiKey() {
   NewApiKey key;
   key.id = HexEncode(crypto::RandomBytes(kApiKeyIdBytes));
@@ -49,6 +53,10 @@ Result<ParsedToken> ParseToken(std::string_view token) {
   if (token.starts_with(kRootTokenPrefix)) {
     if (!IsValidSecret(token.substr(kRootTokenPrefix.size()))) return Malformed();
     return ParsedToken{TokenKind::kRoot, ""};
+  }
+  if (token.starts_with(kSessionTokenPrefix)) {
+    if (!IsValidSecret(token.substr(kSessionTokenPrefix.size()))) return Malformed();
+    return ParsedToken{TokenKind::kSession, ""};
   }
   if (token.starts_with(kApiKeyPrefix)) {
     std::string_view rest = token.substr(kApiKeyPrefix.size());

@@ -41,11 +41,36 @@ TEST(TokenTest, ApiKeyHasItsFormAndParsesToItsId) {
   EXPECT_TRUE(saw_underscore_in_secret);
 }
 
+TEST(TokenTest, SessionTokenHasItsFormAndParses) {
+  std::string token = GenerateSessionToken();
+  ASSERT_TRUE(token.starts_with("kura_sess_"));
+  EXPECT_EQ(token.size(), kSessionTokenPrefix.size() + 43);
+  auto secret = Base64UrlDecode(token.substr(kSessionTokenPrefix.size()));
+  ASSERT_TRUE(secret.has_value());
+  EXPECT_EQ(secret->size(), 32u);
+  auto parsed = ParseToken(token);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->kind, TokenKind::kSession);
+  EXPECT_EQ(parsed->key_id, "");
+}
+
+TEST(TokenTest, SessionAndRootTokensWithTheSameSecretAreDistinct) {
+  // The prefix is part of the hashed text: a session secret replayed under
+  // the root prefix is another token with another hash.
+  std::string session = GenerateSessionToken();
+  std::string as_root = "kura_root_" + session.substr(kSessionTokenPrefix.size());
+  auto parsed = ParseToken(as_root);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->kind, TokenKind::kRoot);
+  EXPECT_NE(TokenHash(as_root), TokenHash(session));
+}
+
 TEST(TokenTest, TokensAreUnique) {
   std::set<std::string> seen;
   std::set<std::string> ids;
   for (int i = 0; i < 100; ++i) {
     EXPECT_TRUE(seen.insert(GenerateRootToken()).second);
+    EXPECT_TRUE(seen.insert(GenerateSessionToken()).second);
     NewApiKey key = GenerateApiKey();
     EXPECT_TRUE(seen.insert(key.token).second);
     EXPECT_TRUE(ids.insert(key.id).second);
@@ -54,11 +79,19 @@ TEST(TokenTest, TokensAreUnique) {
 
 TEST(TokenTest, MalformedTokensAreUnauthenticated) {
   std::string root = GenerateRootToken();
+  std::string session = GenerateSessionToken();
   NewApiKey key = GenerateApiKey();
   std::vector<std::string> bad = {
       "",
       "kura_root_",
       "kura_key_",
+      "kura_sess_",
+      session + "A",                              // too long
+      session.substr(0, session.size() - 1),      // too short
+      session.substr(0, session.size() - 1) + "=",
+      "KURA_SESS_" + session.substr(10),
+      "kura_session_" + session.substr(10),
+      "kura_sess_" + key.id + "_" + key.token.substr(key.token.size() - 43),  // key shape, session prefix
       "Bearer " + root,
       root + "A",                                 // too long
       root.substr(0, root.size() - 1),            // too short
@@ -94,6 +127,12 @@ TEST(TokenTest, NonCanonicalSecretIsRejected) {
   ASSERT_EQ(pos % 4, 0u);
   last = alphabet[pos + 1];
   EXPECT_FALSE(ParseToken(root).ok());
+
+  std::string session = GenerateSessionToken();
+  auto session_pos = alphabet.find(session.back());
+  ASSERT_EQ(session_pos % 4, 0u);
+  session.back() = alphabet[session_pos + 3];
+  EXPECT_FALSE(ParseToken(session).ok());
 }
 
 TEST(TokenTest, HashIsSha256OfTheWholeToken) {
