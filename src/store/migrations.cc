@@ -133,10 +133,63 @@ constexpr std::array<std::string_view, 1> kLeases = {
 ))sql",
 };
 
-constexpr std::array<Migration, 3> kMigrations = {
+// Migration 4: identity — tenant users and staff (tenant_id ''), and their
+// sessions. Secrets only in protected form: password_hash is an encoded
+// Argon2id hash, totp_secret_sealed the vault's AEAD ciphertext (NULL = no
+// enrolment), recovery codes and session tokens SHA-256 hashes. No foreign
+// key from users to tenants, since staff belong to none; DeleteTenant removes a
+// tenant's users and sessions explicitly. Flags are BIGINT 0/1, which both
+// engines store and compare alike.
+constexpr std::array<std::string_view, 4> kIdentity = {
+    R"sql(CREATE TABLE users (
+  tenant_id {text} NOT NULL,
+  username {text} NOT NULL,
+  roles_json {text} NOT NULL,
+  password_hash {text} NOT NULL,
+  password_changed_at BIGINT NOT NULL,
+  password_history_json {text} NOT NULL,
+  kerberos_principal {text} NOT NULL,
+  totp_secret_sealed {bytes},
+  totp_confirmed BIGINT NOT NULL,
+  totp_last_step BIGINT NOT NULL,
+  recovery_codes_json {text} NOT NULL,
+  failed_count BIGINT NOT NULL,
+  failed_window_start BIGINT NOT NULL,
+  locked_until BIGINT NOT NULL,
+  disabled BIGINT NOT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  version BIGINT NOT NULL,
+  PRIMARY KEY (tenant_id, username)
+))sql",
+    // A Kerberos principal maps to at most one user. Partial, so the many
+    // users without one ('') do not collide.
+    R"sql(CREATE UNIQUE INDEX users_by_kerberos ON users (kerberos_principal) WHERE kerberos_principal <> '')sql",
+    // A session belongs to one user and goes with it (the store also deletes
+    // sessions explicitly, like every other child row).
+    R"sql(CREATE TABLE sessions (
+  token_hash {bytes} PRIMARY KEY,
+  tenant_id {text} NOT NULL,
+  username {text} NOT NULL,
+  method {text} NOT NULL,
+  restriction {text} NOT NULL,
+  created_at BIGINT NOT NULL,
+  last_seen_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  authenticated_at BIGINT NOT NULL,
+  revoked_at BIGINT,
+  FOREIGN KEY (tenant_id, username) REFERENCES users (tenant_id, username) ON DELETE CASCADE
+))sql",
+    // A user's sessions (revoke all, delete the user) and the foreign key's
+    // cascade.
+    R"sql(CREATE INDEX sessions_by_user ON sessions (tenant_id, username))sql",
+};
+
+constexpr std::array<Migration, 4> kMigrations = {
     Migration{1, "initial", kInitial},
     Migration{2, "audit_log", kAuditLog},
     Migration{3, "leases", kLeases},
+    Migration{4, "identity", kIdentity},
 };
 
 constexpr std::string_view kCreateMigrationsTable =

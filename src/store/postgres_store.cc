@@ -44,6 +44,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "store/audit_sql.h"
+#include "store/identity_internal.h"
 #include "store/migrations.h"
 #include "store/postgres_internal.h"
 
@@ -86,6 +87,12 @@ constexpr const char* kDeleteTenantRows[] = {
     "DELETE FROM collections WHERE tenant_id = $1",
     "DELETE FROM roles WHERE tenant_id = $1",
     "DELETE FROM api_keys WHERE tenant_id = $1",
+    // Users before their sessions: a concurrent UpdateUser that opens a
+    // session holds the user's row lock, so the users DELETE waits for it to
+    // commit, and the sessions DELETE (a new statement, a new snapshot under
+    // READ COMMITTED) then sees the session it added.
+    "DELETE FROM users WHERE tenant_id = $1",
+    "DELETE FROM sessions WHERE tenant_id = $1",
     "DELETE FROM tenants WHERE id = $1",
 };
 
@@ -174,6 +181,52 @@ constexpr char kListApiKeys[] =
 // The first revocation time stands; revoking again changes nothing.
 constexpr char kRevokeApiKey[] =
     "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE tenant_id = $2 AND id = $3";
+
+// Users and sessions. Every column of a user, in the order ReadUser reads.
+#define KURA_USER_COLUMNS                                                                                      \
+  "tenant_id, username, roles_json, password_hash, password_changed_at, password_history_json, "              \
+  "kerberos_principal, totp_secret_sealed, totp_confirmed, totp_last_step, recovery_codes_json, failed_count, " \
+  "failed_window_start, locked_until, disabled, created_at, updated_at, version"
+// A tenant user's tenant must exist (users has no foreign key to tenants:
+// staff belong to none). KEY SHARE conflicts with DeleteTenant's FOR UPDATE
+// (kLockTenant), so a user cannot be added to a tenant being deleted.
+constexpr char kShareTenant[] = "SELECT 1 FROM tenants WHERE id = $1 FOR KEY SHARE";
+constexpr char kInsertUser[] =
+    "INSERT INTO users (" KURA_USER_COLUMNS ") "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)";
+constexpr char kGetUser[] = "SELECT " KURA_USER_COLUMNS " FROM users WHERE tenant_id = $1 AND username = $2";
+constexpr char kFindStaffByKerberos[] =
+    "SELECT " KURA_USER_COLUMNS " FROM users WHERE kerberos_principal = $1 AND tenant_id = ''";
+constexpr char kListUsers[] =
+    "SELECT " KURA_USER_COLUMNS " FROM users WHERE tenant_id = $1 AND username > $2 ORDER BY username LIMIT $3";
+#undef KURA_USER_COLUMNS
+// The compare-and-set on version; the key and created_at never change.
+constexpr char kCasUser[] =
+    "UPDATE users SET roles_json = $1, password_hash = $2, password_changed_at = $3, password_history_json = $4, "
+    "kerberos_principal = $5, totp_secret_sealed = $6, totp_confirmed = $7, totp_last_step = $8, "
+    "recovery_codes_json = $9, failed_count = $10, failed_window_start = $11, locked_until = $12, disabled = $13, "
+    "updated_at = $14, version = $15 "
+    "WHERE tenant_id = $16 AND username = $17 AND version = $18";
+constexpr char kUserVersion[] = "SELECT version FROM users WHERE tenant_id = $1 AND username = $2";
+constexpr char kDeleteUser[] = "DELETE FROM users WHERE tenant_id = $1 AND username = $2";
+constexpr char kDeleteUserSessions[] = "DELETE FROM sessions WHERE tenant_id = $1 AND username = $2";
+
+constexpr char kInsertSession[] =
+    "INSERT INTO sessions (token_hash, tenant_id, username, method, restriction, created_at, last_seen_at, "
+    "expires_at, authenticated_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+constexpr char kFindSession[] =
+    "SELECT token_hash, tenant_id, username, method, restriction, created_at, last_seen_at, expires_at, "
+    "authenticated_at, revoked_at FROM sessions WHERE token_hash = $1";
+constexpr char kSessionExists[] = "SELECT 1 FROM sessions WHERE token_hash = $1";
+// Only ever forward: concurrent requests of one session may finish in any order.
+constexpr char kTouchSession[] =
+    "UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2 AND last_seen_at < $1";
+constexpr char kUpdateSession[] =
+    "UPDATE sessions SET method = $1, restriction = $2, authenticated_at = $3 WHERE token_hash = $4";
+constexpr char kRevokeSession[] =
+    "UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL";
+constexpr char kRevokeUserSessions[] =
+    "UPDATE sessions SET revoked_at = $1 WHERE tenant_id = $2 AND username = $3 AND revoked_at IS NULL";
 
 // Audit log. Every transaction that appends locks the one head row first:
 // whatever node appends, entries get consecutive sequence numbers and each
@@ -406,6 +459,45 @@ ApiKeyRow ReadApiKey(const Rows& r, int i) {
   return k;
 }
 
+// Columns: KURA_USER_COLUMNS.
+UserRow ReadUser(const Rows& r, int i) {
+  UserRow u;
+  u.tenant_id = r.Text(i, 0);
+  u.username = r.Text(i, 1);
+  u.roles_json = r.Text(i, 2);
+  u.password_hash = r.Text(i, 3);
+  u.password_changed_at = r.Int(i, 4);
+  u.password_history_json = r.Text(i, 5);
+  u.kerberos_principal = r.Text(i, 6);
+  if (!r.IsNull(i, 7)) u.totp_secret_sealed = r.GetBytes(i, 7);  // NULL: not enrolled
+  u.totp_confirmed = r.Int(i, 8) != 0;
+  u.totp_last_step = r.Int(i, 9);
+  u.recovery_codes_json = r.Text(i, 10);
+  u.failed_count = static_cast<int>(r.Int(i, 11));
+  u.failed_window_start = r.Int(i, 12);
+  u.locked_until = r.Int(i, 13);
+  u.disabled = r.Int(i, 14) != 0;
+  u.created_at = r.Int(i, 15);
+  u.updated_at = r.Int(i, 16);
+  u.version = r.Int(i, 17);
+  return u;
+}
+
+SessionRow ReadSession(const Rows& r, int i) {
+  SessionRow s;
+  s.token_hash = r.GetBytes(i, 0);
+  s.tenant_id = r.Text(i, 1);
+  s.username = r.Text(i, 2);
+  s.method = r.Text(i, 3);
+  s.restriction = r.Text(i, 4);
+  s.created_at = r.Int(i, 5);
+  s.last_seen_at = r.Int(i, 6);
+  s.expires_at = r.Int(i, 7);
+  s.authenticated_at = r.Int(i, 8);
+  s.revoked_at = r.OptionalInt(i, 9);
+  return s;
+}
+
 // Columns: id, current_version, created_at, ciphertext, version created_at.
 RecordRow ReadListedRecord(const Rows& r, int i, const std::string& tenant_id, const std::string& collection) {
   RecordRow row;
@@ -521,6 +613,21 @@ class PostgresStore final : public Store {
   Result<std::vector<ApiKeyRow>> ListApiKeys(const std::string& tenant_id) override;
   Status RevokeApiKey(const std::string& tenant_id, const std::string& id, std::int64_t at,
                       const AuditLink* audit) override;
+
+  Status CreateUser(const UserRow& user, const AuditLink* audit) override;
+  Result<UserRow> GetUser(const std::string& tenant_id, const std::string& username) override;
+  Result<UserRow> FindStaffByKerberos(const std::string& principal) override;
+  Result<Page<UserRow>> ListUsers(const std::string& tenant_id, const PageRequest& page) override;
+  Status UpdateUser(const UserRow& user, std::int64_t expected_version, const SessionRow* session,
+                    const AuditLink* audit) override;
+  Status DeleteUser(const std::string& tenant_id, const std::string& username, const AuditLink* audit) override;
+
+  Result<SessionRow> FindSession(ByteView token_hash) override;
+  Status TouchSession(ByteView token_hash, std::int64_t last_seen_at) override;
+  Status UpdateSession(const SessionRow& session, const AuditLink* audit) override;
+  Status RevokeSession(ByteView token_hash, std::int64_t at, const AuditLink* audit) override;
+  Result<int> RevokeUserSessions(const std::string& tenant_id, const std::string& username, std::int64_t at,
+                                 const AuditLink* audit) override;
 
   Status AppendAudit(const AuditLink& entry) override;
   Result<std::int64_t> AuditSize() override;
@@ -1159,6 +1266,172 @@ Status PostgresStore::RevokeApiKey(const std::string& tenant_id, const std::stri
     if (r.affected() == 0) return NotFoundError("api key not found");
     return Status::Ok();
   });
+}
+
+// --- Users
+
+namespace {
+
+// The columns users shares between INSERT and UPDATE, from roles_json to
+// disabled ($3…$15 of kInsertUser, $1…$13 of kCasUser).
+void AddUserState(Params& p, const UserRow& u) {
+  p.Add(u.roles_json).Add(u.password_hash).Add(u.password_changed_at).Add(u.password_history_json);
+  p.Add(u.kerberos_principal).AddOrNull(ByteView(u.totp_secret_sealed));
+  p.Add(static_cast<std::int64_t>(u.totp_confirmed ? 1 : 0)).Add(u.totp_last_step).Add(u.recovery_codes_json);
+  p.Add(static_cast<std::int64_t>(u.failed_count)).Add(u.failed_window_start).Add(u.locked_until);
+  p.Add(static_cast<std::int64_t>(u.disabled ? 1 : 0));
+}
+
+Status InsertSessionRow(Connection& c, const SessionRow& s) {
+  Params p;
+  p.Add(ByteView(s.token_hash)).Add(s.tenant_id).Add(s.username).Add(s.method).Add(s.restriction);
+  p.Add(s.created_at).Add(s.last_seen_at).Add(s.expires_at).Add(s.authenticated_at).AddOrNull(s.revoked_at);
+  return c.Exec(kInsertSession, p, "session").status();
+}
+
+}  // namespace
+
+Status PostgresStore::CreateUser(const UserRow& u, const AuditLink* audit) {
+  KURA_RETURN_IF_ERROR(CheckNewUser(u));
+  return Transact(audit, [&](Connection& c) -> Status {
+    if (!u.tenant_id.empty()) {
+      KURA_ASSIGN_OR_RETURN(Rows tenant, c.Exec(kShareTenant, Params().Add(u.tenant_id), "tenant"));
+      if (tenant.empty()) return NotFoundError("user: the tenant it belongs to does not exist");
+    }
+    Params p;
+    p.Add(u.tenant_id).Add(u.username);
+    AddUserState(p, u);
+    p.Add(u.created_at).Add(u.updated_at).Add(u.version);
+    return c.Exec(kInsertUser, p, kUserWhat).status();
+  });
+}
+
+Result<UserRow> PostgresStore::GetUser(const std::string& tenant_id, const std::string& username) {
+  std::optional<UserRow> out;
+  KURA_RETURN_IF_ERROR(Read([&](Connection& c) -> Status {
+    KURA_ASSIGN_OR_RETURN(Rows r, c.Exec(kGetUser, Params().Add(tenant_id).Add(username), "user"));
+    if (!r.empty()) out = ReadUser(r, 0);
+    return Status::Ok();
+  }));
+  if (!out) return NotFoundError("user not found");
+  return std::move(*out);
+}
+
+Result<UserRow> PostgresStore::FindStaffByKerberos(const std::string& principal) {
+  // '' is "no principal", shared by every user without one: never a match.
+  if (principal.empty()) return NotFoundError("no staff user for this Kerberos principal");
+  std::optional<UserRow> out;
+  KURA_RETURN_IF_ERROR(Read([&](Connection& c) -> Status {
+    KURA_ASSIGN_OR_RETURN(Rows r, c.Exec(kFindStaffByKerberos, Params().Add(principal), "user"));
+    if (!r.empty()) out = ReadUser(r, 0);
+    return Status::Ok();
+  }));
+  if (!out) return NotFoundError("no staff user for this Kerberos principal");
+  return std::move(*out);
+}
+
+Result<Page<UserRow>> PostgresStore::ListUsers(const std::string& tenant_id, const PageRequest& page) {
+  const int limit = PageLimit(page);
+  Page<UserRow> out;
+  KURA_RETURN_IF_ERROR(Read([&](Connection& c) -> Status {
+    Params p;
+    p.Add(tenant_id).Add(page.after).Add(static_cast<std::int64_t>(limit) + 1);
+    KURA_ASSIGN_OR_RETURN(Rows r, c.Exec(kListUsers, p, "users"));
+    out.items.clear();
+    for (int i = 0; i < r.size(); ++i) out.items.push_back(ReadUser(r, i));
+    return Status::Ok();
+  }));
+  FinishPage(out, limit, &UserRow::username);
+  return out;
+}
+
+Status PostgresStore::UpdateUser(const UserRow& u, std::int64_t expected_version, const SessionRow* session,
+                                 const AuditLink* audit) {
+  KURA_RETURN_IF_ERROR(CheckUserUpdate(u, expected_version, session));
+  return Transact(audit, [&](Connection& c) -> Status {
+    {
+      Params p;
+      AddUserState(p, u);
+      p.Add(u.updated_at).Add(u.version).Add(u.tenant_id).Add(u.username).Add(expected_version);
+      KURA_ASSIGN_OR_RETURN(Rows cas, c.Exec(kCasUser, p, kUserWhat));
+      if (cas.affected() == 0) {
+        KURA_ASSIGN_OR_RETURN(Rows cur, c.Exec(kUserVersion, Params().Add(u.tenant_id).Add(u.username), "user"));
+        if (cur.empty()) return NotFoundError("user not found");
+        return AbortedError("user version conflict: expected version " + std::to_string(expected_version) +
+                            ", current version is " + std::to_string(cur.Int(0, 0)));
+      }
+    }
+    // Same transaction: the sign-in's counters and its session commit together.
+    if (session != nullptr) return InsertSessionRow(c, *session);
+    return Status::Ok();
+  });
+}
+
+Status PostgresStore::DeleteUser(const std::string& tenant_id, const std::string& username,
+                                 const AuditLink* audit) {
+  return Transact(audit, [&](Connection& c) -> Status {
+    // The user's row first: it waits for a concurrent UpdateUser, so the
+    // sessions DELETE after it also removes a session that update opened.
+    KURA_ASSIGN_OR_RETURN(Rows r, c.Exec(kDeleteUser, Params().Add(tenant_id).Add(username), "user"));
+    if (r.affected() == 0) return NotFoundError("user not found");
+    // The foreign key cascades too; explicit, so nothing depends on it.
+    return c.Exec(kDeleteUserSessions, Params().Add(tenant_id).Add(username), "delete user sessions").status();
+  });
+}
+
+// --- Sessions
+
+Result<SessionRow> PostgresStore::FindSession(ByteView token_hash) {
+  std::optional<SessionRow> out;
+  KURA_RETURN_IF_ERROR(Read([&](Connection& c) -> Status {
+    KURA_ASSIGN_OR_RETURN(Rows r, c.Exec(kFindSession, Params().Add(token_hash), "session"));
+    if (!r.empty()) out = ReadSession(r, 0);
+    return Status::Ok();
+  }));
+  if (!out) return NotFoundError("session not found");
+  return std::move(*out);
+}
+
+Status PostgresStore::TouchSession(ByteView token_hash, std::int64_t last_seen_at) {
+  // Autocommitted: the UPDATE is the write; the existence check after an
+  // unchanged row only tells "already newer" (OK) from "no such session".
+  return WriteOne([&](Connection& c) -> Status {
+    KURA_ASSIGN_OR_RETURN(Rows r, c.Exec(kTouchSession, Params().Add(last_seen_at).Add(token_hash), "session"));
+    if (r.affected() != 0) return Status::Ok();
+    KURA_ASSIGN_OR_RETURN(Rows exists, c.Exec(kSessionExists, Params().Add(token_hash), "session"));
+    if (exists.empty()) return NotFoundError("session not found");
+    return Status::Ok();
+  });
+}
+
+Status PostgresStore::UpdateSession(const SessionRow& s, const AuditLink* audit) {
+  return WriteAudited(audit, [&](Connection& c) -> Status {
+    Params p;
+    p.Add(s.method).Add(s.restriction).Add(s.authenticated_at).Add(ByteView(s.token_hash));
+    KURA_ASSIGN_OR_RETURN(Rows r, c.Exec(kUpdateSession, p, "session"));
+    if (r.affected() == 0) return NotFoundError("session not found");
+    return Status::Ok();
+  });
+}
+
+Status PostgresStore::RevokeSession(ByteView token_hash, std::int64_t at, const AuditLink* audit) {
+  return WriteAudited(audit, [&](Connection& c) -> Status {
+    KURA_ASSIGN_OR_RETURN(Rows r, c.Exec(kRevokeSession, Params().Add(at).Add(token_hash), "session"));
+    if (r.affected() == 0) return NotFoundError("session not found or already revoked");
+    return Status::Ok();
+  });
+}
+
+Result<int> PostgresStore::RevokeUserSessions(const std::string& tenant_id, const std::string& username,
+                                              std::int64_t at, const AuditLink* audit) {
+  int revoked = 0;
+  KURA_RETURN_IF_ERROR(WriteAudited(audit, [&](Connection& c) -> Status {
+    KURA_ASSIGN_OR_RETURN(Rows r,
+                          c.Exec(kRevokeUserSessions, Params().Add(at).Add(tenant_id).Add(username), "session"));
+    revoked = static_cast<int>(r.affected());
+    return Status::Ok();
+  }));
+  return revoked;
 }
 
 // --- Audit log

@@ -47,6 +47,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "store/audit_sql.h"
+#include "store/identity_internal.h"
 #include "store/migrations.h"
 #include "store/sqlite_internal.h"
 
@@ -93,6 +94,9 @@ constexpr const char* kDeleteTenantRows[] = {
     "DELETE FROM collections WHERE tenant_id = ?",
     "DELETE FROM roles WHERE tenant_id = ?",
     "DELETE FROM api_keys WHERE tenant_id = ?",
+    // Users before their sessions: see DeleteUser.
+    "DELETE FROM users WHERE tenant_id = ?",
+    "DELETE FROM sessions WHERE tenant_id = ?",
     "DELETE FROM tenants WHERE id = ?",
 };
 
@@ -180,6 +184,45 @@ constexpr char kListApiKeys[] =
 // The first revocation time stands; revoking again changes nothing.
 constexpr char kRevokeApiKey[] =
     "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE tenant_id = ? AND id = ?";
+
+// Users and sessions. Every column of a user, in the order ReadUser reads.
+#define KURA_USER_COLUMNS                                                                                      \
+  "tenant_id, username, roles_json, password_hash, password_changed_at, password_history_json, "              \
+  "kerberos_principal, totp_secret_sealed, totp_confirmed, totp_last_step, recovery_codes_json, failed_count, " \
+  "failed_window_start, locked_until, disabled, created_at, updated_at, version"
+constexpr char kInsertUser[] =
+    "INSERT INTO users (" KURA_USER_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+constexpr char kGetUser[] = "SELECT " KURA_USER_COLUMNS " FROM users WHERE tenant_id = ? AND username = ?";
+constexpr char kFindStaffByKerberos[] =
+    "SELECT " KURA_USER_COLUMNS " FROM users WHERE kerberos_principal = ? AND tenant_id = ''";
+constexpr char kListUsers[] =
+    "SELECT " KURA_USER_COLUMNS " FROM users WHERE tenant_id = ? AND username > ? ORDER BY username LIMIT ?";
+#undef KURA_USER_COLUMNS
+// The compare-and-set on version; the key and created_at never change.
+constexpr char kCasUser[] =
+    "UPDATE users SET roles_json = ?, password_hash = ?, password_changed_at = ?, password_history_json = ?, "
+    "kerberos_principal = ?, totp_secret_sealed = ?, totp_confirmed = ?, totp_last_step = ?, "
+    "recovery_codes_json = ?, failed_count = ?, failed_window_start = ?, locked_until = ?, disabled = ?, "
+    "updated_at = ?, version = ? "
+    "WHERE tenant_id = ? AND username = ? AND version = ?";
+constexpr char kUserVersion[] = "SELECT version FROM users WHERE tenant_id = ? AND username = ?";
+constexpr char kDeleteUser[] = "DELETE FROM users WHERE tenant_id = ? AND username = ?";
+constexpr char kDeleteUserSessions[] = "DELETE FROM sessions WHERE tenant_id = ? AND username = ?";
+
+constexpr char kInsertSession[] =
+    "INSERT INTO sessions (token_hash, tenant_id, username, method, restriction, created_at, last_seen_at, "
+    "expires_at, authenticated_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+constexpr char kFindSession[] =
+    "SELECT token_hash, tenant_id, username, method, restriction, created_at, last_seen_at, expires_at, "
+    "authenticated_at, revoked_at FROM sessions WHERE token_hash = ?";
+constexpr char kSessionExists[] = "SELECT 1 FROM sessions WHERE token_hash = ?";
+// Only ever forward: concurrent requests of one session may finish in any order.
+constexpr char kTouchSession[] = "UPDATE sessions SET last_seen_at = ? WHERE token_hash = ? AND last_seen_at < ?";
+constexpr char kUpdateSession[] =
+    "UPDATE sessions SET method = ?, restriction = ?, authenticated_at = ? WHERE token_hash = ?";
+constexpr char kRevokeSession[] = "UPDATE sessions SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL";
+constexpr char kRevokeUserSessions[] =
+    "UPDATE sessions SET revoked_at = ? WHERE tenant_id = ? AND username = ? AND revoked_at IS NULL";
 
 // Audit log. The writer thread holds the chain's head in memory; these keep
 // the audit_head row (the head as of the last commit) in step with it.
@@ -343,6 +386,45 @@ ApiKeyRow ReadApiKey(const Statement& st) {
   return k;
 }
 
+// Columns: KURA_USER_COLUMNS.
+UserRow ReadUser(const Statement& st) {
+  UserRow u;
+  u.tenant_id = st.ColumnText(0);
+  u.username = st.ColumnText(1);
+  u.roles_json = st.ColumnText(2);
+  u.password_hash = st.ColumnText(3);
+  u.password_changed_at = st.ColumnInt(4);
+  u.password_history_json = st.ColumnText(5);
+  u.kerberos_principal = st.ColumnText(6);
+  u.totp_secret_sealed = st.ColumnBytes(7);  // NULL: not enrolled, empty
+  u.totp_confirmed = st.ColumnInt(8) != 0;
+  u.totp_last_step = st.ColumnInt(9);
+  u.recovery_codes_json = st.ColumnText(10);
+  u.failed_count = static_cast<int>(st.ColumnInt(11));
+  u.failed_window_start = st.ColumnInt(12);
+  u.locked_until = st.ColumnInt(13);
+  u.disabled = st.ColumnInt(14) != 0;
+  u.created_at = st.ColumnInt(15);
+  u.updated_at = st.ColumnInt(16);
+  u.version = st.ColumnInt(17);
+  return u;
+}
+
+SessionRow ReadSession(const Statement& st) {
+  SessionRow s;
+  s.token_hash = st.ColumnBytes(0);
+  s.tenant_id = st.ColumnText(1);
+  s.username = st.ColumnText(2);
+  s.method = st.ColumnText(3);
+  s.restriction = st.ColumnText(4);
+  s.created_at = st.ColumnInt(5);
+  s.last_seen_at = st.ColumnInt(6);
+  s.expires_at = st.ColumnInt(7);
+  s.authenticated_at = st.ColumnInt(8);
+  if (!st.ColumnIsNull(9)) s.revoked_at = st.ColumnInt(9);
+  return s;
+}
+
 // Columns: id, current_version, created_at, ciphertext, version created_at.
 RecordRow ReadListedRecord(const Statement& st, const std::string& tenant_id, const std::string& collection) {
   RecordRow r;
@@ -433,6 +515,21 @@ class SqliteStore final : public Store {
   Result<std::vector<ApiKeyRow>> ListApiKeys(const std::string& tenant_id) override;
   Status RevokeApiKey(const std::string& tenant_id, const std::string& id, std::int64_t at,
                       const AuditLink* audit) override;
+
+  Status CreateUser(const UserRow& user, const AuditLink* audit) override;
+  Result<UserRow> GetUser(const std::string& tenant_id, const std::string& username) override;
+  Result<UserRow> FindStaffByKerberos(const std::string& principal) override;
+  Result<Page<UserRow>> ListUsers(const std::string& tenant_id, const PageRequest& page) override;
+  Status UpdateUser(const UserRow& user, std::int64_t expected_version, const SessionRow* session,
+                    const AuditLink* audit) override;
+  Status DeleteUser(const std::string& tenant_id, const std::string& username, const AuditLink* audit) override;
+
+  Result<SessionRow> FindSession(ByteView token_hash) override;
+  Status TouchSession(ByteView token_hash, std::int64_t last_seen_at) override;
+  Status UpdateSession(const SessionRow& session, const AuditLink* audit) override;
+  Status RevokeSession(ByteView token_hash, std::int64_t at, const AuditLink* audit) override;
+  Result<int> RevokeUserSessions(const std::string& tenant_id, const std::string& username, std::int64_t at,
+                                 const AuditLink* audit) override;
 
   Status AppendAudit(const AuditLink& entry) override;
   Result<std::int64_t> AuditSize() override;
@@ -1392,6 +1489,227 @@ Status SqliteStore::RevokeApiKey(const std::string& tenant_id, const std::string
     if (c.Changes() == 0) return NotFoundError("api key not found");
     return Status::Ok();
   });
+}
+
+// --- Users
+
+namespace {
+
+Status InsertSessionRow(Connection& c, const SessionRow& s) {
+  KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kInsertSession));
+  st.Bind(1, ByteView(s.token_hash));
+  st.Bind(2, s.tenant_id);
+  st.Bind(3, s.username);
+  st.Bind(4, s.method);
+  st.Bind(5, s.restriction);
+  st.Bind(6, s.created_at);
+  st.Bind(7, s.last_seen_at);
+  st.Bind(8, s.expires_at);
+  st.Bind(9, s.authenticated_at);
+  BindOptionalInt(st, 10, s.revoked_at);
+  return st.Run("session");
+}
+
+}  // namespace
+
+Status SqliteStore::CreateUser(const UserRow& u, const AuditLink* audit) {
+  KURA_RETURN_IF_ERROR(CheckNewUser(u));
+  return Write(audit, [&](Connection& c) -> Status {
+    if (!u.tenant_id.empty()) {
+      // users has no foreign key to tenants (staff belong to none), so the
+      // tenant is checked here; the single writer makes check and insert atomic.
+      KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kTenantExists));
+      st.Bind(1, u.tenant_id);
+      KURA_ASSIGN_OR_RETURN(bool row, st.Step("tenant"));
+      if (!row) return NotFoundError("user: the tenant it belongs to does not exist");
+    }
+    KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kInsertUser));
+    st.Bind(1, u.tenant_id);
+    st.Bind(2, u.username);
+    st.Bind(3, u.roles_json);
+    st.Bind(4, u.password_hash);
+    st.Bind(5, u.password_changed_at);
+    st.Bind(6, u.password_history_json);
+    st.Bind(7, u.kerberos_principal);
+    BindOptionalBytes(st, 8, u.totp_secret_sealed);
+    st.Bind(9, static_cast<std::int64_t>(u.totp_confirmed ? 1 : 0));
+    st.Bind(10, u.totp_last_step);
+    st.Bind(11, u.recovery_codes_json);
+    st.Bind(12, static_cast<std::int64_t>(u.failed_count));
+    st.Bind(13, u.failed_window_start);
+    st.Bind(14, u.locked_until);
+    st.Bind(15, static_cast<std::int64_t>(u.disabled ? 1 : 0));
+    st.Bind(16, u.created_at);
+    st.Bind(17, u.updated_at);
+    st.Bind(18, u.version);
+    return st.Run(kUserWhat);
+  });
+}
+
+Result<UserRow> SqliteStore::GetUser(const std::string& tenant_id, const std::string& username) {
+  KURA_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  KURA_ASSIGN_OR_RETURN(Statement st, (*r).Prepare(kGetUser));
+  st.Bind(1, tenant_id);
+  st.Bind(2, username);
+  KURA_ASSIGN_OR_RETURN(bool row, st.Step("user"));
+  if (!row) return NotFoundError("user not found");
+  return ReadUser(st);
+}
+
+Result<UserRow> SqliteStore::FindStaffByKerberos(const std::string& principal) {
+  // '' is "no principal", shared by every user without one: never a match.
+  if (principal.empty()) return NotFoundError("no staff user for this Kerberos principal");
+  KURA_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  KURA_ASSIGN_OR_RETURN(Statement st, (*r).Prepare(kFindStaffByKerberos));
+  st.Bind(1, principal);
+  KURA_ASSIGN_OR_RETURN(bool row, st.Step("user"));
+  if (!row) return NotFoundError("no staff user for this Kerberos principal");
+  return ReadUser(st);
+}
+
+Result<Page<UserRow>> SqliteStore::ListUsers(const std::string& tenant_id, const PageRequest& page) {
+  const int limit = PageLimit(page);
+  KURA_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  KURA_ASSIGN_OR_RETURN(Statement st, (*r).Prepare(kListUsers));
+  st.Bind(1, tenant_id);
+  st.Bind(2, page.after);
+  st.Bind(3, static_cast<std::int64_t>(limit) + 1);
+  Page<UserRow> out;
+  for (;;) {
+    KURA_ASSIGN_OR_RETURN(bool row, st.Step("users"));
+    if (!row) break;
+    out.items.push_back(ReadUser(st));
+  }
+  FinishPage(out, limit, &UserRow::username);
+  return out;
+}
+
+Status SqliteStore::UpdateUser(const UserRow& u, std::int64_t expected_version, const SessionRow* session,
+                               const AuditLink* audit) {
+  KURA_RETURN_IF_ERROR(CheckUserUpdate(u, expected_version, session));
+  return Write(audit, [&](Connection& c) -> Status {
+    {
+      KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kCasUser));
+      st.Bind(1, u.roles_json);
+      st.Bind(2, u.password_hash);
+      st.Bind(3, u.password_changed_at);
+      st.Bind(4, u.password_history_json);
+      st.Bind(5, u.kerberos_principal);
+      BindOptionalBytes(st, 6, u.totp_secret_sealed);
+      st.Bind(7, static_cast<std::int64_t>(u.totp_confirmed ? 1 : 0));
+      st.Bind(8, u.totp_last_step);
+      st.Bind(9, u.recovery_codes_json);
+      st.Bind(10, static_cast<std::int64_t>(u.failed_count));
+      st.Bind(11, u.failed_window_start);
+      st.Bind(12, u.locked_until);
+      st.Bind(13, static_cast<std::int64_t>(u.disabled ? 1 : 0));
+      st.Bind(14, u.updated_at);
+      st.Bind(15, u.version);
+      st.Bind(16, u.tenant_id);
+      st.Bind(17, u.username);
+      st.Bind(18, expected_version);
+      KURA_RETURN_IF_ERROR(st.Run(kUserWhat));
+    }
+    if (c.Changes() == 0) {
+      KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kUserVersion));
+      st.Bind(1, u.tenant_id);
+      st.Bind(2, u.username);
+      KURA_ASSIGN_OR_RETURN(bool row, st.Step("user"));
+      if (!row) return NotFoundError("user not found");
+      return AbortedError("user version conflict: expected version " + std::to_string(expected_version) +
+                          ", current version is " + std::to_string(st.ColumnInt(0)));
+    }
+    // In this operation's savepoint: a failed insert undoes the update too.
+    if (session != nullptr) return InsertSessionRow(c, *session);
+    return Status::Ok();
+  });
+}
+
+Status SqliteStore::DeleteUser(const std::string& tenant_id, const std::string& username, const AuditLink* audit) {
+  return Write(audit, [&](Connection& c) -> Status {
+    {
+      KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kDeleteUser));
+      st.Bind(1, tenant_id);
+      st.Bind(2, username);
+      KURA_RETURN_IF_ERROR(st.Run("user"));
+      if (c.Changes() == 0) return NotFoundError("user not found");
+    }
+    // The foreign key cascades too; explicit, so nothing depends on it.
+    KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kDeleteUserSessions));
+    st.Bind(1, tenant_id);
+    st.Bind(2, username);
+    return st.Run("delete user sessions");
+  });
+}
+
+// --- Sessions
+
+Result<SessionRow> SqliteStore::FindSession(ByteView token_hash) {
+  KURA_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  KURA_ASSIGN_OR_RETURN(Statement st, (*r).Prepare(kFindSession));
+  st.Bind(1, token_hash);
+  KURA_ASSIGN_OR_RETURN(bool row, st.Step("session"));
+  if (!row) return NotFoundError("session not found");
+  return ReadSession(st);
+}
+
+Status SqliteStore::TouchSession(ByteView token_hash, std::int64_t last_seen_at) {
+  return Write([&](Connection& c) -> Status {
+    {
+      KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kTouchSession));
+      st.Bind(1, last_seen_at);
+      st.Bind(2, token_hash);
+      st.Bind(3, last_seen_at);
+      KURA_RETURN_IF_ERROR(st.Run("session"));
+      if (c.Changes() != 0) return Status::Ok();
+    }
+    // Unchanged: already seen as late or later (fine), or no such session.
+    KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kSessionExists));
+    st.Bind(1, token_hash);
+    KURA_ASSIGN_OR_RETURN(bool row, st.Step("session"));
+    if (!row) return NotFoundError("session not found");
+    return Status::Ok();
+  });
+}
+
+Status SqliteStore::UpdateSession(const SessionRow& s, const AuditLink* audit) {
+  return Write(audit, [&](Connection& c) -> Status {
+    KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kUpdateSession));
+    st.Bind(1, s.method);
+    st.Bind(2, s.restriction);
+    st.Bind(3, s.authenticated_at);
+    st.Bind(4, ByteView(s.token_hash));
+    KURA_RETURN_IF_ERROR(st.Run("session"));
+    if (c.Changes() == 0) return NotFoundError("session not found");
+    return Status::Ok();
+  });
+}
+
+Status SqliteStore::RevokeSession(ByteView token_hash, std::int64_t at, const AuditLink* audit) {
+  return Write(audit, [&](Connection& c) -> Status {
+    KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kRevokeSession));
+    st.Bind(1, at);
+    st.Bind(2, token_hash);
+    KURA_RETURN_IF_ERROR(st.Run("session"));
+    if (c.Changes() == 0) return NotFoundError("session not found or already revoked");
+    return Status::Ok();
+  });
+}
+
+Result<int> SqliteStore::RevokeUserSessions(const std::string& tenant_id, const std::string& username,
+                                            std::int64_t at, const AuditLink* audit) {
+  int revoked = 0;
+  Status s = Write(audit, [&](Connection& c) -> Status {
+    KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kRevokeUserSessions));
+    st.Bind(1, at);
+    st.Bind(2, tenant_id);
+    st.Bind(3, username);
+    KURA_RETURN_IF_ERROR(st.Run("session"));
+    revoked = static_cast<int>(c.Changes());
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return revoked;
 }
 
 // --- Audit log

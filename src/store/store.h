@@ -113,6 +113,47 @@ struct ApiKeyRow {
   std::optional<std::int64_t> revoked_at;
 };
 
+// --- Identity: tenant users and staff, and their sessions. Secrets are kept
+// only in protected form: passwords as Argon2id hashes, the TOTP secret
+// sealed by the vault (AEAD ciphertext), recovery codes and session tokens
+// as SHA-256 hashes.
+
+// A user: of a tenant (tenant_id = the tenant) or staff (tenant_id = "").
+struct UserRow {
+  std::string tenant_id;             // "" for staff
+  std::string username;
+  std::string roles_json;            // JSON array of role names
+  std::string password_hash;         // encoded Argon2id; "" = no password (Kerberos-only staff)
+  std::int64_t password_changed_at = 0;  // unix seconds
+  std::string password_history_json = "[]";  // JSON array of previous hashes, newest first
+  std::string kerberos_principal;    // staff: "alice@CORP.EXAMPLE" mapped to this user; "" = none
+  Bytes totp_secret_sealed;          // empty = no TOTP enrolment
+  bool totp_confirmed = false;
+  std::int64_t totp_last_step = 0;   // last accepted TOTP time step (replay guard)
+  std::string recovery_codes_json = "[]";  // JSON array of hex hashes of unused codes
+  int failed_count = 0;              // lockout bookkeeping (auth::LoginFailures)
+  std::int64_t failed_window_start = 0;
+  std::int64_t locked_until = 0;
+  bool disabled = false;
+  std::int64_t created_at = 0;
+  std::int64_t updated_at = 0;
+  std::int64_t version = 1;          // bumped by every update (optimistic concurrency)
+};
+
+// A session: an opaque token (stored as its SHA-256) of one user.
+struct SessionRow {
+  Bytes token_hash;                  // SHA-256 of the token; unique
+  std::string tenant_id;             // "" for staff
+  std::string username;
+  std::string method;                // "password", "password+totp", "recovery_code", "kerberos"
+  std::string restriction;           // "" = none; "password_change" | "totp_enrollment"
+  std::int64_t created_at = 0;       // unix seconds
+  std::int64_t last_seen_at = 0;     // idle timeout counts from here
+  std::int64_t expires_at = 0;       // absolute end of life
+  std::int64_t authenticated_at = 0; // last (step-up) authentication, for sensitive actions
+  std::optional<std::int64_t> revoked_at;
+};
+
 // --- Audit log (docs/formats/audit.md). The store keeps the entries and the
 // chain in order; what an entry says and how it is hashed is the audit
 // module's (src/audit), reached through AuditLink so the store depends on no
@@ -260,6 +301,40 @@ class Store {
   // Sets revoked_at. NotFound if no such key in the tenant.
   virtual Status RevokeApiKey(const std::string& tenant_id, const std::string& id, std::int64_t at,
                               const AuditLink* audit) = 0;
+
+  // --- Users (staff: tenant_id ""). CreateUser: AlreadyExists on a duplicate
+  // (tenant_id, username), or a staff kerberos_principal already mapped.
+  virtual Status CreateUser(const UserRow& user, const AuditLink* audit) = 0;
+  virtual Result<UserRow> GetUser(const std::string& tenant_id, const std::string& username) = 0;
+  // The staff user mapped to a Kerberos principal. NotFound when none.
+  virtual Result<UserRow> FindStaffByKerberos(const std::string& principal) = 0;
+  // Users of a tenant (or staff for ""), ordered by username.
+  virtual Result<Page<UserRow>> ListUsers(const std::string& tenant_id, const PageRequest& page) = 0;
+  // Replaces the row (matched by tenant_id + username) if its stored version is
+  // `expected_version`; stores user.version as given (the caller sets it to
+  // expected_version + 1). Aborted on a version conflict, NotFound if absent,
+  // AlreadyExists if the new kerberos_principal is another staff user's.
+  // `session`, when given, is inserted in the same transaction (a sign-in
+  // updates the account's counters and opens its session atomically).
+  virtual Status UpdateUser(const UserRow& user, std::int64_t expected_version, const SessionRow* session,
+                            const AuditLink* audit) = 0;
+  // Deletes the user and every session of theirs. NotFound if absent.
+  virtual Status DeleteUser(const std::string& tenant_id, const std::string& username, const AuditLink* audit) = 0;
+
+  // --- Sessions.
+  // NotFound when no session has this hash (revoked ones are still found).
+  virtual Result<SessionRow> FindSession(ByteView token_hash) = 0;
+  // Sets last_seen_at (only ever forward). Bookkeeping of a request that is
+  // audited on its own: carries no audit entry. NotFound if absent.
+  virtual Status TouchSession(ByteView token_hash, std::int64_t last_seen_at) = 0;
+  // Replaces method, restriction and authenticated_at (step-up, finishing a
+  // restricted sign-in). NotFound if absent.
+  virtual Status UpdateSession(const SessionRow& session, const AuditLink* audit) = 0;
+  // Sets revoked_at on one session (NotFound if absent or already revoked), or
+  // on every unrevoked session of a user (returns how many; 0 is fine).
+  virtual Status RevokeSession(ByteView token_hash, std::int64_t at, const AuditLink* audit) = 0;
+  virtual Result<int> RevokeUserSessions(const std::string& tenant_id, const std::string& username, std::int64_t at,
+                                         const AuditLink* audit) = 0;
 
   // --- Audit log.
   // Every mutating method above takes, as its last argument, the audit entry

@@ -151,6 +151,71 @@ ApiKeyRow Key(const std::string& tenant, const std::string& id, const std::strin
   return k;
 }
 
+// A user with every column set to something other than its default, so a
+// column that is not stored or read back shows up.
+UserRow User(const std::string& tenant, const std::string& name) {
+  UserRow u;
+  u.tenant_id = tenant;
+  u.username = name;
+  u.roles_json = R"(["reader"])";
+  u.password_hash = "$argon2id$v=19$m=65536,t=3,p=1$c2FsdA$aGFzaC0" + name;
+  u.password_changed_at = 1700000400;
+  u.password_history_json = R"(["$argon2id$old"])";
+  u.totp_secret_sealed = {0x00, 0x01, 0xfe, 0x00, 0xff};
+  u.totp_confirmed = true;
+  u.totp_last_step = 56666666;
+  u.recovery_codes_json = R"(["ab12","cd34"])";
+  u.failed_count = 2;
+  u.failed_window_start = 1700000450;
+  u.locked_until = 1700000900;
+  u.disabled = false;
+  u.created_at = 1700000400;
+  u.updated_at = 1700000500;
+  u.version = 1;
+  return u;
+}
+
+SessionRow Session(const std::string& tenant, const std::string& name, const std::string& token_hash) {
+  SessionRow s;
+  s.token_hash = B(token_hash);
+  s.tenant_id = tenant;
+  s.username = name;
+  s.method = "password+totp";
+  s.restriction = "";
+  s.created_at = 1700001000;
+  s.last_seen_at = 1700001000;
+  s.expires_at = 1700044200;
+  s.authenticated_at = 1700001000;
+  return s;
+}
+
+void ExpectSameUser(const UserRow& got, const UserRow& want) {
+  EXPECT_EQ(got.tenant_id, want.tenant_id);
+  EXPECT_EQ(got.username, want.username);
+  EXPECT_EQ(got.roles_json, want.roles_json);
+  EXPECT_EQ(got.password_hash, want.password_hash);
+  EXPECT_EQ(got.password_changed_at, want.password_changed_at);
+  EXPECT_EQ(got.password_history_json, want.password_history_json);
+  EXPECT_EQ(got.kerberos_principal, want.kerberos_principal);
+  EXPECT_EQ(got.totp_secret_sealed, want.totp_secret_sealed);
+  EXPECT_EQ(got.totp_confirmed, want.totp_confirmed);
+  EXPECT_EQ(got.totp_last_step, want.totp_last_step);
+  EXPECT_EQ(got.recovery_codes_json, want.recovery_codes_json);
+  EXPECT_EQ(got.failed_count, want.failed_count);
+  EXPECT_EQ(got.failed_window_start, want.failed_window_start);
+  EXPECT_EQ(got.locked_until, want.locked_until);
+  EXPECT_EQ(got.disabled, want.disabled);
+  EXPECT_EQ(got.created_at, want.created_at);
+  EXPECT_EQ(got.updated_at, want.updated_at);
+  EXPECT_EQ(got.version, want.version);
+}
+
+std::vector<std::string> Usernames(const std::vector<UserRow>& rows) {
+  std::vector<std::string> names;
+  for (const auto& u : rows) names.push_back(u.username);
+  return names;
+}
+
 std::vector<std::string> Ids(const std::vector<RecordRow>& rows) {
   std::vector<std::string> ids;
   for (const auto& r : rows) ids.push_back(r.id);
@@ -673,6 +738,462 @@ TEST_P(StoreConformanceTest, ApiKeys) {
   EXPECT_FALSE(store_->FindApiKeyByHash(B("hash-9"))->revoked_at.has_value());
 }
 
+// --- Users
+
+TEST_P(StoreConformanceTest, UserCreateGetDuplicate) {
+  MakeTenant("acme");
+  UserRow alice = User("acme", "alice");
+  ASSERT_TRUE(store_->CreateUser(alice, nullptr).ok());
+
+  auto got = store_->GetUser("acme", "alice");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ExpectSameUser(*got, alice);
+
+  UserRow dup = User("acme", "alice");
+  dup.roles_json = R"(["admin"])";
+  EXPECT_EQ(store_->CreateUser(dup, nullptr).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->GetUser("acme", "alice")->roles_json, alice.roles_json);
+
+  EXPECT_EQ(store_->GetUser("acme", "bob").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetUser("other", "alice").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetUser("", "alice").status().code(), StatusCode::kNotFound);
+
+  // Defaults round-trip too: no TOTP enrolment (empty, not a zero-length
+  // value that reads back differently), flags set the other way.
+  UserRow plain = User("acme", "plain");
+  plain.totp_secret_sealed.clear();
+  plain.totp_confirmed = false;
+  plain.disabled = true;
+  plain.password_hash = "";
+  ASSERT_TRUE(store_->CreateUser(plain, nullptr).ok());
+  ExpectSameUser(*store_->GetUser("acme", "plain"), plain);
+
+  // A tenant user needs its tenant; a staff user (tenant "") needs none.
+  EXPECT_EQ(store_->CreateUser(User("nobody", "alice"), nullptr).code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetUser("nobody", "alice").status().code(), StatusCode::kNotFound);
+  UserRow empty_name = User("acme", "");
+  EXPECT_EQ(store_->CreateUser(empty_name, nullptr).code(), StatusCode::kInvalidArgument);
+}
+
+TEST_P(StoreConformanceTest, StaffAndTenantUsersWithTheSameNameAreDistinct) {
+  MakeTenant("acme");
+  MakeTenant("other");
+  UserRow tenant_alice = User("acme", "alice");
+  UserRow other_alice = User("other", "alice");
+  other_alice.roles_json = R"(["auditor"])";
+  UserRow staff_alice = User("", "alice");
+  staff_alice.roles_json = R"(["operator"])";
+  ASSERT_TRUE(store_->CreateUser(tenant_alice, nullptr).ok());
+  ASSERT_TRUE(store_->CreateUser(other_alice, nullptr).ok());
+  ASSERT_TRUE(store_->CreateUser(staff_alice, nullptr).ok());
+  EXPECT_EQ(store_->CreateUser(User("", "alice"), nullptr).code(), StatusCode::kAlreadyExists);
+
+  EXPECT_EQ(store_->GetUser("acme", "alice")->roles_json, tenant_alice.roles_json);
+  EXPECT_EQ(store_->GetUser("other", "alice")->roles_json, other_alice.roles_json);
+  ExpectSameUser(*store_->GetUser("", "alice"), staff_alice);
+
+  // Deleting one leaves the others.
+  ASSERT_TRUE(store_->DeleteUser("", "alice", nullptr).ok());
+  EXPECT_EQ(store_->GetUser("", "alice").status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(store_->GetUser("acme", "alice").ok());
+  EXPECT_TRUE(store_->GetUser("other", "alice").ok());
+}
+
+TEST_P(StoreConformanceTest, KerberosPrincipalMapsToOneStaffUser) {
+  MakeTenant("acme");
+  UserRow carol = User("", "carol");
+  carol.kerberos_principal = "carol@CORP.EXAMPLE";
+  ASSERT_TRUE(store_->CreateUser(carol, nullptr).ok());
+  // Many users without a principal ('') do not collide.
+  ASSERT_TRUE(store_->CreateUser(User("", "dave"), nullptr).ok());
+  ASSERT_TRUE(store_->CreateUser(User("", "erin"), nullptr).ok());
+  ASSERT_TRUE(store_->CreateUser(User("acme", "frank"), nullptr).ok());
+
+  auto found = store_->FindStaffByKerberos("carol@CORP.EXAMPLE");
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  ExpectSameUser(*found, carol);
+  EXPECT_EQ(store_->FindStaffByKerberos("CAROL@CORP.EXAMPLE").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->FindStaffByKerberos("nobody@CORP.EXAMPLE").status().code(), StatusCode::kNotFound);
+  // '' means "no principal": it never finds one of the unmapped users.
+  EXPECT_EQ(store_->FindStaffByKerberos("").status().code(), StatusCode::kNotFound);
+
+  // A principal already mapped is refused, for staff and tenant users alike.
+  UserRow again = User("", "carol2");
+  again.kerberos_principal = "carol@CORP.EXAMPLE";
+  EXPECT_EQ(store_->CreateUser(again, nullptr).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->GetUser("", "carol2").status().code(), StatusCode::kNotFound);
+  UserRow tenant_user = User("acme", "carol");
+  tenant_user.kerberos_principal = "carol@CORP.EXAMPLE";
+  EXPECT_EQ(store_->CreateUser(tenant_user, nullptr).code(), StatusCode::kAlreadyExists);
+
+  // Only staff are found by principal.
+  UserRow mapped_tenant_user = User("acme", "grace");
+  mapped_tenant_user.kerberos_principal = "grace@CORP.EXAMPLE";
+  ASSERT_TRUE(store_->CreateUser(mapped_tenant_user, nullptr).ok());
+  EXPECT_EQ(store_->FindStaffByKerberos("grace@CORP.EXAMPLE").status().code(), StatusCode::kNotFound);
+
+  // UpdateUser: taking another user's principal is refused and changes nothing.
+  UserRow dave = *store_->GetUser("", "dave");
+  dave.kerberos_principal = "carol@CORP.EXAMPLE";
+  dave.version = 2;
+  EXPECT_EQ(store_->UpdateUser(dave, 1, nullptr, nullptr).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->GetUser("", "dave")->version, 1);
+  EXPECT_EQ(store_->FindStaffByKerberos("carol@CORP.EXAMPLE")->username, "carol");
+
+  // Moving a principal: unmap it from carol, then dave can take it.
+  carol.kerberos_principal = "";
+  carol.version = 2;
+  ASSERT_TRUE(store_->UpdateUser(carol, 1, nullptr, nullptr).ok());
+  EXPECT_EQ(store_->FindStaffByKerberos("carol@CORP.EXAMPLE").status().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(store_->UpdateUser(dave, 1, nullptr, nullptr).ok());
+  EXPECT_EQ(store_->FindStaffByKerberos("carol@CORP.EXAMPLE")->username, "dave");
+}
+
+TEST_P(StoreConformanceTest, ListUsersPagesAndIsolatesTenants) {
+  MakeTenant("acme");
+  MakeTenant("other");
+  auto empty = store_->ListUsers("acme", {});
+  ASSERT_TRUE(empty.ok()) << empty.status().ToString();
+  EXPECT_TRUE(empty->items.empty());
+  EXPECT_FALSE(empty->next.has_value());
+
+  for (const char* name : {"u4", "u1", "u6", "u0", "u3", "u5", "u2"})
+    ASSERT_TRUE(store_->CreateUser(User("acme", name), nullptr).ok());
+  for (const char* name : {"u1", "x9"}) ASSERT_TRUE(store_->CreateUser(User("other", name), nullptr).ok());
+  for (const char* name : {"ops", "u2"}) ASSERT_TRUE(store_->CreateUser(User("", name), nullptr).ok());
+
+  std::vector<std::string> seen;
+  PageRequest req;
+  req.limit = 3;
+  int pages = 0;
+  for (;;) {
+    auto page = store_->ListUsers("acme", req);
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    ++pages;
+    EXPECT_LE(page->items.size(), 3u);
+    for (const auto& u : page->items) {
+      EXPECT_EQ(u.tenant_id, "acme");
+      seen.push_back(u.username);
+    }
+    if (!page->next) break;
+    EXPECT_EQ(*page->next, page->items.back().username);
+    req.after = *page->next;
+  }
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(seen, (std::vector<std::string>{"u0", "u1", "u2", "u3", "u4", "u5", "u6"}));
+
+  // A page that ends exactly at the last user has no next cursor.
+  req = {};
+  req.after = "u3";
+  req.limit = 3;
+  auto last = store_->ListUsers("acme", req);
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(Usernames(last->items), (std::vector<std::string>{"u4", "u5", "u6"}));
+  EXPECT_FALSE(last->next.has_value());
+
+  EXPECT_EQ(Usernames(store_->ListUsers("other", {})->items), (std::vector<std::string>{"u1", "x9"}));
+  // "" lists staff, and only staff.
+  auto staff = store_->ListUsers("", {});
+  ASSERT_TRUE(staff.ok());
+  EXPECT_EQ(Usernames(staff->items), (std::vector<std::string>{"ops", "u2"}));
+  for (const auto& u : staff->items) EXPECT_EQ(u.tenant_id, "");
+  ExpectSameUser(staff->items[0], User("", "ops"));
+  EXPECT_TRUE(store_->ListUsers("nobody", {})->items.empty());
+}
+
+TEST_P(StoreConformanceTest, UserUpdateCompareAndSet) {
+  MakeTenant("acme");
+  UserRow alice = User("acme", "alice");
+  ASSERT_TRUE(store_->CreateUser(alice, nullptr).ok());
+
+  UserRow next = alice;
+  next.version = 2;
+  next.roles_json = R"(["admin","reader"])";
+  next.password_hash = "$argon2id$new";
+  next.password_changed_at = 1700002000;
+  next.password_history_json = R"(["$argon2id$v=19$old","$argon2id$older"])";
+  next.totp_secret_sealed = B("sealed-secret-2");
+  next.totp_confirmed = false;
+  next.totp_last_step = 56666700;
+  next.recovery_codes_json = "[]";
+  next.failed_count = 0;
+  next.failed_window_start = 0;
+  next.locked_until = 0;
+  next.disabled = true;
+  next.updated_at = 1700002000;
+  Status s = store_->UpdateUser(next, 1, nullptr, nullptr);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ExpectSameUser(*store_->GetUser("acme", "alice"), next);
+
+  // A stale writer (expected version 1 again) loses and changes nothing.
+  UserRow stale = alice;
+  stale.version = 2;
+  stale.failed_count = 5;
+  s = store_->UpdateUser(stale, 1, nullptr, nullptr);
+  EXPECT_EQ(s.code(), StatusCode::kAborted) << s.ToString();
+  ExpectSameUser(*store_->GetUser("acme", "alice"), next);
+
+  // The next version must be expected + 1.
+  UserRow skip = next;
+  skip.version = 5;
+  EXPECT_EQ(store_->UpdateUser(skip, 2, nullptr, nullptr).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->GetUser("acme", "alice")->version, 2);
+
+  UserRow missing = User("acme", "nobody");
+  missing.version = 2;
+  EXPECT_EQ(store_->UpdateUser(missing, 1, nullptr, nullptr).code(), StatusCode::kNotFound);
+  // The same name as staff is another user.
+  UserRow staff = User("", "alice");
+  staff.version = 2;
+  EXPECT_EQ(store_->UpdateUser(staff, 1, nullptr, nullptr).code(), StatusCode::kNotFound);
+
+  // created_at stays what CreateUser wrote.
+  UserRow third = next;
+  third.version = 3;
+  third.created_at = 1;
+  ASSERT_TRUE(store_->UpdateUser(third, 2, nullptr, nullptr).ok());
+  EXPECT_EQ(store_->GetUser("acme", "alice")->created_at, alice.created_at);
+  EXPECT_EQ(store_->GetUser("acme", "alice")->version, 3);
+}
+
+TEST_P(StoreConformanceTest, UpdateUserOpensItsSessionAtomically) {
+  MakeTenant("acme");
+  ASSERT_TRUE(store_->CreateUser(User("acme", "alice"), nullptr).ok());
+  ASSERT_TRUE(store_->CreateUser(User("acme", "bob"), nullptr).ok());
+
+  // A sign-in: counters reset, session opened, in one call.
+  UserRow signed_in = *store_->GetUser("acme", "alice");
+  signed_in.version = 2;
+  signed_in.failed_count = 0;
+  SessionRow session = Session("acme", "alice", "token-hash-1");
+  Status s = store_->UpdateUser(signed_in, 1, &session, nullptr);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(store_->GetUser("acme", "alice")->failed_count, 0);
+  auto found = store_->FindSession(B("token-hash-1"));
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  EXPECT_EQ(found->username, "alice");
+
+  // A version conflict opens no session.
+  UserRow stale = signed_in;
+  SessionRow lost = Session("acme", "alice", "token-hash-2");
+  EXPECT_EQ(store_->UpdateUser(stale, 1, &lost, nullptr).code(), StatusCode::kAborted);
+  EXPECT_EQ(store_->FindSession(B("token-hash-2")).status().code(), StatusCode::kNotFound);
+
+  // A session that cannot be inserted (its hash is taken) undoes the update.
+  UserRow next = signed_in;
+  next.version = 3;
+  next.failed_count = 4;
+  SessionRow taken = Session("acme", "alice", "token-hash-1");
+  taken.method = "kerberos";
+  EXPECT_EQ(store_->UpdateUser(next, 2, &taken, nullptr).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->GetUser("acme", "alice")->version, 2);
+  EXPECT_EQ(store_->GetUser("acme", "alice")->failed_count, 0);
+  EXPECT_EQ(store_->FindSession(B("token-hash-1"))->method, "password+totp");
+
+  // A session of another user, or without a token hash, is refused.
+  SessionRow bobs = Session("acme", "bob", "token-hash-3");
+  EXPECT_EQ(store_->UpdateUser(next, 2, &bobs, nullptr).code(), StatusCode::kInvalidArgument);
+  SessionRow staffs = Session("", "alice", "token-hash-3");
+  EXPECT_EQ(store_->UpdateUser(next, 2, &staffs, nullptr).code(), StatusCode::kInvalidArgument);
+  SessionRow no_hash = Session("acme", "alice", "");
+  EXPECT_EQ(store_->UpdateUser(next, 2, &no_hash, nullptr).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->FindSession(B("token-hash-3")).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetUser("acme", "alice")->version, 2);
+}
+
+TEST_P(StoreConformanceTest, DeleteUserRemovesTheirSessions) {
+  MakeTenant("acme");
+  UserRow alice = User("acme", "alice");
+  ASSERT_TRUE(store_->CreateUser(alice, nullptr).ok());
+  ASSERT_TRUE(store_->CreateUser(User("acme", "bob"), nullptr).ok());
+  ASSERT_TRUE(store_->CreateUser(User("", "alice"), nullptr).ok());
+  std::int64_t version = 1;
+  for (const char* hash : {"a1", "a2"}) {
+    UserRow u = alice;
+    u.version = version + 1;
+    SessionRow session = Session("acme", "alice", hash);
+    ASSERT_TRUE(store_->UpdateUser(u, version, &session, nullptr).ok());
+    ++version;
+  }
+  UserRow bob = User("acme", "bob");
+  bob.version = 2;
+  SessionRow bob_session = Session("acme", "bob", "b1");
+  ASSERT_TRUE(store_->UpdateUser(bob, 1, &bob_session, nullptr).ok());
+  UserRow staff = User("", "alice");
+  staff.version = 2;
+  SessionRow staff_session = Session("", "alice", "s1");
+  ASSERT_TRUE(store_->UpdateUser(staff, 1, &staff_session, nullptr).ok());
+
+  ASSERT_TRUE(store_->DeleteUser("acme", "alice", nullptr).ok());
+  EXPECT_EQ(store_->GetUser("acme", "alice").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->FindSession(B("a1")).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->FindSession(B("a2")).status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(store_->FindSession(B("b1")).ok());
+  EXPECT_TRUE(store_->FindSession(B("s1")).ok());
+  EXPECT_TRUE(store_->GetUser("", "alice").ok());
+
+  EXPECT_EQ(store_->DeleteUser("acme", "alice", nullptr).code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->DeleteUser("acme", "nobody", nullptr).code(), StatusCode::kNotFound);
+
+  // The name can be reused and starts without sessions.
+  ASSERT_TRUE(store_->CreateUser(alice, nullptr).ok());
+  EXPECT_EQ(*store_->RevokeUserSessions("acme", "alice", 1700009000, nullptr), 0);
+}
+
+TEST_P(StoreConformanceTest, DeleteTenantRemovesItsUsersAndSessions) {
+  for (const char* id : {"gone", "kept"}) {
+    MakeTenant(id);
+    ASSERT_TRUE(store_->CreateUser(User(id, "alice"), nullptr).ok());
+    UserRow u = User(id, "alice");
+    u.version = 2;
+    SessionRow session = Session(id, "alice", std::string("session-") + id);
+    ASSERT_TRUE(store_->UpdateUser(u, 1, &session, nullptr).ok());
+  }
+  ASSERT_TRUE(store_->CreateUser(User("", "alice"), nullptr).ok());
+  UserRow staff = User("", "alice");
+  staff.version = 2;
+  SessionRow staff_session = Session("", "alice", "session-staff");
+  ASSERT_TRUE(store_->UpdateUser(staff, 1, &staff_session, nullptr).ok());
+
+  ASSERT_TRUE(store_->DeleteTenant("gone", nullptr).ok());
+
+  EXPECT_EQ(store_->GetUser("gone", "alice").status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(store_->ListUsers("gone", {})->items.empty());
+  EXPECT_EQ(store_->FindSession(B("session-gone")).status().code(), StatusCode::kNotFound);
+  // The other tenant and staff are untouched.
+  EXPECT_TRUE(store_->GetUser("kept", "alice").ok());
+  EXPECT_TRUE(store_->FindSession(B("session-kept")).ok());
+  EXPECT_TRUE(store_->GetUser("", "alice").ok());
+  EXPECT_TRUE(store_->FindSession(B("session-staff")).ok());
+
+  // The id can be reused and starts without users.
+  MakeTenant("gone");
+  EXPECT_TRUE(store_->ListUsers("gone", {})->items.empty());
+  EXPECT_TRUE(store_->CreateUser(User("gone", "alice"), nullptr).ok());
+}
+
+// --- Sessions
+
+class SessionConformance : public StoreConformanceTest {
+ protected:
+  // Opens `hash` for tenant/name (creating the user on first use).
+  void Open(const std::string& tenant, const std::string& name, const std::string& hash) {
+    auto user = store_->GetUser(tenant, name);
+    if (!user.ok()) {
+      ASSERT_TRUE(store_->CreateUser(User(tenant, name), nullptr).ok());
+      user = store_->GetUser(tenant, name);
+      ASSERT_TRUE(user.ok());
+    }
+    UserRow next = *user;
+    next.version = user->version + 1;
+    SessionRow session = Session(tenant, name, hash);
+    Status s = store_->UpdateUser(next, user->version, &session, nullptr);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+};
+
+TEST_P(SessionConformance, FindTouchUpdate) {
+  MakeTenant("acme");
+  Open("acme", "alice", "h1");
+  EXPECT_EQ(store_->FindSession(B("nope")).status().code(), StatusCode::kNotFound);
+
+  auto found = store_->FindSession(B("h1"));
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  SessionRow want = Session("acme", "alice", "h1");
+  EXPECT_EQ(found->token_hash, want.token_hash);
+  EXPECT_EQ(found->tenant_id, "acme");
+  EXPECT_EQ(found->username, "alice");
+  EXPECT_EQ(found->method, want.method);
+  EXPECT_EQ(found->restriction, "");
+  EXPECT_EQ(found->created_at, want.created_at);
+  EXPECT_EQ(found->last_seen_at, want.last_seen_at);
+  EXPECT_EQ(found->expires_at, want.expires_at);
+  EXPECT_EQ(found->authenticated_at, want.authenticated_at);
+  EXPECT_FALSE(found->revoked_at.has_value());
+
+  // Touch only moves forward; an older or equal time is OK and changes nothing.
+  ASSERT_TRUE(store_->TouchSession(B("h1"), 1700002000).ok());
+  EXPECT_EQ(store_->FindSession(B("h1"))->last_seen_at, 1700002000);
+  Status s = store_->TouchSession(B("h1"), 1700001500);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(store_->FindSession(B("h1"))->last_seen_at, 1700002000);
+  EXPECT_TRUE(store_->TouchSession(B("h1"), 1700002000).ok());
+  EXPECT_EQ(store_->FindSession(B("h1"))->last_seen_at, 1700002000);
+  EXPECT_EQ(store_->TouchSession(B("nope"), 1700003000).code(), StatusCode::kNotFound);
+
+  // UpdateSession replaces method, restriction and authenticated_at only.
+  SessionRow step_up = *store_->FindSession(B("h1"));
+  step_up.method = "kerberos";
+  step_up.restriction = "password_change";
+  step_up.authenticated_at = 1700002500;
+  step_up.created_at = 1;
+  step_up.last_seen_at = 1;
+  step_up.expires_at = 1;
+  step_up.username = "mallory";
+  ASSERT_TRUE(store_->UpdateSession(step_up, nullptr).ok());
+  auto updated = store_->FindSession(B("h1"));
+  ASSERT_TRUE(updated.ok());
+  EXPECT_EQ(updated->method, "kerberos");
+  EXPECT_EQ(updated->restriction, "password_change");
+  EXPECT_EQ(updated->authenticated_at, 1700002500);
+  EXPECT_EQ(updated->username, "alice");
+  EXPECT_EQ(updated->created_at, want.created_at);
+  EXPECT_EQ(updated->last_seen_at, 1700002000);
+  EXPECT_EQ(updated->expires_at, want.expires_at);
+  // Finishing the restricted sign-in clears the restriction.
+  step_up.restriction = "";
+  ASSERT_TRUE(store_->UpdateSession(step_up, nullptr).ok());
+  EXPECT_EQ(store_->FindSession(B("h1"))->restriction, "");
+
+  SessionRow missing = Session("acme", "alice", "nope");
+  EXPECT_EQ(store_->UpdateSession(missing, nullptr).code(), StatusCode::kNotFound);
+}
+
+TEST_P(SessionConformance, RevokeOnce) {
+  MakeTenant("acme");
+  Open("acme", "alice", "h1");
+  Open("acme", "alice", "h2");
+
+  ASSERT_TRUE(store_->RevokeSession(B("h1"), 1700003000, nullptr).ok());
+  // Revoked sessions are still found, with their revocation time.
+  auto revoked = store_->FindSession(B("h1"));
+  ASSERT_TRUE(revoked.ok());
+  EXPECT_EQ(revoked->revoked_at, std::optional<std::int64_t>(1700003000));
+  EXPECT_FALSE(store_->FindSession(B("h2"))->revoked_at.has_value());
+
+  // A second revocation is NotFound and keeps the first time.
+  EXPECT_EQ(store_->RevokeSession(B("h1"), 1700004000, nullptr).code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->FindSession(B("h1"))->revoked_at, std::optional<std::int64_t>(1700003000));
+  EXPECT_EQ(store_->RevokeSession(B("nope"), 1700004000, nullptr).code(), StatusCode::kNotFound);
+}
+
+TEST_P(SessionConformance, RevokeUserSessionsCountsAndIsolates) {
+  MakeTenant("acme");
+  MakeTenant("other");
+  for (const char* hash : {"a1", "a2", "a3"}) Open("acme", "alice", hash);
+  Open("acme", "bob", "b1");
+  Open("", "alice", "s1");
+  Open("other", "alice", "o1");
+  ASSERT_TRUE(store_->RevokeSession(B("a3"), 1700003000, nullptr).ok());
+
+  auto count = store_->RevokeUserSessions("acme", "alice", 1700005000, nullptr);
+  ASSERT_TRUE(count.ok()) << count.status().ToString();
+  EXPECT_EQ(*count, 2);
+  EXPECT_EQ(store_->FindSession(B("a1"))->revoked_at, std::optional<std::int64_t>(1700005000));
+  EXPECT_EQ(store_->FindSession(B("a2"))->revoked_at, std::optional<std::int64_t>(1700005000));
+  // Already revoked: keeps its own time.
+  EXPECT_EQ(store_->FindSession(B("a3"))->revoked_at, std::optional<std::int64_t>(1700003000));
+  // Other users, staff of the same name and other tenants are untouched.
+  for (const char* hash : {"b1", "s1", "o1"}) {
+    EXPECT_FALSE(store_->FindSession(B(hash))->revoked_at.has_value()) << hash;
+  }
+
+  EXPECT_EQ(*store_->RevokeUserSessions("acme", "alice", 1700006000, nullptr), 0);
+  EXPECT_EQ(*store_->RevokeUserSessions("acme", "nobody", 1700006000, nullptr), 0);
+  EXPECT_EQ(*store_->RevokeUserSessions("", "alice", 1700006000, nullptr), 1);
+  EXPECT_FALSE(store_->FindSession(B("o1"))->revoked_at.has_value());
+}
+
 // --- Concurrency
 
 TEST_P(StoreConformanceTest, ConcurrentCompareAndSetUpdates) {
@@ -881,6 +1402,75 @@ TEST_P(StoreConformanceTest, AuditEntryAppendedWithEveryChange) {
             (std::vector<std::string>{"insert-meta", "put-meta", "create-tenant", "put-collection", "insert-record",
                                       "update-record", "delete-record", "put-role", "delete-role", "create-key",
                                       "revoke-key", "delete-tenant"}));
+}
+
+TEST_P(StoreConformanceTest, AuditEntryAppendedWithEveryIdentityChange) {
+  MakeTenant("acme");
+  std::vector<std::unique_ptr<TestLink>> links;
+  auto link = [&](const std::string& payload) -> const AuditLink* {
+    links.push_back(std::make_unique<TestLink>(payload));
+    return links.back().get();
+  };
+  std::int64_t expected = 0;
+  auto appended = [&](const std::string& what) {
+    auto size = store_->AuditSize();
+    ASSERT_TRUE(size.ok());
+    EXPECT_EQ(*size, ++expected) << what;
+  };
+  ASSERT_TRUE(store_->CreateUser(User("acme", "alice"), link("create-user")).ok());
+  appended("create user");
+  ASSERT_TRUE(store_->CreateUser(User("", "ops"), link("create-staff")).ok());
+  appended("create staff");
+  UserRow alice = User("acme", "alice");
+  alice.version = 2;
+  ASSERT_TRUE(store_->UpdateUser(alice, 1, nullptr, link("update-user")).ok());
+  appended("update user");
+  alice.version = 3;
+  SessionRow session = Session("acme", "alice", "h1");
+  ASSERT_TRUE(store_->UpdateUser(alice, 2, &session, link("sign-in")).ok());
+  appended("update user with session");
+  // Touching is bookkeeping: no entry of its own.
+  ASSERT_TRUE(store_->TouchSession(B("h1"), 1700002000).ok());
+  EXPECT_EQ(*store_->AuditSize(), expected);
+  session.method = "kerberos";
+  ASSERT_TRUE(store_->UpdateSession(session, link("step-up")).ok());
+  appended("update session");
+  ASSERT_TRUE(store_->RevokeSession(B("h1"), 1700003000, link("sign-out")).ok());
+  appended("revoke session");
+  alice.version = 4;
+  SessionRow second = Session("acme", "alice", "h2");
+  ASSERT_TRUE(store_->UpdateUser(alice, 3, &second, link("sign-in-2")).ok());
+  appended("second sign-in");
+  ASSERT_EQ(*store_->RevokeUserSessions("acme", "alice", 1700004000, link("revoke-all")), 1);
+  appended("revoke user sessions");
+  // Revoking none is still a successful call with its entry.
+  ASSERT_EQ(*store_->RevokeUserSessions("acme", "alice", 1700004000, link("revoke-none")), 0);
+  appended("revoke no sessions");
+  ASSERT_TRUE(store_->DeleteUser("acme", "alice", link("delete-user")).ok());
+  appended("delete user");
+
+  // Failed identity changes append nothing.
+  TestLink never("never");
+  UserRow stale = User("", "ops");
+  stale.version = 3;
+  SessionRow lost = Session("", "ops", "h3");
+  std::vector<std::pair<std::string, Status>> failures = {
+      {"duplicate user", store_->CreateUser(User("", "ops"), &never)},
+      {"user without tenant", store_->CreateUser(User("nobody", "x"), &never)},
+      {"update conflict", store_->UpdateUser(stale, 2, &lost, &never)},
+      {"update missing", store_->UpdateUser(alice, 3, nullptr, &never)},
+      {"delete missing user", store_->DeleteUser("acme", "alice", &never)},
+      {"update missing session", store_->UpdateSession(session, &never)},
+      {"revoke deleted session", store_->RevokeSession(B("h1"), 1700005000, &never)},
+      {"revoke missing", store_->RevokeSession(B("nope"), 1700005000, &never)},
+  };
+  for (const auto& [what, status] : failures) EXPECT_FALSE(status.ok()) << what;
+  EXPECT_EQ(*store_->AuditSize(), expected);
+  EXPECT_EQ(store_->FindSession(B("h3")).status().code(), StatusCode::kNotFound);
+
+  EXPECT_EQ(CheckChain(*store_),
+            (std::vector<std::string>{"create-user", "create-staff", "update-user", "sign-in", "step-up", "sign-out",
+                                      "sign-in-2", "revoke-all", "revoke-none", "delete-user"}));
 }
 
 TEST_P(StoreConformanceTest, AuditFailedChangeAppendsNothing) {
@@ -1236,6 +1826,8 @@ TEST_P(StoreConformanceTest, ConcurrentContendersGetOneHolder) {
 
 INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformanceTest, ::testing::Values(SqliteFactory()), FactoryName);
 INSTANTIATE_TEST_SUITE_P(Postgres, StoreConformanceTest, ::testing::Values(PostgresFactory()), FactoryName);
+INSTANTIATE_TEST_SUITE_P(Sqlite, SessionConformance, ::testing::Values(SqliteFactory()), FactoryName);
+INSTANTIATE_TEST_SUITE_P(Postgres, SessionConformance, ::testing::Values(PostgresFactory()), FactoryName);
 
 }  // namespace
 }  // namespace kura::store
