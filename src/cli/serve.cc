@@ -16,6 +16,7 @@
 #include <system_error>
 
 #include "audit/export.h"
+#include "auth/kerberos.h"
 #include "cli/serve_config.h"
 #include "cli/serve_seal.h"
 #include "cli/server_commands.h"
@@ -82,7 +83,7 @@ void PrintDevBanner(std::ostream& out, const std::string& url, const ServePlan& 
       << "\n"
       << "    Address:    " << url << "\n"
       << "    CA file:    " << (ca_file.empty() ? std::string("(TLS files from the config)") : ca_file) << "\n"
-      << "    Root token: " << token << "\n"
+      << "    Root token: " << (token.empty() ? std::string("(revoked: sign in as staff)") : token) << "\n"
       << "    Data:       " << dir << "\n"
       << "\n"
       << "    Use the CLI from another shell:\n"
@@ -187,6 +188,19 @@ int Serve(Context* ctx, const ServeFlags& flags) {
   vault_options.region = config.region;
   vault_options.keep_versions = config.records.keep_versions;
   vault_options.max_page_size = config.records.max_page_size;
+  vault::IdentityOptions& identity = vault_options.identity;
+  identity.argon2.memory_bytes = config.auth.password_hash_memory_kib * 1024;
+  identity.argon2.iterations = config.auth.password_hash_iterations;
+  identity.session_idle = config.auth.session_idle_timeout;
+  identity.session_lifetime = config.auth.session_lifetime;
+  identity.step_up_window = config.auth.step_up_window;
+  identity.totp_issuer = config.auth.totp_issuer;
+  if (config.kerberos.enabled) {
+    auto acceptor = auth::KerberosAcceptor::Create({config.kerberos.keytab, config.kerberos.service_principal});
+    if (!acceptor.ok()) return fail(kExitUsage, "kerberos: " + acceptor.status().message());
+    identity.kerberos = std::move(acceptor).value();
+    identity.kerberos_map_realms = config.kerberos.map_realms;
+  }
   auto vault_or = vault::Vault::Open(std::move(vault_options));
   if (!vault_or.ok()) return fail(kExitError, "cannot open the vault: " + vault_or.status().message());
   // Declared before the server so it outlives it.

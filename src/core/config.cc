@@ -574,6 +574,32 @@ Status ReadConfig(const Reader& r, const toml::table& root, Config* c) {
       {"checkpoint_interval", r.Duration(&c->audit.checkpoint_interval, false)},
       {"sink", sinks},
   };
+  std::map<std::string, Reader::Handler> auth = {
+      {"password_hash_memory_kib", r.Int(&c->auth.password_hash_memory_kib, 8, 4 * 1024 * 1024)},
+      {"password_hash_iterations", r.Int(&c->auth.password_hash_iterations, 1, 100)},
+      {"session_idle_timeout", r.Duration(&c->auth.session_idle_timeout, false)},
+      {"session_lifetime", r.Duration(&c->auth.session_lifetime, false)},
+      {"step_up_window", r.Duration(&c->auth.step_up_window, false)},
+      {"totp_issuer", r.NonEmptyString(&c->auth.totp_issuer)},
+  };
+  Reader::Handler realms = [&r, c](const toml::node& v, const std::string& key) -> Status {
+    const toml::array* array = v.as_array();
+    if (array == nullptr) return r.Error(v.source(), key, "expected an array of realm names");
+    std::vector<std::string> out;
+    for (const toml::node& item : *array) {
+      const auto* s = item.as_string();
+      if (s == nullptr || s->get().empty()) return r.Error(item.source(), key, "expected a realm name (a string)");
+      out.push_back(s->get());
+    }
+    c->kerberos.map_realms = std::move(out);
+    return Status::Ok();
+  };
+  std::map<std::string, Reader::Handler> kerberos = {
+      {"enabled", r.Bool(&c->kerberos.enabled)},
+      {"keytab", r.NonEmptyString(&c->kerberos.keytab)},
+      {"service_principal", r.NonEmptyString(&c->kerberos.service_principal)},
+      {"map_realms", realms},
+  };
   std::map<std::string, Reader::Handler> log = {
       {"level", r.Enum(&c->log.level, kLogLevels)},
       {"access_log", r.NonEmptyString(&c->log.access_log)},
@@ -592,6 +618,8 @@ Status ReadConfig(const Reader& r, const toml::table& root, Config* c) {
       {"seal", seal},
       {"records", section(std::move(records))},
       {"audit", section(std::move(audit))},
+      {"auth", section(std::move(auth))},
+      {"kerberos", section(std::move(kerberos))},
       {"log", section(std::move(log))},
   };
   return r.Table(root, "", top);
@@ -716,6 +744,9 @@ Status ValidateConfig(const Config& c) {
   if (c.records.keep_versions < 1) return bad("records.keep_versions", "must be at least 1");
   if (c.records.max_page_size < 1) return bad("records.max_page_size", "must be at least 1");
   if (c.audit.checkpoint_interval.count() <= 0) return bad("audit.checkpoint_interval", "must be greater than zero");
+  if (c.auth.session_idle_timeout > c.auth.session_lifetime) {
+    return bad("auth.session_idle_timeout", "must not be longer than auth.session_lifetime");
+  }
   for (std::size_t i = 0; i < c.audit.sinks.size(); ++i) {
     const Config::Audit::SinkSettings& sink = c.audit.sinks[i];
     const std::string key = "audit.sink[" + std::to_string(i) + "]";

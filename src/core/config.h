@@ -107,6 +107,23 @@ struct Config {
     std::vector<SinkSettings> sinks;
   } audit;
 
+  // Sign-in (docs/identity.md). Password policy itself is per tenant and for
+  // staff, set through the API (/v1/t/{t}/auth-policy, /v1/sys/auth-policy).
+  struct Auth {
+    std::uint64_t password_hash_memory_kib = 64 * 1024;  // Argon2id memory per hash
+    std::uint64_t password_hash_iterations = 3;          // Argon2id passes
+    std::chrono::seconds session_idle_timeout{15 * 60};
+    std::chrono::seconds session_lifetime{8 * 3600};
+    std::chrono::seconds step_up_window{5 * 60};
+    std::string totp_issuer = "kura";
+  } auth;
+  // Kerberos sign-in for staff (HTTP Negotiate). Off unless enabled.
+  struct Kerberos {
+    bool enabled = false;
+    std::string keytab;              // "" = KRB5_KTNAME
+    std::string service_principal;   // "" = any key in the keytab
+    std::vector<std::string> map_realms;  // name@REALM → staff "name"
+  } kerberos;
   struct Log {
     std::string level = "info";              // trace | debug | info | warn | error
     std::string access_log = "stderr";       // stderr | off | a file path

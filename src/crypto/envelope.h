@@ -16,7 +16,13 @@
 namespace kura::crypto {
 
 // Key purposes wrapped under the KEK, bound into the wrap's associated data.
-enum class KeyPurpose : std::uint8_t { kDataKey = 1, kIndexKey = 2, kKekCheck = 3, kAuditSigningKey = 4 };
+enum class KeyPurpose : std::uint8_t {
+  kDataKey = 1,
+  kIndexKey = 2,
+  kKekCheck = 3,
+  kAuditSigningKey = 4,
+  kTotpSecret = 5,  // a user's TOTP secret; owner "<tenant>/<username>" ("/<username>" for staff)
+};
 
 // AAD for a record version: "kura/record/v1" 0 tenant 0 collection 0 id 0 version,
 // version as 8 bytes big-endian two's complement.

@@ -157,27 +157,58 @@ Response Handlers::Handle(const RouteMatch& match, const Request& request, bool 
 
   // Authenticate before looking at anything else the client sent: an
   // unauthenticated caller learns nothing about what a route would accept.
+  std::string negotiate_reply;  // the mutual-authentication token of a Kerberos request
   if (traits.auth) {
-    Result<std::string_view> token = ParseBearer(request.authorization);
-    if (!token.ok()) {
-      Response r = reject(token.status());
-      // RFC 6750 §3: no error attribute when no credentials were sent at all.
-      if (request.authorization.empty() && r.status == 401) r.www_authenticate = R"(Bearer realm="kura")";
-      return r;
+    const bool kerberos_route = match.route == RouteId::kKerberosLogin;
+    if (HasAuthScheme(request.authorization, "negotiate")) {
+      Result<std::string_view> token = ParseNegotiate(request.authorization);
+      std::string client_principal;
+      Result<vault::NegotiateResult> negotiated =
+          token.ok() ? vault_->AuthenticateNegotiate(*token, &client_principal)
+                     : Result<vault::NegotiateResult>(token.status());
+      if (!negotiated.ok()) {
+        Response r = Reject(match, request, caller, negotiated.status(),
+                            client_principal.empty() ? "" : "kerberos:" + client_principal);
+        if (r.status == 401) r.www_authenticate = "Negotiate";
+        return r;
+      }
+      caller.principal = std::move(negotiated->principal);
+      negotiate_reply = std::move(negotiated->output_token);
+    } else {
+      Result<std::string_view> token =
+          kerberos_route ? Result<std::string_view>(UnauthenticatedError("this route takes Authorization: Negotiate"))
+                         : ParseBearer(request.authorization);
+      if (!token.ok()) {
+        Response r = reject(token.status());
+        // RFC 4559 / RFC 6750 §3: the challenge, without an error attribute
+        // when no credentials were sent at all.
+        if (r.status == 401 && kerberos_route) r.www_authenticate = "Negotiate";
+        else if (request.authorization.empty() && r.status == 401) r.www_authenticate = R"(Bearer realm="kura")";
+        return r;
+      }
+      Result<vault::Principal> principal = vault_->Authenticate(*token);
+      if (!principal.ok()) return reject(principal.status());
+      caller.principal = std::move(principal).value();
     }
-    Result<vault::Principal> principal = vault_->Authenticate(*token);
-    if (!principal.ok()) return reject(principal.status());
-    caller.principal = std::move(principal).value();
+    // A session that must first change its password or enrol TOTP reaches
+    // only the routes that let it do so.
+    if (!caller.principal.restriction.empty() && !traits.restricted_ok) {
+      return reject(PermissionDeniedError("finish signing in first: " + caller.principal.restriction +
+                                          " (POST /v1/auth/password or /v1/auth/totp/enroll)"));
+    }
   }
 
   Response r = Dispatch(match, request, caller);
   if (traits.auth) r.principal = caller.principal.LogName();
+  if (!negotiate_reply.empty() && r.status < 400) r.www_authenticate = "Negotiate " + negotiate_reply;
   return r;
 }
 
 Response Handlers::Reject(const RouteMatch& match, const Request& request, const vault::Caller& caller,
-                          const Status& status) const {
-  Status audited = vault_->AuditRejected(caller, AuditTargetOf(match, request), status);
+                          const Status& status, std::string claimed_principal) const {
+  vault::AuditTarget target = AuditTargetOf(match, request);
+  target.claimed_principal = std::move(claimed_principal);
+  Status audited = vault_->AuditRejected(caller, target, status);
   return StatusResponse(audited.ok() ? status : audited, request.request_id);
 }
 
@@ -259,6 +290,46 @@ std::string_view AuditActionOf(RouteId route) {
     case RouteId::kAuditConsistency:
     case RouteId::kAuditPubkey:
       return a::kAuditProof;
+    case RouteId::kLogin:
+      return a::kLogin;
+    case RouteId::kKerberosLogin:
+      return a::kKerberosLogin;
+    case RouteId::kLogout:
+      return a::kLogout;
+    case RouteId::kChangePassword:
+      return a::kPasswordChange;
+    case RouteId::kStepUp:
+      return a::kStepUp;
+    case RouteId::kTotpEnroll:
+      return a::kTotpEnroll;
+    case RouteId::kTotpConfirm:
+      return a::kTotpConfirm;
+    case RouteId::kCreateUser:
+    case RouteId::kCreateStaff:
+      return a::kUserCreate;
+    case RouteId::kListUsers:
+    case RouteId::kListStaff:
+      return a::kUserList;
+    case RouteId::kGetUser:
+    case RouteId::kGetStaff:
+      return a::kUserRead;
+    case RouteId::kUpdateUser:
+    case RouteId::kUpdateStaff:
+      return a::kUserUpdate;
+    case RouteId::kDeleteUser:
+    case RouteId::kDeleteStaff:
+      return a::kUserDelete;
+    case RouteId::kRevokeUserSessions:
+    case RouteId::kRevokeStaffSessions:
+      return a::kSessionRevoke;
+    case RouteId::kGetTenantAuthPolicy:
+    case RouteId::kGetStaffAuthPolicy:
+      return a::kAuthPolicyRead;
+    case RouteId::kPutTenantAuthPolicy:
+    case RouteId::kPutStaffAuthPolicy:
+      return a::kAuthPolicyWrite;
+    case RouteId::kRevokeRootToken:
+      return a::kRootTokenRevoke;
   }
   return "";
 }
@@ -378,6 +449,79 @@ Response Handlers::Dispatch(const RouteMatch& match, const Request& request, con
       break;
     case RouteId::kAuditPubkey:
       result = vault_->AuditPublicKey(caller);
+      break;
+    case RouteId::kLogin:
+      result = vault_->Login(caller.context, body);
+      break;
+    case RouteId::kKerberosLogin:
+      result = vault_->KerberosLogin(caller);
+      break;
+    case RouteId::kLogout:
+      result = vault_->Logout(caller);
+      break;
+    case RouteId::kChangePassword:
+      result = vault_->ChangePassword(caller, body);
+      break;
+    case RouteId::kStepUp:
+      result = vault_->StepUp(caller, body);
+      break;
+    case RouteId::kTotpEnroll:
+      result = vault_->TotpEnroll(caller);
+      break;
+    case RouteId::kTotpConfirm:
+      result = vault_->TotpConfirm(caller, body);
+      break;
+    case RouteId::kCreateUser:
+      result = vault_->CreateUser(caller, t, body);
+      break;
+    case RouteId::kListUsers:
+      result = vault_->ListUsers(caller, t, Page(query));
+      break;
+    case RouteId::kGetUser:
+      result = vault_->GetUser(caller, t, std::string(p[1]));
+      break;
+    case RouteId::kUpdateUser:
+      result = vault_->UpdateUser(caller, t, std::string(p[1]), body);
+      break;
+    case RouteId::kDeleteUser:
+      result = vault_->DeleteUser(caller, t, std::string(p[1]));
+      break;
+    case RouteId::kRevokeUserSessions:
+      result = vault_->RevokeUserSessions(caller, t, std::string(p[1]));
+      break;
+    // Staff: the same calls with no tenant.
+    case RouteId::kCreateStaff:
+      result = vault_->CreateUser(caller, "", body);
+      break;
+    case RouteId::kListStaff:
+      result = vault_->ListUsers(caller, "", Page(query));
+      break;
+    case RouteId::kGetStaff:
+      result = vault_->GetUser(caller, "", t);
+      break;
+    case RouteId::kUpdateStaff:
+      result = vault_->UpdateUser(caller, "", t, body);
+      break;
+    case RouteId::kDeleteStaff:
+      result = vault_->DeleteUser(caller, "", t);
+      break;
+    case RouteId::kRevokeStaffSessions:
+      result = vault_->RevokeUserSessions(caller, "", t);
+      break;
+    case RouteId::kGetTenantAuthPolicy:
+      result = vault_->GetAuthPolicy(caller, t);
+      break;
+    case RouteId::kPutTenantAuthPolicy:
+      result = vault_->PutAuthPolicy(caller, t, body);
+      break;
+    case RouteId::kGetStaffAuthPolicy:
+      result = vault_->GetAuthPolicy(caller, "");
+      break;
+    case RouteId::kPutStaffAuthPolicy:
+      result = vault_->PutAuthPolicy(caller, "", body);
+      break;
+    case RouteId::kRevokeRootToken:
+      result = vault_->RevokeRootToken(caller);
       break;
   }
   return FromResult(result, id);

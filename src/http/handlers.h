@@ -8,6 +8,7 @@
 #ifndef KURA_HTTP_HANDLERS_H_
 #define KURA_HTTP_HANDLERS_H_
 
+#include <string>
 #include <string_view>
 
 #include "http/response.h"
@@ -50,10 +51,12 @@ class Handlers {
   Response Handle(const RouteMatch& match, const Request& request, bool draining) const;
 
  private:
-  // A refusal before the vault call: audited first; 503 instead when its
-  // entry cannot be made durable.
+  // A refusal before the vault call: audited first (under
+  // `claimed_principal` when no principal was established but the request
+  // proved a name, e.g. a valid Kerberos ticket); 503 instead when its entry
+  // cannot be made durable.
   Response Reject(const RouteMatch& match, const Request& request, const vault::Caller& caller,
-                  const Status& status) const;
+                  const Status& status, std::string claimed_principal = "") const;
   // Everything after authentication: query, If-Match, body, the vault call.
   Response Dispatch(const RouteMatch& match, const Request& request, const vault::Caller& caller) const;
 

@@ -137,6 +137,33 @@ Result<std::optional<std::int64_t>> ParseIfMatch(std::string_view value) {
   return std::optional<std::int64_t>(*version);
 }
 
+bool HasAuthScheme(std::string_view authorization, std::string_view scheme) {
+  if (authorization.size() <= scheme.size() || authorization[scheme.size()] != ' ') return false;
+  for (std::size_t i = 0; i < scheme.size(); ++i) {
+    char ch = authorization[i];
+    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+    if (ch != scheme[i]) return false;
+  }
+  return true;
+}
+
+Result<std::string_view> ParseNegotiate(std::string_view authorization) {
+  if (!HasAuthScheme(authorization, "negotiate")) return UnauthenticatedError("malformed Authorization header");
+  std::string_view token = authorization.substr(10);
+  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+  // RFC 4559: base64 of the GSSAPI token. Kerberos tickets with a PAC stay
+  // well under this bound.
+  constexpr std::size_t kMaxNegotiateToken = 16 * 1024;
+  if (token.empty() || token.size() > kMaxNegotiateToken) return UnauthenticatedError("malformed Authorization header");
+  for (char ch : token) {
+    const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '+' ||
+                    ch == '/' || ch == '=';
+    if (!ok) return UnauthenticatedError("malformed Authorization header");
+  }
+  return token;
+}
+
 Result<std::string_view> ParseBearer(std::string_view authorization) {
   if (authorization.empty()) return UnauthenticatedError("missing bearer token");
   constexpr std::string_view kScheme = "bearer ";

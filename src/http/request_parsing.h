@@ -41,6 +41,12 @@ std::string QueryKeysForLog(std::string_view query);
 // InvalidArgument for anything else (weak tags, lists, garbage).
 Result<std::optional<std::int64_t>> ParseIfMatch(std::string_view value);
 
+// Whether the header uses `scheme` (lower case, e.g. "negotiate"): the
+// scheme's name, case-insensitively, then a space.
+bool HasAuthScheme(std::string_view authorization, std::string_view scheme);
+// The base64 token of "Negotiate <token>" (RFC 4559). Unauthenticated when
+// malformed or longer than 16 KiB.
+Result<std::string_view> ParseNegotiate(std::string_view authorization);
 // Authorization: "Bearer <token68>" (scheme case-insensitive). Unauthenticated
 // when missing or malformed; the message never contains the header.
 Result<std::string_view> ParseBearer(std::string_view authorization);

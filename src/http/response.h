@@ -21,7 +21,7 @@ struct Response {
   std::string body;                   // JSON text; empty for 204
   std::optional<std::int64_t> etag;   // records: sent as ETag: "N"
   std::string_view allow;             // 405: the allowed methods
-  std::string_view www_authenticate;  // 401: the challenge
+  std::string www_authenticate;       // 401: the challenge; Negotiate: the mutual-auth token
   int retry_after = 0;                // seconds; 0 = no Retry-After
   bool close = false;                 // close the connection after sending
   std::string principal = "-";        // for the access log: Principal::LogName()

@@ -19,6 +19,9 @@ constexpr RouteTraits kAuth{};
 constexpr RouteTraits kAuthBody{.body = true};
 constexpr RouteTraits kPaged{.paging = true};
 constexpr RouteTraits kParams{.all_params = true};
+constexpr RouteTraits kSignIn{.auth = false, .body = true};
+constexpr RouteTraits kFinishSignIn{.restricted_ok = true};
+constexpr RouteTraits kFinishSignInBody{.body = true, .restricted_ok = true};
 
 // The table: one line per (method, pattern). Order does not matter: patterns
 // never overlap (a literal segment never sits where another pattern has a
@@ -29,7 +32,31 @@ const Spec kSpecs[] = {
     {Method::kPost, "/v1/sys/init", RouteId::kInit, kOpenBody},
     {Method::kPost, "/v1/sys/unseal", RouteId::kUnseal, kOpenBody},
     {Method::kPost, "/v1/sys/seal", RouteId::kSeal, kAuth},
-    {Method::kGet, "/v1/whoami", RouteId::kWhoami, kAuth},
+    {Method::kGet, "/v1/whoami", RouteId::kWhoami, kFinishSignIn},
+    {Method::kPost, "/v1/auth/login", RouteId::kLogin, kSignIn},
+    {Method::kGet, "/v1/auth/kerberos", RouteId::kKerberosLogin, kAuth},
+    {Method::kPost, "/v1/auth/logout", RouteId::kLogout, kFinishSignIn},
+    {Method::kPost, "/v1/auth/password", RouteId::kChangePassword, kFinishSignInBody},
+    {Method::kPost, "/v1/auth/step-up", RouteId::kStepUp, kAuthBody},
+    {Method::kPost, "/v1/auth/totp/enroll", RouteId::kTotpEnroll, kFinishSignIn},
+    {Method::kPost, "/v1/auth/totp/confirm", RouteId::kTotpConfirm, kFinishSignInBody},
+    {Method::kPost, "/v1/t/{t}/users", RouteId::kCreateUser, kAuthBody},
+    {Method::kGet, "/v1/t/{t}/users", RouteId::kListUsers, kPaged},
+    {Method::kGet, "/v1/t/{t}/users/{u}", RouteId::kGetUser, kAuth},
+    {Method::kPut, "/v1/t/{t}/users/{u}", RouteId::kUpdateUser, kAuthBody},
+    {Method::kDelete, "/v1/t/{t}/users/{u}", RouteId::kDeleteUser, kAuth},
+    {Method::kDelete, "/v1/t/{t}/users/{u}/sessions", RouteId::kRevokeUserSessions, kAuth},
+    {Method::kPost, "/v1/sys/staff", RouteId::kCreateStaff, kAuthBody},
+    {Method::kGet, "/v1/sys/staff", RouteId::kListStaff, kPaged},
+    {Method::kGet, "/v1/sys/staff/{u}", RouteId::kGetStaff, kAuth},
+    {Method::kPut, "/v1/sys/staff/{u}", RouteId::kUpdateStaff, kAuthBody},
+    {Method::kDelete, "/v1/sys/staff/{u}", RouteId::kDeleteStaff, kAuth},
+    {Method::kDelete, "/v1/sys/staff/{u}/sessions", RouteId::kRevokeStaffSessions, kAuth},
+    {Method::kGet, "/v1/t/{t}/auth-policy", RouteId::kGetTenantAuthPolicy, kAuth},
+    {Method::kPut, "/v1/t/{t}/auth-policy", RouteId::kPutTenantAuthPolicy, kAuthBody},
+    {Method::kGet, "/v1/sys/auth-policy", RouteId::kGetStaffAuthPolicy, kAuth},
+    {Method::kPut, "/v1/sys/auth-policy", RouteId::kPutStaffAuthPolicy, kAuthBody},
+    {Method::kDelete, "/v1/sys/root-token", RouteId::kRevokeRootToken, kAuth},
     {Method::kPost, "/v1/tenants", RouteId::kCreateTenant, kAuthBody},
     {Method::kGet, "/v1/tenants", RouteId::kListTenants, kPaged},
     {Method::kGet, "/v1/tenants/{t}", RouteId::kGetTenant, kAuth},

@@ -47,6 +47,30 @@ enum class RouteId : std::uint8_t {
   kAuditProof,
   kAuditConsistency,
   kAuditPubkey,
+  kLogin,
+  kKerberosLogin,
+  kLogout,
+  kChangePassword,
+  kStepUp,
+  kTotpEnroll,
+  kTotpConfirm,
+  kCreateUser,
+  kListUsers,
+  kGetUser,
+  kUpdateUser,
+  kDeleteUser,
+  kRevokeUserSessions,
+  kCreateStaff,
+  kListStaff,
+  kGetStaff,
+  kUpdateStaff,
+  kDeleteStaff,
+  kRevokeStaffSessions,
+  kGetTenantAuthPolicy,
+  kPutTenantAuthPolicy,
+  kGetStaffAuthPolicy,
+  kPutStaffAuthPolicy,
+  kRevokeRootToken,
 };
 
 // What a route needs from the transport.
@@ -59,6 +83,9 @@ struct RouteTraits {
   bool filters = false;         // accepts ?<field>=<value>
   bool if_match = false;        // honours If-Match
   bool all_params = false;      // every query parameter goes to filters (the vault parses them)
+  // A restricted session (expired password, TOTP enrolment due) may call it:
+  // the routes that let the user finish signing in.
+  bool restricted_ok = false;
 };
 
 struct RouteMatch {

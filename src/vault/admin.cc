@@ -59,11 +59,8 @@ Result<Reply> VaultImpl::CreateTenant(const Caller& caller, const json& body) {
   AuditScope scope(this, caller, actions::kTenantCreate, "", "tenants");
   return scope.Finish([&]() -> Result<Reply> {
     KURA_RETURN_IF_ERROR(RequireUnsealed());
-    KURA_RETURN_IF_ERROR(RequireRoot(caller));
-    if (body.is_object() && body.contains("admin")) {
-      return InvalidArgumentError("admin: tenant user accounts are not supported yet; create an API key instead");
-    }
-    KURA_RETURN_IF_ERROR(CheckObject(body, {"id", "name", "region"}));
+    KURA_RETURN_IF_ERROR(RequireStaff(caller, {staff_roles::kOperator}));
+    KURA_RETURN_IF_ERROR(CheckObject(body, {"id", "name", "region", "admin"}));
     KURA_ASSIGN_OR_RETURN(std::string id, RequiredString(body, "id"));
     KURA_RETURN_IF_ERROR(CheckName("id", id));
     scope.set_tenant(id);
@@ -72,6 +69,19 @@ Result<Reply> VaultImpl::CreateTenant(const Caller& caller, const json& body) {
     KURA_RETURN_IF_ERROR(CheckDisplayName(name));
     KURA_ASSIGN_OR_RETURN(auto region, OptionalString(body, "region"));
     if (region && !IsKnownRegion(*region)) return InvalidArgumentError("region: unknown region (jp|us|eu|in)");
+    // The tenant's first admin (SPEC Appendix A): checked in full (name,
+    // password policy) before the tenant is made, so a weak password leaves
+    // nothing behind.
+    std::optional<store::UserRow> admin;
+    if (body.contains("admin") && !body["admin"].is_null()) {
+      json admin_body = body["admin"];
+      if (!admin_body.is_object()) return InvalidArgumentError("admin: must be an object {\"username\",\"password\"}");
+      KURA_RETURN_IF_ERROR(CheckObject(admin_body, {"username", "password"}));
+      admin_body["roles"] = json::array({policy::kAdminRoleName});
+      auto prepared = PrepareUser(id, admin_body);
+      if (!prepared.ok()) return Status(prepared.status().code(), "admin." + prepared.status().message());
+      admin = std::move(prepared).value();
+    }
 
     store::TenantRow row;
     row.id = id;
@@ -87,6 +97,11 @@ Result<Reply> VaultImpl::CreateTenant(const Caller& caller, const json& body) {
     ForgetTenant(id);
     Reply reply;
     reply.body = TenantJson(row);
+    if (admin) {
+      AuditScope user_scope(this, caller, actions::kUserCreate, id, "users/" + admin->username);
+      KURA_RETURN_IF_ERROR(user_scope.Finish(store_->CreateUser(*admin, user_scope.Change())));
+      reply.body["admin"] = admin->username;
+    }
     reply.created = true;
     return reply;
   }());
@@ -96,7 +111,8 @@ Result<Reply> VaultImpl::GetTenant(const Caller& caller, const std::string& tena
   AuditScope scope(this, caller, actions::kTenantRead, tenant, "tenants/" + tenant);
   return scope.Finish([&]() -> Result<Reply> {
     KURA_RETURN_IF_ERROR(RequireUnsealed());
-    KURA_RETURN_IF_ERROR(RequireRoot(caller));
+    KURA_RETURN_IF_ERROR(RequireStaff(caller, {staff_roles::kOperator, staff_roles::kSecurityOfficer,
+                                               staff_roles::kAuditor, staff_roles::kSupport}));
     KURA_RETURN_IF_ERROR(CheckName("tenant", tenant));
     auto row = store_->GetTenant(tenant);
     if (row.status().code() == StatusCode::kNotFound) return NotFoundError("tenant '" + tenant + "' not found");
@@ -111,7 +127,8 @@ Result<Reply> VaultImpl::ListTenants(const Caller& caller, const PageParams& pag
   AuditScope scope(this, caller, actions::kTenantList, "", "tenants");
   return scope.Finish([&]() -> Result<Reply> {
     KURA_RETURN_IF_ERROR(RequireUnsealed());
-    KURA_RETURN_IF_ERROR(RequireRoot(caller));
+    KURA_RETURN_IF_ERROR(RequireStaff(caller, {staff_roles::kOperator, staff_roles::kSecurityOfficer,
+                                               staff_roles::kAuditor, staff_roles::kSupport}));
     KURA_ASSIGN_OR_RETURN(store::PageRequest req, ToPageRequest(page));
     KURA_ASSIGN_OR_RETURN(auto rows, store_->ListTenants(req));
     json items = json::array();
@@ -126,7 +143,8 @@ Result<Reply> VaultImpl::DeleteTenant(const Caller& caller, const std::string& t
   AuditScope scope(this, caller, actions::kTenantDelete, tenant, "tenants/" + tenant);
   return scope.Finish([&]() -> Result<Reply> {
     KURA_RETURN_IF_ERROR(RequireUnsealed());
-    KURA_RETURN_IF_ERROR(RequireRoot(caller));
+    KURA_RETURN_IF_ERROR(RequireStaff(caller, {staff_roles::kOperator}));
+    KURA_RETURN_IF_ERROR(RequireFreshAuth(caller));  // sensitive: destroys the tenant's keys
     KURA_RETURN_IF_ERROR(CheckName("tenant", tenant));
     Status s = store_->DeleteTenant(tenant, scope.Change());
     // Forget cached keys either way: if the rows are gone, so must be the keys.

@@ -122,14 +122,32 @@ const store::AuditLink* AuditScope::Change() {
   event.at_ms = vault_->NowMillis();
   event.outcome = kSuccess;
   change_ = std::make_unique<ChangeEntry>(std::move(event));
+  change_outcome_.reset();
+  return change_.get();
+}
+
+const store::AuditLink* AuditScope::FailureChange(const Status& outcome) {
+#ifdef KURA_BENCH_UNAUDITED
+  return nullptr;
+#endif
+  audit::Event event = event_;
+  event.at_ms = vault_->NowMillis();
+  event.outcome = failure_outcome_.empty() ? OutcomeOf(outcome) : failure_outcome_;
+  change_ = std::make_unique<ChangeEntry>(std::move(event));
+  change_outcome_ = outcome.code();
   return change_.get();
 }
 
 Status AuditScope::Finish(Status status) {
-  // The change committed, and its entry with it.
-  if (status.ok() && change_ && change_->linked()) return status;
+  // The change committed, and its entry with it. A change whose entry
+  // records a failure counts only when the call ends with that failure: any
+  // other status means the store call itself failed (and rolled back).
+  if (change_ && change_->linked()) {
+    if (!change_outcome_ && status.ok()) return status;
+    if (change_outcome_ && status.code() == *change_outcome_) return status;
+  }
   event_.at_ms = vault_->NowMillis();
-  event_.outcome = OutcomeOf(status);
+  event_.outcome = status.ok() || failure_outcome_.empty() ? OutcomeOf(status) : failure_outcome_;
   if (Status appended = vault_->AppendEntry(event_); !appended.ok()) return appended;
   return status;
 }
@@ -161,7 +179,9 @@ Status VaultImpl::AppendEntry(const audit::Event& event) {
 Status VaultImpl::AuditRejected(const Caller& caller, const AuditTarget& target, const Status& outcome) {
   audit::Event event;
   event.at_ms = NowMillis();
-  event.principal = caller.principal.id.empty() ? "anonymous" : caller.principal.LogName();
+  event.principal = !caller.principal.id.empty()    ? caller.principal.LogName()
+                    : !target.claimed_principal.empty() ? target.claimed_principal
+                                                        : "anonymous";
   event.tenant = target.tenant;
   event.action = target.action;
   event.resource = target.resource;
@@ -403,9 +423,15 @@ Result<Reply> VaultImpl::TenantAuditTrail(const Caller& caller, const std::strin
   AuditScope scope(this, caller, actions::kAuditRead, tenant, "audit");
   return scope.Finish([&]() -> Result<Reply> {
     KURA_RETURN_IF_ERROR(RequireUnsealed());
-    KURA_ASSIGN_OR_RETURN(auto role, RoleOf(caller.principal, tenant));
-    if (!policy::Decide(*role, policy::Action::kAuditRead, "").allowed) {
-      return PermissionDeniedError("permission denied");
+    // Auditors and security officers read every trail (SPEC §1); they see
+    // who did what, never a field value.
+    bool staff_reader = caller.principal.kind == PrincipalKind::kStaff &&
+                        RequireStaff(caller, {staff_roles::kAuditor, staff_roles::kSecurityOfficer}).ok();
+    if (!staff_reader) {
+      KURA_ASSIGN_OR_RETURN(auto role, RoleOf(caller.principal, tenant));
+      if (!policy::Decide(*role, policy::Action::kAuditRead, "").allowed) {
+        return PermissionDeniedError("permission denied");
+      }
     }
     return AuditTrail(tenant, filters);
   }());
@@ -415,7 +441,7 @@ Result<Reply> VaultImpl::SystemAuditTrail(const Caller& caller, const AuditFilte
   AuditScope scope(this, caller, actions::kAuditRead, "", "sys/audit");
   return scope.Finish([&]() -> Result<Reply> {
     KURA_RETURN_IF_ERROR(RequireUnsealed());
-    KURA_RETURN_IF_ERROR(RequireRoot(caller));
+    KURA_RETURN_IF_ERROR(RequireStaff(caller, {staff_roles::kAuditor, staff_roles::kSecurityOfficer}));
     return AuditTrail(std::nullopt, filters);
   }());
 }

@@ -48,6 +48,21 @@ Status Keyring::NewTenantKeys(store::TenantRow* row) {
   return Status::Ok();
 }
 
+Result<Bytes> Keyring::WrapSecret(const SecretBytes& secret, crypto::KeyPurpose purpose,
+                                  std::string_view owner) const {
+  std::shared_lock lock(mu_);
+  if (IsSealed() || kek_.empty()) return FailedPreconditionError("vault is sealed");
+  return crypto::WrapKey(kek_, secret, purpose, owner, 1);
+}
+
+Result<SecretBytes> Keyring::UnwrapSecret(ByteView wrapped, crypto::KeyPurpose purpose, std::string_view owner) const {
+  std::shared_lock lock(mu_);
+  if (IsSealed() || kek_.empty()) return FailedPreconditionError("vault is sealed");
+  auto secret = crypto::UnwrapKey(kek_, wrapped, purpose, owner, 1);
+  if (!secret.ok()) return DataLossError("a wrapped secret failed its integrity check");
+  return secret;
+}
+
 std::shared_ptr<const TenantKeys> Keyring::Cached(const std::string& tenant_id) const {
   std::shared_lock lock(mu_);
   if (IsSealed()) return nullptr;

@@ -62,6 +62,11 @@ class Keyring {
   // Unwraps a tenant's keys from its row and caches them. FailedPrecondition
   // when sealed; DataLoss when a wrapped key fails its integrity check.
   Result<std::shared_ptr<const TenantKeys>> Load(const store::TenantRow& row, std::uint64_t generation);
+  // Wraps / unwraps a small secret of the vault's own (a TOTP secret) under
+  // the KEK. FailedPrecondition when sealed; Unwrap: DataLoss when the wrap
+  // was altered or belongs to another purpose or owner.
+  Result<Bytes> WrapSecret(const SecretBytes& secret, crypto::KeyPurpose purpose, std::string_view owner) const;
+  Result<SecretBytes> UnwrapSecret(ByteView wrapped, crypto::KeyPurpose purpose, std::string_view owner) const;
   // Drops a tenant's cached keys (tenant deleted).
   void Forget(const std::string& tenant_id);
 

@@ -30,7 +30,26 @@ bool IsKnownRegion(std::string_view r) { return r == "jp" || r == "us" || r == "
 
 }  // namespace
 
-std::string Principal::LogName() const { return kind == PrincipalKind::kRoot ? "root" : "apikey:" + id; }
+std::string Principal::LogName() const {
+  switch (kind) {
+    case PrincipalKind::kRoot:
+      return "root";
+    case PrincipalKind::kApiKey:
+      return "apikey:" + id;
+    case PrincipalKind::kUser:
+      return "user:" + tenant_id + "/" + id;
+    case PrincipalKind::kStaff:
+      return "staff:" + id;
+  }
+  return "unknown";
+}
+
+bool Principal::HasRole(std::string_view role_name) const {
+  for (const std::string& r : roles) {
+    if (r == role_name) return true;
+  }
+  return false;
+}
 
 json SealStatus::ToJson() const {
   return {{"initialized", initialized},
@@ -59,6 +78,7 @@ VaultImpl::VaultImpl(Options options)
       region_(std::move(options.region)),
       keep_versions_(options.keep_versions),
       max_page_size_(options.max_page_size),
+      identity_(std::move(options.identity)),
       api_keys_(clock_, kCacheTtl, kCacheEntries),
       roles_(clock_, kCacheTtl, kCacheEntries),
       schemas_(clock_, kCacheTtl, kCacheEntries) {}
@@ -83,8 +103,9 @@ Status VaultImpl::Load() {
       !doc.contains("kek_check") || !doc["kek_check"].is_string()) {
     return fail();
   }
+  // An empty hash: the root token was revoked (RevokeRootToken).
   auto hash = HexDecode(doc["root_token_hash"].get<std::string>());
-  if (!hash || hash->size() != 32) return fail();
+  if (!hash || (hash->size() != 32 && !hash->empty())) return fail();
   std::string type = doc["seal"].value("type", "");
   if (type != seal_->Type()) {
     return FailedPreconditionError("this vault was initialised with the '" + type + "' seal, but the '" +
@@ -93,6 +114,22 @@ Status VaultImpl::Load() {
   initialized_ = true;
   root_token_hash_ = std::move(*hash);
   threshold_ = doc["seal"].value("threshold", 0);
+  return Status::Ok();
+}
+
+Status VaultImpl::ReloadRootTokenHash() {
+  auto meta = store_->GetMeta(kInitMetaKey);
+  if (!meta.ok()) return meta.status().code() == StatusCode::kNotFound ? Status::Ok() : meta.status();
+  json doc = json::parse(AsString(*meta), nullptr, /*allow_exceptions=*/false);
+  if (!doc.is_object() || !doc.contains("root_token_hash") || !doc["root_token_hash"].is_string()) {
+    return DataLossError("vault meta entry '" + std::string(kInitMetaKey) + "' is malformed");
+  }
+  auto hash = HexDecode(doc["root_token_hash"].get<std::string>());
+  if (!hash || (hash->size() != 32 && !hash->empty())) {
+    return DataLossError("vault meta entry '" + std::string(kInitMetaKey) + "' is malformed");
+  }
+  std::unique_lock lock(state_mu_);
+  root_token_hash_ = std::move(*hash);
   return Status::Ok();
 }
 
@@ -306,7 +343,7 @@ Status VaultImpl::AutoUnseal() {
 Result<Reply> VaultImpl::Seal(const Caller& caller) {
   AuditScope scope(this, caller, actions::kSeal, "", "sys/seal");
   return scope.Finish([&]() -> Result<Reply> {
-    KURA_RETURN_IF_ERROR(RequireRoot(caller));
+    KURA_RETURN_IF_ERROR(RequireStaff(caller, {staff_roles::kOperator}));
     std::lock_guard lock(lifecycle_mu_);
     if (keyring_.IsSealed()) return FailedPreconditionError(kSealed);
     keyring_.Seal();
@@ -340,6 +377,7 @@ Result<std::string> VaultImpl::DevInitialize(const std::string& known_root_token
   }
   Bytes hash = auth::TokenHash(known_root_token);
   std::shared_lock state(state_mu_);
+  if (root_token_hash_.empty()) return std::string();  // revoked: staff sign in instead
   if (known_root_token.empty() || !ConstantTimeEquals(hash, root_token_hash_)) {
     return UnauthenticatedError("the saved root token is not valid for this vault");
   }
@@ -355,12 +393,17 @@ Result<Principal> VaultImpl::Authenticate(std::string_view bearer_token) {
   Principal principal;
 
   if (parsed->kind == auth::TokenKind::kRoot) {
+    // Checked against the stored hash on every use, not the copy loaded at
+    // start: a revocation through another node holds here at once. The root
+    // token is used rarely (bootstrap), so the read costs nothing that counts.
+    KURA_RETURN_IF_ERROR(ReloadRootTokenHash());
     std::shared_lock lock(state_mu_);
     if (!initialized_ || !ConstantTimeEquals(hash, root_token_hash_)) return UnauthenticatedError(kBadToken);
     principal.kind = PrincipalKind::kRoot;
     principal.id = "root";
     return principal;
   }
+  if (parsed->kind == auth::TokenKind::kSession) return AuthenticateSession(hash);
 
   std::string cache_key(AsString(hash));
   std::optional<store::ApiKeyRow> row = api_keys_.Get(cache_key);
@@ -394,10 +437,24 @@ Result<Reply> VaultImpl::Whoami(const Caller& caller) {
     KURA_RETURN_IF_ERROR(RequireUnsealed());
     const Principal& p = caller.principal;
     Reply reply;
-    if (p.kind == PrincipalKind::kRoot) {
-      reply.body = {{"kind", "root"}, {"id", "root"}, {"tenant", nullptr}, {"role", nullptr}};
-    } else {
-      reply.body = {{"kind", "apikey"}, {"id", p.id}, {"tenant", p.tenant_id}, {"role", p.role}};
+    switch (p.kind) {
+      case PrincipalKind::kRoot:
+        reply.body = {{"kind", "root"}, {"id", "root"}, {"tenant", nullptr}, {"role", nullptr}};
+        break;
+      case PrincipalKind::kApiKey:
+        reply.body = {{"kind", "apikey"}, {"id", p.id}, {"tenant", p.tenant_id}, {"role", p.role}};
+        break;
+      case PrincipalKind::kUser:
+      case PrincipalKind::kStaff:
+        reply.body = {{"kind", p.kind == PrincipalKind::kUser ? "user" : "staff"},
+                      {"id", p.id},
+                      {"username", p.id},
+                      {"tenant", p.tenant_id.empty() ? json(nullptr) : json(p.tenant_id)},
+                      {"roles", p.roles},
+                      {"auth_method", p.auth_method},
+                      {"authenticated_at", TimeJson(p.authenticated_at)},
+                      {"restriction", p.restriction.empty() ? json(nullptr) : json(p.restriction)}};
+        break;
     }
     return reply;
   }());
@@ -410,9 +467,15 @@ Status VaultImpl::RequireUnsealed() const {
   return Status::Ok();
 }
 
-Status VaultImpl::RequireRoot(const Caller& caller) const {
-  if (caller.principal.kind != PrincipalKind::kRoot) return PermissionDeniedError(kDenied);
-  return Status::Ok();
+Status VaultImpl::RequireStaff(const Caller& caller, std::initializer_list<std::string_view> roles) const {
+  const Principal& p = caller.principal;
+  if (p.kind == PrincipalKind::kRoot) return Status::Ok();
+  if (p.kind == PrincipalKind::kStaff) {
+    for (std::string_view r : roles) {
+      if (p.HasRole(r)) return Status::Ok();
+    }
+  }
+  return PermissionDeniedError(kDenied);
 }
 
 Result<std::shared_ptr<const policy::Role>> VaultImpl::LoadRole(const std::string& tenant, const std::string& role) {
@@ -434,8 +497,24 @@ Result<std::shared_ptr<const policy::Role>> VaultImpl::LoadRole(const std::strin
 }
 
 Result<std::shared_ptr<const policy::Role>> VaultImpl::RoleOf(const Principal& principal, const std::string& tenant) {
-  if (principal.kind != PrincipalKind::kApiKey || principal.tenant_id != tenant) {
+  if (principal.tenant_id != tenant ||
+      (principal.kind != PrincipalKind::kApiKey && principal.kind != PrincipalKind::kUser)) {
     return PermissionDeniedError(kDenied);
+  }
+  if (principal.kind == PrincipalKind::kUser) {
+    // A user holds the union of their roles' permissions.
+    auto merged = std::make_shared<policy::Role>();
+    merged->name = principal.id;
+    for (const std::string& name : principal.roles) {
+      auto role = LoadRole(tenant, name);
+      if (!role.ok()) {
+        if (role.status().code() == StatusCode::kNotFound) continue;  // deleted role: nothing
+        return role.status();
+      }
+      const auto& perms = (*role)->permissions;
+      merged->permissions.insert(merged->permissions.end(), perms.begin(), perms.end());
+    }
+    return std::shared_ptr<const policy::Role>(std::move(merged));
   }
   auto role = LoadRole(tenant, principal.role);
   if (!role.ok()) {

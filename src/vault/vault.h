@@ -13,6 +13,7 @@
 #ifndef KURA_VAULT_VAULT_H_
 #define KURA_VAULT_VAULT_H_
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -20,10 +21,16 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "auth/password.h"
+#include "core/bytes.h"
 #include "core/clock.h"
 #include "core/status.h"
 
+namespace kura::auth {
+class KerberosAcceptor;
+}
 namespace kura::store {
 class Store;
 }
@@ -36,15 +43,39 @@ namespace kura::vault {
 enum class PrincipalKind {
   kRoot,    // the operator's root token (bootstrap credential)
   kApiKey,  // a tenant's service account
+  kUser,    // a tenant user, signed in (session)
+  kStaff,   // a staff user, signed in (session) or by Kerberos on the request
 };
+
+// Staff roles (SPEC §1, Appendix A).
+namespace staff_roles {
+inline constexpr char kSupport[] = "support";
+inline constexpr char kSecurityOfficer[] = "security_officer";
+inline constexpr char kAuditor[] = "auditor";
+inline constexpr char kOperator[] = "operator";
+}  // namespace staff_roles
+
+// What a session may still do before it is a full one.
+inline constexpr char kRestrictPasswordChange[] = "password_change";  // the password has expired
+inline constexpr char kRestrictTotpEnrollment[] = "totp_enrollment";  // staff must enrol TOTP first
 
 struct Principal {
   PrincipalKind kind = PrincipalKind::kApiKey;
-  std::string id;         // api key id, or "root"
-  std::string tenant_id;  // api keys: the tenant they belong to
+  std::string id;         // api key id, "root", or the username of a user / staff member
+  std::string tenant_id;  // api keys and tenant users: their tenant ("" for staff)
   std::string role;       // api keys: their role's name
-  // Safe to log: "root" or "apikey:<id>". Never the token.
+  std::vector<std::string> roles;  // users: tenant roles; staff: staff roles
+  // Users and staff: how they proved who they are ("password",
+  // "password+totp", "recovery_code", "kerberos"), when they last did so
+  // (unix seconds; step-up for sensitive actions), and what a restricted
+  // session may only do ("" = unrestricted; kRestrict*).
+  std::string auth_method;
+  std::int64_t authenticated_at = 0;
+  std::string restriction;
+  Bytes session_hash;     // the session's token hash ("" for Kerberos on the request)
+  // Safe to log: "root", "apikey:<id>", "user:<tenant>/<name>", "staff:<name>". Never the token.
   std::string LogName() const;
+  bool HasRole(std::string_view role_name) const;
 };
 
 // What the transport knows about a request; recorded, never trusted for rights.
@@ -68,6 +99,9 @@ struct AuditTarget {
   std::string action;
   std::string tenant;
   std::string resource;
+  // Who the refused request claimed to be when no principal was established
+  // ("kerberos:bob@CORP.EXAMPLE" for a valid ticket of an unmapped principal).
+  std::string claimed_principal;
 };
 
 // A call's answer: JSON body, whether something was created (201), and for
@@ -99,6 +133,24 @@ struct PageParams {
   std::optional<int> limit;  // default 50, at most Options::max_page_size
 };
 
+// Sign-in settings (configuration [auth], [kerberos]).
+struct IdentityOptions {
+  auth::Argon2Params argon2;                        // for new password hashes
+  std::chrono::seconds session_idle{15 * 60};       // idle timeout
+  std::chrono::seconds session_lifetime{8 * 3600};  // absolute lifetime
+  std::chrono::seconds step_up_window{5 * 60};      // sensitive actions need authentication this recent
+  // Password policy for staff (require_totp is always on for staff) and the
+  // default for tenants without their own (PUT /v1/t/{t}/auth-policy).
+  auth::PasswordPolicy staff_policy;
+  auth::PasswordPolicy tenant_policy;
+  std::string totp_issuer = "kura";
+  // Kerberos (GET /v1/auth/kerberos, Negotiate on staff routes); null = off.
+  std::shared_ptr<const auth::KerberosAcceptor> kerberos;
+  // Principals "name@REALM" of these realms map to the staff user "name"
+  // unless a staff user names the principal explicitly ("kerberos" field).
+  std::vector<std::string> kerberos_map_realms;
+};
+
 struct Options {
   std::unique_ptr<store::Store> store;
   std::unique_ptr<crypto::Seal> seal;
@@ -106,6 +158,13 @@ struct Options {
   std::string region = "jp";      // region of this deployment; tenants default to it
   int keep_versions = 10;         // versions kept per record
   int max_page_size = 100;
+  IdentityOptions identity;
+};
+
+// A Kerberos authentication of one request (Authorization: Negotiate).
+struct NegotiateResult {
+  Principal principal;
+  std::string output_token;  // base64, for "WWW-Authenticate: Negotiate <token>"
 };
 
 // The audit action names (SPEC §4), one per kind of request.
@@ -138,6 +197,22 @@ inline constexpr char kRecordVersions[] = "record.versions";
 inline constexpr char kAuditRead[] = "audit.read";
 inline constexpr char kAuditProof[] = "audit.proof";
 inline constexpr char kCheckpoint[] = "audit.checkpoint";
+inline constexpr char kLogin[] = "auth.login";
+inline constexpr char kKerberosLogin[] = "auth.kerberos";
+inline constexpr char kLogout[] = "auth.logout";
+inline constexpr char kPasswordChange[] = "auth.password";
+inline constexpr char kStepUp[] = "auth.step_up";
+inline constexpr char kTotpEnroll[] = "auth.totp.enroll";
+inline constexpr char kTotpConfirm[] = "auth.totp.confirm";
+inline constexpr char kUserCreate[] = "user.create";
+inline constexpr char kUserRead[] = "user.read";
+inline constexpr char kUserList[] = "user.list";
+inline constexpr char kUserUpdate[] = "user.update";
+inline constexpr char kUserDelete[] = "user.delete";
+inline constexpr char kSessionRevoke[] = "session.revoke";
+inline constexpr char kAuthPolicyRead[] = "auth_policy.read";
+inline constexpr char kAuthPolicyWrite[] = "auth_policy.write";
+inline constexpr char kRootTokenRevoke[] = "sys.root_token.revoke";
 }  // namespace actions
 
 class Vault {
@@ -168,11 +243,68 @@ class Vault {
   virtual Result<std::string> DevInitialize(const std::string& known_root_token) = 0;
 
   // --- Authentication ------------------------------------------------------
-  // Resolves a bearer token (root token or API key). Unauthenticated for
-  // unknown, expired or revoked tokens (one message for all: no oracle).
+  // Resolves a bearer token (root token, API key or session token).
+  // Unauthenticated for unknown, expired, idle, revoked tokens and disabled
+  // users (one message for all: no oracle).
   virtual Result<Principal> Authenticate(std::string_view bearer_token) = 0;
+  // Resolves "Authorization: Negotiate <token>" to the staff user the client
+  // principal maps to. Unauthenticated (generic) when Kerberos is off, the
+  // token fails or the principal maps to no enabled staff user. When the
+  // ticket was valid, `client_principal` (if not null) receives its principal
+  // ("bob@CORP.EXAMPLE"), so a refusal can be audited under that name.
+  virtual Result<NegotiateResult> AuthenticateNegotiate(std::string_view token_base64,
+                                                        std::string* client_principal) = 0;
   // GET /v1/whoami
   virtual Result<Reply> Whoami(const Caller& caller) = 0;
+
+  // --- Sign-in and sessions (SPEC §3; docs/identity.md) ------------------------
+  // POST /v1/auth/login {"username","password","totp"?,"recovery_code"?,
+  // "tenant"?} (no tenant: staff) → {"token","expires_at","restriction"}.
+  // Every failure is Unauthenticated with one message, whatever failed
+  // (unknown user, wrong password, locked, disabled), and takes as long as a
+  // wrong password; except a missing or wrong second factor after a correct
+  // password, which says that a TOTP code is needed.
+  virtual Result<Reply> Login(const RequestContext& ctx, const nlohmann::json& body) = 0;
+  // GET /v1/auth/kerberos: a session for the staff user of an already
+  // authenticated Negotiate principal.
+  virtual Result<Reply> KerberosLogin(const Caller& caller) = 0;
+  // POST /v1/auth/logout: revokes the caller's session. 204.
+  virtual Result<Reply> Logout(const Caller& caller) = 0;
+  // POST /v1/auth/password {"current_password","new_password"}: policy,
+  // history; clears a password_change restriction. 204.
+  virtual Result<Reply> ChangePassword(const Caller& caller, const nlohmann::json& body) = 0;
+  // POST /v1/auth/step-up {"password"?,"totp"?}: fresh authentication of the
+  // session with the strongest factor the user has (TOTP when enrolled).
+  virtual Result<Reply> StepUp(const Caller& caller, const nlohmann::json& body) = 0;
+  // POST /v1/auth/totp/enroll → {"secret","uri","qr_svg"} (replaces an
+  // unconfirmed enrolment; FailedPrecondition when one is confirmed).
+  virtual Result<Reply> TotpEnroll(const Caller& caller) = 0;
+  // POST /v1/auth/totp/confirm {"code"} → {"recovery_codes":[…]} (shown once);
+  // clears a totp_enrollment restriction.
+  virtual Result<Reply> TotpConfirm(const Caller& caller, const nlohmann::json& body) = 0;
+
+  // --- Users: tenant users (tenant = the tenant; tenant admins with
+  // users.admin) and staff (tenant = ""; the operator, or the root token).
+  // POST /v1/t/{t}/users, /v1/sys/staff {"username","password"?,"roles",
+  // "kerberos"? (staff)} → 201. GET one / list; PATCH-like PUT {"roles"?,
+  // "password"? (admin reset: the user must change it at next sign-in),
+  // "disabled"?, "kerberos"?, "reset_totp"?}; DELETE → 204;
+  // DELETE …/{u}/sessions → {"revoked":N}.
+  virtual Result<Reply> CreateUser(const Caller& caller, const std::string& tenant, const nlohmann::json& body) = 0;
+  virtual Result<Reply> GetUser(const Caller& caller, const std::string& tenant, const std::string& username) = 0;
+  virtual Result<Reply> ListUsers(const Caller& caller, const std::string& tenant, const PageParams& page) = 0;
+  virtual Result<Reply> UpdateUser(const Caller& caller, const std::string& tenant, const std::string& username,
+                                   const nlohmann::json& body) = 0;
+  virtual Result<Reply> DeleteUser(const Caller& caller, const std::string& tenant, const std::string& username) = 0;
+  virtual Result<Reply> RevokeUserSessions(const Caller& caller, const std::string& tenant,
+                                           const std::string& username) = 0;
+  // GET/PUT /v1/t/{t}/auth-policy, /v1/sys/auth-policy (tenant = "").
+  virtual Result<Reply> GetAuthPolicy(const Caller& caller, const std::string& tenant) = 0;
+  virtual Result<Reply> PutAuthPolicy(const Caller& caller, const std::string& tenant,
+                                      const nlohmann::json& body) = 0;
+  // DELETE /v1/sys/root-token: ends the bootstrap credential (root itself, or
+  // an operator after step-up). 204.
+  virtual Result<Reply> RevokeRootToken(const Caller& caller) = 0;
 
   // --- Tenants (operator) ----------------------------------------------------
   // POST /v1/tenants {"id","name","region"?} → 201.

@@ -11,8 +11,12 @@
 #ifndef KURA_VAULT_VAULT_IMPL_H_
 #define KURA_VAULT_VAULT_IMPL_H_
 
+#include <algorithm>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <semaphore>
+#include <thread>
 #include <shared_mutex>
 #include <string>
 
@@ -54,8 +58,16 @@ class AuditScope {
   void set_tenant(std::string tenant) { event_.tenant = std::move(tenant); }
   void set_resource(std::string resource) { event_.resource = std::move(resource); }
   void set_lookup(std::string lookup) { event_.lookup = std::move(lookup); }
+  void set_principal(std::string principal) { event_.principal = std::move(principal); }
+  // The outcome recorded when the call fails, instead of the status code's
+  // name ("locked_out" for a sign-in refused because of a lockout).
+  void set_failure_outcome(std::string outcome) { failure_outcome_ = std::move(outcome); }
   // The entry to commit with the change, outcome "success". Valid until Finish.
   const store::AuditLink* Change();
+  // The entry to commit with a change made although the request fails with
+  // `outcome` (a failed sign-in counts against its account): Finish(outcome)
+  // then appends nothing more once the change committed.
+  const store::AuditLink* FailureChange(const Status& outcome);
   Result<Reply> Finish(Result<Reply> result);
   Status Finish(Status status);
 
@@ -63,7 +75,9 @@ class AuditScope {
   class ChangeEntry;
   VaultImpl* vault_;
   audit::Event event_;
+  std::string failure_outcome_;
   std::unique_ptr<ChangeEntry> change_;
+  std::optional<StatusCode> change_outcome_;  // set by FailureChange
 };
 
 class VaultImpl final : public Vault {
@@ -81,7 +95,27 @@ class VaultImpl final : public Vault {
   Result<std::string> DevInitialize(const std::string& known_root_token) override;
 
   Result<Principal> Authenticate(std::string_view bearer_token) override;
+  Result<NegotiateResult> AuthenticateNegotiate(std::string_view token_base64, std::string* client_principal) override;
   Result<Reply> Whoami(const Caller& caller) override;
+
+  Result<Reply> Login(const RequestContext& ctx, const nlohmann::json& body) override;
+  Result<Reply> KerberosLogin(const Caller& caller) override;
+  Result<Reply> Logout(const Caller& caller) override;
+  Result<Reply> ChangePassword(const Caller& caller, const nlohmann::json& body) override;
+  Result<Reply> StepUp(const Caller& caller, const nlohmann::json& body) override;
+  Result<Reply> TotpEnroll(const Caller& caller) override;
+  Result<Reply> TotpConfirm(const Caller& caller, const nlohmann::json& body) override;
+  Result<Reply> CreateUser(const Caller& caller, const std::string& tenant, const nlohmann::json& body) override;
+  Result<Reply> GetUser(const Caller& caller, const std::string& tenant, const std::string& username) override;
+  Result<Reply> ListUsers(const Caller& caller, const std::string& tenant, const PageParams& page) override;
+  Result<Reply> UpdateUser(const Caller& caller, const std::string& tenant, const std::string& username,
+                           const nlohmann::json& body) override;
+  Result<Reply> DeleteUser(const Caller& caller, const std::string& tenant, const std::string& username) override;
+  Result<Reply> RevokeUserSessions(const Caller& caller, const std::string& tenant,
+                                   const std::string& username) override;
+  Result<Reply> GetAuthPolicy(const Caller& caller, const std::string& tenant) override;
+  Result<Reply> PutAuthPolicy(const Caller& caller, const std::string& tenant, const nlohmann::json& body) override;
+  Result<Reply> RevokeRootToken(const Caller& caller) override;
 
   Result<Reply> CreateTenant(const Caller& caller, const nlohmann::json& body) override;
   Result<Reply> GetTenant(const Caller& caller, const std::string& tenant) override;
@@ -139,6 +173,34 @@ class VaultImpl final : public Vault {
   Result<Reply> AuditTrail(const std::optional<std::string>& tenant, const AuditFilters& filters);
   std::int64_t NowMillis() const;
 
+  // --- identity (identity.cc).
+  // A tenant's (or, for "", the staff's) sign-in policy.
+  struct AuthPolicy {
+    auth::PasswordPolicy password;
+    bool step_up_requires_totp = false;  // sensitive actions need TOTP, not just the password
+  };
+  Result<AuthPolicy> PolicyFor(const std::string& tenant);
+  const std::string& DummyPasswordHash();
+  // Argon2id through a bounded number of slots (one per core).
+  class PasswordSlot;
+  bool VerifyPasswordBounded(std::string_view encoded, std::string_view password);
+  Result<std::string> HashPasswordBounded(std::string_view password, const auth::Argon2Params& params);
+  Result<Principal> AuthenticateSession(ByteView token_hash);
+  // Checks a user body {"username","password"?,"roles","kerberos"? (staff)}
+  // against the names, roles and password policy, and makes the row (the
+  // password hashed). Used by CreateUser and by CreateTenant's "admin".
+  Result<store::UserRow> PrepareUser(const std::string& tenant, const nlohmann::json& body);
+  // Root, or a staff member holding one of `roles`.
+  Status RequireStaff(const Caller& caller, std::initializer_list<std::string_view> roles) const;
+  // Who may manage the users of `tenant` ("" = staff: the operator).
+  Status RequireUserAdmin(const Caller& caller, const std::string& tenant);
+  // Sensitive actions: a session principal must have authenticated within
+  // the step-up window (root and per-request Kerberos always have).
+  Status RequireFreshAuth(const Caller& caller) const;
+  // The session of a signed-in user or staff member (PermissionDenied else).
+  Result<store::SessionRow> SessionOf(const Caller& caller);
+  Result<SecretBytes> TotpSecretOf(const store::UserRow& user) const;
+
   // --- lifecycle (vault.cc); the *Locked forms expect lifecycle_mu_ held.
   struct InitOutcome {
     std::vector<std::string> shares;
@@ -151,17 +213,19 @@ class VaultImpl final : public Vault {
   Result<Reply> UnsealRequest(const nlohmann::json& body);
   SealStatus SealStatusLocked() const;
   bool IsInitialized() const;
+  // Reads the root token's hash from the meta entry again (empty: revoked).
+  Status ReloadRootTokenHash();
 
   // --- rights (vault.cc). Each returns PermissionDenied before anything
   // about the tenant's contents is looked at.
   Status RequireUnsealed() const;
-  Status RequireRoot(const Caller& caller) const;
-  // Root, or an API key of `tenant` whose role has users.admin.
+  // Root, or a principal of `tenant` (API key or user) whose roles have users.admin.
   Status RequireTenantAdmin(const Caller& caller, const std::string& tenant);
-  // An API key of `tenant` whose role allows `action` on `collection`.
+  // A principal of `tenant` whose roles allow `action` on `collection`.
   Result<policy::Decision> RequireRecordRight(const Caller& caller, const std::string& tenant,
                                               const std::string& collection, policy::Action action);
-  // The role of an API key principal of `tenant` (PermissionDenied otherwise).
+  // The permissions of an API key or user of `tenant`, their roles merged
+  // (PermissionDenied for anyone else).
   Result<std::shared_ptr<const policy::Role>> RoleOf(const Principal& principal, const std::string& tenant);
   // Loads a stored role (NotFound when absent), through the cache.
   Result<std::shared_ptr<const policy::Role>> LoadRole(const std::string& tenant, const std::string& role);
@@ -220,6 +284,13 @@ class VaultImpl final : public Vault {
   };
   StoreLeaves leaves_{store_.get()};
   audit::TreeReader tree_{&leaves_};
+
+  IdentityOptions identity_;
+  // Verified for unknown users, so their sign-in takes as long (DummyPasswordHash).
+  std::once_flag dummy_once_;
+  std::counting_semaphore<256> password_slots_{
+      static_cast<std::ptrdiff_t>(std::clamp(std::thread::hardware_concurrency(), 1u, 256u))};
+  std::string dummy_password_hash_;
 
   // API keys by token hash, roles and schemas by "tenant\0name".
   TtlCache<store::ApiKeyRow> api_keys_;

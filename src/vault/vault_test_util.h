@@ -58,6 +58,8 @@ class VaultFixture : public ::testing::Test {
     options.clock = &clock_;
     options.keep_versions = keep_versions;
     options.max_page_size = max_page_size;
+    // Cheap password hashes: the tests check behaviour, not cost.
+    options.identity.argon2 = auth::Argon2Params{1, 64 * 1024};
     auto vault = Vault::Open(std::move(options));
     EXPECT_TRUE(vault.ok()) << vault.status().ToString();
     return vault.ok() ? std::move(vault).value() : nullptr;
