@@ -3,8 +3,29 @@
 #include <algorithm>
 
 namespace kura::cli {
+namespace {
 
-void AddClientFlags(CLI::App* command, Context* ctx) {
+// The server names the HTTP route; people need the command.
+std::string SignInHint(const Response& response) {
+  if (response.status != 403) return "";
+  auto body = nlohmann::json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+  if (!body.is_object() || !body.contains("error") || !body["error"].is_object()) return "";
+  std::string message = body["error"].value("message", "");
+  if (message.find("/v1/auth/step-up") != std::string::npos) {
+    return "run `kura step-up` (or `kura step-up --password`), then repeat the command";
+  }
+  if (message.find("password_change") != std::string::npos || message.find("expired password") != std::string::npos) {
+    return "this session must change its password first (expired, or set by an administrator): run `kura passwd`";
+  }
+  if (message.find("totp_enrollment") != std::string::npos) {
+    return "enrol TOTP first: run `kura totp enroll`";
+  }
+  return "";
+}
+
+}  // namespace
+
+void AddClientFlags(CLI::App* command, Context* ctx, bool with_token) {
   auto owned = std::make_shared<ClientFlags>();
   ctx->command_flags[command] = owned;
   ClientFlags* flags = owned.get();
@@ -14,9 +35,11 @@ void AddClientFlags(CLI::App* command, Context* ctx) {
       ->group("Connection");
   // The environment is the better place for the token: arguments are visible
   // to every user of the machine in the process list.
-  command->add_option("--token", flags->token, "Bearer token (root token or API key); prefer KURA_TOKEN")
-      ->envname("KURA_TOKEN")
-      ->group("Connection");
+  if (with_token) {
+    command->add_option("--token", flags->token, "Bearer token (root token, API key or session); prefer KURA_TOKEN")
+        ->envname("KURA_TOKEN")
+        ->group("Connection");
+  }
   command->add_option("--cacert", flags->cacert, "PEM file of the CA that signed the server's certificate")
       ->envname("KURA_CACERT")
       ->group("Connection");
@@ -50,6 +73,10 @@ CLI::App* AddClientCommands(CLI::App* app, Context* ctx) {
   AddRoleCommands(app, ctx);
   AddApiKeyCommands(app, ctx);
   AddRecordCommands(app, ctx);
+  AddAuthCommands(app, ctx);
+  AddUserCommands(app, ctx);
+  AddAuthPolicyCommands(app, ctx);
+  AddRevokeRootCommand(op, ctx);
   return op;
 }
 
@@ -69,7 +96,7 @@ int Run(CLI::App* app, Context* ctx, std::vector<std::string> args) {
 }
 
 std::optional<Response> Send(Context* ctx, const Request& request, int* exit_code) {
-  ClientOptions options{ctx->flags.addr, ctx->flags.token, ctx->flags.cacert};
+  ClientOptions options{ctx->flags.addr, ctx->flags.token, ctx->flags.cacert, ctx->flags.negotiate};
   auto transport = ctx->connect(options);
   if (!transport.ok()) {
     *ctx->err << "kura: " << transport.status().message() << "\n";
@@ -88,6 +115,8 @@ std::optional<Response> Send(Context* ctx, const Request& request, int* exit_cod
 int ReportHttpError(Context* ctx, const Response& response) {
   if (ctx->format() == Format::kJson) PrintRawBody(*ctx->out, response.body);
   *ctx->err << "kura: error: " << DescribeErrorResponse(response) << "\n";
+  std::string hint = SignInHint(response);
+  if (!hint.empty()) *ctx->err << "kura: " << hint << "\n";
   int code = ExitCodeForHttpStatus(response.status);
   return code == kExitOk ? kExitError : code;
 }

@@ -31,6 +31,7 @@ struct ClientFlags {
   std::string token;
   std::string cacert;
   std::string format = "text";
+  bool negotiate = false;  // Kerberos (SPNEGO) instead of the token; set by `login --kerberos`
 };
 
 using Connector = std::function<Result<std::unique_ptr<Transport>>(const ClientOptions&)>;
@@ -51,8 +52,9 @@ struct Context {
 };
 
 // Adds --addr/--token/--cacert (with KURA_ADDR/KURA_TOKEN/KURA_CACERT) and
-// --format to a leaf command that talks to the server.
-void AddClientFlags(CLI::App* command, Context* ctx);
+// --format to a leaf command that talks to the server. `with_token` false
+// leaves out --token/KURA_TOKEN, for commands that must not send one (sign-in).
+void AddClientFlags(CLI::App* command, Context* ctx, bool with_token = true);
 
 // Makes `command` store `run` as the action once it was parsed.
 void SetAction(CLI::App* command, Context* ctx, std::function<int()> run);
@@ -70,6 +72,12 @@ void AddCollectionCommands(CLI::App* app, Context* ctx);
 void AddRoleCommands(CLI::App* app, Context* ctx);
 void AddApiKeyCommands(CLI::App* app, Context* ctx);
 void AddRecordCommands(CLI::App* app, Context* ctx);
+// auth_commands.cc: login, logout, whoami, passwd, step-up, totp.
+void AddAuthCommands(CLI::App* app, Context* ctx);
+// user_commands.cc: user …, auth-policy …, and `operator revoke-root`.
+void AddUserCommands(CLI::App* app, Context* ctx);
+void AddAuthPolicyCommands(CLI::App* app, Context* ctx);
+void AddRevokeRootCommand(CLI::App* operator_group, Context* ctx);
 
 // Configures the root app (name, description, subcommand required, help on
 // every subcommand).
@@ -94,7 +102,8 @@ int CallAndPrint(Context* ctx, const Request& request, const TextPrinter& text);
 std::optional<Response> Send(Context* ctx, const Request& request, int* exit_code);
 
 // Reports a non-2xx response (stderr; the body on stdout with --format json)
-// and returns its exit code.
+// and returns its exit code. Answers that ask for a sign-in step (step-up,
+// password change, TOTP enrolment) get a hint naming the command that does it.
 int ReportHttpError(Context* ctx, const Response& response);
 
 // Like CallAndPrint, but hands back the response for callers that print

@@ -116,7 +116,16 @@ class CurlTransport : public Transport {
 
     headers = curl_slist_append(headers, "Accept: application/json");
     std::string auth;
-    if (!options_.token.empty()) {
+    if (options_.negotiate) {
+      // libcurl answers the server's "WWW-Authenticate: Negotiate" challenge
+      // with a GSS-API token from the ticket cache; the empty user name and
+      // password make it use the cached credentials instead of asking. The
+      // server's mutual-authentication token is checked by libcurl, and no
+      // credential is delegated (CURLOPT_GSSAPI_DELEGATION stays "none").
+      curl_easy_setopt(curl, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_NEGOTIATE));
+      curl_easy_setopt(curl, CURLOPT_USERPWD, ":");
+      curl_easy_setopt(curl, CURLOPT_GSSAPI_DELEGATION, static_cast<long>(CURLGSSAPI_DELEGATION_NONE));
+    } else if (!options_.token.empty()) {
       auth = "Authorization: Bearer " + options_.token;
       headers = curl_slist_append(headers, auth.c_str());
     }

@@ -46,6 +46,10 @@ struct ClientOptions {
   std::string addr;    // "https://host:port"; http:// only to a loopback host
   std::string token;   // bearer token; empty = send none
   std::string cacert;  // PEM file of the CA to trust; empty = system store
+  // Authenticate with Kerberos (SPNEGO, RFC 4559) from the user's ticket cache
+  // (KRB5CCNAME) instead of the bearer token, which is then not sent.
+  // Credentials are never delegated to the server.
+  bool negotiate = false;
 };
 
 struct Request {

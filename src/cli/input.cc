@@ -32,6 +32,29 @@ std::string Trim(std::string s) {
   return s.substr(start);
 }
 
+// One line from `in` without its "\n". On a terminal the prompt is shown and,
+// unless `echo`, echo is off while typing: a secret on screen ends up in
+// scrollback and screen recordings. Pipes and scripts get no prompt.
+std::string ReadLineFrom(std::string_view prompt, std::istream& in, std::ostream& prompt_out, bool echo) {
+  std::string line;
+  if (&in == &std::cin && ::isatty(STDIN_FILENO)) {
+    termios saved{};
+    bool restore = !echo && ::tcgetattr(STDIN_FILENO, &saved) == 0;
+    if (restore) {
+      termios quiet = saved;
+      quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+      quiet.c_lflag |= ECHONL;
+      ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    }
+    prompt_out << prompt << std::flush;
+    std::getline(in, line);
+    if (restore) ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+  } else {
+    std::getline(in, line);
+  }
+  return line;
+}
+
 }  // namespace
 
 Result<nlohmann::json> ParseJsonText(std::string_view text, std::string_view source) {
@@ -62,24 +85,20 @@ Result<nlohmann::json> ReadJsonFile(std::string_view path, std::istream& in) {
 }
 
 Result<std::string> ReadSecretLine(std::string_view prompt, std::istream& in, std::ostream& prompt_out) {
-  std::string line;
-  if (&in == &std::cin && ::isatty(STDIN_FILENO)) {
-    termios saved{};
-    bool restore = ::tcgetattr(STDIN_FILENO, &saved) == 0;
-    if (restore) {
-      termios quiet = saved;
-      // No echo: a share on screen ends up in scrollback and screen recordings.
-      quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-      quiet.c_lflag |= ECHONL;
-      ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
-    }
-    prompt_out << prompt << std::flush;
-    std::getline(in, line);
-    if (restore) ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
-  } else {
-    std::getline(in, line);
-  }
-  line = Trim(std::move(line));
+  std::string line = Trim(ReadLineFrom(prompt, in, prompt_out, /*echo=*/false));
+  if (line.empty()) return InvalidArgumentError("no input given");
+  return line;
+}
+
+Result<std::string> ReadPassword(std::string_view prompt, std::istream& in, std::ostream& prompt_out) {
+  std::string line = ReadLineFrom(prompt, in, prompt_out, /*echo=*/false);
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (line.empty()) return InvalidArgumentError("no password given");
+  return line;
+}
+
+Result<std::string> ReadLine(std::string_view prompt, std::istream& in, std::ostream& prompt_out) {
+  std::string line = Trim(ReadLineFrom(prompt, in, prompt_out, /*echo=*/true));
   if (line.empty()) return InvalidArgumentError("no input given");
   return line;
 }

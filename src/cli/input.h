@@ -1,5 +1,5 @@
 // Local input of client commands: JSON arguments and files, and secrets typed
-// at the terminal (unseal shares) without echo.
+// at the terminal (unseal shares, passwords) without echo.
 #ifndef KURA_CLI_INPUT_H_
 #define KURA_CLI_INPUT_H_
 
@@ -29,6 +29,16 @@ Result<nlohmann::json> ParseJsonText(std::string_view text, std::string_view sou
 // read from `in` (pipes, scripts). Trailing "\r\n" and surrounding blanks are
 // dropped. InvalidArgument when nothing was entered.
 Result<std::string> ReadSecretLine(std::string_view prompt, std::istream& in, std::ostream& prompt_out);
+
+// Like ReadSecretLine, for passwords: only the line end ("\n", "\r\n") is
+// dropped, so blanks that are part of the password are kept. InvalidArgument
+// when the line is empty or there was no line at all.
+Result<std::string> ReadPassword(std::string_view prompt, std::istream& in, std::ostream& prompt_out);
+
+// Reads one line that is not secret (a user name, a one-time code) with echo
+// on; the prompt goes to `prompt_out` only when fd 0 is a terminal. Blanks
+// around it are dropped. InvalidArgument when nothing was entered.
+Result<std::string> ReadLine(std::string_view prompt, std::istream& in, std::ostream& prompt_out);
 
 }  // namespace kura::cli
 

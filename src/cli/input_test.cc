@@ -93,5 +93,35 @@ TEST_F(InputTest, SecretLineFromNonTerminal) {
   EXPECT_FALSE(ReadSecretLine("Share: ", eof, prompt).ok());
 }
 
+TEST_F(InputTest, PasswordKeepsBlanksButNotTheLineEnd) {
+  std::istringstream in(" two words \r\nnext\n");
+  std::ostringstream prompt;
+  auto p = ReadPassword("Password: ", in, prompt);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(*p, " two words ");
+  EXPECT_EQ(prompt.str(), "");
+  auto next = ReadPassword("Password: ", in, prompt);
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(*next, "next");
+
+  std::istringstream empty("\r\n");
+  EXPECT_EQ(ReadPassword("Password: ", empty, prompt).status().code(), StatusCode::kInvalidArgument);
+  std::istringstream eof;
+  EXPECT_FALSE(ReadPassword("Password: ", eof, prompt).ok());
+}
+
+TEST_F(InputTest, PlainLineIsTrimmed) {
+  std::istringstream in("  alice \n 123456\n");
+  std::ostringstream prompt;
+  auto user = ReadLine("Username: ", in, prompt);
+  ASSERT_TRUE(user.ok());
+  EXPECT_EQ(*user, "alice");
+  auto code = ReadLine("Code: ", in, prompt);
+  ASSERT_TRUE(code.ok());
+  EXPECT_EQ(*code, "123456");
+  EXPECT_EQ(prompt.str(), "");
+  EXPECT_FALSE(ReadLine("Code: ", in, prompt).ok());
+}
+
 }  // namespace
 }  // namespace kura::cli

@@ -1,7 +1,14 @@
 #include "cli/output.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 
 namespace kura::cli {
 
@@ -74,6 +81,55 @@ void PrintRawBody(std::ostream& out, std::string_view body) {
   if (body.empty()) return;
   out << body;
   if (body.back() != '\n') out << "\n";
+}
+
+Status WritePrivateFile(const std::string& path, std::string_view content) {
+  auto fail = [&path](const std::string& what) {
+    return InvalidArgumentError("cannot write " + path + ": " + what + ": " + std::strerror(errno));
+  };
+  if (path.empty()) return InvalidArgumentError("no file name given");
+  std::filesystem::path target(path);
+  std::filesystem::path dir = target.parent_path();
+  if (dir.empty()) dir = ".";
+  std::string temp = (dir / ("." + target.filename().string() + ".XXXXXX")).string();
+  // mkstemp creates the file with mode 0600 whatever the umask; fchmod makes
+  // that explicit.
+  int fd = ::mkstemp(temp.data());
+  if (fd < 0) return fail("cannot create a temporary file");
+  auto abandon = [&](const std::string& what) {
+    Status s = fail(what);
+    ::close(fd);
+    ::unlink(temp.c_str());
+    return s;
+  };
+  if (::fchmod(fd, S_IRUSR | S_IWUSR) != 0) return abandon("chmod");
+  std::size_t done = 0;
+  while (done < content.size()) {
+    ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return abandon("write");
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) return abandon("fsync");
+  if (::close(fd) != 0) {
+    Status s = fail("close");
+    ::unlink(temp.c_str());
+    return s;
+  }
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    Status s = fail("rename");
+    ::unlink(temp.c_str());
+    return s;
+  }
+  // The rename itself is durable only once the directory is.
+  int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
+  }
+  return Status::Ok();
 }
 
 }  // namespace kura::cli

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/status.h"
+
 namespace kura::cli {
 
 enum class Format { kText, kJson };
@@ -42,6 +44,14 @@ nlohmann::json ItemsOf(const nlohmann::json& body);
 
 // The server's body for --format json, newline-terminated; nothing for an empty body.
 void PrintRawBody(std::ostream& out, std::string_view body);
+
+// Writes `content` to `path` with mode 0600, atomically: a temporary file in
+// the same directory is written, fsync'ed and renamed over `path` (then the
+// directory is fsync'ed), so a reader sees the old file or the whole new one,
+// and the content is never readable by others, not even briefly. For session
+// tokens and TOTP QR codes. InvalidArgument naming the path (never the
+// content) when it cannot be written.
+Status WritePrivateFile(const std::string& path, std::string_view content);
 
 }  // namespace kura::cli
 

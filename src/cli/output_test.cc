@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 
 namespace kura::cli {
@@ -66,6 +71,32 @@ TEST(OutputTest, RawBody) {
   PrintRawBody(out, "x\n");
   PrintRawBody(out, "");
   EXPECT_EQ(out.str(), "{\"a\":1}\nx\n");
+}
+
+TEST(OutputTest, WritePrivateFileReplacesWithMode0600) {
+  auto dir = std::filesystem::temp_directory_path() / ("kura_cli_output_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto path = dir / "token.env";
+  std::ofstream(path) << "old content that is longer\n";
+  ::chmod(path.c_str(), 0644);
+  ASSERT_TRUE(WritePrivateFile(path.string(), "KURA_TOKEN=new\n").ok());
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_EQ(text.str(), "KURA_TOKEN=new\n");
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  int entries = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir)) ++entries;
+  EXPECT_EQ(entries, 1) << "no temporary file left behind";
+
+  // An unwritable place: the error names the path, never the content.
+  auto bad = WritePrivateFile((dir / "missing" / "f").string(), "secret-content");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("missing"), std::string::npos);
+  EXPECT_EQ(bad.message().find("secret-content"), std::string::npos);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
