@@ -11,6 +11,10 @@
 #   nginx static  GET of the 300-byte file           (bench/wrk/static.lua)
 #   kura GET      GET of one 300-byte record          (bench/wrk/get.lua)
 #   kura create   POST of a 300-byte record, durable  (bench/wrk/create.lua)
+#   kura GET      the same GET with a tenant user's session token instead of
+#                 the API key                         (bench/wrk/get.lua)
+#   kura login    password sign-ins of that user, Argon2id with the server's
+#                 default parameters                  (bench/wrk/login.lua)
 # Prints a markdown table (requests/s, p50, p99, non-2xx), the audited build's
 # share of the unaudited one, and each kura's peak RSS.
 #
@@ -18,7 +22,10 @@
 # BENCH_WARMUP (3s; 0 to skip), BENCH_SKIP_BUILD=1 (use the existing build),
 # KURA_BINARY (default build/release/bin/kura), KURA_UNAUDITED_BINARY (default
 # build/bench-unaudited/bin/kura; BENCH_UNAUDITED=0 skips it), BENCH_KEEP=1
-# (keep the work dir).
+# (keep the work dir), BENCH_LOGIN_CONNECTIONS (4: sign-ins queue for one
+# Argon2id slot per core anyway), KURA_BASELINE_BINARY (optional: a kura
+# built before a change; its API-key GET runs last, for a before/after
+# comparison in the same run).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 repo=$(pwd)
@@ -40,6 +47,8 @@ if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
 fi
 kura=${KURA_BINARY:-$repo/build/release/bin/kura}
 kura_unaudited=${KURA_UNAUDITED_BINARY:-$repo/build/bench-unaudited/bin/kura}
+kura_baseline=${KURA_BASELINE_BINARY:-}
+login_connections=${BENCH_LOGIN_CONNECTIONS:-4}
 [ -x "$kura" ] || { echo "bench: no kura binary at $kura" >&2; exit 1; }
 if [ "$unaudited" = 1 ]; then
   [ -x "$kura_unaudited" ] || { echo "bench: no unaudited kura binary at $kura_unaudited" >&2; exit 1; }
@@ -127,9 +136,20 @@ setup_tenant() {  # sets BENCH_KEY, record_id, get_bytes
   get_bytes=$(api "$BENCH_KEY" GET "/v1/t/bench/collections/customers/records/$record_id" | wc -c)
 }
 
+setup_user() {  # a tenant user of role app and its session: sets BENCH_USER, BENCH_PASSWORD, BENCH_SESSION
+  export BENCH_USER=bench-user BENCH_PASSWORD=Vermilion-Teapot-Harbour-42
+  api "$KURA_TOKEN" POST /v1/t/bench/users \
+    "{\"username\":\"$BENCH_USER\",\"password\":\"$BENCH_PASSWORD\",\"roles\":[\"app\"]}" >/dev/null
+  BENCH_SESSION=$(curl -sS --fail-with-body --cacert "$KURA_CACERT" -H 'Content-Type: application/json' \
+    --data-binary "{\"username\":\"$BENCH_USER\",\"password\":\"$BENCH_PASSWORD\",\"tenant\":\"bench\"}" \
+    "$KURA_ADDR/v1/auth/login" | json_field token)
+  export BENCH_SESSION
+}
+
 # The first kura's dev chain also serves nginx, so both present the same certificates.
 start_kura audited "$kura"
 setup_tenant
+setup_user
 tls_dir=$(dirname "$KURA_CACERT")
 ca_file=$KURA_CACERT
 
@@ -177,37 +197,48 @@ done
 static_bytes=$(curl -s --cacert "$ca_file" "https://127.0.0.1:$nginx_port/static.json" | wc -c)
 
 # --- wrk ----------------------------------------------------------------------
-run_wrk() {  # run_wrk NAME SCRIPT URL
-  local name=$1 script=$2 url=$3
+run_wrk() {  # run_wrk NAME SCRIPT URL [CONNECTIONS]
+  local name=$1 script=$2 url=$3 conns=${4:-$connections}
   if [ "$warmup" != 0 ]; then
-    wrk -t"$threads" -c"$connections" -d"$warmup" -s "$repo/bench/wrk/$script" "$url" >/dev/null
+    wrk -t"$threads" -c"$conns" -d"$warmup" -s "$repo/bench/wrk/$script" "$url" >/dev/null
   fi
   echo "bench: $name ($duration)…" >&2
-  wrk -t"$threads" -c"$connections" -d"$duration" --latency -s "$repo/bench/wrk/$script" "$url" >"$work/$name.txt"
+  wrk -t"$threads" -c"$conns" -d"$duration" --latency -s "$repo/bench/wrk/$script" "$url" >"$work/$name.txt"
   cat "$work/$name.txt" >&2
 }
 run_wrk static static.lua "https://127.0.0.1:$nginx_port/static.json"
 
-bench_kura() {  # bench_kura LABEL: get and create against the running kura, then its RSS
-  local label=$1
+bench_kura() {  # bench_kura LABEL [get-only|with-sessions]: the runs against the running kura, then its RSS
+  local label=$1 mode=${2:-}
   local record_url="$KURA_ADDR/v1/t/bench/collections/customers/records"
   run_wrk "$label-get" get.lua "$record_url/$record_id"
-  run_wrk "$label-create" create.lua "$record_url"
+  if [ "$mode" = with-sessions ]; then
+    BENCH_KEY=$BENCH_SESSION run_wrk "$label-get-session" get.lua "$record_url/$record_id"
+  fi
+  if [ "$mode" != get-only ]; then run_wrk "$label-create" create.lua "$record_url"; fi
+  if [ "$mode" = with-sessions ]; then
+    run_wrk "$label-login" login.lua "$KURA_ADDR/v1/auth/login" "$login_connections"
+  fi
   awk '/^VmHWM:/ {print $2}' "/proc/$kura_pid/status" >"$work/$label-peak-rss"
   echo "$get_bytes" >"$work/$label-get-bytes"
   stop_kura
 }
-bench_kura audited
+bench_kura audited with-sessions
 if [ "$unaudited" = 1 ]; then
   start_kura unaudited "$kura_unaudited" KURA_BENCH_UNAUDITED=1
   setup_tenant
   bench_kura unaudited
 fi
+if [ -n "$kura_baseline" ]; then
+  start_kura baseline "$kura_baseline"
+  setup_tenant
+  bench_kura baseline get-only
+fi
 
 # --- report -------------------------------------------------------------------
-python3 - "$work" "$threads" "$connections" "$duration" "$static_bytes" "$unaudited" <<'PY'
+python3 - "$work" "$threads" "$connections" "$duration" "$static_bytes" "$unaudited" "$kura_baseline" "$login_connections" <<'PY'
 import re, sys, os, platform
-work, threads, conns, duration, static_bytes, unaudited = sys.argv[1:]
+work, threads, conns, duration, static_bytes, unaudited, baseline, login_conns = sys.argv[1:]
 
 def ms(text):
     m = re.match(r"([\d.]+)(us|ms|s)", text)
@@ -239,10 +270,14 @@ print()
 print("| target | requests/s | p50 | p99 | non-2xx | socket errors | vs nginx |")
 print("| --- | ---: | ---: | ---: | ---: | --- | ---: |")
 rows = [("static", "nginx static 300 B JSON"), ("audited-get", "kura GET record (audited)"),
-        ("audited-create", "kura create record (durable, audited)")]
+        ("audited-get-session", "kura GET record, session token (audited)"),
+        ("audited-create", "kura create record (durable, audited)"),
+        ("audited-login", f"kura password sign-in (Argon2id, -c{login_conns})")]
 if unaudited == "1":
     rows += [("unaudited-get", "kura GET record (audit compiled out)"),
              ("unaudited-create", "kura create record (durable, audit compiled out)")]
+if baseline:
+    rows += [("baseline-get", "kura GET record, baseline binary (audited)")]
 base = None
 rate = {}
 for name, label in rows:
@@ -255,6 +290,10 @@ print()
 if unaudited == "1":
     print(f"Audited vs unaudited: GET {100 * rate['audited-get'] / rate['unaudited-get']:.0f} %, "
           f"create {100 * rate['audited-create'] / rate['unaudited-create']:.0f} %")
-for label in ("audited", "unaudited") if unaudited == "1" else ("audited",):
+print(f"Session token vs API key GET: {100 * rate['audited-get-session'] / rate['audited-get']:.0f} %")
+if baseline:
+    print(f"API-key GET vs the baseline binary ({baseline}): {100 * rate['audited-get'] / rate['baseline-get']:.0f} %")
+labels = ["audited"] + (["unaudited"] if unaudited == "1" else []) + (["baseline"] if baseline else [])
+for label in labels:
     print(f"kura ({label}) peak RSS after the load (VmHWM): {int(read(label + '-peak-rss')) / 1024:.1f} MiB")
 PY

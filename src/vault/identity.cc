@@ -34,7 +34,7 @@ constexpr char kTenantPolicyMetaPrefix[] = "auth.policy.tenant/";
 // kept to within a minute without a write on every request.
 constexpr std::int64_t kTouchGranularitySeconds = 60;
 constexpr std::size_t kMaxPrincipalName = 256;
-constexpr int kUpdateRetries = 5;
+constexpr int kUpdateRetries = 16;  // cheap: a retry re-reads the row, it does not re-run Argon2id
 
 const std::vector<std::string_view>& StaffRoleNames() {
   static const std::vector<std::string_view> kNames = {staff_roles::kSupport, staff_roles::kSecurityOfficer,
@@ -381,6 +381,11 @@ Result<Reply> VaultImpl::Login(const RequestContext& ctx, const json& body) {
     };
     if (!valid_name) return refuse_unknown();
 
+    // The password is verified once per hash: a retry after a concurrent
+    // update of the account (another sign-in) re-reads the row but pays for
+    // Argon2id again only if the hash itself changed.
+    std::string verified_hash;
+    bool verified_ok = false;
     for (int attempt = 0; attempt < kUpdateRetries; ++attempt) {
       auto found = store_->GetUser(tenant, username);
       if (!found.ok()) {
@@ -393,7 +398,11 @@ Result<Reply> VaultImpl::Login(const RequestContext& ctx, const json& body) {
       std::int64_t expected = user.version;
       auth::LoginFailures failures{user.failed_count, user.failed_window_start, user.locked_until};
       // Verify first, whatever else is wrong, so every refusal takes as long.
-      bool password_ok = VerifyPasswordBounded(user.password_hash, password);
+      if (verified_hash != user.password_hash) {
+        verified_ok = VerifyPasswordBounded(user.password_hash, password);
+        verified_hash = user.password_hash;
+      }
+      bool password_ok = verified_ok;
       if (user.disabled) {
         scope.set_failure_outcome("disabled");
         return UnauthenticatedError(kBadLogin);
