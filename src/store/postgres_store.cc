@@ -45,6 +45,7 @@
 #include "core/log.h"
 #include "store/audit_sql.h"
 #include "store/identity_internal.h"
+#include "store/lockbox_internal.h"
 #include "store/migrations.h"
 #include "store/postgres_internal.h"
 
@@ -93,6 +94,12 @@ constexpr const char* kDeleteTenantRows[] = {
     // READ COMMITTED) then sees the session it added.
     "DELETE FROM users WHERE tenant_id = $1",
     "DELETE FROM sessions WHERE tenant_id = $1",
+    // Lockbox: requests (grants) and their notifications, delivered or not.
+    // A concurrent CreateAccessRequest inserts its notifications after its
+    // request, whose foreign-key lock on the tenant row waits for this
+    // transaction: it then fails and leaves no notification behind.
+    "DELETE FROM access_requests WHERE tenant_id = $1",
+    "DELETE FROM notification_outbox WHERE tenant_id = $1",
     "DELETE FROM tenants WHERE id = $1",
 };
 
@@ -227,6 +234,58 @@ constexpr char kRevokeSession[] =
     "UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL";
 constexpr char kRevokeUserSessions[] =
     "UPDATE sessions SET revoked_at = $1 WHERE tenant_id = $2 AND username = $3 AND revoked_at IS NULL";
+
+// Lockbox. Every column of an access request, in the order
+// ReadAccessRequest reads.
+#define KURA_REQUEST_COLUMNS                                                                                   \
+  "tenant_id, id, requester, permissions_json, collections_json, duration_s, reason, detail, ticket, status, " \
+  "required_approvals, approvals_json, created_at, expires_at, grant_starts_at, grant_ends_at, decided_by, "   \
+  "decided_at, decision_reason, version"
+constexpr char kInsertAccessRequest[] =
+    "INSERT INTO access_requests (" KURA_REQUEST_COLUMNS ") "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
+constexpr char kGetAccessRequest[] =
+    "SELECT " KURA_REQUEST_COLUMNS " FROM access_requests WHERE tenant_id = $1 AND id = $2";
+// Newest first (`id < $n ORDER BY id DESC`); one text per combination.
+constexpr char kListAccessRequests[] =
+    "SELECT " KURA_REQUEST_COLUMNS " FROM access_requests WHERE tenant_id = $1 ORDER BY id DESC LIMIT $2";
+constexpr char kListAccessRequestsAfter[] =
+    "SELECT " KURA_REQUEST_COLUMNS " FROM access_requests WHERE tenant_id = $1 AND id < $2 "
+    "ORDER BY id DESC LIMIT $3";
+constexpr char kListAccessRequestsByStatus[] =
+    "SELECT " KURA_REQUEST_COLUMNS " FROM access_requests WHERE tenant_id = $1 AND status = $2 "
+    "ORDER BY id DESC LIMIT $3";
+constexpr char kListAccessRequestsByStatusAfter[] =
+    "SELECT " KURA_REQUEST_COLUMNS " FROM access_requests WHERE tenant_id = $1 AND status = $2 AND id < $3 "
+    "ORDER BY id DESC LIMIT $4";
+// The grant window is half-open: it starts at grant_starts_at and is over
+// at grant_ends_at.
+constexpr char kActiveGrants[] =
+    "SELECT " KURA_REQUEST_COLUMNS " FROM access_requests "
+    "WHERE tenant_id = $1 AND requester = $2 AND status = 'approved' AND grant_ends_at > $3 "
+    "AND grant_starts_at <= $3 ORDER BY id";
+#undef KURA_REQUEST_COLUMNS
+// The compare-and-set on version; the key, requester and created_at never
+// change.
+constexpr char kCasAccessRequest[] =
+    "UPDATE access_requests SET permissions_json = $1, collections_json = $2, duration_s = $3, reason = $4, "
+    "detail = $5, ticket = $6, status = $7, required_approvals = $8, approvals_json = $9, expires_at = $10, "
+    "grant_starts_at = $11, grant_ends_at = $12, decided_by = $13, decided_at = $14, decision_reason = $15, "
+    "version = $16 WHERE tenant_id = $17 AND id = $18 AND version = $19";
+constexpr char kAccessRequestVersion[] = "SELECT version FROM access_requests WHERE tenant_id = $1 AND id = $2";
+
+#define KURA_OUTBOX_COLUMNS "id, tenant_id, url, payload_json, attempts, next_attempt_at, delivered_at, last_error"
+// The id is the engine's (an identity column, migrations.cc {serial_pk}).
+constexpr char kInsertNotification[] =
+    "INSERT INTO notification_outbox (tenant_id, url, payload_json, attempts, next_attempt_at, delivered_at, "
+    "last_error) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+constexpr char kDueNotifications[] =
+    "SELECT " KURA_OUTBOX_COLUMNS " FROM notification_outbox "
+    "WHERE delivered_at IS NULL AND next_attempt_at <= $1 ORDER BY id LIMIT $2";
+#undef KURA_OUTBOX_COLUMNS
+constexpr char kUpdateNotification[] =
+    "UPDATE notification_outbox SET attempts = $1, next_attempt_at = $2, delivered_at = $3, last_error = $4 "
+    "WHERE id = $5";
 
 // Audit log. Every transaction that appends locks the one head row first:
 // whatever node appends, entries get consecutive sequence numbers and each
@@ -498,6 +557,46 @@ SessionRow ReadSession(const Rows& r, int i) {
   return s;
 }
 
+// Columns: KURA_REQUEST_COLUMNS. DataLoss when the stored approvals are damaged.
+Result<AccessRequestRow> ReadAccessRequest(const Rows& r, int i) {
+  AccessRequestRow a;
+  a.tenant_id = r.Text(i, 0);
+  a.id = r.Text(i, 1);
+  a.requester = r.Text(i, 2);
+  a.permissions_json = r.Text(i, 3);
+  a.collections_json = r.Text(i, 4);
+  a.duration_s = r.Int(i, 5);
+  a.reason = r.Text(i, 6);
+  a.detail = r.Text(i, 7);
+  a.ticket = r.Text(i, 8);
+  a.status = r.Text(i, 9);
+  a.required_approvals = static_cast<int>(r.Int(i, 10));
+  KURA_ASSIGN_OR_RETURN(a.approvals, DecodeApprovals(r.Text(i, 11)));
+  a.created_at = r.Int(i, 12);
+  a.expires_at = r.Int(i, 13);
+  a.grant_starts_at = r.Int(i, 14);
+  a.grant_ends_at = r.Int(i, 15);
+  a.decided_by = r.Text(i, 16);
+  a.decided_at = r.Int(i, 17);
+  a.decision_reason = r.Text(i, 18);
+  a.version = r.Int(i, 19);
+  return a;
+}
+
+// Columns: KURA_OUTBOX_COLUMNS.
+OutboxRow ReadNotification(const Rows& r, int i) {
+  OutboxRow n;
+  n.id = r.Int(i, 0);
+  n.tenant_id = r.Text(i, 1);
+  n.url = r.Text(i, 2);
+  n.payload_json = r.Text(i, 3);
+  n.attempts = static_cast<int>(r.Int(i, 4));
+  n.next_attempt_at = r.Int(i, 5);
+  n.delivered_at = r.OptionalInt(i, 6);
+  n.last_error = r.Text(i, 7);
+  return n;
+}
+
 // Columns: id, current_version, created_at, ciphertext, version created_at.
 RecordRow ReadListedRecord(const Rows& r, int i, const std::string& tenant_id, const std::string& collection) {
   RecordRow row;
@@ -628,6 +727,18 @@ class PostgresStore final : public Store {
   Status RevokeSession(ByteView token_hash, std::int64_t at, const AuditLink* audit) override;
   Result<int> RevokeUserSessions(const std::string& tenant_id, const std::string& username, std::int64_t at,
                                  const AuditLink* audit) override;
+
+  Status CreateAccessRequest(const AccessRequestRow& request, const std::vector<OutboxRow>& notify,
+                             const AuditLink* audit) override;
+  Result<AccessRequestRow> GetAccessRequest(const std::string& tenant_id, const std::string& id) override;
+  Result<Page<AccessRequestRow>> ListAccessRequests(const std::string& tenant_id, const std::string& status,
+                                                    const PageRequest& page) override;
+  Result<std::vector<AccessRequestRow>> ActiveGrants(const std::string& tenant_id, const std::string& requester,
+                                                     std::int64_t now) override;
+  Status UpdateAccessRequest(const AccessRequestRow& request, std::int64_t expected_version,
+                             const AuditLink* audit) override;
+  Result<std::vector<OutboxRow>> DueNotifications(std::int64_t now, int limit) override;
+  Status UpdateNotification(const OutboxRow& row) override;
 
   Status AppendAudit(const AuditLink& entry) override;
   Result<std::int64_t> AuditSize() override;
@@ -1432,6 +1543,151 @@ Result<int> PostgresStore::RevokeUserSessions(const std::string& tenant_id, cons
     return Status::Ok();
   }));
   return revoked;
+}
+
+// --- Lockbox
+
+namespace {
+
+// The columns access_requests shares between INSERT and UPDATE, from
+// permissions_json to ticket ($4…$9 of kInsertAccessRequest, $1…$6 of
+// kCasAccessRequest).
+void AddRequestTerms(Params& p, const AccessRequestRow& r) {
+  p.Add(r.permissions_json).Add(r.collections_json).Add(r.duration_s).Add(r.reason).Add(r.detail).Add(r.ticket);
+}
+
+// Rows of an access-request query; DataLoss when stored approvals are damaged.
+Status ReadAccessRequests(const Rows& r, std::vector<AccessRequestRow>& out) {
+  out.clear();
+  for (int i = 0; i < r.size(); ++i) {
+    KURA_ASSIGN_OR_RETURN(AccessRequestRow request, ReadAccessRequest(r, i));
+    out.push_back(std::move(request));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status PostgresStore::CreateAccessRequest(const AccessRequestRow& r, const std::vector<OutboxRow>& notify,
+                                          const AuditLink* audit) {
+  KURA_RETURN_IF_ERROR(CheckNewAccessRequest(r, notify));
+  KURA_ASSIGN_OR_RETURN(std::string approvals, EncodeApprovals(r.approvals));
+  return Transact(audit, [&](Connection& c) -> Status {
+    {
+      Params p;
+      p.Add(r.tenant_id).Add(r.id).Add(r.requester);
+      AddRequestTerms(p, r);
+      p.Add(r.status).Add(static_cast<std::int64_t>(r.required_approvals)).Add(approvals);
+      p.Add(r.created_at).Add(r.expires_at).Add(r.grant_starts_at).Add(r.grant_ends_at);
+      p.Add(r.decided_by).Add(r.decided_at).Add(r.decision_reason).Add(r.version);
+      // A duplicate id is AlreadyExists, a missing tenant NotFound (foreign key).
+      KURA_RETURN_IF_ERROR(c.Exec(kInsertAccessRequest, p, kAccessRequestWhat).status());
+    }
+    // Same transaction, after the request: a request that cannot be inserted
+    // leaves no notification behind, and a notification that cannot be
+    // inserted undoes the request.
+    for (const OutboxRow& n : notify) {
+      Params p;
+      p.Add(n.tenant_id).Add(n.url).Add(n.payload_json).Add(static_cast<std::int64_t>(n.attempts));
+      p.Add(n.next_attempt_at).AddOrNull(n.delivered_at).Add(n.last_error);
+      KURA_RETURN_IF_ERROR(c.Exec(kInsertNotification, p, "notification").status());
+    }
+    return Status::Ok();
+  });
+}
+
+Result<AccessRequestRow> PostgresStore::GetAccessRequest(const std::string& tenant_id, const std::string& id) {
+  std::vector<AccessRequestRow> found;
+  KURA_RETURN_IF_ERROR(Read([&](Connection& c) -> Status {
+    KURA_ASSIGN_OR_RETURN(Rows r, c.Exec(kGetAccessRequest, Params().Add(tenant_id).Add(id), kAccessRequestWhat));
+    return ReadAccessRequests(r, found);
+  }));
+  if (found.empty()) return NotFoundError("access request not found");
+  return std::move(found.front());
+}
+
+Result<Page<AccessRequestRow>> PostgresStore::ListAccessRequests(const std::string& tenant_id,
+                                                                 const std::string& status,
+                                                                 const PageRequest& page) {
+  const int limit = PageLimit(page);
+  const bool first = page.after.empty();
+  const char* sql = status.empty() ? (first ? kListAccessRequests : kListAccessRequestsAfter)
+                                   : (first ? kListAccessRequestsByStatus : kListAccessRequestsByStatusAfter);
+  Page<AccessRequestRow> out;
+  KURA_RETURN_IF_ERROR(Read([&](Connection& c) -> Status {
+    Params p;
+    p.Add(tenant_id);
+    if (!status.empty()) p.Add(status);
+    if (!first) p.Add(page.after);
+    p.Add(static_cast<std::int64_t>(limit) + 1);
+    KURA_ASSIGN_OR_RETURN(Rows r, c.Exec(sql, p, "access requests"));
+    return ReadAccessRequests(r, out.items);
+  }));
+  FinishPage(out, limit, &AccessRequestRow::id);
+  return out;
+}
+
+Result<std::vector<AccessRequestRow>> PostgresStore::ActiveGrants(const std::string& tenant_id,
+                                                                  const std::string& requester, std::int64_t now) {
+  std::vector<AccessRequestRow> out;
+  KURA_RETURN_IF_ERROR(Read([&](Connection& c) -> Status {
+    KURA_ASSIGN_OR_RETURN(Rows r, c.Exec(kActiveGrants, Params().Add(tenant_id).Add(requester).Add(now),
+                                         "access grants"));
+    return ReadAccessRequests(r, out);
+  }));
+  return out;
+}
+
+Status PostgresStore::UpdateAccessRequest(const AccessRequestRow& r, std::int64_t expected_version,
+                                          const AuditLink* audit) {
+  KURA_RETURN_IF_ERROR(CheckAccessRequestUpdate(r, expected_version));
+  KURA_ASSIGN_OR_RETURN(std::string approvals, EncodeApprovals(r.approvals));
+  // A transaction (like UpdateUser), so the version read after a missed
+  // compare-and-set belongs to the same unit of work. Concurrent updaters of
+  // one request (an approve racing a deny) queue on its row lock; each
+  // re-checks `version = expected` against the committed row, so one wins
+  // and the others get Aborted.
+  return Transact(audit, [&](Connection& c) -> Status {
+    Params p;
+    AddRequestTerms(p, r);
+    p.Add(r.status).Add(static_cast<std::int64_t>(r.required_approvals)).Add(approvals);
+    p.Add(r.expires_at).Add(r.grant_starts_at).Add(r.grant_ends_at);
+    p.Add(r.decided_by).Add(r.decided_at).Add(r.decision_reason).Add(r.version);
+    p.Add(r.tenant_id).Add(r.id).Add(expected_version);
+    KURA_ASSIGN_OR_RETURN(Rows cas, c.Exec(kCasAccessRequest, p, kAccessRequestWhat));
+    if (cas.affected() != 0) return Status::Ok();
+    KURA_ASSIGN_OR_RETURN(Rows cur, c.Exec(kAccessRequestVersion, Params().Add(r.tenant_id).Add(r.id),
+                                           kAccessRequestWhat));
+    if (cur.empty()) return NotFoundError("access request not found");
+    return AbortedError("access request version conflict: expected version " + std::to_string(expected_version) +
+                        ", current version is " + std::to_string(cur.Int(0, 0)));
+  });
+}
+
+Result<std::vector<OutboxRow>> PostgresStore::DueNotifications(std::int64_t now, int limit) {
+  std::vector<OutboxRow> out;
+  KURA_RETURN_IF_ERROR(Read([&](Connection& c) -> Status {
+    KURA_ASSIGN_OR_RETURN(Rows r, c.Exec(kDueNotifications,
+                                         Params().Add(now).Add(static_cast<std::int64_t>(PageLimit(limit))),
+                                         "notifications"));
+    out.clear();
+    for (int i = 0; i < r.size(); ++i) out.push_back(ReadNotification(r, i));
+    return Status::Ok();
+  }));
+  return out;
+}
+
+Status PostgresStore::UpdateNotification(const OutboxRow& n) {
+  // Bookkeeping of the delivery worker: no audit entry (the notification's
+  // request was audited when it was made), so one autocommitted statement.
+  return WriteOne([&](Connection& c) -> Status {
+    Params p;
+    p.Add(static_cast<std::int64_t>(n.attempts)).Add(n.next_attempt_at).AddOrNull(n.delivered_at);
+    p.Add(n.last_error).Add(n.id);
+    KURA_ASSIGN_OR_RETURN(Rows r, c.Exec(kUpdateNotification, p, "notification"));
+    if (r.affected() == 0) return NotFoundError("notification not found");
+    return Status::Ok();
+  });
 }
 
 // --- Audit log

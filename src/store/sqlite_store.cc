@@ -48,6 +48,7 @@
 #include "core/log.h"
 #include "store/audit_sql.h"
 #include "store/identity_internal.h"
+#include "store/lockbox_internal.h"
 #include "store/migrations.h"
 #include "store/sqlite_internal.h"
 
@@ -97,6 +98,9 @@ constexpr const char* kDeleteTenantRows[] = {
     // Users before their sessions: see DeleteUser.
     "DELETE FROM users WHERE tenant_id = ?",
     "DELETE FROM sessions WHERE tenant_id = ?",
+    // Lockbox: requests (grants) and their notifications, delivered or not.
+    "DELETE FROM access_requests WHERE tenant_id = ?",
+    "DELETE FROM notification_outbox WHERE tenant_id = ?",
     "DELETE FROM tenants WHERE id = ?",
 };
 
@@ -223,6 +227,59 @@ constexpr char kUpdateSession[] =
 constexpr char kRevokeSession[] = "UPDATE sessions SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL";
 constexpr char kRevokeUserSessions[] =
     "UPDATE sessions SET revoked_at = ? WHERE tenant_id = ? AND username = ? AND revoked_at IS NULL";
+
+// Lockbox. Every column of an access request, in the order
+// ReadAccessRequest reads.
+#define KURA_REQUEST_COLUMNS                                                                                   \
+  "tenant_id, id, requester, permissions_json, collections_json, duration_s, reason, detail, ticket, status, " \
+  "required_approvals, approvals_json, created_at, expires_at, grant_starts_at, grant_ends_at, decided_by, "   \
+  "decided_at, decision_reason, version"
+constexpr char kInsertAccessRequest[] =
+    "INSERT INTO access_requests (" KURA_REQUEST_COLUMNS ") "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+constexpr char kGetAccessRequest[] =
+    "SELECT " KURA_REQUEST_COLUMNS " FROM access_requests WHERE tenant_id = ? AND id = ?";
+// Newest first: ids grow with time, so the keyset runs downwards (`id < ?`
+// for the page after `after`). One text per combination of (first page or
+// not) × (status filter or not), so each uses its index range directly.
+constexpr char kListAccessRequests[] =
+    "SELECT " KURA_REQUEST_COLUMNS " FROM access_requests WHERE tenant_id = ? ORDER BY id DESC LIMIT ?";
+constexpr char kListAccessRequestsAfter[] =
+    "SELECT " KURA_REQUEST_COLUMNS " FROM access_requests WHERE tenant_id = ? AND id < ? ORDER BY id DESC LIMIT ?";
+constexpr char kListAccessRequestsByStatus[] =
+    "SELECT " KURA_REQUEST_COLUMNS " FROM access_requests WHERE tenant_id = ? AND status = ? "
+    "ORDER BY id DESC LIMIT ?";
+constexpr char kListAccessRequestsByStatusAfter[] =
+    "SELECT " KURA_REQUEST_COLUMNS " FROM access_requests WHERE tenant_id = ? AND status = ? AND id < ? "
+    "ORDER BY id DESC LIMIT ?";
+// The grant window is half-open: it starts at grant_starts_at and is over
+// at grant_ends_at.
+constexpr char kActiveGrants[] =
+    "SELECT " KURA_REQUEST_COLUMNS " FROM access_requests "
+    "WHERE tenant_id = ? AND requester = ? AND status = 'approved' AND grant_ends_at > ? AND grant_starts_at <= ? "
+    "ORDER BY id";
+#undef KURA_REQUEST_COLUMNS
+// The compare-and-set on version; the key, requester and created_at never
+// change.
+constexpr char kCasAccessRequest[] =
+    "UPDATE access_requests SET permissions_json = ?, collections_json = ?, duration_s = ?, reason = ?, "
+    "detail = ?, ticket = ?, status = ?, required_approvals = ?, approvals_json = ?, expires_at = ?, "
+    "grant_starts_at = ?, grant_ends_at = ?, decided_by = ?, decided_at = ?, decision_reason = ?, version = ? "
+    "WHERE tenant_id = ? AND id = ? AND version = ?";
+constexpr char kAccessRequestVersion[] = "SELECT version FROM access_requests WHERE tenant_id = ? AND id = ?";
+
+#define KURA_OUTBOX_COLUMNS "id, tenant_id, url, payload_json, attempts, next_attempt_at, delivered_at, last_error"
+// The id is the engine's (migrations.cc, {serial_pk}).
+constexpr char kInsertNotification[] =
+    "INSERT INTO notification_outbox (tenant_id, url, payload_json, attempts, next_attempt_at, delivered_at, "
+    "last_error) VALUES (?, ?, ?, ?, ?, ?, ?)";
+constexpr char kDueNotifications[] =
+    "SELECT " KURA_OUTBOX_COLUMNS " FROM notification_outbox "
+    "WHERE delivered_at IS NULL AND next_attempt_at <= ? ORDER BY id LIMIT ?";
+#undef KURA_OUTBOX_COLUMNS
+constexpr char kUpdateNotification[] =
+    "UPDATE notification_outbox SET attempts = ?, next_attempt_at = ?, delivered_at = ?, last_error = ? "
+    "WHERE id = ?";
 
 // Audit log. The writer thread holds the chain's head in memory; these keep
 // the audit_head row (the head as of the last commit) in step with it.
@@ -425,6 +482,46 @@ SessionRow ReadSession(const Statement& st) {
   return s;
 }
 
+// Columns: KURA_REQUEST_COLUMNS. DataLoss when the stored approvals are damaged.
+Result<AccessRequestRow> ReadAccessRequest(const Statement& st) {
+  AccessRequestRow r;
+  r.tenant_id = st.ColumnText(0);
+  r.id = st.ColumnText(1);
+  r.requester = st.ColumnText(2);
+  r.permissions_json = st.ColumnText(3);
+  r.collections_json = st.ColumnText(4);
+  r.duration_s = st.ColumnInt(5);
+  r.reason = st.ColumnText(6);
+  r.detail = st.ColumnText(7);
+  r.ticket = st.ColumnText(8);
+  r.status = st.ColumnText(9);
+  r.required_approvals = static_cast<int>(st.ColumnInt(10));
+  KURA_ASSIGN_OR_RETURN(r.approvals, DecodeApprovals(st.ColumnText(11)));
+  r.created_at = st.ColumnInt(12);
+  r.expires_at = st.ColumnInt(13);
+  r.grant_starts_at = st.ColumnInt(14);
+  r.grant_ends_at = st.ColumnInt(15);
+  r.decided_by = st.ColumnText(16);
+  r.decided_at = st.ColumnInt(17);
+  r.decision_reason = st.ColumnText(18);
+  r.version = st.ColumnInt(19);
+  return r;
+}
+
+// Columns: KURA_OUTBOX_COLUMNS.
+OutboxRow ReadNotification(const Statement& st) {
+  OutboxRow n;
+  n.id = st.ColumnInt(0);
+  n.tenant_id = st.ColumnText(1);
+  n.url = st.ColumnText(2);
+  n.payload_json = st.ColumnText(3);
+  n.attempts = static_cast<int>(st.ColumnInt(4));
+  n.next_attempt_at = st.ColumnInt(5);
+  if (!st.ColumnIsNull(6)) n.delivered_at = st.ColumnInt(6);
+  n.last_error = st.ColumnText(7);
+  return n;
+}
+
 // Columns: id, current_version, created_at, ciphertext, version created_at.
 RecordRow ReadListedRecord(const Statement& st, const std::string& tenant_id, const std::string& collection) {
   RecordRow r;
@@ -530,6 +627,18 @@ class SqliteStore final : public Store {
   Status RevokeSession(ByteView token_hash, std::int64_t at, const AuditLink* audit) override;
   Result<int> RevokeUserSessions(const std::string& tenant_id, const std::string& username, std::int64_t at,
                                  const AuditLink* audit) override;
+
+  Status CreateAccessRequest(const AccessRequestRow& request, const std::vector<OutboxRow>& notify,
+                             const AuditLink* audit) override;
+  Result<AccessRequestRow> GetAccessRequest(const std::string& tenant_id, const std::string& id) override;
+  Result<Page<AccessRequestRow>> ListAccessRequests(const std::string& tenant_id, const std::string& status,
+                                                    const PageRequest& page) override;
+  Result<std::vector<AccessRequestRow>> ActiveGrants(const std::string& tenant_id, const std::string& requester,
+                                                     std::int64_t now) override;
+  Status UpdateAccessRequest(const AccessRequestRow& request, std::int64_t expected_version,
+                             const AuditLink* audit) override;
+  Result<std::vector<OutboxRow>> DueNotifications(std::int64_t now, int limit) override;
+  Status UpdateNotification(const OutboxRow& row) override;
 
   Status AppendAudit(const AuditLink& entry) override;
   Result<std::int64_t> AuditSize() override;
@@ -1710,6 +1819,177 @@ Result<int> SqliteStore::RevokeUserSessions(const std::string& tenant_id, const 
   });
   if (!s.ok()) return s;
   return revoked;
+}
+
+// --- Lockbox
+
+Status SqliteStore::CreateAccessRequest(const AccessRequestRow& r, const std::vector<OutboxRow>& notify,
+                                        const AuditLink* audit) {
+  KURA_RETURN_IF_ERROR(CheckNewAccessRequest(r, notify));
+  KURA_ASSIGN_OR_RETURN(std::string approvals, EncodeApprovals(r.approvals));
+  return Write(audit, [&](Connection& c) -> Status {
+    {
+      KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kInsertAccessRequest));
+      st.Bind(1, r.tenant_id);
+      st.Bind(2, r.id);
+      st.Bind(3, r.requester);
+      st.Bind(4, r.permissions_json);
+      st.Bind(5, r.collections_json);
+      st.Bind(6, r.duration_s);
+      st.Bind(7, r.reason);
+      st.Bind(8, r.detail);
+      st.Bind(9, r.ticket);
+      st.Bind(10, r.status);
+      st.Bind(11, static_cast<std::int64_t>(r.required_approvals));
+      st.Bind(12, approvals);
+      st.Bind(13, r.created_at);
+      st.Bind(14, r.expires_at);
+      st.Bind(15, r.grant_starts_at);
+      st.Bind(16, r.grant_ends_at);
+      st.Bind(17, r.decided_by);
+      st.Bind(18, r.decided_at);
+      st.Bind(19, r.decision_reason);
+      st.Bind(20, r.version);
+      // A duplicate id is AlreadyExists, a missing tenant NotFound (foreign key).
+      KURA_RETURN_IF_ERROR(st.Run(kAccessRequestWhat));
+    }
+    // In this operation's savepoint, after the request: a request that
+    // cannot be inserted leaves no notification behind, and a notification
+    // that cannot be inserted undoes the request.
+    for (const OutboxRow& n : notify) {
+      KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kInsertNotification));
+      st.Bind(1, n.tenant_id);
+      st.Bind(2, n.url);
+      st.Bind(3, n.payload_json);
+      st.Bind(4, static_cast<std::int64_t>(n.attempts));
+      st.Bind(5, n.next_attempt_at);
+      BindOptionalInt(st, 6, n.delivered_at);
+      st.Bind(7, n.last_error);
+      KURA_RETURN_IF_ERROR(st.Run("notification"));
+    }
+    return Status::Ok();
+  });
+}
+
+Result<AccessRequestRow> SqliteStore::GetAccessRequest(const std::string& tenant_id, const std::string& id) {
+  KURA_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  KURA_ASSIGN_OR_RETURN(Statement st, (*r).Prepare(kGetAccessRequest));
+  st.Bind(1, tenant_id);
+  st.Bind(2, id);
+  KURA_ASSIGN_OR_RETURN(bool row, st.Step(kAccessRequestWhat));
+  if (!row) return NotFoundError("access request not found");
+  return ReadAccessRequest(st);
+}
+
+Result<Page<AccessRequestRow>> SqliteStore::ListAccessRequests(const std::string& tenant_id,
+                                                               const std::string& status, const PageRequest& page) {
+  const int limit = PageLimit(page);
+  const bool first = page.after.empty();
+  const char* sql = status.empty() ? (first ? kListAccessRequests : kListAccessRequestsAfter)
+                                   : (first ? kListAccessRequestsByStatus : kListAccessRequestsByStatusAfter);
+  KURA_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  KURA_ASSIGN_OR_RETURN(Statement st, (*r).Prepare(sql));
+  int i = 0;
+  st.Bind(++i, tenant_id);
+  if (!status.empty()) st.Bind(++i, status);
+  if (!first) st.Bind(++i, page.after);
+  st.Bind(++i, static_cast<std::int64_t>(limit) + 1);
+  Page<AccessRequestRow> out;
+  for (;;) {
+    KURA_ASSIGN_OR_RETURN(bool row, st.Step("access requests"));
+    if (!row) break;
+    KURA_ASSIGN_OR_RETURN(AccessRequestRow request, ReadAccessRequest(st));
+    out.items.push_back(std::move(request));
+  }
+  FinishPage(out, limit, &AccessRequestRow::id);
+  return out;
+}
+
+Result<std::vector<AccessRequestRow>> SqliteStore::ActiveGrants(const std::string& tenant_id,
+                                                                const std::string& requester, std::int64_t now) {
+  KURA_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  KURA_ASSIGN_OR_RETURN(Statement st, (*r).Prepare(kActiveGrants));
+  st.Bind(1, tenant_id);
+  st.Bind(2, requester);
+  st.Bind(3, now);
+  st.Bind(4, now);
+  std::vector<AccessRequestRow> out;
+  for (;;) {
+    KURA_ASSIGN_OR_RETURN(bool row, st.Step("access grants"));
+    if (!row) break;
+    KURA_ASSIGN_OR_RETURN(AccessRequestRow request, ReadAccessRequest(st));
+    out.push_back(std::move(request));
+  }
+  return out;
+}
+
+Status SqliteStore::UpdateAccessRequest(const AccessRequestRow& r, std::int64_t expected_version,
+                                        const AuditLink* audit) {
+  KURA_RETURN_IF_ERROR(CheckAccessRequestUpdate(r, expected_version));
+  KURA_ASSIGN_OR_RETURN(std::string approvals, EncodeApprovals(r.approvals));
+  return Write(audit, [&](Connection& c) -> Status {
+    {
+      KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kCasAccessRequest));
+      st.Bind(1, r.permissions_json);
+      st.Bind(2, r.collections_json);
+      st.Bind(3, r.duration_s);
+      st.Bind(4, r.reason);
+      st.Bind(5, r.detail);
+      st.Bind(6, r.ticket);
+      st.Bind(7, r.status);
+      st.Bind(8, static_cast<std::int64_t>(r.required_approvals));
+      st.Bind(9, approvals);
+      st.Bind(10, r.expires_at);
+      st.Bind(11, r.grant_starts_at);
+      st.Bind(12, r.grant_ends_at);
+      st.Bind(13, r.decided_by);
+      st.Bind(14, r.decided_at);
+      st.Bind(15, r.decision_reason);
+      st.Bind(16, r.version);
+      st.Bind(17, r.tenant_id);
+      st.Bind(18, r.id);
+      st.Bind(19, expected_version);
+      KURA_RETURN_IF_ERROR(st.Run(kAccessRequestWhat));
+    }
+    if (c.Changes() != 0) return Status::Ok();
+    KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kAccessRequestVersion));
+    st.Bind(1, r.tenant_id);
+    st.Bind(2, r.id);
+    KURA_ASSIGN_OR_RETURN(bool row, st.Step(kAccessRequestWhat));
+    if (!row) return NotFoundError("access request not found");
+    return AbortedError("access request version conflict: expected version " + std::to_string(expected_version) +
+                        ", current version is " + std::to_string(st.ColumnInt(0)));
+  });
+}
+
+Result<std::vector<OutboxRow>> SqliteStore::DueNotifications(std::int64_t now, int limit) {
+  KURA_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  KURA_ASSIGN_OR_RETURN(Statement st, (*r).Prepare(kDueNotifications));
+  st.Bind(1, now);
+  st.Bind(2, static_cast<std::int64_t>(PageLimit(limit)));
+  std::vector<OutboxRow> out;
+  for (;;) {
+    KURA_ASSIGN_OR_RETURN(bool row, st.Step("notifications"));
+    if (!row) break;
+    out.push_back(ReadNotification(st));
+  }
+  return out;
+}
+
+Status SqliteStore::UpdateNotification(const OutboxRow& n) {
+  // Bookkeeping of the delivery worker: no audit entry (the notification's
+  // request was audited when it was made).
+  return Write([&](Connection& c) -> Status {
+    KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kUpdateNotification));
+    st.Bind(1, static_cast<std::int64_t>(n.attempts));
+    st.Bind(2, n.next_attempt_at);
+    BindOptionalInt(st, 3, n.delivered_at);
+    st.Bind(4, n.last_error);
+    st.Bind(5, n.id);
+    KURA_RETURN_IF_ERROR(st.Run("notification"));
+    if (c.Changes() == 0) return NotFoundError("notification not found");
+    return Status::Ok();
+  });
 }
 
 // --- Audit log

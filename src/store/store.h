@@ -154,6 +154,53 @@ struct SessionRow {
   std::optional<std::int64_t> revoked_at;
 };
 
+// --- Lockbox: staff access requests and the grants they become (SPEC §2).
+
+// One approval of an access request.
+struct ApprovalRow {
+  std::string approver;   // "user:<tenant>/<name>" or "staff:<name>"
+  std::int64_t at = 0;    // unix seconds
+};
+
+// An access request; approved, it is the grant. Status is stored for the
+// decided states; "pending" and "approved" turn into "expired" by time alone
+// (the reader compares expires_at / grant_ends_at with its clock), so expiry
+// needs no job.
+struct AccessRequestRow {
+  std::string id;                    // URL-safe, unique
+  std::string tenant_id;
+  std::string requester;             // staff username
+  std::string permissions_json;      // JSON array of action names
+  std::string collections_json;      // JSON array of collection names ("*" = all)
+  std::int64_t duration_s = 0;       // asked grant length
+  std::string reason;                // customer_support | incident | legal | other
+  std::string detail;                // free text
+  std::string ticket;
+  std::string status = "pending";    // pending | approved | denied | revoked
+  int required_approvals = 1;
+  std::vector<ApprovalRow> approvals;
+  std::int64_t created_at = 0;
+  std::int64_t expires_at = 0;       // a pending request lapses here (created + 12 h)
+  std::int64_t grant_starts_at = 0;  // approved: the grant's window
+  std::int64_t grant_ends_at = 0;
+  std::string decided_by;            // denied/revoked: who; approved: the last approver
+  std::int64_t decided_at = 0;
+  std::string decision_reason;       // deny / revoke reason
+  std::int64_t version = 1;          // bumped by every update (optimistic concurrency)
+};
+
+// A notification waiting for (or done with) delivery to a webhook.
+struct OutboxRow {
+  std::int64_t id = 0;               // assigned by the store, increasing
+  std::string tenant_id;
+  std::string url;
+  std::string payload_json;
+  int attempts = 0;
+  std::int64_t next_attempt_at = 0;  // unix seconds
+  std::optional<std::int64_t> delivered_at;
+  std::string last_error;            // "" or why the last attempt failed (no secrets)
+};
+
 // --- Audit log (docs/formats/audit.md). The store keeps the entries and the
 // chain in order; what an entry says and how it is hashed is the audit
 // module's (src/audit), reached through AuditLink so the store depends on no
@@ -335,6 +382,34 @@ class Store {
   virtual Status RevokeSession(ByteView token_hash, std::int64_t at, const AuditLink* audit) = 0;
   virtual Result<int> RevokeUserSessions(const std::string& tenant_id, const std::string& username, std::int64_t at,
                                          const AuditLink* audit) = 0;
+
+  // --- Lockbox.
+  // Inserts a request (AlreadyExists on a duplicate id) and, when `notify`
+  // is not empty, the notifications for it, in one transaction.
+  virtual Status CreateAccessRequest(const AccessRequestRow& request, const std::vector<OutboxRow>& notify,
+                                     const AuditLink* audit) = 0;
+  // NotFound when no request of the tenant has this id.
+  virtual Result<AccessRequestRow> GetAccessRequest(const std::string& tenant_id, const std::string& id) = 0;
+  // Requests of a tenant, newest first (keyset on id, which grows with time);
+  // `status` "" = all stored statuses, else that stored status only.
+  virtual Result<Page<AccessRequestRow>> ListAccessRequests(const std::string& tenant_id, const std::string& status,
+                                                            const PageRequest& page) = 0;
+  // Approved requests of `requester` on `tenant_id` whose grant window
+  // contains `now` (grant_starts_at <= now < grant_ends_at): the active grants.
+  virtual Result<std::vector<AccessRequestRow>> ActiveGrants(const std::string& tenant_id,
+                                                             const std::string& requester, std::int64_t now) = 0;
+  // Replaces the request if its stored version is `expected_version`
+  // (request.version must be expected_version + 1): Aborted on a conflict,
+  // NotFound if absent.
+  virtual Status UpdateAccessRequest(const AccessRequestRow& request, std::int64_t expected_version,
+                                     const AuditLink* audit) = 0;
+  // Notifications due at `now` (not delivered, next_attempt_at <= now),
+  // oldest first, at most `limit`.
+  virtual Result<std::vector<OutboxRow>> DueNotifications(std::int64_t now, int limit) = 0;
+  // Records an attempt: delivered (delivered_at set) or failed (attempts,
+  // next_attempt_at, last_error). Bookkeeping of the delivery worker: no
+  // audit entry. NotFound if absent.
+  virtual Status UpdateNotification(const OutboxRow& row) = 0;
 
   // --- Audit log.
   // Every mutating method above takes, as its last argument, the audit entry

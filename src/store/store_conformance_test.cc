@@ -1261,6 +1261,569 @@ TEST_P(StoreConformanceTest, ConcurrentCompareAndSetUpdates) {
   EXPECT_EQ(store_->ListVersions("acme", "people", "hot")->size(), 10u);
 }
 
+// --- Lockbox
+
+// A request with every column set to something other than its default, so a
+// column that is not stored or read back shows up.
+AccessRequestRow Request(const std::string& tenant, const std::string& id, const std::string& requester = "bob",
+                         const std::string& status = "pending") {
+  AccessRequestRow r;
+  r.id = id;
+  r.tenant_id = tenant;
+  r.requester = requester;
+  r.permissions_json = R"(["record.read","record.list"])";
+  r.collections_json = R"(["people"])";
+  r.duration_s = 7200;
+  r.reason = "customer_support";
+  r.detail = "Ticket asks why the export failed";
+  r.ticket = "SUP-" + id;
+  r.status = status;
+  r.required_approvals = 2;
+  r.approvals = {{"user:" + tenant + "/alice", 1700000600}};
+  r.created_at = 1700000500;
+  r.expires_at = 1700000500 + 12 * 3600;
+  r.grant_starts_at = 0;
+  r.grant_ends_at = 0;
+  r.decided_by = "";
+  r.decided_at = 0;
+  r.decision_reason = "";
+  r.version = 1;
+  return r;
+}
+
+// An approved request: a grant over [starts, ends).
+AccessRequestRow Grant(const std::string& tenant, const std::string& id, const std::string& requester,
+                       std::int64_t starts, std::int64_t ends, const std::string& status = "approved") {
+  AccessRequestRow r = Request(tenant, id, requester, status);
+  r.approvals = {{"user:" + tenant + "/alice", starts - 10}, {"staff:carol", starts}};
+  r.grant_starts_at = starts;
+  r.grant_ends_at = ends;
+  r.decided_by = "staff:carol";
+  r.decided_at = starts;
+  return r;
+}
+
+OutboxRow Notification(const std::string& tenant, const std::string& url, std::int64_t next_attempt_at = 1700000500,
+                       const std::string& payload = R"({"event":"access_request.created"})") {
+  OutboxRow n;
+  n.tenant_id = tenant;
+  n.url = url;
+  n.payload_json = payload;
+  n.next_attempt_at = next_attempt_at;
+  return n;
+}
+
+void ExpectSameRequest(const AccessRequestRow& got, const AccessRequestRow& want) {
+  EXPECT_EQ(got.id, want.id);
+  EXPECT_EQ(got.tenant_id, want.tenant_id);
+  EXPECT_EQ(got.requester, want.requester);
+  EXPECT_EQ(got.permissions_json, want.permissions_json);
+  EXPECT_EQ(got.collections_json, want.collections_json);
+  EXPECT_EQ(got.duration_s, want.duration_s);
+  EXPECT_EQ(got.reason, want.reason);
+  EXPECT_EQ(got.detail, want.detail);
+  EXPECT_EQ(got.ticket, want.ticket);
+  EXPECT_EQ(got.status, want.status);
+  EXPECT_EQ(got.required_approvals, want.required_approvals);
+  ASSERT_EQ(got.approvals.size(), want.approvals.size());
+  for (std::size_t i = 0; i < want.approvals.size(); ++i) {
+    EXPECT_EQ(got.approvals[i].approver, want.approvals[i].approver) << i;
+    EXPECT_EQ(got.approvals[i].at, want.approvals[i].at) << i;
+  }
+  EXPECT_EQ(got.created_at, want.created_at);
+  EXPECT_EQ(got.expires_at, want.expires_at);
+  EXPECT_EQ(got.grant_starts_at, want.grant_starts_at);
+  EXPECT_EQ(got.grant_ends_at, want.grant_ends_at);
+  EXPECT_EQ(got.decided_by, want.decided_by);
+  EXPECT_EQ(got.decided_at, want.decided_at);
+  EXPECT_EQ(got.decision_reason, want.decision_reason);
+  EXPECT_EQ(got.version, want.version);
+}
+
+std::vector<std::string> RequestIds(const std::vector<AccessRequestRow>& rows) {
+  std::vector<std::string> ids;
+  for (const auto& r : rows) ids.push_back(r.id);
+  return ids;
+}
+
+std::vector<std::string> Urls(const std::vector<OutboxRow>& rows) {
+  std::vector<std::string> urls;
+  for (const auto& n : rows) urls.push_back(n.url);
+  return urls;
+}
+
+TEST_P(StoreConformanceTest, AccessRequestCreateGetDuplicate) {
+  MakeTenant("acme");
+  MakeTenant("beta");
+  AccessRequestRow r = Request("acme", "req-1");
+  Status s = store_->CreateAccessRequest(r, {}, nullptr);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  auto got = store_->GetAccessRequest("acme", "req-1");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ExpectSameRequest(*got, r);
+
+  // A duplicate id in the tenant is refused and changes nothing.
+  AccessRequestRow dup = Request("acme", "req-1", "mallory");
+  dup.detail = "other";
+  EXPECT_EQ(store_->CreateAccessRequest(dup, {}, nullptr).code(), StatusCode::kAlreadyExists);
+  ExpectSameRequest(*store_->GetAccessRequest("acme", "req-1"), r);
+
+  // Requests are keyed per tenant: another tenant's request is not found
+  // under this one.
+  EXPECT_EQ(store_->GetAccessRequest("beta", "req-1").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetAccessRequest("acme", "req-2").status().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(store_->CreateAccessRequest(Request("beta", "req-1", "dave"), {}, nullptr).ok());
+  EXPECT_EQ(store_->GetAccessRequest("beta", "req-1")->requester, "dave");
+  EXPECT_EQ(store_->GetAccessRequest("acme", "req-1")->requester, "bob");
+
+  // The tenant must exist.
+  EXPECT_EQ(store_->CreateAccessRequest(Request("nobody", "req-9"), {}, nullptr).code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetAccessRequest("nobody", "req-9").status().code(), StatusCode::kNotFound);
+
+  // Refused arguments: no id, tenant or requester, a status that is never
+  // stored ("expired" follows from the times), a version below 1.
+  AccessRequestRow bad = Request("acme", "");
+  EXPECT_EQ(store_->CreateAccessRequest(bad, {}, nullptr).code(), StatusCode::kInvalidArgument);
+  bad = Request("", "req-3");
+  EXPECT_EQ(store_->CreateAccessRequest(bad, {}, nullptr).code(), StatusCode::kInvalidArgument);
+  bad = Request("acme", "req-3", "");
+  EXPECT_EQ(store_->CreateAccessRequest(bad, {}, nullptr).code(), StatusCode::kInvalidArgument);
+  bad = Request("acme", "req-3", "bob", "expired");
+  EXPECT_EQ(store_->CreateAccessRequest(bad, {}, nullptr).code(), StatusCode::kInvalidArgument);
+  bad = Request("acme", "req-3");
+  bad.version = 0;
+  EXPECT_EQ(store_->CreateAccessRequest(bad, {}, nullptr).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->GetAccessRequest("acme", "req-3").status().code(), StatusCode::kNotFound);
+}
+
+TEST_P(StoreConformanceTest, AccessRequestApprovalsRoundTrip) {
+  MakeTenant("acme");
+  // None, and several with awkward text and large times, in their order.
+  AccessRequestRow none = Request("acme", "a-none");
+  none.approvals.clear();
+  AccessRequestRow many = Request("acme", "a-many");
+  many.approvals = {{"user:acme/zoë \"quoted\" \\ back", 1700000700},
+                    {"staff:carol", 0},
+                    {"user:acme/alice", 4102444800},
+                    {"staff:\xe6\x97\xa5\xe6\x9c\xac", 1700000800}};
+  for (const auto& r : {none, many}) {
+    Status s = store_->CreateAccessRequest(r, {}, nullptr);
+    ASSERT_TRUE(s.ok()) << r.id << ": " << s.ToString();
+    auto got = store_->GetAccessRequest("acme", r.id);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    ExpectSameRequest(*got, r);
+  }
+  // An approval appended by an update comes back too.
+  AccessRequestRow next = many;
+  next.version = 2;
+  next.approvals.push_back({"user:acme/erin", 1700000900});
+  ASSERT_TRUE(store_->UpdateAccessRequest(next, 1, nullptr).ok());
+  ExpectSameRequest(*store_->GetAccessRequest("acme", "a-many"), next);
+
+  // An approver that is not UTF-8 cannot be stored as JSON text: refused.
+  AccessRequestRow bad = Request("acme", "a-bad");
+  bad.approvals = {{std::string("user:acme/\xff\xfe"), 1}};
+  EXPECT_EQ(store_->CreateAccessRequest(bad, {}, nullptr).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->GetAccessRequest("acme", "a-bad").status().code(), StatusCode::kNotFound);
+}
+
+TEST_P(StoreConformanceTest, ListAccessRequestsNewestFirstFilteredAndPaged) {
+  MakeTenant("acme");
+  MakeTenant("beta");
+  // Ids grow with time; inserted out of order, listed newest first.
+  const std::vector<std::pair<std::string, std::string>> requests = {
+      {"r03", "denied"}, {"r01", "pending"}, {"r07", "approved"}, {"r05", "denied"},
+      {"r02", "approved"}, {"r06", "pending"}, {"r04", "revoked"}};
+  for (const auto& [id, status] : requests) {
+    ASSERT_TRUE(store_->CreateAccessRequest(Request("acme", id, "bob", status), {}, nullptr).ok()) << id;
+  }
+  // Another tenant's requests never show up, even with ids in between.
+  for (const char* id : {"r00", "r035", "r99"}) {
+    ASSERT_TRUE(store_->CreateAccessRequest(Request("beta", id), {}, nullptr).ok());
+  }
+
+  auto all = store_->ListAccessRequests("acme", "", {});
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  EXPECT_EQ(RequestIds(all->items), (std::vector<std::string>{"r07", "r06", "r05", "r04", "r03", "r02", "r01"}));
+  EXPECT_FALSE(all->next.has_value());
+  ExpectSameRequest(all->items[0], Request("acme", "r07", "bob", "approved"));
+
+  // Pages of 3: each next is the last id of its page; the keyset runs down.
+  std::vector<std::string> paged;
+  std::vector<std::size_t> sizes;
+  PageRequest page{"", 3};
+  for (int guard = 0; guard < 10; ++guard) {
+    auto p = store_->ListAccessRequests("acme", "", page);
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    sizes.push_back(p->items.size());
+    for (const auto& r : p->items) paged.push_back(r.id);
+    if (!p->next) break;
+    EXPECT_EQ(*p->next, p->items.back().id);
+    page.after = *p->next;
+  }
+  EXPECT_EQ(paged, RequestIds(all->items));
+  EXPECT_EQ(sizes, (std::vector<std::size_t>{3, 3, 1}));
+
+  // An exact fit ends without a next.
+  auto fit = store_->ListAccessRequests("acme", "", {"r04", 3});
+  ASSERT_TRUE(fit.ok());
+  EXPECT_EQ(RequestIds(fit->items), (std::vector<std::string>{"r03", "r02", "r01"}));
+  EXPECT_FALSE(fit->next.has_value());
+  // `after` need not be an existing id: everything older than it.
+  EXPECT_EQ(RequestIds(store_->ListAccessRequests("acme", "", {"r045", 10})->items),
+            (std::vector<std::string>{"r04", "r03", "r02", "r01"}));
+  EXPECT_TRUE(store_->ListAccessRequests("acme", "", {"r01", 10})->items.empty());
+
+  // The stored status filters, with its own paging.
+  EXPECT_EQ(RequestIds(store_->ListAccessRequests("acme", "pending", {})->items),
+            (std::vector<std::string>{"r06", "r01"}));
+  EXPECT_EQ(RequestIds(store_->ListAccessRequests("acme", "revoked", {})->items), (std::vector<std::string>{"r04"}));
+  auto denied = store_->ListAccessRequests("acme", "denied", {"", 1});
+  ASSERT_TRUE(denied.ok());
+  EXPECT_EQ(RequestIds(denied->items), (std::vector<std::string>{"r05"}));
+  ASSERT_TRUE(denied->next.has_value());
+  auto denied2 = store_->ListAccessRequests("acme", "denied", {*denied->next, 1});
+  ASSERT_TRUE(denied2.ok());
+  EXPECT_EQ(RequestIds(denied2->items), (std::vector<std::string>{"r03"}));
+  // A full last page may still say next; the page after it is empty.
+  if (denied2->next) {
+    EXPECT_TRUE(store_->ListAccessRequests("acme", "denied", {*denied2->next, 1})->items.empty());
+  }
+  EXPECT_EQ(RequestIds(store_->ListAccessRequests("acme", "approved", {"r07", 10})->items),
+            (std::vector<std::string>{"r02"}));
+  // "expired" is never stored, so it matches nothing here.
+  EXPECT_TRUE(store_->ListAccessRequests("acme", "expired", {})->items.empty());
+
+  EXPECT_EQ(RequestIds(store_->ListAccessRequests("beta", "", {})->items),
+            (std::vector<std::string>{"r99", "r035", "r00"}));
+  EXPECT_TRUE(store_->ListAccessRequests("nobody", "", {})->items.empty());
+}
+
+TEST_P(StoreConformanceTest, ActiveGrantsAreTheApprovedWindowsContainingNow) {
+  MakeTenant("acme");
+  MakeTenant("beta");
+  constexpr std::int64_t kStart = 1700010000;
+  constexpr std::int64_t kEnd = 1700017200;
+  ASSERT_TRUE(store_->CreateAccessRequest(Grant("acme", "g1", "bob", kStart, kEnd), {}, nullptr).ok());
+  // Not bob's grants on acme: another requester, another tenant, and bob's
+  // requests on acme that are not approved (same window).
+  ASSERT_TRUE(store_->CreateAccessRequest(Grant("acme", "g2", "dave", kStart, kEnd), {}, nullptr).ok());
+  ASSERT_TRUE(store_->CreateAccessRequest(Grant("beta", "g3", "bob", kStart, kEnd), {}, nullptr).ok());
+  for (const char* status : {"denied", "revoked", "pending"}) {
+    ASSERT_TRUE(store_->CreateAccessRequest(Grant("acme", std::string("x-") + status, "bob", kStart, kEnd, status),
+                                            {}, nullptr)
+                    .ok());
+  }
+
+  auto ids_at = [&](const std::string& tenant, const std::string& requester, std::int64_t now) {
+    auto grants = store_->ActiveGrants(tenant, requester, now);
+    EXPECT_TRUE(grants.ok()) << grants.status().ToString();
+    return grants.ok() ? RequestIds(*grants) : std::vector<std::string>{"error"};
+  };
+  using Ids = std::vector<std::string>;
+  // The window is [start, end): the start is in it, the end is not.
+  EXPECT_EQ(ids_at("acme", "bob", kStart - 1), Ids{});
+  EXPECT_EQ(ids_at("acme", "bob", kStart), Ids{"g1"});
+  EXPECT_EQ(ids_at("acme", "bob", kStart + 3600), Ids{"g1"});
+  EXPECT_EQ(ids_at("acme", "bob", kEnd - 1), Ids{"g1"});
+  EXPECT_EQ(ids_at("acme", "bob", kEnd), Ids{});
+  EXPECT_EQ(ids_at("acme", "dave", kStart), Ids{"g2"});
+  EXPECT_EQ(ids_at("beta", "bob", kStart), Ids{"g3"});
+  EXPECT_EQ(ids_at("beta", "dave", kStart), Ids{});
+  EXPECT_EQ(ids_at("acme", "carol", kStart), Ids{});
+  EXPECT_EQ(ids_at("nobody", "bob", kStart), Ids{});
+
+  // The rows come back whole.
+  auto grants = store_->ActiveGrants("acme", "bob", kStart);
+  ASSERT_TRUE(grants.ok());
+  ASSERT_EQ(grants->size(), 1u);
+  ExpectSameRequest(grants->front(), Grant("acme", "g1", "bob", kStart, kEnd));
+
+  // Overlapping grants are all active where they overlap.
+  ASSERT_TRUE(store_->CreateAccessRequest(Grant("acme", "g0", "bob", kStart + 60, kEnd + 60), {}, nullptr).ok());
+  EXPECT_EQ(ids_at("acme", "bob", kStart + 60), (Ids{"g0", "g1"}));
+  EXPECT_EQ(ids_at("acme", "bob", kEnd), Ids{"g0"});
+
+  // Revoking (an update of the stored status) ends the grant at once.
+  AccessRequestRow revoked = Grant("acme", "g1", "bob", kStart, kEnd);
+  revoked.status = "revoked";
+  revoked.decided_by = "user:acme/alice";
+  revoked.decision_reason = "done";
+  revoked.version = 2;
+  ASSERT_TRUE(store_->UpdateAccessRequest(revoked, 1, nullptr).ok());
+  EXPECT_EQ(ids_at("acme", "bob", kStart + 120), Ids{"g0"});
+}
+
+TEST_P(StoreConformanceTest, AccessRequestUpdateCompareAndSet) {
+  MakeTenant("acme");
+  MakeTenant("beta");
+  AccessRequestRow r = Request("acme", "req-1");
+  ASSERT_TRUE(store_->CreateAccessRequest(r, {}, nullptr).ok());
+
+  // The second approval makes the grant.
+  AccessRequestRow approved = r;
+  approved.version = 2;
+  approved.status = "approved";
+  approved.approvals.push_back({"staff:carol", 1700001000});
+  approved.grant_starts_at = 1700001000;
+  approved.grant_ends_at = 1700008200;
+  approved.decided_by = "staff:carol";
+  approved.decided_at = 1700001000;
+  Status s = store_->UpdateAccessRequest(approved, 1, nullptr);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ExpectSameRequest(*store_->GetAccessRequest("acme", "req-1"), approved);
+
+  // A concurrent deny read version 1 too: it loses and changes nothing.
+  AccessRequestRow denied = r;
+  denied.version = 2;
+  denied.status = "denied";
+  denied.decision_reason = "not needed";
+  EXPECT_EQ(store_->UpdateAccessRequest(denied, 1, nullptr).code(), StatusCode::kAborted);
+  ExpectSameRequest(*store_->GetAccessRequest("acme", "req-1"), approved);
+
+  // The new version must be expected + 1, and the row must still be valid.
+  AccessRequestRow skip = approved;
+  skip.version = 5;
+  EXPECT_EQ(store_->UpdateAccessRequest(skip, 2, nullptr).code(), StatusCode::kInvalidArgument);
+  AccessRequestRow expired = approved;
+  expired.version = 3;
+  expired.status = "expired";
+  EXPECT_EQ(store_->UpdateAccessRequest(expired, 2, nullptr).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->GetAccessRequest("acme", "req-1")->version, 2);
+
+  // Absent: NotFound, also for the same id under another tenant.
+  AccessRequestRow missing = Request("acme", "req-9");
+  missing.version = 2;
+  EXPECT_EQ(store_->UpdateAccessRequest(missing, 1, nullptr).code(), StatusCode::kNotFound);
+  AccessRequestRow elsewhere = approved;
+  elsewhere.tenant_id = "beta";
+  EXPECT_EQ(store_->UpdateAccessRequest(elsewhere, 1, nullptr).code(), StatusCode::kNotFound);
+
+  // The requester and created_at stay what CreateAccessRequest wrote.
+  AccessRequestRow revoked = approved;
+  revoked.version = 3;
+  revoked.status = "revoked";
+  revoked.requester = "mallory";
+  revoked.created_at = 1;
+  revoked.decided_by = "user:acme/alice";
+  revoked.decided_at = 1700002000;
+  revoked.decision_reason = "work finished";
+  ASSERT_TRUE(store_->UpdateAccessRequest(revoked, 2, nullptr).ok());
+  auto got = store_->GetAccessRequest("acme", "req-1");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->requester, "bob");
+  EXPECT_EQ(got->created_at, r.created_at);
+  EXPECT_EQ(got->status, "revoked");
+  EXPECT_EQ(got->decision_reason, "work finished");
+  EXPECT_EQ(got->version, 3);
+}
+
+TEST_P(StoreConformanceTest, ConcurrentDecisionsOnOneRequestHaveOneWinner) {
+  constexpr int kThreads = 8;
+  MakeTenant("acme");
+  ASSERT_TRUE(store_->CreateAccessRequest(Request("acme", "req-1"), {}, nullptr).ok());
+  std::atomic<int> won{0};
+  std::atomic<int> aborted{0};
+  std::atomic<int> errors{0};
+  std::vector<int> winner_status(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      // Half approve, half deny, all from version 1.
+      AccessRequestRow next = Request("acme", "req-1");
+      next.version = 2;
+      next.status = t % 2 == 0 ? "approved" : "denied";
+      next.decided_by = "user:acme/approver" + std::to_string(t);
+      Status s = store_->UpdateAccessRequest(next, 1, nullptr);
+      if (s.ok()) {
+        ++won;
+        winner_status[t] = 1;
+      } else if (s.code() == StatusCode::kAborted) {
+        ++aborted;
+      } else {
+        ++errors;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(won.load(), 1);
+  EXPECT_EQ(aborted.load(), kThreads - 1);
+  auto got = store_->GetAccessRequest("acme", "req-1");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->version, 2);
+  // The stored decision is the winner's, whole.
+  int winner = static_cast<int>(std::find(winner_status.begin(), winner_status.end(), 1) - winner_status.begin());
+  ASSERT_LT(winner, kThreads);
+  EXPECT_EQ(got->decided_by, "user:acme/approver" + std::to_string(winner));
+  EXPECT_EQ(got->status, winner % 2 == 0 ? "approved" : "denied");
+}
+
+TEST_P(StoreConformanceTest, NotificationsAreInsertedWithTheirRequestOnly) {
+  MakeTenant("acme");
+  const std::int64_t now = 1700000500;
+  OutboxRow first = Notification("acme", "https://hooks.acme.example/lockbox", now,
+                                 R"({"event":"access_request.created","id":"req-1"})");
+  OutboxRow second = Notification("acme", "https://soc.example/hook", now);
+  second.attempts = 0;
+  second.last_error = "";
+  Status s = store_->CreateAccessRequest(Request("acme", "req-1"), {first, second}, nullptr);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+
+  auto due = store_->DueNotifications(now, 10);
+  ASSERT_TRUE(due.ok()) << due.status().ToString();
+  ASSERT_EQ(due->size(), 2u);
+  // In insertion order, with increasing store-assigned ids, every column back.
+  EXPECT_EQ(Urls(*due), (std::vector<std::string>{first.url, second.url}));
+  EXPECT_GT((*due)[0].id, 0);
+  EXPECT_LT((*due)[0].id, (*due)[1].id);
+  EXPECT_EQ((*due)[0].tenant_id, "acme");
+  EXPECT_EQ((*due)[0].payload_json, first.payload_json);
+  EXPECT_EQ((*due)[0].attempts, 0);
+  EXPECT_EQ((*due)[0].next_attempt_at, now);
+  EXPECT_FALSE((*due)[0].delivered_at.has_value());
+  EXPECT_EQ((*due)[0].last_error, "");
+
+  // A duplicate request inserts none of its notifications.
+  EXPECT_EQ(store_->CreateAccessRequest(Request("acme", "req-1"), {Notification("acme", "https://dup.example")},
+                                        nullptr)
+                .code(),
+            StatusCode::kAlreadyExists);
+  // Nor does a request for a missing tenant.
+  EXPECT_EQ(store_->CreateAccessRequest(Request("nobody", "req-2"), {Notification("nobody", "https://x.example")},
+                                        nullptr)
+                .code(),
+            StatusCode::kNotFound);
+  // A notification without a URL is refused, and so is its request.
+  EXPECT_EQ(store_->CreateAccessRequest(Request("acme", "req-3"), {Notification("acme", "")}, nullptr).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->GetAccessRequest("acme", "req-3").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(Urls(*store_->DueNotifications(now + 86400, 100)), (std::vector<std::string>{first.url, second.url}));
+
+  // A request without notifications is fine.
+  ASSERT_TRUE(store_->CreateAccessRequest(Request("acme", "req-4"), {}, nullptr).ok());
+  EXPECT_EQ(store_->DueNotifications(now + 86400, 100)->size(), 2u);
+}
+
+TEST_P(StoreConformanceTest, DueNotificationsAndTheirAttempts) {
+  MakeTenant("acme");
+  MakeTenant("beta");
+  const std::int64_t now = 1700001000;
+  ASSERT_TRUE(store_->CreateAccessRequest(Request("acme", "req-1"),
+                                          {Notification("acme", "https://a.example/1", now - 60),
+                                           Notification("acme", "https://a.example/2", now),
+                                           Notification("acme", "https://a.example/later", now + 300)},
+                                          nullptr)
+                  .ok());
+  ASSERT_TRUE(store_->CreateAccessRequest(Request("beta", "req-1"),
+                                          {Notification("beta", "https://b.example/1", now - 120)}, nullptr)
+                  .ok());
+  const std::int64_t audit_size = *store_->AuditSize();
+
+  // Due: not delivered and next_attempt_at <= now, oldest (lowest id) first,
+  // across tenants, at most `limit`.
+  auto due = store_->DueNotifications(now, 10);
+  ASSERT_TRUE(due.ok()) << due.status().ToString();
+  EXPECT_EQ(Urls(*due), (std::vector<std::string>{"https://a.example/1", "https://a.example/2", "https://b.example/1"}));
+  EXPECT_EQ(Urls(*store_->DueNotifications(now, 2)),
+            (std::vector<std::string>{"https://a.example/1", "https://a.example/2"}));
+  EXPECT_EQ(Urls(*store_->DueNotifications(now - 61, 10)), std::vector<std::string>{"https://b.example/1"});
+  EXPECT_EQ(Urls(*store_->DueNotifications(now - 121, 10)), std::vector<std::string>{});
+  EXPECT_EQ(store_->DueNotifications(now + 300, 10)->size(), 4u);
+
+  // A failed attempt: counted, retried later, with its reason.
+  OutboxRow failed = (*due)[0];
+  failed.attempts = 1;
+  failed.next_attempt_at = now + 30;
+  failed.last_error = "HTTP 503";
+  Status s = store_->UpdateNotification(failed);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(Urls(*store_->DueNotifications(now, 10)),
+            (std::vector<std::string>{"https://a.example/2", "https://b.example/1"}));
+  auto retry = store_->DueNotifications(now + 30, 10);
+  ASSERT_TRUE(retry.ok());
+  ASSERT_EQ(retry->size(), 3u);
+  EXPECT_EQ((*retry)[0].id, failed.id);
+  EXPECT_EQ((*retry)[0].attempts, 1);
+  EXPECT_EQ((*retry)[0].next_attempt_at, now + 30);
+  EXPECT_EQ((*retry)[0].last_error, "HTTP 503");
+  EXPECT_FALSE((*retry)[0].delivered_at.has_value());
+
+  // Delivered: never due again, whatever the time.
+  OutboxRow delivered = (*retry)[0];
+  delivered.attempts = 2;
+  delivered.delivered_at = now + 31;
+  delivered.last_error = "";
+  ASSERT_TRUE(store_->UpdateNotification(delivered).ok());
+  OutboxRow beta = (*due)[2];
+  beta.attempts = 1;
+  beta.delivered_at = now;
+  ASSERT_TRUE(store_->UpdateNotification(beta).ok());
+  EXPECT_EQ(Urls(*store_->DueNotifications(now + 86400, 10)),
+            (std::vector<std::string>{"https://a.example/2", "https://a.example/later"}));
+
+  // Unknown id: NotFound. Attempts are bookkeeping: no audit entry.
+  OutboxRow unknown = delivered;
+  unknown.id = delivered.id + 1000000;
+  EXPECT_EQ(store_->UpdateNotification(unknown).code(), StatusCode::kNotFound);
+  EXPECT_EQ(*store_->AuditSize(), audit_size);
+}
+
+TEST_P(StoreConformanceTest, DeleteTenantRemovesItsAccessRequestsAndNotifications) {
+  constexpr std::int64_t kStart = 1700010000;
+  for (const char* id : {"gone", "kept"}) {
+    MakeTenant(id);
+    ASSERT_TRUE(store_->CreateAccessRequest(Grant(id, "g1", "bob", kStart, kStart + 3600),
+                                            {Notification(id, std::string("https://") + id + ".example")}, nullptr)
+                    .ok());
+    ASSERT_TRUE(store_->CreateAccessRequest(Request(id, "p1"), {}, nullptr).ok());
+  }
+  // A delivered notification of the deleted tenant goes too.
+  ASSERT_TRUE(store_->CreateAccessRequest(Request("gone", "p2"), {Notification("gone", "https://gone.example/2")},
+                                          nullptr)
+                  .ok());
+  std::int64_t highest_id = 0;
+  auto before = store_->DueNotifications(kStart, 100);
+  ASSERT_TRUE(before.ok());
+  ASSERT_EQ(before->size(), 3u);
+  for (OutboxRow n : *before) {
+    highest_id = std::max(highest_id, n.id);
+    if (n.url != "https://gone.example/2") continue;
+    n.delivered_at = kStart;
+    ASSERT_TRUE(store_->UpdateNotification(n).ok());
+  }
+
+  ASSERT_TRUE(store_->DeleteTenant("gone", nullptr).ok());
+  EXPECT_EQ(store_->GetAccessRequest("gone", "g1").status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(store_->ListAccessRequests("gone", "", {})->items.empty());
+  EXPECT_TRUE(store_->ActiveGrants("gone", "bob", kStart)->empty());
+  EXPECT_EQ(Urls(*store_->DueNotifications(kStart, 100)), (std::vector<std::string>{"https://kept.example"}));
+  // The other tenant keeps everything.
+  EXPECT_EQ(RequestIds(store_->ListAccessRequests("kept", "", {})->items), (std::vector<std::string>{"p1", "g1"}));
+  EXPECT_EQ(RequestIds(*store_->ActiveGrants("kept", "bob", kStart)), (std::vector<std::string>{"g1"}));
+
+  // The id can be reused and starts without requests or notifications;
+  // nothing of the deleted tenant can be found through the reused ids.
+  MakeTenant("gone");
+  EXPECT_TRUE(store_->ListAccessRequests("gone", "", {})->items.empty());
+  EXPECT_TRUE(store_->ActiveGrants("gone", "bob", kStart)->empty());
+  ASSERT_TRUE(store_->CreateAccessRequest(Request("gone", "g1"), {}, nullptr).ok());
+  EXPECT_EQ(store_->GetAccessRequest("gone", "g1")->status, "pending");
+  EXPECT_EQ(store_->DueNotifications(kStart, 100)->size(), 1u);
+
+  // An id is never reused, even after the rows with the highest ones were
+  // deleted: a delivery worker holding an old id cannot mark a new
+  // notification delivered.
+  ASSERT_TRUE(store_->CreateAccessRequest(Request("gone", "p3"), {Notification("gone", "https://gone.example/3")},
+                                          nullptr)
+                  .ok());
+  auto due = store_->DueNotifications(kStart, 100);
+  ASSERT_TRUE(due.ok());
+  EXPECT_EQ(Urls(*due), (std::vector<std::string>{"https://kept.example", "https://gone.example/3"}));
+  ASSERT_EQ(due->size(), 2u);
+  EXPECT_GT((*due)[1].id, highest_id);
+}
+
 // --- Audit log
 
 using testing::BrokenLink;
@@ -1471,6 +2034,86 @@ TEST_P(StoreConformanceTest, AuditEntryAppendedWithEveryIdentityChange) {
   EXPECT_EQ(CheckChain(*store_),
             (std::vector<std::string>{"create-user", "create-staff", "update-user", "sign-in", "step-up", "sign-out",
                                       "sign-in-2", "revoke-all", "revoke-none", "delete-user"}));
+}
+
+TEST_P(StoreConformanceTest, AuditEntryAppendedWithEveryLockboxChange) {
+  MakeTenant("acme");
+  std::vector<std::unique_ptr<TestLink>> links;
+  auto link = [&](const std::string& payload) -> const AuditLink* {
+    links.push_back(std::make_unique<TestLink>(payload));
+    return links.back().get();
+  };
+  std::int64_t expected = 0;
+  auto appended = [&](const std::string& what) {
+    auto size = store_->AuditSize();
+    ASSERT_TRUE(size.ok());
+    EXPECT_EQ(*size, ++expected) << what;
+  };
+  AccessRequestRow r = Request("acme", "req-1");
+  ASSERT_TRUE(store_->CreateAccessRequest(r, {Notification("acme", "https://a.example")}, link("request")).ok());
+  appended("create access request with a notification");
+  ASSERT_TRUE(store_->CreateAccessRequest(Request("acme", "req-2"), {}, link("request-2")).ok());
+  appended("create access request");
+  r.version = 2;
+  r.status = "approved";
+  ASSERT_TRUE(store_->UpdateAccessRequest(r, 1, link("approve")).ok());
+  appended("approve");
+  r.version = 3;
+  r.status = "revoked";
+  ASSERT_TRUE(store_->UpdateAccessRequest(r, 2, link("revoke")).ok());
+  appended("revoke");
+  // Delivery attempts are bookkeeping: no entry of their own.
+  OutboxRow n = store_->DueNotifications(1700000500, 10)->at(0);
+  n.delivered_at = 1700000600;
+  ASSERT_TRUE(store_->UpdateNotification(n).ok());
+  EXPECT_EQ(*store_->AuditSize(), expected);
+
+  // Failed lockbox changes append nothing, and leave no notification.
+  TestLink never("never");
+  AccessRequestRow stale = r;
+  stale.version = 3;
+  AccessRequestRow missing = Request("acme", "req-9");
+  missing.version = 2;
+  AccessRequestRow skip = r;
+  skip.version = 9;
+  std::vector<std::pair<std::string, Status>> failures = {
+      {"duplicate request",
+       store_->CreateAccessRequest(Request("acme", "req-1"), {Notification("acme", "https://b.example")}, &never)},
+      {"request without tenant", store_->CreateAccessRequest(Request("nobody", "req-1"), {}, &never)},
+      {"invalid request", store_->CreateAccessRequest(Request("acme", "req-3", "bob", "expired"), {}, &never)},
+      {"update conflict", store_->UpdateAccessRequest(stale, 2, &never)},
+      {"update missing", store_->UpdateAccessRequest(missing, 1, &never)},
+      {"update bad version", store_->UpdateAccessRequest(skip, 3, &never)},
+  };
+  for (const auto& [what, status] : failures) EXPECT_FALSE(status.ok()) << what;
+  EXPECT_EQ(*store_->AuditSize(), expected);
+  EXPECT_TRUE(store_->DueNotifications(1800000000, 10)->empty());
+
+  // Deleting the tenant (with its requests and notifications) is one entry.
+  ASSERT_TRUE(store_->DeleteTenant("acme", link("delete-tenant")).ok());
+  appended("delete tenant");
+
+  EXPECT_EQ(CheckChain(*store_),
+            (std::vector<std::string>{"request", "request-2", "approve", "revoke", "delete-tenant"}));
+}
+
+TEST_P(StoreConformanceTest, AuditEntryThatCannotBeAppendedFailsItsLockboxChange) {
+  MakeTenant("acme");
+  BrokenLink broken(BrokenLink::Defect::kNoHash);
+  Status s = store_->CreateAccessRequest(Request("acme", "req-1"), {Notification("acme", "https://a.example")},
+                                         &broken);
+  EXPECT_EQ(s.code(), StatusCode::kInternal) << s.ToString();
+  // The request and its notification went with the entry.
+  EXPECT_EQ(store_->GetAccessRequest("acme", "req-1").status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(store_->DueNotifications(1800000000, 10)->empty());
+
+  ASSERT_TRUE(store_->CreateAccessRequest(Request("acme", "req-1"), {}, nullptr).ok());
+  AccessRequestRow next = Request("acme", "req-1");
+  next.version = 2;
+  next.status = "denied";
+  EXPECT_EQ(store_->UpdateAccessRequest(next, 1, &broken).code(), StatusCode::kInternal);
+  EXPECT_EQ(store_->GetAccessRequest("acme", "req-1")->status, "pending");
+  EXPECT_EQ(*store_->AuditSize(), 0);
 }
 
 TEST_P(StoreConformanceTest, AuditFailedChangeAppendsNothing) {
