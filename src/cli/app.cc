@@ -77,6 +77,8 @@ CLI::App* AddClientCommands(CLI::App* app, Context* ctx) {
   AddUserCommands(app, ctx);
   AddAuthPolicyCommands(app, ctx);
   AddRevokeRootCommand(op, ctx);
+  AddAccessCommands(app, ctx);
+  AddLockboxCommands(app, ctx);
   return op;
 }
 

@@ -78,6 +78,9 @@ void AddAuthCommands(CLI::App* app, Context* ctx);
 void AddUserCommands(CLI::App* app, Context* ctx);
 void AddAuthPolicyCommands(CLI::App* app, Context* ctx);
 void AddRevokeRootCommand(CLI::App* operator_group, Context* ctx);
+// access_commands.cc: access request|list|show|approve|deny|revoke, lockbox get|set.
+void AddAccessCommands(CLI::App* app, Context* ctx);
+void AddLockboxCommands(CLI::App* app, Context* ctx);
 
 // Configures the root app (name, description, subcommand required, help on
 // every subcommand).

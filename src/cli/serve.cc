@@ -28,6 +28,7 @@
 #include "http/server.h"
 #include "ops/checkpointer.h"
 #include "ops/lease_keeper.h"
+#include "ops/notifier.h"
 #include "ops/storage_monitor.h"
 #include "store/store.h"
 #include "vault/vault.h"
@@ -255,7 +256,10 @@ int Serve(Context* ctx, const ServeFlags& flags) {
     return fail(kExitError, "cannot write to the audit log: " + s.message());
   }
   ops::Checkpointer checkpointer(vault.get(), config.audit.checkpoint_interval);
-  // Checkpoints and SIEM export run on exactly one node of a cluster: the one
+  // Lockbox notifications to the tenants' webhooks (from the outbox the
+  // vault fills with each access request).
+  ops::Notifier notifier(store_ptr, ops::NotifierOptions{});
+  // Checkpoints, SIEM export and notifications run on exactly one node of a cluster: the one
   // holding the lease "audit-background" in the database (on SQLite, this
   // node). They start when this node gets it and stop when it loses it.
   std::mutex jobs_mu;
@@ -264,9 +268,11 @@ int Serve(Context* ctx, const ServeFlags& flags) {
                            std::lock_guard lock(jobs_mu);
                            if (run) {
                              checkpointer.Start();
+                             notifier.Start();
                              for (auto& exporter : exporters) exporter->Start();
                            } else {
                              checkpointer.Stop();
+                             notifier.Stop();
                              for (auto& exporter : exporters) exporter->Stop();
                            }
                          });

@@ -1,13 +1,37 @@
 // kura tenant create|get|list|delete (operator: root token).
+#include <algorithm>
 #include <memory>
 
 #include "cli/app.h"
+#include "cli/input.h"
 
 namespace kura::cli {
 namespace {
 
 void PrintTenant(const nlohmann::json& t, std::ostream& out) {
-  PrintFields(out, t, {"id", "name", "region", "created_at"});
+  // "admin": the first admin's user name, when one was created.
+  PrintFields(out, t, {"id", "name", "region", "created_at", "admin"});
+}
+
+void Wipe(std::string* secret) { std::fill(secret->begin(), secret->end(), '\0'); }
+
+// The first admin's password: one line of standard input for scripts, or
+// typed twice without echo (a typo would lock the tenant out of itself).
+Result<std::string> ReadAdminPassword(Context* ctx, const std::string& username, bool from_stdin) {
+  if (from_stdin) return ReadPassword("", *ctx->in, *ctx->err);
+  KURA_ASSIGN_OR_RETURN(std::string first, ReadPassword("Password for " + username + ": ", *ctx->in, *ctx->err));
+  auto second = ReadPassword("Again: ", *ctx->in, *ctx->err);
+  if (!second.ok()) {
+    Wipe(&first);
+    return second.status();
+  }
+  bool same = first == *second;
+  Wipe(&*second);
+  if (!same) {
+    Wipe(&first);
+    return InvalidArgumentError("the two passwords differ; nothing was created");
+  }
+  return first;
 }
 
 }  // namespace
@@ -18,18 +42,33 @@ void AddTenantCommands(CLI::App* app, Context* ctx) {
 
   {
     struct Args {
-      std::string id, name, region;
+      std::string id, name, region, admin_username;
+      bool admin_password_stdin = false;
     };
     auto args = std::make_shared<Args>();
-    CLI::App* cmd = group->add_subcommand("create", "Create a tenant with its own data keys");
+    CLI::App* cmd = group->add_subcommand("create", "Create a tenant with its own data keys (and its first admin)");
     cmd->add_option("ID", args->id, "Tenant id (URL-safe)")->required();
     cmd->add_option("--name", args->name, "Display name")->required();
     cmd->add_option("--region", args->region, "Region (jp | us | eu | in); default: the server's region");
+    auto* admin = cmd->add_option("--admin-username", args->admin_username,
+                                  "Create the tenant's first admin with this user name (asks for the password twice "
+                                  "without echo); staff cannot add one later without a lockbox grant");
+    cmd->add_flag("--admin-password-stdin", args->admin_password_stdin,
+                  "Read the admin's password as one line of standard input")
+        ->needs(admin);
     AddClientFlags(cmd, ctx);
-    SetAction(cmd, ctx, [ctx, args] {
+    SetAction(cmd, ctx, [ctx, args]() -> int {
       nlohmann::json body = {{"id", args->id}, {"name", args->name}};
       if (!args->region.empty()) body["region"] = args->region;
-      return CallAndPrint(ctx, {"POST", "/v1/tenants", body, {}}, PrintTenant);
+      if (!args->admin_username.empty()) {
+        auto password = ReadAdminPassword(ctx, args->admin_username, args->admin_password_stdin);
+        if (!password.ok()) return UsageError(ctx, password.status());
+        body["admin"] = {{"username", args->admin_username}, {"password", *password}};
+        Wipe(&*password);
+      }
+      int code = CallAndPrint(ctx, {"POST", "/v1/tenants", body, {}}, PrintTenant);
+      if (body.contains("admin")) Wipe(&body["admin"]["password"].get_ref<std::string&>());
+      return code;
     });
   }
   {
