@@ -94,13 +94,20 @@ api() {  # api TOKEN METHOD PATH [BODY]
   curl "${args[@]}" "$KURA_ADDR$3"
 }
 json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
-api "$KURA_TOKEN" POST /v1/tenants '{"id":"bench","name":"Bench KK"}' >/dev/null
-api "$KURA_TOKEN" PUT /v1/t/bench/collections/customers \
+# Root makes the tenant with its first admin; the admin, signed in with a
+# password, sets the tenant up (root does not administer a tenant).
+admin_password=Orchid-Lantern-Quarry-58
+api "$KURA_TOKEN" POST /v1/tenants \
+  "{\"id\":\"bench\",\"name\":\"Bench KK\",\"admin\":{\"username\":\"admin\",\"password\":\"$admin_password\"}}" >/dev/null
+admin_session=$(curl -sS --fail-with-body --cacert "$KURA_CACERT" -H 'Content-Type: application/json' \
+  --data-binary "{\"username\":\"admin\",\"password\":\"$admin_password\",\"tenant\":\"bench\"}" \
+  "$KURA_ADDR/v1/auth/login" | json_field token)
+api "$admin_session" PUT /v1/t/bench/collections/customers \
   '{"fields":{"email":{"type":"string","index":true},"note":{"type":"string"}},"required":["email"]}' >/dev/null
-api "$KURA_TOKEN" PUT /v1/t/bench/roles/app '{"permissions":[
+api "$admin_session" PUT /v1/t/bench/roles/app '{"permissions":[
   {"action":"record.read","collections":["customers"],"view":"full"},
   {"action":"record.write","collections":["customers"],"view":"full"}]}' >/dev/null
-BENCH_KEY=$(api "$KURA_TOKEN" POST /v1/t/bench/apikeys '{"name":"bench","role":"app","expires_at":null}' | json_field key)
+BENCH_KEY=$(api "$admin_session" POST /v1/t/bench/apikeys '{"name":"bench","role":"app","expires_at":null}' | json_field key)
 export BENCH_KEY
 export BENCH_BODY_FILE="$work/record.json"
 python3 - "$BENCH_BODY_FILE" <<'PY'

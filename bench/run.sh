@@ -6,7 +6,9 @@
 # nginx serving a static 300-byte JSON file over HTTPS with the same TLS
 # policy (TLS 1.2/1.3, ECDHE+AES-GCM) and the same dev certificate chain. For
 # each kura build in turn it starts `kura serve --dev` on a free port, creates
-# a tenant, collection, role and API key through the API, and runs wrk
+# a tenant with its first admin (root token), signs that admin in and, with
+# the admin's session, a collection, role and API key through the API (root
+# does not administer a tenant), and runs wrk
 # (keep-alive, -t2 -c64 -d15s --latency by default):
 #   nginx static  GET of the 300-byte file           (bench/wrk/static.lua)
 #   kura GET      GET of one 300-byte record          (bench/wrk/get.lua)
@@ -118,19 +120,30 @@ assert len(b) == 300, len(b)
 open(sys.argv[1], "w").write(b)
 PY
 
-setup_tenant() {  # sets BENCH_KEY, record_id, get_bytes
-  api "$KURA_TOKEN" POST /v1/tenants '{"id":"bench","name":"Bench KK"}' >/dev/null
-  api "$KURA_TOKEN" PUT /v1/t/bench/collections/customers '{
+sign_in() {  # sign_in TENANT USERNAME PASSWORD: prints the session token
+  curl -sS --fail-with-body --cacert "$KURA_CACERT" -H 'Content-Type: application/json' \
+    --data-binary "{\"username\":\"$2\",\"password\":\"$3\",\"tenant\":\"$1\"}" \
+    "$KURA_ADDR/v1/auth/login" | json_field token
+}
+
+setup_tenant() {  # sets BENCH_ADMIN_SESSION, BENCH_KEY, record_id, get_bytes
+  # The operator's part (root here): the tenant and its first admin. The
+  # rest is the tenant admin's, signed in with a password.
+  local admin_password=Orchid-Lantern-Quarry-58
+  api "$KURA_TOKEN" POST /v1/tenants \
+    "{\"id\":\"bench\",\"name\":\"Bench KK\",\"admin\":{\"username\":\"admin\",\"password\":\"$admin_password\"}}" >/dev/null
+  BENCH_ADMIN_SESSION=$(sign_in bench admin "$admin_password")
+  api "$BENCH_ADMIN_SESSION" PUT /v1/t/bench/collections/customers '{
     "fields": {
       "email": {"type":"string","class":"personal","index":true,"mask":"email"},
       "phone": {"type":"string","class":"personal","mask":"last4"},
       "name":  {"type":"string","class":"personal","mask":"partial"},
       "note":  {"type":"string","class":"internal"}},
     "required": ["email"], "retention_days": 365}' >/dev/null
-  api "$KURA_TOKEN" PUT /v1/t/bench/roles/app '{"permissions":[
+  api "$BENCH_ADMIN_SESSION" PUT /v1/t/bench/roles/app '{"permissions":[
     {"action":"record.read","collections":["customers"],"view":"full"},
     {"action":"record.write","collections":["customers"],"view":"full"}]}' >/dev/null
-  BENCH_KEY=$(api "$KURA_TOKEN" POST /v1/t/bench/apikeys '{"name":"bench","role":"app","expires_at":null}' | json_field key)
+  BENCH_KEY=$(api "$BENCH_ADMIN_SESSION" POST /v1/t/bench/apikeys '{"name":"bench","role":"app","expires_at":null}' | json_field key)
   export BENCH_KEY
   record_id=$(api "$BENCH_KEY" POST /v1/t/bench/collections/customers/records "$(cat "$BENCH_BODY_FILE")" | json_field id)
   get_bytes=$(api "$BENCH_KEY" GET "/v1/t/bench/collections/customers/records/$record_id" | wc -c)
@@ -138,11 +151,9 @@ setup_tenant() {  # sets BENCH_KEY, record_id, get_bytes
 
 setup_user() {  # a tenant user of role app and its session: sets BENCH_USER, BENCH_PASSWORD, BENCH_SESSION
   export BENCH_USER=bench-user BENCH_PASSWORD=Vermilion-Teapot-Harbour-42
-  api "$KURA_TOKEN" POST /v1/t/bench/users \
+  api "$BENCH_ADMIN_SESSION" POST /v1/t/bench/users \
     "{\"username\":\"$BENCH_USER\",\"password\":\"$BENCH_PASSWORD\",\"roles\":[\"app\"]}" >/dev/null
-  BENCH_SESSION=$(curl -sS --fail-with-body --cacert "$KURA_CACERT" -H 'Content-Type: application/json' \
-    --data-binary "{\"username\":\"$BENCH_USER\",\"password\":\"$BENCH_PASSWORD\",\"tenant\":\"bench\"}" \
-    "$KURA_ADDR/v1/auth/login" | json_field token)
+  BENCH_SESSION=$(sign_in bench "$BENCH_USER" "$BENCH_PASSWORD")
   export BENCH_SESSION
 }
 

@@ -3,12 +3,16 @@
 //
 // Callers: no token, a garbage token, an expired key, a revoked key, an admin
 // key of another tenant, a limited key (record.read on one collection only),
-// the tenant's admin key and the root token. Rules (team contract):
+// the tenant's admin key, the session of the tenant's first admin user (made
+// with the tenant) and the root token. Rules (team contract, SPEC §1):
 //   - bad/expired/revoked/missing token → 401 + WWW-Authenticate: Bearer;
-//   - root manages tenants and administers any tenant, never reads or writes
-//     records (403);
-//   - an API key acts only in its own tenant, within its role; the built-in
-//     `admin` role may do everything there including administration;
+//   - root manages tenants (create with the first admin, list, get, delete)
+//     and the system routes; it neither administers a tenant (collections,
+//     roles, API keys, users, sign-in policy → 403) nor reads or writes
+//     records (403): that is the tenant's own admin's work;
+//   - an API key or a user acts only in their own tenant, within their role;
+//     the built-in `admin` role may do everything there including
+//     administration;
 //   - a lookup by an indexed field needs record.read; walking the whole
 //     collection (no filter) is bulk export and needs record.export too;
 //   - anything else → 403.
@@ -30,8 +34,9 @@ namespace {
 
 using nlohmann::json;
 
-enum Caller { kNone, kGarbage, kExpired, kRevoked, kOther, kLimited, kAdmin, kRoot, kCallerCount };
-const char* const kCallerNames[] = {"none", "garbage", "expired", "revoked", "other-tenant", "limited", "admin", "root"};
+enum Caller { kNone, kGarbage, kExpired, kRevoked, kOther, kLimited, kAdmin, kAdminUser, kRoot, kCallerCount };
+const char* const kCallerNames[] = {"none",    "garbage", "expired",    "revoked", "other-tenant",
+                                    "limited", "admin",   "admin-user", "root"};
 
 constexpr const char* kTenant = "matrix-e2e";
 constexpr const char* kOtherTenant = "matrix-other";
@@ -46,7 +51,8 @@ struct Route {
   // Builds the request for one caller (may create what the cell consumes,
   // e.g. a record to delete). `setup_error` reports a failed preparation.
   std::function<HttpRequest(Caller, std::string* setup_error)> make;
-  // Expected status for callers that authenticate (other, limited, admin, root).
+  // Expected status for callers that authenticate (other, limited, admin,
+  // root); the admin user's session is held to the admin key's column.
   Expect other, limited, admin, root;
   bool is_public = false;  // no authentication: 200 for every caller
 };
@@ -69,7 +75,7 @@ class AccessMatrixTest : public ::testing::Test {
     auto tenant = CreateTestTenant(*server_, kTenant, &error);
     ASSERT_TRUE(tenant) << error;
     const auto expires = std::chrono::system_clock::now() + std::chrono::seconds(3);
-    json expiring = CreateApiKey(*server_, root, kTenant, "admin", &error, Rfc3339(expires));
+    json expiring = CreateApiKey(*server_, tenant->admin_session, kTenant, "admin", &error, Rfc3339(expires));
     ASSERT_FALSE(expiring.is_null()) << error;
     tokens_[kExpired] = expiring["key"];
     // While valid it works (the server is local: this takes well under the 2+ s left).
@@ -81,6 +87,7 @@ class AccessMatrixTest : public ::testing::Test {
     tokens_[kNone] = "";
     tokens_[kGarbage] = "kura_key_garbage_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
     tokens_[kAdmin] = tenant->admin_key;
+    tokens_[kAdminUser] = tenant->admin_session;
     tokens_[kRoot] = root;
 
     auto other = CreateTestTenant(*server_, kOtherTenant, &error);
@@ -89,7 +96,7 @@ class AccessMatrixTest : public ::testing::Test {
 
     // `orders`: a second collection the limited role has no permission on.
     HttpResponse r = http.Put(std::string("/v1/t/") + kTenant + "/collections/orders",
-                              {{"fields", {{"item", {{"type", "string"}, {"class", "internal"}}}}}}, root);
+                              {{"fields", {{"item", {{"type", "string"}, {"class", "internal"}}}}}}, tokens_[kAdmin]);
     ASSERT_TRUE(r.status == 201 || r.status == 200) << r.Describe();
     r = http.Put(std::string("/v1/t/") + kTenant + "/roles/reader",
                  {{"permissions", {{{"action", "record.read"}, {"collections", {"customers"}}, {"view", "full"}}}}},
@@ -160,8 +167,7 @@ class AccessMatrixTest : public ::testing::Test {
          },
          k403, k403, k403, k201},
         {"GET /v1/tenants/{t}", get(std::string("/v1/tenants/") + kTenant), k403, k403, k403, k200},
-        {"DELETE /v1/tenants/{t}",
-         del([this, root, unique](Caller c, std::string* e) {
+        {"DELETE /v1/tenants/{t}", del([this, root, unique](Caller c, std::string* e) {
            // Root deletes a tenant made for the cell; the others try theirs.
            if (c != kRoot) return std::string("/v1/tenants/") + kTenant;
            std::string id = unique("doomed-");
@@ -170,44 +176,46 @@ class AccessMatrixTest : public ::testing::Test {
            return "/v1/tenants/" + id;
          }),
          k403, k403, k403, k204},
-        // Tenant administration: root or the tenant's admin role.
-        {"GET /v1/t/{t}/collections", get(t + "/collections"), k403, {200, 403}, k200, k200},
-        {"GET /v1/t/{t}/collections/customers", get(t + "/collections/customers"), k403, k200, k200, k200},
-        {"GET /v1/t/{t}/collections/orders", get(t + "/collections/orders"), k403, k403, k200, k200},
+        // Tenant administration: the tenant's admin role only; staff, root
+        // included, need an approved access grant (none here).
+        {"GET /v1/t/{t}/collections", get(t + "/collections"), k403, {200, 403}, k200, k403},
+        {"GET /v1/t/{t}/collections/customers", get(t + "/collections/customers"), k403, k200, k200, k403},
+        {"GET /v1/t/{t}/collections/orders", get(t + "/collections/orders"), k403, k403, k200, k403},
         {"PUT /v1/t/{t}/collections/{c}",
          with_body("PUT", t + "/collections/scratch", {{"fields", {{"x", {{"type", "string"}}}}}}), k403, k403, kPut,
-         kPut},
-        {"GET /v1/t/{t}/roles", get(t + "/roles"), k403, k403, k200, k200},
-        {"GET /v1/t/{t}/roles/{r}", get(t + "/roles/reader"), k403, k403, k200, k200},
+         k403},
+        {"GET /v1/t/{t}/roles", get(t + "/roles"), k403, k403, k200, k403},
+        {"GET /v1/t/{t}/roles/{r}", get(t + "/roles/reader"), k403, k403, k200, k403},
         {"PUT /v1/t/{t}/roles/{r}",
          with_body("PUT", t + "/roles/scratch",
                    {{"permissions", {{{"action", "record.read"}, {"collections", {"orders"}}, {"view", "masked"}}}}}),
-         k403, k403, kPut, kPut},
-        {"DELETE /v1/t/{t}/roles/{r}",
-         del([this, t, root, unique](Caller, std::string* e) {
+         k403, k403, kPut, k403},
+        {"DELETE /v1/t/{t}/roles/{r}", del([this, t, admin, unique](Caller, std::string* e) {
            std::string name = unique("doomed-role-");
            HttpResponse r = server_->http().Put(
                t + "/roles/" + name,
-               {{"permissions", {{{"action", "record.read"}, {"collections", {"orders"}}, {"view", "full"}}}}}, root);
+               {{"permissions", {{{"action", "record.read"}, {"collections", {"orders"}}, {"view", "full"}}}}}, admin);
            if (r.status != 201 && r.status != 200) *e = "create role to delete: " + r.Describe();
            return t + "/roles/" + name;
          }),
-         k403, k403, k204, k204},
-        {"GET /v1/t/{t}/apikeys", get(t + "/apikeys"), k403, k403, k200, k200},
+         k403, k403, k204, k403},
+        {"GET /v1/t/{t}/apikeys", get(t + "/apikeys"), k403, k403, k200, k403},
         {"POST /v1/t/{t}/apikeys",
          with_body("POST", t + "/apikeys", {{"name", "cell"}, {"role", "reader"}, {"expires_at", nullptr}}), k403, k403,
-         k201, k201},
-        {"DELETE /v1/t/{t}/apikeys/{id}",
-         del([this, t, root](Caller, std::string* e) {
+         k201, k403},
+        {"DELETE /v1/t/{t}/apikeys/{id}", del([this, t, admin](Caller, std::string* e) {
            std::string error;
-           json key = CreateApiKey(*server_, root, kTenant, "reader", &error);
+           json key = CreateApiKey(*server_, admin, kTenant, "reader", &error);
            if (key.is_null()) {
              *e = error;
              return t + "/apikeys/none";
            }
            return t + "/apikeys/" + key["id"].get<std::string>();
          }),
-         k403, k403, k204, k204},
+         k403, k403, k204, k403},
+        {"GET /v1/t/{t}/users", get(t + "/users"), k403, k403, k200, k403},
+        {"GET /v1/t/{t}/users/{u}", get(t + "/users/" + kTestAdminUsername), k403, k403, k200, k403},
+        {"GET /v1/t/{t}/auth-policy", get(t + "/auth-policy"), k403, k403, k200, k403},
         // Records: tenant keys within their role; never root.
         {"POST …/customers/records", with_body("POST", RecordsPath(kTenant, "customers"), customer), k403, k403, k201,
          k403},
@@ -215,19 +223,17 @@ class AccessMatrixTest : public ::testing::Test {
         {"PUT …/customers/records/{id}",
          with_body("PUT", RecordPath(kTenant, "customers", record_), {{"data", {{"email", "put@example.com"}}}}), k403,
          k403, k200, k403},
-        {"DELETE …/customers/records/{id}",
-         del([this, admin](Caller, std::string* e) {
+        {"DELETE …/customers/records/{id}", del([this, admin](Caller, std::string* e) {
            return RecordPath(kTenant, "customers", NewRecord(kTenant, "customers", admin, e));
          }),
          k403, k403, k204, k403},
         {"GET …/customers/records/{id}/versions", get(RecordPath(kTenant, "customers", record_) + "/versions"), k403,
          k200, k200, k403},
-        {"GET …/customers/records?email=", get(RecordsPath(kTenant, "customers") + "?email=matrix%40example.com"),
-         k403, k200, k200, k403},
+        {"GET …/customers/records?email=", get(RecordsPath(kTenant, "customers") + "?email=matrix%40example.com"), k403,
+         k200, k200, k403},
         // Walking a whole collection without a filter is bulk export (SPEC §3):
         // it needs record.export, which the limited role lacks.
-        {"GET …/customers/records (walk)", get(RecordsPath(kTenant, "customers") + "?limit=5"), k403, k403, k200,
-         k403},
+        {"GET …/customers/records (walk)", get(RecordsPath(kTenant, "customers") + "?limit=5"), k403, k403, k200, k403},
         {"GET …/orders/records/{id}", get(RecordPath(kTenant, "orders", order_)), k403, k403, k200, k403},
         {"POST …/orders/records", with_body("POST", RecordsPath(kTenant, "orders"), {{"data", {{"item", "cake"}}}}),
          k403, k403, k201, k403},
@@ -277,7 +283,10 @@ TEST_F(AccessMatrixTest, EveryRouteForEveryCaller) {
           case kNone: case kGarbage: case kExpired: case kRevoked: expected = k401; break;
           case kOther: expected = route.other; break;
           case kLimited: expected = route.limited; break;
-          case kAdmin: expected = route.admin; break;
+          case kAdmin:
+          case kAdminUser:
+            expected = route.admin;
+            break;
           case kRoot: expected = route.root; break;
           default: break;
         }
@@ -346,7 +355,8 @@ TEST_F(AccessMatrixTest, EveryRouteForEveryCaller) {
 }
 
 // Destructive admin cells leave the right state behind: a tenant admin cannot
-// delete its own tenant, a revoked key stays revoked, a deleted role is gone.
+// delete its own tenant, root cannot administer it, a revoked key stays
+// revoked, a deleted role is gone.
 TEST_F(AccessMatrixTest, DeniedCallsChangeNothing) {
   ASSERT_NO_FATAL_FAILURE(Prepare());
   auto& http = server_->http();
@@ -376,9 +386,37 @@ TEST_F(AccessMatrixTest, DeniedCallsChangeNothing) {
   r = http.Put(t + "/roles/admin", {{"permissions", {{{"action", "record.read"}, {"collections", {"orders"}}}}}},
                tokens_[kAdmin]);
   EXPECT_TRUE(r.status == 400 || r.status == 403) << r.Describe();
-  r = http.Delete(t + "/roles/admin", root);
+  r = http.Delete(t + "/roles/admin", tokens_[kAdminUser]);
   EXPECT_TRUE(r.status == 400 || r.status == 403) << r.Describe();
   EXPECT_EQ(http.Get("/v1/whoami", tokens_[kAdmin]).status, 200);
+
+  // Root made the tenant and its first admin; from there on the tenant is
+  // its admin's: root's attempts to administer it are refused and leave
+  // nothing behind.
+  r = http.Put(t + "/collections/by-root", {{"fields", {{"x", {{"type", "string"}}}}}}, root);
+  EXPECT_TRUE(IsError(r, 403, "permission_denied"));
+  r = http.Put(t + "/roles/by-root", {{"permissions", {{{"action", "record.read"}, {"collections", {"*"}}}}}}, root);
+  EXPECT_TRUE(IsError(r, 403, "permission_denied"));
+  r = http.Post(t + "/apikeys", {{"name", "by-root"}, {"role", "admin"}}, root);
+  EXPECT_TRUE(IsError(r, 403, "permission_denied"));
+  r = http.Post(t + "/users", {{"username", "by-root"}, {"password", kTestAdminPassword}, {"roles", {"admin"}}}, root);
+  EXPECT_TRUE(IsError(r, 403, "permission_denied"));
+  r = http.Put(t + "/users/" + kTestAdminUsername, {{"disabled", true}}, root);
+  EXPECT_TRUE(IsError(r, 403, "permission_denied"));
+  r = http.Put(t + "/auth-policy", {{"min_length", 20}}, root);
+  EXPECT_TRUE(IsError(r, 403, "permission_denied"));
+  EXPECT_EQ(http.Get(t + "/collections/by-root", tokens_[kAdmin]).status, 404);
+  EXPECT_EQ(http.Get(t + "/roles/by-root", tokens_[kAdmin]).status, 404);
+  EXPECT_EQ(http.Get(t + "/users/by-root", tokens_[kAdmin]).status, 404);
+  r = http.Get(t + "/apikeys", tokens_[kAdmin]);
+  ASSERT_EQ(r.status, 200) << r.Describe();
+  for (const json& key : r.json["items"]) EXPECT_NE(key.value("name", ""), "by-root") << key.dump();
+  r = http.Get(t + "/auth-policy", tokens_[kAdmin]);
+  ASSERT_EQ(r.status, 200) << r.Describe();
+  EXPECT_NE(r.json.value("min_length", 0), 20) << r.Describe();
+  r = http.Get("/v1/whoami", tokens_[kAdminUser]);
+  ASSERT_EQ(r.status, 200) << r.Describe();
+  EXPECT_EQ(r.json["kind"], "user") << r.Describe();
 
   // Revoked and expired keys stay refused; the same answer for both (no oracle).
   HttpResponse revoked = http.Get("/v1/whoami", tokens_[kRevoked]);

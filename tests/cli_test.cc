@@ -38,15 +38,41 @@ class CliTest : public ::testing::Test {
     return server_->Cli(args, server_->root_token(), stdin_data);
   }
 
-  // As root: tenant `id` with the customers collection; returns an admin key.
-  std::string SetUpTenant(const std::string& id) {
-    ProcessResult r = Root({"tenant", "create", id, "--name", "CLI " + id});
+  // As root: tenant `id` with its first admin (kTestAdminUsername /
+  // kTestAdminPassword), the operator's whole part in a tenant.
+  void CreateTenantWithAdmin(const std::string& id, const json& extra = json::object()) {
+    json body = {{"id", id},
+                 {"name", "CLI " + id},
+                 {"admin", {{"username", kTestAdminUsername}, {"password", kTestAdminPassword}}}};
+    body.update(extra);
+    HttpResponse r = server_->http().Post("/v1/tenants", body, server_->root_token());
+    EXPECT_EQ(r.status, 201) << r.Describe();
+  }
+
+  // `kura login` as the tenant's first admin (password on stdin); returns
+  // the session token ("" on failure).
+  std::string AdminLogin(const std::string& tenant) {
+    ProcessResult r = server_->Cli({"login", "--tenant", tenant, "--username", kTestAdminUsername, "--format", "json"},
+                                   "", std::string(kTestAdminPassword) + "\n");
     EXPECT_EQ(r.exit_code, kExitOk) << r.Describe();
+    if (!r.json.is_object() || !r.json["token"].is_string()) {
+      ADD_FAILURE() << "login --format json: no token: " << r.Describe();
+      return "";
+    }
+    EXPECT_TRUE(r.json["restriction"].is_null()) << r.Describe();
+    return r.json["token"];
+  }
+
+  // Tenant `id` with the customers collection, set up by its admin with the
+  // CLI; returns an admin key.
+  std::string SetUpTenant(const std::string& id) {
+    CreateTenantWithAdmin(id);
+    const std::string admin = AdminLogin(id);
     const std::string schema_file = server_->dir() + "/" + id + "-schema.json";
     WriteFile(schema_file, CustomersSchema().dump());
-    r = Root({"collection", "put", id, "customers", "--schema", schema_file});
+    ProcessResult r = server_->Cli({"collection", "put", id, "customers", "--schema", schema_file}, admin);
     EXPECT_EQ(r.exit_code, kExitOk) << r.Describe();
-    r = Root({"apikey", "create", id, "--name", "app", "--role", "admin", "--format", "json"});
+    r = server_->Cli({"apikey", "create", id, "--name", "app", "--role", "admin", "--format", "json"}, admin);
     EXPECT_EQ(r.exit_code, kExitOk) << r.Describe();
     if (!r.json.is_object() || !r.json["key"].is_string()) {
       ADD_FAILURE() << "apikey create --format json: no key: " << r.Describe();
@@ -60,69 +86,90 @@ class CliTest : public ::testing::Test {
 };
 
 TEST_F(CliTest, TenantCollectionRoleAndApiKeyAdministration) {
-  ProcessResult r = Root({"tenant", "create", "cli-admin", "--name", "CLI Admin KK", "--region", "jp"});
+  // The operator's part (here root's): tenants. One made without a first
+  // admin (the CLI's `tenant create` here) has no administrator of its own.
+  ProcessResult r = Root({"tenant", "create", "cli-bare", "--name", "CLI Bare KK", "--region", "jp"});
   ASSERT_EQ(r.exit_code, kExitOk) << r.Describe();
-  r = Root({"tenant", "get", "cli-admin", "--format", "json"});
+  r = Root({"tenant", "get", "cli-bare", "--format", "json"});
   ASSERT_EQ(r.exit_code, kExitOk) << r.Describe();
-  EXPECT_EQ(r.json["id"], "cli-admin") << r.Describe();
-  EXPECT_EQ(r.json["name"], "CLI Admin KK") << r.Describe();
+  EXPECT_EQ(r.json["id"], "cli-bare") << r.Describe();
+  EXPECT_EQ(r.json["name"], "CLI Bare KK") << r.Describe();
+  EXPECT_EQ(r.json["region"], "jp") << r.Describe();
+  ASSERT_NO_FATAL_FAILURE(CreateTenantWithAdmin("cli-admin", {{"name", "CLI Admin KK"}}));
   r = Root({"tenant", "list", "--format", "json"});
   ASSERT_EQ(r.exit_code, kExitOk) << r.Describe();
   EXPECT_NE(r.out.find("cli-admin"), std::string::npos) << r.Describe();
+  EXPECT_NE(r.out.find("cli-bare"), std::string::npos) << r.Describe();
   // A duplicate tenant is a conflict.
   r = Root({"tenant", "create", "cli-admin", "--name", "again"});
   EXPECT_EQ(r.exit_code, kExitConflict) << r.Describe();
+
+  // Everything inside the tenant is its admin's, signed in with the CLI;
+  // root is refused (exit 4) and changes nothing.
+  const std::string admin_session = AdminLogin("cli-admin");
+  ASSERT_FALSE(admin_session.empty());
+  auto Admin = [&](const std::vector<std::string>& args, const std::string& stdin_data = "") {
+    return server_->Cli(args, admin_session, stdin_data);
+  };
 
   // Schema from a file and from stdin.
   const std::string schema_file = server_->dir() + "/schema.json";
   ASSERT_TRUE(WriteFile(schema_file, CustomersSchema().dump()));
   r = Root({"collection", "put", "cli-admin", "customers", "--schema", schema_file});
+  EXPECT_EQ(r.exit_code, kExitDenied) << r.Describe();
+  r = Root({"collection", "list", "cli-admin"});
+  EXPECT_EQ(r.exit_code, kExitDenied) << r.Describe();
+  r = Root({"apikey", "create", "cli-admin", "--name", "by-root", "--role", "admin"});
+  EXPECT_EQ(r.exit_code, kExitDenied) << r.Describe();
+  r = Admin({"collection", "get", "cli-admin", "customers"});
+  EXPECT_EQ(r.exit_code, kExitNotFound) << r.Describe();
+  r = Admin({"collection", "put", "cli-admin", "customers", "--schema", schema_file});
   ASSERT_EQ(r.exit_code, kExitOk) << r.Describe();
-  r = Root({"collection", "put", "cli-admin", "notes", "--schema", "-"},
-           json({{"fields", {{"text", {{"type", "string"}, {"class", "internal"}}}}}}).dump());
+  r = Admin({"collection", "put", "cli-admin", "notes", "--schema", "-"},
+            json({{"fields", {{"text", {{"type", "string"}, {"class", "internal"}}}}}}).dump());
   ASSERT_EQ(r.exit_code, kExitOk) << r.Describe();
-  r = Root({"collection", "get", "cli-admin", "customers", "--format", "json"});
+  r = Admin({"collection", "get", "cli-admin", "customers", "--format", "json"});
   ASSERT_EQ(r.exit_code, kExitOk) << r.Describe();
   EXPECT_TRUE(r.json.contains("fields") && r.json["fields"].contains("email")) << r.Describe();
-  r = Root({"collection", "list", "cli-admin", "--format", "json"});
+  r = Admin({"collection", "list", "cli-admin", "--format", "json"});
   ASSERT_EQ(r.exit_code, kExitOk) << r.Describe();
   EXPECT_NE(r.out.find("customers"), std::string::npos) << r.Describe();
   EXPECT_NE(r.out.find("notes"), std::string::npos) << r.Describe();
 
   // Roles.
   const json role = {{"permissions", {{{"action", "record.read"}, {"collections", {"customers"}}, {"view", "masked"}}}}};
-  r = Root({"role", "put", "cli-admin", "support", "--file", "-"}, role.dump());
+  r = Admin({"role", "put", "cli-admin", "support", "--file", "-"}, role.dump());
   ASSERT_EQ(r.exit_code, kExitOk) << r.Describe();
-  r = Root({"role", "get", "cli-admin", "support", "--format", "json"});
+  r = Admin({"role", "get", "cli-admin", "support", "--format", "json"});
   ASSERT_EQ(r.exit_code, kExitOk) << r.Describe();
   EXPECT_NE(r.out.find("record.read"), std::string::npos) << r.Describe();
-  r = Root({"role", "list", "cli-admin", "--format", "json"});
+  r = Admin({"role", "list", "cli-admin", "--format", "json"});
   ASSERT_EQ(r.exit_code, kExitOk) << r.Describe();
   EXPECT_NE(r.out.find("support"), std::string::npos) << r.Describe();
   // An unknown action is invalid input.
-  r = Root({"role", "put", "cli-admin", "bad", "--file", "-"},
-           R"({"permissions":[{"action":"record.steal","collections":["customers"]}]})");
+  r = Admin({"role", "put", "cli-admin", "bad", "--file", "-"},
+            R"({"permissions":[{"action":"record.steal","collections":["customers"]}]})");
   EXPECT_EQ(r.exit_code, kExitInvalid) << r.Describe();
 
   // API keys: shown once, listed without the key, revocable.
-  r = Root({"apikey", "create", "cli-admin", "--name", "svc", "--role", "support", "--format", "json"});
+  r = Admin({"apikey", "create", "cli-admin", "--name", "svc", "--role", "support", "--format", "json"});
   ASSERT_EQ(r.exit_code, kExitOk) << r.Describe();
   ASSERT_TRUE(r.json["key"].is_string() && r.json["id"].is_string()) << r.Describe();
   const std::string key = r.json["key"], key_id = r.json["id"];
   EXPECT_EQ(key.rfind("kura_key_" + key_id + "_", 0), 0u) << key_id;
-  r = Root({"apikey", "list", "cli-admin", "--format", "json"});
+  r = Admin({"apikey", "list", "cli-admin", "--format", "json"});
   ASSERT_EQ(r.exit_code, kExitOk) << r.Describe();
   EXPECT_NE(r.out.find(key_id), std::string::npos) << r.Describe();
   EXPECT_EQ(r.out.find(key), std::string::npos) << "listing shows the key itself";
   EXPECT_EQ(server_->Cli({"record", "find", "cli-admin", "customers", "email=x@example.com"}, key).exit_code, kExitOk);
-  r = Root({"apikey", "revoke", "cli-admin", key_id});
+  r = Admin({"apikey", "revoke", "cli-admin", key_id});
   ASSERT_EQ(r.exit_code, kExitOk) << r.Describe();
   r = server_->Cli({"record", "find", "cli-admin", "customers", "email=x@example.com"}, key);
   EXPECT_EQ(r.exit_code, kExitUnauthenticated) << r.Describe();
 
-  r = Root({"role", "delete", "cli-admin", "support"});
+  r = Admin({"role", "delete", "cli-admin", "support"});
   EXPECT_EQ(r.exit_code, kExitOk) << r.Describe();
-  r = Root({"role", "get", "cli-admin", "support"});
+  r = Admin({"role", "get", "cli-admin", "support"});
   EXPECT_EQ(r.exit_code, kExitNotFound) << r.Describe();
 
   r = Root({"tenant", "delete", "cli-admin"});

@@ -515,10 +515,49 @@ std::unique_ptr<KuraServer> KuraServer::Start(ServerOptions options, std::string
   return server;
 }
 
+namespace {
+
+// Whether a TOML text has an [auth] table (or an [auth.…] one) of its own.
+bool HasAuthTable(const std::string& toml) {
+  std::istringstream in(toml);
+  std::string line;
+  while (std::getline(in, line)) {
+    line.erase(0, line.find_first_not_of(" \t"));
+    if (line.rfind("[auth]", 0) == 0 || line.rfind("[auth.", 0) == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+// Written again at every launch: a test may change its own file between a
+// stop and a restart.
+std::string KuraServer::EffectiveConfig(std::string* error) {
+  std::string text;
+  if (!options_.config_file.empty()) {
+    std::ifstream in(options_.config_file, std::ios::binary);
+    // A file that cannot be read is passed as it is: the server's own answer
+    // to it is what such a test checks.
+    if (!in) return options_.config_file;
+    std::ostringstream s;
+    s << in.rdbuf();
+    text = s.str();
+    if (HasAuthTable(text)) return options_.config_file;
+  }
+  const std::string path = dir_->Sub("effective-kura.toml");
+  if (!WriteFile(path, text + kFastPasswordHashing)) {
+    *error = "cannot write " + path;
+    return "";
+  }
+  return path;
+}
+
 bool KuraServer::Launch(std::string* error) {
   std::vector<std::string> args = {KuraBinary(), "serve"};
   if (options_.dev) args.push_back("--dev");
-  if (!options_.config_file.empty()) args.insert(args.end(), {"--config", options_.config_file});
+  const std::string config = EffectiveConfig(error);
+  if (config.empty()) return false;
+  args.insert(args.end(), {"--config", config});
   if (!options_.data_dir.empty()) args.insert(args.end(), {"--data", options_.data_dir});
   if (!options_.listen.empty()) args.insert(args.end(), {"--listen", options_.listen});
 
@@ -681,21 +720,41 @@ nlohmann::json CreateApiKey(KuraServer& server, const std::string& token, const 
   return r.json;
 }
 
+std::string SignIn(KuraServer& server, const std::string& tenant, const std::string& username,
+                   const std::string& password, std::string* error) {
+  HttpResponse r =
+      server.http().Post("/v1/auth/login", {{"username", username}, {"password", password}, {"tenant", tenant}});
+  if (r.status != 200 || !r.json.is_object() || !r.json.contains("token") || !r.json["token"].is_string()) {
+    *error = "POST /v1/auth/login " + username + "@" + tenant + ": " + r.Describe();
+    return "";
+  }
+  if (r.json.contains("restriction") && !r.json["restriction"].is_null()) {
+    *error = "sign-in of " + username + "@" + tenant + " is restricted: " + r.Describe();
+    return "";
+  }
+  return r.json["token"].get<std::string>();
+}
+
 std::optional<TestTenant> CreateTestTenant(KuraServer& server, const std::string& id, std::string* error) {
-  const std::string& root = server.root_token();
-  HttpResponse r = server.http().Post("/v1/tenants", {{"id", id}, {"name", "Tenant " + id}}, root);
+  HttpResponse r = server.http().Post("/v1/tenants",
+                                      {{"id", id},
+                                       {"name", "Tenant " + id},
+                                       {"admin", {{"username", kTestAdminUsername}, {"password", kTestAdminPassword}}}},
+                                      server.root_token());
   if (r.status != 201) {
     *error = "POST /v1/tenants " + id + ": " + r.Describe();
     return std::nullopt;
   }
-  r = server.http().Put("/v1/t/" + id + "/collections/customers", CustomersSchema(), root);
+  std::string session = SignIn(server, id, kTestAdminUsername, kTestAdminPassword, error);
+  if (session.empty()) return std::nullopt;
+  r = server.http().Put("/v1/t/" + id + "/collections/customers", CustomersSchema(), session);
   if (r.status != 201 && r.status != 200) {
-    *error = "PUT customers collection: " + r.Describe();
+    *error = "PUT customers collection (as the tenant admin): " + r.Describe();
     return std::nullopt;
   }
-  nlohmann::json key = CreateApiKey(server, root, id, "admin", error);
+  nlohmann::json key = CreateApiKey(server, session, id, "admin", error);
   if (key.is_null()) return std::nullopt;
-  return TestTenant{id, key["key"].get<std::string>(), key["id"].get<std::string>()};
+  return TestTenant{id, key["key"].get<std::string>(), key["id"].get<std::string>(), session};
 }
 
 std::string RecordsPath(const std::string& tenant, const std::string& collection) {

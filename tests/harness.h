@@ -150,7 +150,11 @@ class HttpClient {
 // --- The server under test ----------------------------------------------------
 struct ServerOptions {
   bool dev = true;              // --dev
-  std::string config_file;      // --config FILE when not empty
+  // --config: this file, with kFastPasswordHashing appended when it has no
+  // [auth] table of its own (the server reads a copy in its temp dir). Empty:
+  // a file with only kFastPasswordHashing. A test that sets [auth] itself
+  // and signs users in should set those two keys too.
+  std::string config_file;
   std::string data_dir;         // --data DIR; empty: <server temp dir>/data (dev) / not passed
   std::string listen = "127.0.0.1:0";  // --listen; empty: not passed
   // Without --dev there is no dev.env: the caller names where the server
@@ -161,6 +165,13 @@ struct ServerOptions {
   bool wait_ready = true;
   std::chrono::seconds start_timeout{30};
 };
+
+// Cheap Argon2id for every server a test starts (unless its config has an
+// [auth] table): tests check behaviour, not cost, and the default 64 MiB
+// hash takes seconds under the sanitizers. Each hash records its parameters,
+// so nothing else changes.
+inline constexpr char kFastPasswordHashing[] =
+    "\n[auth]\npassword_hash_memory_kib = 256\npassword_hash_iterations = 1\n";
 
 class KuraServer {
  public:
@@ -201,6 +212,9 @@ class KuraServer {
  private:
   KuraServer(ServerOptions options);
   bool Launch(std::string* error);
+  // The --config file to pass (see ServerOptions::config_file); "" and
+  // *error on failure.
+  std::string EffectiveConfig(std::string* error);
 
   ServerOptions options_;
   std::unique_ptr<TempDir> dir_;
@@ -217,18 +231,33 @@ class KuraServer {
 //   national_id (hidden, sensitive), note (none, internal).
 nlohmann::json CustomersSchema();
 
+// The first admin user every test tenant is created with. The password must
+// pass the password policy (length, not the username, cracklib).
+inline constexpr char kTestAdminUsername[] = "admin";
+inline constexpr char kTestAdminPassword[] = "Orchid-Lantern-Quarry-58";
+
 struct TestTenant {
   std::string id;
-  std::string admin_key;     // API key with the built-in `admin` role
+  std::string admin_key;  // API key with the built-in `admin` role
   std::string admin_key_id;
+  std::string admin_session;  // session token of kTestAdminUsername (role `admin`)
 };
 
-// As root: creates tenant `id`, PUTs `customers` (CustomersSchema) and creates
-// an API key with the `admin` role. nullopt (and *error) on any failure.
+// Signs `username` of `tenant` in with a password (POST /v1/auth/login).
+// Returns the session token; "" on failure (*error set).
+std::string SignIn(KuraServer& server, const std::string& tenant, const std::string& username,
+                   const std::string& password, std::string* error);
+
+// The way a tenant is set up (SPEC §1: staff, root included, do not administer
+// a tenant): the root token creates tenant `id` with its first admin
+// (kTestAdminUsername / kTestAdminPassword); that admin signs in and, with
+// the session, PUTs `customers` (CustomersSchema) and creates an API key with
+// the `admin` role. nullopt (and *error) on any failure.
 std::optional<TestTenant> CreateTestTenant(KuraServer& server, const std::string& id, std::string* error);
 
-// Creates an API key of `role` in `tenant` with the given token (root or an
-// admin key). Returns {"id","key",…}; null json on failure (*error set).
+// Creates an API key of `role` in `tenant` with the given token (a tenant
+// admin's key or session; root is refused). Returns {"id","key",…}; null json
+// on failure (*error set).
 nlohmann::json CreateApiKey(KuraServer& server, const std::string& token, const std::string& tenant,
                             const std::string& role, std::string* error,
                             const std::optional<std::string>& expires_at = std::nullopt);

@@ -76,6 +76,21 @@ class IdentityTest : public ::testing::Test {
     return {secret, token};
   }
 
+  // Root creates tenant `tenant` with its first admin `admin`
+  // (kAdminPassword), the operator's whole part in a tenant; the admin signs
+  // in. Returns the admin's session token.
+  std::string MakeTenant(const std::string& tenant, const std::string& admin) {
+    HttpResponse r = http().Post(
+        "/v1/tenants",
+        {{"id", tenant}, {"name", "Tenant " + tenant}, {"admin", {{"username", admin}, {"password", kAdminPassword}}}},
+        server_->root_token());
+    EXPECT_EQ(r.status, 201) << r.Describe();
+    r = Login({{"username", admin}, {"password", kAdminPassword}, {"tenant", tenant}});
+    EXPECT_EQ(r.status, 200) << r.Describe();
+    EXPECT_TRUE(r.json["restriction"].is_null()) << r.Describe();
+    return r.json.value("token", "");
+  }
+
   // Every entry of the system trail with `action` (root).
   std::vector<json> Entries(const std::string& action) {
     HttpResponse r = http().Get("/v1/sys/audit?limit=1000&action=" + action, server_->root_token());
@@ -195,9 +210,10 @@ TEST_F(IdentityTest, TotpCodeIsAcceptedOnceAndRecoveryCodesWorkOnce) {
 }
 
 TEST_F(IdentityTest, LockoutAndUnknownUsersLookLikeAWrongPassword) {
-  HttpResponse r =
-      http().Post("/v1/tenants", {{"id", "acme"}, {"name", "Acme"}, {"admin", {{"username", "hana"}, {"password", kAdminPassword}}}},
-                  server_->root_token());
+  const std::string kenji = MakeTenant("acme", "kenji");
+  ASSERT_FALSE(kenji.empty());
+  HttpResponse r = http().Post("/v1/t/acme/users",
+                               {{"username", "hana"}, {"password", kAdminPassword}, {"roles", {"admin"}}}, kenji);
   ASSERT_EQ(r.status, 201) << r.Describe();
 
   HttpResponse wrong = Login({{"username", "hana"}, {"password", "not-the-password-1"}, {"tenant", "acme"}});
@@ -221,17 +237,21 @@ TEST_F(IdentityTest, LockoutAndUnknownUsersLookLikeAWrongPassword) {
   EXPECT_TRUE(HasEntry(logins, "user:acme/hana", "locked_out"));
   EXPECT_TRUE(HasEntry(logins, "user:acme/nobody", "unknown_user"));
 
-  // The admin of the tenant (here root) unlocks; the password works again.
+  // Not root (staff do not administer a tenant), the tenant's admin unlocks;
+  // the password works again.
   r = http().Put("/v1/t/acme/users/hana", {{"unlock", true}}, server_->root_token());
+  EXPECT_TRUE(IsError(r, 403, "permission_denied")) << r.Describe();
+  r = http().Put("/v1/t/acme/users/hana", {{"unlock", true}}, kenji);
   ASSERT_EQ(r.status, 200) << r.Describe();
   r = Login({{"username", "hana"}, {"password", kAdminPassword}, {"tenant", "acme"}});
   EXPECT_EQ(r.status, 200) << r.Describe();
 }
 
 TEST_F(IdentityTest, PasswordChangeHistoryAndAdminRevocation) {
-  HttpResponse r =
-      http().Post("/v1/tenants", {{"id", "acme"}, {"name", "Acme"}, {"admin", {{"username", "hana"}, {"password", kAdminPassword}}}},
-                  server_->root_token());
+  const std::string kenji = MakeTenant("acme", "kenji");
+  ASSERT_FALSE(kenji.empty());
+  HttpResponse r = http().Post("/v1/t/acme/users",
+                               {{"username", "hana"}, {"password", kAdminPassword}, {"roles", {"admin"}}}, kenji);
   ASSERT_EQ(r.status, 201) << r.Describe();
   r = Login({{"username", "hana"}, {"password", kAdminPassword}, {"tenant", "acme"}});
   ASSERT_EQ(r.status, 200) << r.Describe();
@@ -253,15 +273,19 @@ TEST_F(IdentityTest, PasswordChangeHistoryAndAdminRevocation) {
                   {{"current_password", "Amber-Lantern-Quay-88"}, {"new_password", kAdminPassword}}, token);
   EXPECT_TRUE(IsError(r, 400, "invalid_argument")) << r.Describe();
 
-  // Revoked by an admin (root here): the session is gone.
+  // Revoked by the tenant's admin (root may not): the session is gone.
   r = http().Delete("/v1/t/acme/users/hana/sessions", server_->root_token());
+  EXPECT_TRUE(IsError(r, 403, "permission_denied")) << r.Describe();
+  EXPECT_EQ(http().Get("/v1/whoami", token).status, 200);
+  r = http().Delete("/v1/t/acme/users/hana/sessions", kenji);
   ASSERT_EQ(r.status, 200) << r.Describe();
   EXPECT_GE(r.json["revoked"].get<int>(), 1);
   EXPECT_TRUE(IsError(http().Get("/v1/whoami", token), 401, "unauthenticated"));
 
   EXPECT_TRUE(HasEntry(Entries("auth.password"), "user:acme/hana", "success"));
   EXPECT_TRUE(HasEntry(Entries("auth.password"), "user:acme/hana", "bad_password"));
-  EXPECT_TRUE(HasEntry(Entries("session.revoke"), "root", "success"));
+  EXPECT_TRUE(HasEntry(Entries("session.revoke"), "user:acme/kenji", "success"));
+  EXPECT_TRUE(HasEntry(Entries("session.revoke"), "root", "permission_denied"));
 }
 
 }  // namespace

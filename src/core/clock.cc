@@ -1,7 +1,9 @@
 #include "core/clock.h"
 
+#include <charconv>
 #include <cstdio>
 #include <ctime>
+#include <limits>
 
 namespace kura {
 namespace {
@@ -72,6 +74,30 @@ std::optional<TimePoint> ParseRfc3339(std::string_view text) {
   tm.tm_sec = s;
   std::time_t secs = timegm(&tm);
   return FromUnixSeconds(static_cast<std::int64_t>(secs) - offset);
+}
+
+std::optional<std::chrono::seconds> ParseDuration(std::string_view text) {
+  if (text.empty()) return std::nullopt;
+  std::int64_t total = 0;
+  while (!text.empty()) {
+    std::int64_t n = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (ec != std::errc() || end == text.data() || n < 0) return std::nullopt;
+    text.remove_prefix(static_cast<std::size_t>(end - text.data()));
+    if (text.empty()) return std::nullopt;  // a unit is required: "60" is ambiguous
+    std::int64_t unit = 0;
+    switch (text.front()) {
+      case 's': unit = 1; break;
+      case 'm': unit = 60; break;
+      case 'h': unit = 3600; break;
+      case 'd': unit = 86400; break;
+      default: return std::nullopt;
+    }
+    text.remove_prefix(1);
+    if (n > (std::numeric_limits<std::int32_t>::max() - total) / unit) return std::nullopt;
+    total += n * unit;
+  }
+  return std::chrono::seconds(total);
 }
 
 }  // namespace kura

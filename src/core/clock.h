@@ -44,6 +44,10 @@ std::optional<TimePoint> ParseRfc3339(std::string_view text);
 std::int64_t ToUnixSeconds(TimePoint t);
 TimePoint FromUnixSeconds(std::int64_t s);
 
+// Parses a duration "90s", "5m", "1h", "1h30m", "2d" (a unit on every
+// number); nullopt when malformed or longer than 2^31 - 1 seconds.
+std::optional<std::chrono::seconds> ParseDuration(std::string_view text);
+
 }  // namespace kura
 
 #endif  // KURA_CORE_CLOCK_H_

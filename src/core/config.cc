@@ -15,6 +15,8 @@
 #include <tuple>
 #include <utility>
 
+#include "core/clock.h"
+
 namespace kura {
 namespace {
 
@@ -201,31 +203,6 @@ std::optional<std::pair<std::string, std::string>> SealProblem(const Config::Sea
 
 bool IsLoopbackHost(std::string_view host) {
   return host == "localhost" || host == "::1" || host.starts_with("127.");
-}
-
-// Parses "90s", "5m", "1h", "1h30m", "2d"; nullopt when malformed.
-std::optional<std::chrono::seconds> ParseDuration(std::string_view text) {
-  if (text.empty()) return std::nullopt;
-  std::int64_t total = 0;
-  while (!text.empty()) {
-    std::int64_t n = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-    if (ec != std::errc() || end == text.data() || n < 0) return std::nullopt;
-    text.remove_prefix(static_cast<std::size_t>(end - text.data()));
-    if (text.empty()) return std::nullopt;  // a unit is required: "60" is ambiguous
-    std::int64_t unit = 0;
-    switch (text.front()) {
-      case 's': unit = 1; break;
-      case 'm': unit = 60; break;
-      case 'h': unit = 3600; break;
-      case 'd': unit = 86400; break;
-      default: return std::nullopt;
-    }
-    text.remove_prefix(1);
-    if (n > (std::numeric_limits<std::int32_t>::max() - total) / unit) return std::nullopt;
-    total += n * unit;
-  }
-  return std::chrono::seconds(total);
 }
 
 // Walks one parsed file and writes the keys it sets into a Config. The first

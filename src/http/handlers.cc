@@ -330,6 +330,22 @@ std::string_view AuditActionOf(RouteId route) {
       return a::kAuthPolicyWrite;
     case RouteId::kRevokeRootToken:
       return a::kRootTokenRevoke;
+    case RouteId::kCreateAccessRequest:
+      return a::kAccessRequest;
+    case RouteId::kListAccessRequests:
+      return a::kAccessList;
+    case RouteId::kGetAccessRequest:
+      return a::kAccessRead;
+    case RouteId::kApproveAccessRequest:
+      return a::kAccessApprove;
+    case RouteId::kDenyAccessRequest:
+      return a::kAccessDeny;
+    case RouteId::kRevokeAccessRequest:
+      return a::kAccessRevoke;
+    case RouteId::kGetLockboxPolicy:
+      return a::kLockboxPolicyRead;
+    case RouteId::kPutLockboxPolicy:
+      return a::kLockboxPolicyWrite;
   }
   return "";
 }
@@ -522,6 +538,30 @@ Response Handlers::Dispatch(const RouteMatch& match, const Request& request, con
       break;
     case RouteId::kRevokeRootToken:
       result = vault_->RevokeRootToken(caller);
+      break;
+    case RouteId::kCreateAccessRequest:
+      result = vault_->CreateAccessRequest(caller, body);
+      break;
+    case RouteId::kListAccessRequests:
+      result = vault_->ListAccessRequests(caller, t, query.filters, Page(query));
+      break;
+    case RouteId::kGetAccessRequest:
+      result = vault_->GetAccessRequest(caller, t, std::string(p[1]));
+      break;
+    case RouteId::kApproveAccessRequest:
+      result = vault_->ApproveAccessRequest(caller, t, std::string(p[1]), body);
+      break;
+    case RouteId::kDenyAccessRequest:
+      result = vault_->DenyAccessRequest(caller, t, std::string(p[1]), body);
+      break;
+    case RouteId::kRevokeAccessRequest:
+      result = vault_->RevokeAccessRequest(caller, t, std::string(p[1]));
+      break;
+    case RouteId::kGetLockboxPolicy:
+      result = vault_->GetLockboxPolicy(caller, t);
+      break;
+    case RouteId::kPutLockboxPolicy:
+      result = vault_->PutLockboxPolicy(caller, t, body);
       break;
   }
   return FromResult(result, id);

@@ -71,6 +71,14 @@ enum class RouteId : std::uint8_t {
   kGetStaffAuthPolicy,
   kPutStaffAuthPolicy,
   kRevokeRootToken,
+  kCreateAccessRequest,
+  kListAccessRequests,
+  kGetAccessRequest,
+  kApproveAccessRequest,
+  kDenyAccessRequest,
+  kRevokeAccessRequest,
+  kGetLockboxPolicy,
+  kPutLockboxPolicy,
 };
 
 // What a route needs from the transport.

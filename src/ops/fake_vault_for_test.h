@@ -303,6 +303,34 @@ class FakeVault : public vault::Vault {
     return Called(c, "PutAuthPolicy");
   }
   Result<vault::Reply> RevokeRootToken(const vault::Caller& c) override { return Called(c, "RevokeRootToken"); }
+  Result<vault::Reply> CreateAccessRequest(const vault::Caller& c, const nlohmann::json&) override {
+    return Called(c, "CreateAccessRequest");
+  }
+  Result<vault::Reply> ListAccessRequests(const vault::Caller& c, const std::string&,
+                                          const std::map<std::string, std::string>&,
+                                          const vault::PageParams&) override {
+    return Called(c, "ListAccessRequests");
+  }
+  Result<vault::Reply> GetAccessRequest(const vault::Caller& c, const std::string&, const std::string&) override {
+    return Called(c, "GetAccessRequest");
+  }
+  Result<vault::Reply> ApproveAccessRequest(const vault::Caller& c, const std::string&, const std::string&,
+                                            const nlohmann::json&) override {
+    return Called(c, "ApproveAccessRequest");
+  }
+  Result<vault::Reply> DenyAccessRequest(const vault::Caller& c, const std::string&, const std::string&,
+                                         const nlohmann::json&) override {
+    return Called(c, "DenyAccessRequest");
+  }
+  Result<vault::Reply> RevokeAccessRequest(const vault::Caller& c, const std::string&, const std::string&) override {
+    return Called(c, "RevokeAccessRequest");
+  }
+  Result<vault::Reply> GetLockboxPolicy(const vault::Caller& c, const std::string&) override {
+    return Called(c, "GetLockboxPolicy");
+  }
+  Result<vault::Reply> PutLockboxPolicy(const vault::Caller& c, const std::string&, const nlohmann::json&) override {
+    return Called(c, "PutLockboxPolicy");
+  }
 
  private:
   static vault::Reply Echo(const char* call, nlohmann::json fields) {

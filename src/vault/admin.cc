@@ -188,9 +188,9 @@ Result<Reply> VaultImpl::GetCollection(const Caller& caller, const std::string& 
   AuditScope scope(this, caller, actions::kCollectionRead, tenant, "collections/" + collection);
   return scope.Finish([&]() -> Result<Reply> {
     KURA_RETURN_IF_ERROR(RequireUnsealed());
-    if (caller.principal.kind != PrincipalKind::kRoot) {
-      // Tenant admins, and any key with some permission on this collection
-      // (an application needs the schema it writes to).
+    {
+      // Tenant admins, and any key, user or grant with some permission on
+      // this collection (an application needs the schema it writes to).
       KURA_ASSIGN_OR_RETURN(auto role, RoleOf(caller.principal, tenant));
       bool allowed = policy::Decide(*role, policy::Action::kUsersAdmin, "").allowed;
       for (policy::Action a : policy::AllActions()) {
@@ -213,7 +213,7 @@ Result<Reply> VaultImpl::ListCollections(const Caller& caller, const std::string
   return scope.Finish([&]() -> Result<Reply> {
     KURA_RETURN_IF_ERROR(RequireUnsealed());
     std::shared_ptr<const policy::Role> limited;  // set when only some collections may be shown
-    if (caller.principal.kind != PrincipalKind::kRoot) {
+    {
       KURA_ASSIGN_OR_RETURN(auto role, RoleOf(caller.principal, tenant));
       if (!policy::Decide(*role, policy::Action::kUsersAdmin, "").allowed) limited = std::move(role);
     }
@@ -258,6 +258,7 @@ Result<Reply> VaultImpl::PutRole(const Caller& caller, const std::string& tenant
     KURA_RETURN_IF_ERROR(CheckName("role", role));
     if (role == policy::kAdminRoleName) return InvalidArgumentError("role: 'admin' is built in and cannot be changed");
     KURA_ASSIGN_OR_RETURN(policy::Role parsed, policy::ParseRole(role, body));
+    KURA_RETURN_IF_ERROR(RequireNoGrantEscalation(caller, tenant, parsed));
     KURA_RETURN_IF_ERROR(RequireTenantExists(tenant));
     json out = policy::RoleToJson(parsed);
     store::RoleRow row;
@@ -342,6 +343,7 @@ Result<Reply> VaultImpl::CreateApiKey(const Caller& caller, const std::string& t
     KURA_ASSIGN_OR_RETURN(std::string name, RequiredString(body, "name"));
     KURA_RETURN_IF_ERROR(CheckDisplayName(name));
     KURA_ASSIGN_OR_RETURN(std::string role, RequiredString(body, "role"));
+    KURA_RETURN_IF_ERROR(RequireNoGrantEscalation(caller, tenant, std::vector<std::string>{role}));
     KURA_RETURN_IF_ERROR(CheckName("role", role));
     KURA_ASSIGN_OR_RETURN(auto expires_text, OptionalString(body, "expires_at"));
     std::optional<std::int64_t> expires_at;

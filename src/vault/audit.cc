@@ -100,9 +100,18 @@ AuditScope::AuditScope(VaultImpl* vault, const Caller& caller, std::string_view 
                        std::string resource)
     : AuditScope(vault, caller.context, caller.principal.LogName(), action, std::move(tenant), std::move(resource)) {}
 
+namespace {
+thread_local AuditScope* t_current_scope = nullptr;
+}  // namespace
+
+void AuditScope::NoteGrant(const std::string& grant_ids) {
+  if (t_current_scope != nullptr) t_current_scope->event_.grant_id = grant_ids;
+}
+
 AuditScope::AuditScope(VaultImpl* vault, const RequestContext& context, std::string principal,
                        std::string_view action, std::string tenant, std::string resource)
-    : vault_(vault) {
+    : vault_(vault), outer_(t_current_scope) {
+  t_current_scope = this;
   event_.principal = std::move(principal);
   event_.tenant = std::move(tenant);
   event_.action = std::string(action);
@@ -112,7 +121,7 @@ AuditScope::AuditScope(VaultImpl* vault, const RequestContext& context, std::str
   event_.reason = context.reason;
 }
 
-AuditScope::~AuditScope() = default;
+AuditScope::~AuditScope() { t_current_scope = outer_; }
 
 const store::AuditLink* AuditScope::Change() {
 #ifdef KURA_BENCH_UNAUDITED

@@ -1,5 +1,9 @@
 #include "vault/body.h"
 
+#include <cstdio>
+
+#include "crypto/random.h"
+
 namespace kura::vault {
 
 using nlohmann::json;
@@ -57,6 +61,22 @@ bool IsValidRecordId(std::string_view id) {
     if (!ok) return false;
   }
   return true;
+}
+
+// 12 hex digits of the creation time in milliseconds, then base64url of
+// `random_bytes` random bytes (records: 10, i.e. 80 bits). Ids of records created close in time
+// sort together, so concurrent inserts land on the same few B-tree pages and a
+// group commit writes a handful of pages instead of one scattered page per
+// index per record (measured: about 11 page writes per create with random
+// ids). The time prefix reveals no more than `created_at` already does. A hex
+// first character also keeps an id from being mistaken for a CLI option.
+std::string NewTimeOrderedId(TimePoint now, std::size_t random_bytes) {
+  auto millis = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count());
+  char prefix[13];
+  std::snprintf(prefix, sizeof prefix, "%012llx",
+                static_cast<unsigned long long>(millis & 0xffffffffffffULL));
+  return std::string(prefix) + crypto::RandomToken(random_bytes);
 }
 
 }  // namespace kura::vault

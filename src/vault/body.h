@@ -27,6 +27,12 @@ Result<std::optional<std::int64_t>> OptionalInteger(const nlohmann::json& body, 
 // RFC 3339 text of a unix time, or null.
 nlohmann::json TimeJson(std::optional<std::int64_t> unix_seconds);
 
+// A fresh id that sorts by creation time (records, access requests): 12
+// lowercase hex digits of `now` in milliseconds, then base64url of
+// `random_bytes` random bytes. Ids made close in time sort together (B-tree
+// locality); the prefix reveals only the creation time.
+std::string NewTimeOrderedId(TimePoint now, std::size_t random_bytes);
+
 // Whether a record id or pagination cursor is URL-safe: 1–64 of
 // [A-Za-z0-9_-].
 bool IsValidRecordId(std::string_view id);

@@ -143,17 +143,20 @@ const std::string& VaultImpl::DummyPasswordHash() {
 Result<VaultImpl::AuthPolicy> VaultImpl::PolicyFor(const std::string& tenant) {
   AuthPolicy policy;
   policy.password = tenant.empty() ? identity_.staff_policy : identity_.tenant_policy;
-  auto meta = store_->GetMeta(tenant.empty() ? kStaffPolicyMeta : kTenantPolicyMetaPrefix + tenant);
-  if (meta.ok()) {
-    json doc = json::parse(AsString(*meta), nullptr, /*allow_exceptions=*/false);
-    if (!doc.is_object()) return DataLossError("stored sign-in policy is malformed");
-    if (!tenant.empty()) {
-      // A tenant's policy names the tenant's creation time: one left behind
-      // by a deleted tenant of the same id does not apply to a new one.
-      auto row = store_->GetTenant(tenant);
-      if (!row.ok() && row.status().code() != StatusCode::kNotFound) return row.status();
-      if (!row.ok() || doc.value("tenant_created_at", std::int64_t{-1}) != row->created_at) return policy;
+  std::optional<json> stored;
+  if (tenant.empty()) {
+    auto meta = store_->GetMeta(kStaffPolicyMeta);
+    if (meta.ok()) {
+      stored = json::parse(AsString(*meta), nullptr, /*allow_exceptions=*/false);
+      if (!stored->is_object()) return DataLossError("stored sign-in policy is malformed");
+    } else if (meta.status().code() != StatusCode::kNotFound) {
+      return meta.status();
     }
+  } else {
+    KURA_ASSIGN_OR_RETURN(stored, ReadTenantMeta(tenant, kTenantPolicyMetaPrefix + tenant));
+  }
+  if (stored) {
+    const json& doc = *stored;
     auth::PasswordPolicy& p = policy.password;
     p.min_length = doc.value("min_length", p.min_length);
     p.max_age_days = doc.value("max_age_days", p.max_age_days);
@@ -163,8 +166,6 @@ Result<VaultImpl::AuthPolicy> VaultImpl::PolicyFor(const std::string& tenant) {
     p.lockout_duration = std::chrono::seconds(doc.value("lockout_duration_seconds", p.lockout_duration.count()));
     p.require_totp = doc.value("require_totp", p.require_totp);
     policy.step_up_requires_totp = doc.value("step_up_requires_totp", false);
-  } else if (meta.status().code() != StatusCode::kNotFound) {
-    return meta.status();
   }
   // Staff always need a second factor for a password sign-in (SPEC §3).
   if (tenant.empty()) policy.password.require_totp = true;
@@ -188,13 +189,6 @@ Result<Reply> VaultImpl::PutAuthPolicy(const Caller& caller, const std::string& 
   return scope.Finish([&]() -> Result<Reply> {
     KURA_RETURN_IF_ERROR(RequireUnsealed());
     KURA_RETURN_IF_ERROR(RequireUserAdmin(caller, tenant));
-    std::int64_t tenant_created_at = 0;
-    if (!tenant.empty()) {
-      auto row = store_->GetTenant(tenant);
-      if (row.status().code() == StatusCode::kNotFound) return NotFoundError("tenant '" + tenant + "' not found");
-      KURA_RETURN_IF_ERROR(row.status());
-      tenant_created_at = row->created_at;
-    }
     KURA_RETURN_IF_ERROR(CheckObject(body, {"min_length", "max_age_days", "history", "lockout_threshold",
                                             "lockout_window_seconds", "lockout_duration_seconds", "require_totp",
                                             "step_up_requires_totp"}));
@@ -225,12 +219,12 @@ Result<Reply> VaultImpl::PutAuthPolicy(const Caller& caller, const std::string& 
     if (tenant.empty() && !merged["require_totp"].get<bool>()) {
       return InvalidArgumentError("require_totp: staff always need TOTP for a password sign-in");
     }
-    json stored = merged;
-    if (!tenant.empty()) stored["tenant_created_at"] = tenant_created_at;
-    std::string text = stored.dump();
-    KURA_RETURN_IF_ERROR(
-        store_->PutMeta(tenant.empty() ? kStaffPolicyMeta : kTenantPolicyMetaPrefix + tenant, AsBytes(text),
-                        scope.Change()));
+    if (tenant.empty()) {
+      std::string text = merged.dump();
+      KURA_RETURN_IF_ERROR(store_->PutMeta(kStaffPolicyMeta, AsBytes(text), scope.Change()));
+    } else {
+      KURA_RETURN_IF_ERROR(WriteTenantMeta(tenant, kTenantPolicyMetaPrefix + tenant, merged, scope.Change()));
+    }
     Reply reply;
     reply.body = std::move(merged);
     return reply;
@@ -847,6 +841,9 @@ Result<Reply> VaultImpl::CreateUser(const Caller& caller, const std::string& ten
     KURA_RETURN_IF_ERROR(RequireUserAdmin(caller, tenant));
     if (!tenant.empty()) KURA_RETURN_IF_ERROR(RequireTenantExists(tenant));
     KURA_ASSIGN_OR_RETURN(store::UserRow row, PrepareUser(tenant, body));
+    if (!tenant.empty()) {
+      KURA_RETURN_IF_ERROR(RequireNoGrantEscalation(caller, tenant, ParseStringArray(row.roles_json)));
+    }
     scope.set_resource(UsersResource(tenant, row.username));
     Status s = store_->CreateUser(row, scope.Change());
     if (s.code() == StatusCode::kAlreadyExists) {
@@ -920,10 +917,17 @@ Result<Reply> VaultImpl::UpdateUser(const Caller& caller, const std::string& ten
       if (found.status().code() == StatusCode::kNotFound) return NotFoundError("user '" + username + "' not found");
       KURA_RETURN_IF_ERROR(found.status());
       store::UserRow user = std::move(found).value();
+      if (!tenant.empty() && caller.principal.kind == PrincipalKind::kStaff) {
+        // Under a grant, staff never take over an account (no password set)
+        // nor touch one that holds the powers they may not hand out.
+        if (password) return PermissionDeniedError("permission denied: staff do not set a tenant user's password");
+        KURA_RETURN_IF_ERROR(RequireNoGrantEscalation(caller, tenant, ParseStringArray(user.roles_json)));
+      }
       std::int64_t expected = user.version;
       if (body.contains("roles")) {
         KURA_ASSIGN_OR_RETURN(std::vector<std::string> roles, StringList(body, "roles"));
         KURA_RETURN_IF_ERROR(CheckRoles(tenant, roles));
+        if (!tenant.empty()) KURA_RETURN_IF_ERROR(RequireNoGrantEscalation(caller, tenant, roles));
         user.roles_json = json(roles).dump();
       }
       if (password) {
@@ -980,6 +984,10 @@ Result<Reply> VaultImpl::DeleteUser(const Caller& caller, const std::string& ten
   return scope.Finish([&]() -> Result<Reply> {
     KURA_RETURN_IF_ERROR(RequireUnsealed());
     KURA_RETURN_IF_ERROR(RequireUserAdmin(caller, tenant));
+    if (!tenant.empty() && caller.principal.kind == PrincipalKind::kStaff) {
+      auto target = store_->GetUser(tenant, username);
+      if (target.ok()) KURA_RETURN_IF_ERROR(RequireNoGrantEscalation(caller, tenant, ParseStringArray(target->roles_json)));
+    }
     Status s = store_->DeleteUser(tenant, username, scope.Change());
     if (s.code() == StatusCode::kNotFound) return NotFoundError("user '" + username + "' not found");
     KURA_RETURN_IF_ERROR(s);

@@ -7,6 +7,7 @@
 
 #include <cctype>
 #include <chrono>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -68,8 +69,20 @@ class IdentityTest : public VaultFixture {
     return reply.body["token"].get<std::string>();
   }
 
-  // Creates tenant `t` as root (no admin user).
-  void MakeTenant(const std::string& t) { Ok(v_->CreateTenant(root_, {{"id", t}, {"name", "Tenant " + t}})); }
+  // Creates tenant `t` as root with its first admin (kTenantAdmin), the
+  // operator's whole part in a tenant. Staff do not administer a tenant, so
+  // that admin signs in and makes an admin API key, which Admin(t) then acts
+  // with: unlike a session, it does not run out while the clock is advanced,
+  // and no sign-in policy the test sets restricts it.
+  void MakeTenant(const std::string& t) {
+    Ok(v_->CreateTenant(root_, {{"id", t},
+                                {"name", "Tenant " + t},
+                                {"admin", {{"username", kTenantAdmin}, {"password", kTenantAdminPassword}}}}));
+    Caller session = SignIn(*v_, t, kTenantAdmin, kTenantAdminPassword);
+    admins_[t] = Must(*v_, Ok(v_->CreateApiKey(session, t, {{"name", "admin key"}, {"role", "admin"}})).body["key"]);
+  }
+  // The admin key of a tenant made with MakeTenant.
+  const Caller& Admin(const std::string& t) const { return admins_.at(t); }
 
   void MakeUser(const Caller& admin, const std::string& tenant, const std::string& username,
                 const std::string& password, const std::vector<std::string>& roles) {
@@ -105,6 +118,7 @@ class IdentityTest : public VaultFixture {
   std::unique_ptr<Vault> v_;
   std::string root_token_;
   Caller root_;
+  std::map<std::string, Caller> admins_;  // tenant → its admin key (MakeTenant)
   Bytes totp_secret_;
   std::vector<std::string> recovery_codes_;
 };
@@ -262,18 +276,19 @@ TEST_F(IdentityTest, StrengthRulesOnCreateUpdateAndChange) {
       {"aaaaaaaaaaaaaaaa", "password is too weak: "},
   };
   for (const Case& c : weak) {
-    auto r = v_->CreateUser(root_, "acme", {{"username", "hana"}, {"password", c.password}, {"roles", {"admin"}}});
+    auto r =
+        v_->CreateUser(Admin("acme"), "acme", {{"username", "hana"}, {"password", c.password}, {"roles", {"admin"}}});
     ASSERT_FALSE(r.ok()) << c.password;
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << c.password;
     EXPECT_TRUE(r.status().message().starts_with(c.message_prefix)) << c.password << ": " << r.status().message();
     EXPECT_EQ(r.status().message().find(c.password), std::string::npos) << "password echoed";
   }
-  EXPECT_EQ(v_->GetUser(root_, "acme", "hana").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(v_->GetUser(Admin("acme"), "acme", "hana").status().code(), StatusCode::kNotFound);
 
-  MakeUser(root_, "acme", "hana", kHanaPassword, {"admin"});
+  MakeUser(Admin("acme"), "acme", "hana", kHanaPassword, {"admin"});
   // An administrator's reset goes through the same rules.
   for (const Case& c : weak) {
-    auto r = v_->UpdateUser(root_, "acme", "hana", {{"password", c.password}});
+    auto r = v_->UpdateUser(Admin("acme"), "acme", "hana", {{"password", c.password}});
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << c.password;
   }
 
@@ -296,7 +311,7 @@ TEST_F(IdentityTest, StrengthRulesOnCreateUpdateAndChange) {
 TEST_F(IdentityTest, PasswordHistoryOfFive) {
   MakeTenant("acme");
   const std::vector<std::string>& p = StrongPasswords();  // p[0] is the first password
-  MakeUser(root_, "acme", "hana", p[0], {"admin"});
+  MakeUser(Admin("acme"), "acme", "hana", p[0], {"admin"});
   Caller hana = Must(*v_, LoginToken(LoginBody("hana", p[0], "acme")));
   auto change = [&](const std::string& from, const std::string& to) {
     return v_->ChangePassword(hana, {{"current_password", from}, {"new_password", to}});
@@ -331,9 +346,9 @@ TEST_F(IdentityTest, PasswordHistoryOfFive) {
 
 TEST_F(IdentityTest, ExpiredPasswordRestrictsTheSessionUntilChanged) {
   MakeTenant("acme");
-  MakeUser(root_, "acme", "hana", kHanaPassword, {"admin"});
+  MakeUser(Admin("acme"), "acme", "hana", kHanaPassword, {"admin"});
   std::int64_t set_at = Now();
-  EXPECT_EQ(Ok(v_->GetUser(root_, "acme", "hana")).body["password_expires_at"],
+  EXPECT_EQ(Ok(v_->GetUser(Admin("acme"), "acme", "hana")).body["password_expires_at"],
             FormatRfc3339(FromUnixSeconds(set_at + 90 * 86400)));
 
   Advance(std::chrono::hours(24 * 90) - seconds(1));
@@ -372,9 +387,9 @@ TEST_F(IdentityTest, ExpiredStaffPasswordLeavesTotpEnrolmentDue) {
 
 TEST_F(IdentityTest, AdministratorResetForcesAChangeAtNextSignIn) {
   MakeTenant("acme");
-  MakeUser(root_, "acme", "hana", kHanaPassword, {"reader"});
+  MakeUser(Admin("acme"), "acme", "hana", kHanaPassword, {"reader"});
   const std::string& reset = StrongPasswords()[0];
-  Ok(v_->UpdateUser(root_, "acme", "hana", {{"password", reset}}));
+  Ok(v_->UpdateUser(Admin("acme"), "acme", "hana", {{"password", reset}}));
   EXPECT_EQ(Login("hana", kHanaPassword, "acme").status().code(), StatusCode::kUnauthenticated);
   auto login = Ok(Login("hana", reset, "acme"));
   EXPECT_EQ(login.body["restriction"], kRestrictPasswordChange);
@@ -384,11 +399,11 @@ TEST_F(IdentityTest, AdministratorResetForcesAChangeEvenWithoutPasswordExpiry) {
   // With "passwords never expire" (max_age_days 0), a password an
   // administrator set must still be changed at the next sign-in.
   MakeTenant("acme");
-  Ok(v_->PutAuthPolicy(root_, "acme", {{"max_age_days", 0}}));
-  MakeUser(root_, "acme", "hana", kHanaPassword, {"reader"});
+  Ok(v_->PutAuthPolicy(Admin("acme"), "acme", {{"max_age_days", 0}}));
+  MakeUser(Admin("acme"), "acme", "hana", kHanaPassword, {"reader"});
   EXPECT_TRUE(Ok(Login("hana", kHanaPassword, "acme")).body["restriction"].is_null());
   const std::string& reset = StrongPasswords()[0];
-  Ok(v_->UpdateUser(root_, "acme", "hana", {{"password", reset}}));
+  Ok(v_->UpdateUser(Admin("acme"), "acme", "hana", {{"password", reset}}));
   auto login = Ok(Login("hana", reset, "acme"));
   EXPECT_EQ(login.body["restriction"], kRestrictPasswordChange);
 }
@@ -397,7 +412,7 @@ TEST_F(IdentityTest, AdministratorResetForcesAChangeEvenWithoutPasswordExpiry) {
 
 TEST_F(IdentityTest, LockoutAfterFiveFailuresAndItsExpiry) {
   MakeTenant("acme");
-  MakeUser(root_, "acme", "hana", kHanaPassword, {"admin"});
+  MakeUser(Admin("acme"), "acme", "hana", kHanaPassword, {"admin"});
 
   auto wrong = Login("hana", "wrong-password-0", "acme");
   ASSERT_FALSE(wrong.ok());
@@ -410,7 +425,7 @@ TEST_F(IdentityTest, LockoutAfterFiveFailuresAndItsExpiry) {
     EXPECT_EQ(r.status().message(), wrong.status().message());
   }
   std::int64_t locked_at = Now();
-  EXPECT_FALSE(Ok(v_->GetUser(root_, "acme", "hana")).body["locked_until"].is_null());
+  EXPECT_FALSE(Ok(v_->GetUser(Admin("acme"), "acme", "hana")).body["locked_until"].is_null());
 
   // Locked: the right password is refused, and looks just like a wrong one.
   auto locked = Login("hana", kHanaPassword, "acme");
@@ -436,12 +451,12 @@ TEST_F(IdentityTest, LockoutAfterFiveFailuresAndItsExpiry) {
   Advance(seconds(1));
   auto after = Login("hana", kHanaPassword, "acme");
   EXPECT_TRUE(after.ok()) << after.status().ToString();
-  EXPECT_TRUE(Ok(v_->GetUser(root_, "acme", "hana")).body["locked_until"].is_null());
+  EXPECT_TRUE(Ok(v_->GetUser(Admin("acme"), "acme", "hana")).body["locked_until"].is_null());
 }
 
 TEST_F(IdentityTest, FailuresSpreadBeyondTheWindowDoNotLock) {
   MakeTenant("acme");
-  MakeUser(root_, "acme", "hana", kHanaPassword, {"admin"});
+  MakeUser(Admin("acme"), "acme", "hana", kHanaPassword, {"admin"});
   // Five failures over 16 minutes: the fifth opens a new window.
   for (int i = 0; i < 5; ++i) {
     if (i > 0) Advance(minutes(4));
@@ -457,21 +472,21 @@ TEST_F(IdentityTest, FailuresSpreadBeyondTheWindowDoNotLock) {
 
 TEST_F(IdentityTest, DisabledUserLooksLikeAWrongPassword) {
   MakeTenant("acme");
-  MakeUser(root_, "acme", "hana", kHanaPassword, {"admin"});
-  Ok(v_->UpdateUser(root_, "acme", "hana", {{"disabled", true}}));
+  MakeUser(Admin("acme"), "acme", "hana", kHanaPassword, {"admin"});
+  Ok(v_->UpdateUser(Admin("acme"), "acme", "hana", {{"disabled", true}}));
   auto r = Login("hana", kHanaPassword, "acme");
   EXPECT_EQ(r.status().code(), StatusCode::kUnauthenticated);
   EXPECT_EQ(r.status().message(), kBadLogin);
-  Ok(v_->UpdateUser(root_, "acme", "hana", {{"disabled", false}}));
+  Ok(v_->UpdateUser(Admin("acme"), "acme", "hana", {{"disabled", false}}));
   EXPECT_TRUE(Login("hana", kHanaPassword, "acme").ok());
 }
 
 TEST_F(IdentityTest, AdministratorUnlocks) {
   MakeTenant("acme");
-  MakeUser(root_, "acme", "hana", kHanaPassword, {"admin"});
+  MakeUser(Admin("acme"), "acme", "hana", kHanaPassword, {"admin"});
   for (int i = 0; i < 5; ++i) EXPECT_FALSE(Login("hana", "wrong-password-z", "acme").ok());
   EXPECT_FALSE(Login("hana", kHanaPassword, "acme").ok());
-  Ok(v_->UpdateUser(root_, "acme", "hana", {{"unlock", true}}));
+  Ok(v_->UpdateUser(Admin("acme"), "acme", "hana", {{"unlock", true}}));
   EXPECT_TRUE(Login("hana", kHanaPassword, "acme").ok());
 }
 
@@ -479,7 +494,7 @@ TEST_F(IdentityTest, AdministratorUnlocks) {
 
 TEST_F(IdentityTest, IdleTimeout) {
   MakeTenant("acme");
-  MakeUser(root_, "acme", "hana", kHanaPassword, {"admin"});
+  MakeUser(Admin("acme"), "acme", "hana", kHanaPassword, {"admin"});
   std::string token = LoginToken(LoginBody("hana", kHanaPassword, "acme"));
   Advance(minutes(14));
   EXPECT_TRUE(v_->Authenticate(token).ok());  // use: the idle clock starts again
@@ -494,7 +509,7 @@ TEST_F(IdentityTest, IdleTimeout) {
 
 TEST_F(IdentityTest, AbsoluteLifetimeDespiteUse) {
   MakeTenant("acme");
-  MakeUser(root_, "acme", "hana", kHanaPassword, {"admin"});
+  MakeUser(Admin("acme"), "acme", "hana", kHanaPassword, {"admin"});
   std::int64_t start = Now();
   auto login = Ok(Login("hana", kHanaPassword, "acme"));
   std::string token = login.body["token"];
@@ -512,8 +527,8 @@ TEST_F(IdentityTest, AbsoluteLifetimeDespiteUse) {
 
 TEST_F(IdentityTest, LogoutRevokeDisableAndDeleteEndSessions) {
   MakeTenant("acme");
-  MakeUser(root_, "acme", "hana", kHanaPassword, {"admin"});
-  MakeUser(root_, "acme", "ken", StrongPasswords()[0], {"reader"});
+  MakeUser(Admin("acme"), "acme", "hana", kHanaPassword, {"admin"});
+  MakeUser(Admin("acme"), "acme", "ken", StrongPasswords()[0], {"reader"});
   std::string hana_token = LoginToken(LoginBody("hana", kHanaPassword, "acme"));
   Caller hana = Must(*v_, hana_token);
 
@@ -555,7 +570,7 @@ TEST_F(IdentityTest, LogoutRevokeDisableAndDeleteEndSessions) {
 TEST_F(IdentityTest, TenantDeletionEndsItsSessions) {
   std::string alice_token = EnrolledOperator("alice", kAlicePassword);
   MakeTenant("acme");
-  MakeUser(root_, "acme", "hana", kHanaPassword, {"admin"});
+  MakeUser(Admin("acme"), "acme", "hana", kHanaPassword, {"admin"});
   std::string token = LoginToken(LoginBody("hana", kHanaPassword, "acme"));
   Ok(v_->DeleteTenant(Must(*v_, alice_token), "acme"));
   EXPECT_EQ(v_->Authenticate(token).status().code(), StatusCode::kUnauthenticated);
@@ -697,7 +712,7 @@ TEST_F(IdentityTest, StepUpGuardsSensitiveActions) {
 
 TEST_F(IdentityTest, StepUpWithPasswordWithoutTotp) {
   MakeTenant("acme");
-  MakeUser(root_, "acme", "hana", kHanaPassword, {"admin"});
+  MakeUser(Admin("acme"), "acme", "hana", kHanaPassword, {"admin"});
   std::string token = LoginToken(LoginBody("hana", kHanaPassword, "acme"));
   Advance(minutes(10));
   Caller hana = Must(*v_, token);
@@ -709,7 +724,7 @@ TEST_F(IdentityTest, StepUpWithPasswordWithoutTotp) {
   EXPECT_EQ(Must(*v_, token).principal.authenticated_at, Now());
 
   // A tenant may demand TOTP for step-up.
-  Ok(v_->PutAuthPolicy(root_, "acme", {{"step_up_requires_totp", true}}));
+  Ok(v_->PutAuthPolicy(Admin("acme"), "acme", {{"step_up_requires_totp", true}}));
   EXPECT_EQ(v_->StepUp(hana, {{"password", kHanaPassword}}).status().code(), StatusCode::kPermissionDenied);
 }
 
@@ -717,7 +732,7 @@ TEST_F(IdentityTest, LockedAccountCannotStepUp) {
   // A session is no way around a lockout: step-up counts failures like a
   // sign-in and refuses every guess while the account is locked.
   MakeTenant("acme");
-  MakeUser(root_, "acme", "hana", kHanaPassword, {"admin"});
+  MakeUser(Admin("acme"), "acme", "hana", kHanaPassword, {"admin"});
   std::string token = LoginToken(LoginBody("hana", kHanaPassword, "acme"));
   Advance(minutes(1));
   Caller hana = Must(*v_, token);
@@ -726,7 +741,7 @@ TEST_F(IdentityTest, LockedAccountCannotStepUp) {
               StatusCode::kUnauthenticated);
   }
   // Five wrong step-ups lock the account like five wrong sign-ins.
-  EXPECT_FALSE(Ok(v_->GetUser(root_, "acme", "hana")).body["locked_until"].is_null());
+  EXPECT_FALSE(Ok(v_->GetUser(Admin("acme"), "acme", "hana")).body["locked_until"].is_null());
   EXPECT_EQ(Login("hana", kHanaPassword, "acme").status().message(), kBadLogin);
   // While locked, step-up must not succeed either.
   EXPECT_EQ(v_->StepUp(hana, {{"password", kHanaPassword}}).status().code(), StatusCode::kUnauthenticated);
@@ -741,9 +756,12 @@ TEST_F(IdentityTest, SignInEventsAreAudited) {
   Ok(v_->CreateTenant(
       alice, {{"id", "acme"}, {"name", "Acme"}, {"admin", {{"username", "hana"}, {"password", kHanaPassword}}}}));
 
-  // hana signs in, changes her password, signs out.
+  // hana signs in, makes the tenant an admin key (the tenant's users are
+  // its admins' to manage, not staff's), changes her password, signs out.
   std::string token = LoginToken(LoginBody("hana", kHanaPassword, "acme"));
   Caller hana = Must(*v_, token);
+  Caller acme_admin =
+      Must(*v_, Ok(v_->CreateApiKey(hana, "acme", {{"name", "admin key"}, {"role", "admin"}})).body["key"]);
   Ok(v_->ChangePassword(hana, {{"current_password", kHanaPassword}, {"new_password", StrongPasswords()[1]}}));
   Ok(v_->Logout(hana));
   // Four wrong passwords, the fifth locks, then a try while locked.
@@ -751,8 +769,8 @@ TEST_F(IdentityTest, SignInEventsAreAudited) {
   EXPECT_FALSE(Login("hana", StrongPasswords()[1], "acme").ok());
   // An unknown user and a disabled one.
   EXPECT_FALSE(Login("nobody", kHanaPassword, "acme").ok());
-  MakeUser(root_, "acme", "ken", StrongPasswords()[0], {"reader"});
-  Ok(v_->UpdateUser(root_, "acme", "ken", {{"disabled", true}}));
+  MakeUser(acme_admin, "acme", "ken", StrongPasswords()[0], {"reader"});
+  Ok(v_->UpdateUser(acme_admin, "acme", "ken", {{"disabled", true}}));
   EXPECT_FALSE(Login("ken", StrongPasswords()[0], "acme").ok());
   // alice: a wrong second factor.
   json bad_code = LoginBody("alice", kAlicePassword);
@@ -762,7 +780,7 @@ TEST_F(IdentityTest, SignInEventsAreAudited) {
   // The lock runs out; hana signs in again, gets her current password wrong
   // in a change, and omar, another admin of acme, revokes her sessions (the
   // operator manages staff, not the users of a tenant).
-  MakeUser(root_, "acme", "omar", StrongPasswords()[3], {"admin"});
+  MakeUser(acme_admin, "acme", "omar", StrongPasswords()[3], {"admin"});
   Caller omar = Must(*v_, LoginToken(LoginBody("omar", StrongPasswords()[3], "acme")));
   EXPECT_EQ(v_->RevokeUserSessions(alice, "acme", "hana").status().code(), StatusCode::kPermissionDenied);
   Advance(minutes(15));
@@ -826,10 +844,11 @@ TEST_F(IdentityTest, SignInEventsAreAudited) {
 // --- 7. Tenant isolation and user roles ---------------------------------------------
 
 TEST_F(IdentityTest, TenantUsersStayInTheirTenant) {
-  std::string acme_key = SetUpTenant(*v_, root_, "acme");
-  SetUpTenant(*v_, root_, "globex");
-  MakeUser(root_, "acme", "hana", kHanaPassword, {"admin"});
-  MakeUser(root_, "globex", "gina", StrongPasswords()[0], {"admin"});
+  Caller acme_admin, globex_admin;
+  std::string acme_key = SetUpTenant(*v_, root_, "acme", &acme_admin);
+  SetUpTenant(*v_, root_, "globex", &globex_admin);
+  MakeUser(acme_admin, "acme", "hana", kHanaPassword, {"admin"});
+  MakeUser(globex_admin, "globex", "gina", StrongPasswords()[0], {"admin"});
   Caller hana = Must(*v_, LoginToken(LoginBody("hana", kHanaPassword, "acme")));
 
   EXPECT_EQ(v_->GetUser(hana, "globex", "gina").status().code(), StatusCode::kPermissionDenied);
@@ -848,8 +867,8 @@ TEST_F(IdentityTest, TenantUsersStayInTheirTenant) {
   EXPECT_EQ(v_->GetUser(hana, "globex", "nobody").status().code(), StatusCode::kPermissionDenied);
   // gina is untouched and still signs in.
   EXPECT_TRUE(Login("gina", StrongPasswords()[0], "globex").ok());
-  // Her own tenant, hana manages.
-  EXPECT_EQ(Ok(v_->ListUsers(hana, "acme", {})).body["items"].size(), 1u);
+  // Her own tenant, hana manages: its first admin and herself.
+  EXPECT_EQ(Ok(v_->ListUsers(hana, "acme", {})).body["items"].size(), 2u);
 
   // Records: a user's roles give the rights.
   Caller admin_key = Must(*v_, acme_key);
@@ -875,6 +894,43 @@ TEST_F(IdentityTest, TenantUsersStayInTheirTenant) {
   Ok(v_->UpdateUser(hana, "acme", "rita", {{"roles", {"nothing"}}}));
   EXPECT_EQ(v_->GetRecord(Must(*v_, rita_token), "acme", "customers", id, std::nullopt).status().code(),
             StatusCode::kPermissionDenied);
+}
+
+TEST_F(IdentityTest, StaffDoNotManageATenantsUsers) {
+  // Root and operators make a tenant with its first admin; from there the
+  // tenant's users and sign-in policy are its admins' (SPEC §1).
+  std::string alice_token = EnrolledOperator("alice", kAlicePassword);
+  Caller alice = Must(*v_, alice_token);
+  MakeTenant("acme");
+  MakeUser(Admin("acme"), "acme", "hana", kHanaPassword, {"reader"});
+  for (const Caller* staff : {&root_, &alice}) {
+    const std::string who = staff->principal.LogName();
+    EXPECT_EQ(
+        v_->CreateUser(*staff, "acme", {{"username", "mole"}, {"password", StrongPasswords()[1]}, {"roles", {"admin"}}})
+            .status()
+            .code(),
+        StatusCode::kPermissionDenied)
+        << who;
+    EXPECT_EQ(v_->GetUser(*staff, "acme", "hana").status().code(), StatusCode::kPermissionDenied) << who;
+    EXPECT_EQ(v_->ListUsers(*staff, "acme", {}).status().code(), StatusCode::kPermissionDenied) << who;
+    EXPECT_EQ(v_->UpdateUser(*staff, "acme", "hana", {{"roles", {"admin"}}}).status().code(),
+              StatusCode::kPermissionDenied)
+        << who;
+    EXPECT_EQ(v_->UpdateUser(*staff, "acme", "hana", {{"unlock", true}}).status().code(), StatusCode::kPermissionDenied)
+        << who;
+    EXPECT_EQ(v_->RevokeUserSessions(*staff, "acme", "hana").status().code(), StatusCode::kPermissionDenied) << who;
+    EXPECT_EQ(v_->DeleteUser(*staff, "acme", "hana").status().code(), StatusCode::kPermissionDenied) << who;
+    EXPECT_EQ(v_->GetAuthPolicy(*staff, "acme").status().code(), StatusCode::kPermissionDenied) << who;
+    EXPECT_EQ(v_->PutAuthPolicy(*staff, "acme", {{"require_totp", true}}).status().code(),
+              StatusCode::kPermissionDenied)
+        << who;
+  }
+  // Nothing changed: hana is still a reader without TOTP, mole was never made.
+  auto hana = Ok(v_->GetUser(Admin("acme"), "acme", "hana"));
+  EXPECT_EQ(hana.body["roles"], json::array({"reader"}));
+  EXPECT_EQ(v_->GetUser(Admin("acme"), "acme", "mole").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(Ok(v_->GetAuthPolicy(Admin("acme"), "acme")).body["require_totp"], false);
+  EXPECT_TRUE(Ok(Login("hana", kHanaPassword, "acme")).body["restriction"].is_null());
 }
 
 // --- 8. Root token revocation -----------------------------------------------------------

@@ -58,21 +58,6 @@ void WipeString(std::string* s) {
   s->clear();
 }
 
-// A fresh record id: 12 hex digits of the creation time in milliseconds, then
-// base64url of 10 random bytes (80 bits). Ids of records created close in time
-// sort together, so concurrent inserts land on the same few B-tree pages and a
-// group commit writes a handful of pages instead of one scattered page per
-// index per record (measured: about 11 page writes per create with random
-// ids). The time prefix reveals no more than `created_at` already does. A hex
-// first character also keeps an id from being mistaken for a CLI option.
-std::string NewRecordId(TimePoint now) {
-  auto millis = static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count());
-  char prefix[13];
-  std::snprintf(prefix, sizeof prefix, "%012llx",
-                static_cast<unsigned long long>(millis & 0xffffffffffffULL));
-  return std::string(prefix) + crypto::RandomToken(kRecordIdRandomBytes);
-}
 
 Status RecordDamaged(const std::string& id, std::int64_t version) {
   return DataLossError("record '" + id + "' version " + std::to_string(version) + " failed its integrity check");
@@ -169,7 +154,7 @@ Result<Reply> VaultImpl::CreateRecord(const Caller& caller, const std::string& t
     // 80 random bits per millisecond: a collision is not expected, but if the
     // store reports one, a fresh id is the right answer.
     for (int attempt = 0;; ++attempt) {
-      std::string id = NewRecordId(clock_->Now());
+      std::string id = NewTimeOrderedId(clock_->Now(), kRecordIdRandomBytes);
       KURA_ASSIGN_OR_RETURN(store::RecordWrite w,
                             SealRecord(*keys, *schema, tenant, collection, id, 1, body["data"], subject));
       scope.set_resource(RecordResource(collection, id));

@@ -497,6 +497,8 @@ Result<std::shared_ptr<const policy::Role>> VaultImpl::LoadRole(const std::strin
 }
 
 Result<std::shared_ptr<const policy::Role>> VaultImpl::RoleOf(const Principal& principal, const std::string& tenant) {
+  // Staff hold on a tenant exactly what its active access grants give them.
+  if (principal.kind == PrincipalKind::kStaff) return GrantedRole(principal, tenant);
   if (principal.tenant_id != tenant ||
       (principal.kind != PrincipalKind::kApiKey && principal.kind != PrincipalKind::kUser)) {
     return PermissionDeniedError(kDenied);
@@ -528,7 +530,10 @@ Result<std::shared_ptr<const policy::Role>> VaultImpl::RoleOf(const Principal& p
 }
 
 Status VaultImpl::RequireTenantAdmin(const Caller& caller, const std::string& tenant) {
-  if (caller.principal.kind == PrincipalKind::kRoot) return Status::Ok();
+  // The root token's part ends at creating the tenant with its first admin:
+  // administering a tenant (users, roles, keys, schemas) is the tenant's own
+  // business, or a staff member's under a grant naming users.admin.
+  if (caller.principal.kind == PrincipalKind::kRoot) return PermissionDeniedError(kDenied);
   KURA_ASSIGN_OR_RETURN(auto role, RoleOf(caller.principal, tenant));
   if (!policy::Decide(*role, policy::Action::kUsersAdmin, "").allowed) return PermissionDeniedError(kDenied);
   return Status::Ok();

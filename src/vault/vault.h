@@ -213,6 +213,14 @@ inline constexpr char kSessionRevoke[] = "session.revoke";
 inline constexpr char kAuthPolicyRead[] = "auth_policy.read";
 inline constexpr char kAuthPolicyWrite[] = "auth_policy.write";
 inline constexpr char kRootTokenRevoke[] = "sys.root_token.revoke";
+inline constexpr char kAccessRequest[] = "access.request";
+inline constexpr char kAccessList[] = "access.list";
+inline constexpr char kAccessRead[] = "access.read";
+inline constexpr char kAccessApprove[] = "access.approve";
+inline constexpr char kAccessDeny[] = "access.deny";
+inline constexpr char kAccessRevoke[] = "access.revoke";
+inline constexpr char kLockboxPolicyRead[] = "lockbox.read";
+inline constexpr char kLockboxPolicyWrite[] = "lockbox.write";
 }  // namespace actions
 
 class Vault {
@@ -305,6 +313,40 @@ class Vault {
   // DELETE /v1/sys/root-token: ends the bootstrap credential (root itself, or
   // an operator after step-up). 204.
   virtual Result<Reply> RevokeRootToken(const Caller& caller) = 0;
+
+  // --- Lockbox: staff reach tenant data only through approved, time-bound
+  // grants (SPEC §2; docs/lockbox.md).
+  // POST /v1/access-requests {"tenant","permissions":[…],"collections":[…],
+  // "duration":"2h","view":"masked"|"full"?,"reason":"customer_support"|
+  // "incident"|"legal"|"other","detail","ticket"} (staff) → 201
+  // {"id","status":"pending","expires_at",…}; approvers are notified.
+  virtual Result<Reply> CreateAccessRequest(const Caller& caller, const nlohmann::json& body) = 0;
+  // GET /v1/t/{t}/access-requests[?status=&limit=&after=] and GET one:
+  // the tenant's approvers and admins, security officers and auditors, and
+  // the requester for their own. Status as of now: pending, approved,
+  // denied, revoked or expired.
+  virtual Result<Reply> ListAccessRequests(const Caller& caller, const std::string& tenant,
+                                           const std::map<std::string, std::string>& filters,
+                                           const PageParams& page) = 0;
+  virtual Result<Reply> GetAccessRequest(const Caller& caller, const std::string& tenant, const std::string& id) = 0;
+  // POST …/{id}/approve {} — sensitive (step-up); never by the requester;
+  // by a user of the tenant with access.approve, or a security officer
+  // unless the tenant accepts only its own approvals; each approver once.
+  // Enough approvals make the grant: valid from now for its duration.
+  virtual Result<Reply> ApproveAccessRequest(const Caller& caller, const std::string& tenant, const std::string& id,
+                                             const nlohmann::json& body) = 0;
+  // POST …/{id}/deny {"reason"?} by an approver.
+  virtual Result<Reply> DenyAccessRequest(const Caller& caller, const std::string& tenant, const std::string& id,
+                                          const nlohmann::json& body) = 0;
+  // DELETE …/{id}: revokes a grant (approvers of the tenant, security
+  // officers) or withdraws a pending request (also its requester). 204.
+  virtual Result<Reply> RevokeAccessRequest(const Caller& caller, const std::string& tenant,
+                                            const std::string& id) = 0;
+  // GET/PUT /v1/t/{t}/lockbox {"own_approval_only","approvals_required",
+  // "max_duration","webhook_url"} (tenant admins).
+  virtual Result<Reply> GetLockboxPolicy(const Caller& caller, const std::string& tenant) = 0;
+  virtual Result<Reply> PutLockboxPolicy(const Caller& caller, const std::string& tenant,
+                                         const nlohmann::json& body) = 0;
 
   // --- Tenants (operator) ----------------------------------------------------
   // POST /v1/tenants {"id","name","region"?} → 201.

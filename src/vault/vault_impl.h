@@ -1,7 +1,9 @@
 // VaultImpl: the one implementation of Vault (vault.h). Module-internal.
 //
 // Files: vault.cc (open, seal lifecycle, authentication, rights checks),
-// admin.cc (tenants, collections, roles, API keys), records.cc (records).
+// admin.cc (tenants, collections, roles, API keys), records.cc (records),
+// audit.cc (the audit log), identity.cc (users, sign-in, sessions),
+// lockbox.cc (access requests and grants).
 //
 // Locking: lifecycle_mu_ serialises the seal lifecycle (the Seal object is not
 // thread-safe) and guards unseal progress; state_mu_ guards what Open/Init
@@ -12,6 +14,7 @@
 #define KURA_VAULT_VAULT_IMPL_H_
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -59,6 +62,10 @@ class AuditScope {
   void set_resource(std::string resource) { event_.resource = std::move(resource); }
   void set_lookup(std::string lookup) { event_.lookup = std::move(lookup); }
   void set_principal(std::string principal) { event_.principal = std::move(principal); }
+  // Names the access grants (comma-separated ids) the current call acts
+  // under, in the entry of the scope open on this thread (each vault call
+  // runs on one thread; nested scopes restore the outer one).
+  static void NoteGrant(const std::string& grant_ids);
   // The outcome recorded when the call fails, instead of the status code's
   // name ("locked_out" for a sign-in refused because of a lockout).
   void set_failure_outcome(std::string outcome) { failure_outcome_ = std::move(outcome); }
@@ -78,6 +85,7 @@ class AuditScope {
   std::string failure_outcome_;
   std::unique_ptr<ChangeEntry> change_;
   std::optional<StatusCode> change_outcome_;  // set by FailureChange
+  AuditScope* outer_ = nullptr;                // the scope open on this thread before this one
 };
 
 class VaultImpl final : public Vault {
@@ -116,6 +124,26 @@ class VaultImpl final : public Vault {
   Result<Reply> GetAuthPolicy(const Caller& caller, const std::string& tenant) override;
   Result<Reply> PutAuthPolicy(const Caller& caller, const std::string& tenant, const nlohmann::json& body) override;
   Result<Reply> RevokeRootToken(const Caller& caller) override;
+
+  Result<Reply> CreateAccessRequest(const Caller& caller, const nlohmann::json& body) override;
+  Result<Reply> ListAccessRequests(const Caller& caller, const std::string& tenant,
+                                   const std::map<std::string, std::string>& filters, const PageParams& page) override;
+  Result<Reply> GetAccessRequest(const Caller& caller, const std::string& tenant, const std::string& id) override;
+  Result<Reply> ApproveAccessRequest(const Caller& caller, const std::string& tenant, const std::string& id,
+                                     const nlohmann::json& body) override;
+  Result<Reply> DenyAccessRequest(const Caller& caller, const std::string& tenant, const std::string& id,
+                                  const nlohmann::json& body) override;
+  Result<Reply> RevokeAccessRequest(const Caller& caller, const std::string& tenant, const std::string& id) override;
+  Result<Reply> GetLockboxPolicy(const Caller& caller, const std::string& tenant) override;
+  Result<Reply> PutLockboxPolicy(const Caller& caller, const std::string& tenant, const nlohmann::json& body) override;
+
+  // A tenant's lockbox settings (lockbox.cc).
+  struct LockboxPolicy {
+    bool own_approval_only = false;    // security officers may not approve for this tenant
+    int approvals_required = 1;
+    std::int64_t max_duration_s = 8 * 3600;
+    std::string webhook_url;           // approvers' webhook; "" = none
+  };
 
   Result<Reply> CreateTenant(const Caller& caller, const nlohmann::json& body) override;
   Result<Reply> GetTenant(const Caller& caller, const std::string& tenant) override;
@@ -200,6 +228,36 @@ class VaultImpl final : public Vault {
   // The session of a signed-in user or staff member (PermissionDenied else).
   Result<store::SessionRow> SessionOf(const Caller& caller);
   Result<SecretBytes> TotpSecretOf(const store::UserRow& user) const;
+
+  // --- lockbox (lockbox.cc).
+  Result<LockboxPolicy> LockboxPolicyFor(const std::string& tenant);
+  // Staff administering a tenant under a grant may not create or change
+  // users, keys or roles that hold users.admin or access.approve (an
+  // unknown role name gives nothing and passes). OK for everyone else.
+  Status RequireNoGrantEscalation(const Caller& caller, const std::string& tenant,
+                                  const std::vector<std::string>& role_names);
+  Status RequireNoGrantEscalation(const Caller& caller, const std::string& tenant, const policy::Role& role);
+  // The permissions a staff member holds on `tenant`: the union of its
+  // active grants (PermissionDenied when none); notes their ids in the
+  // current audit entry.
+  Result<std::shared_ptr<const policy::Role>> GrantedRole(const Principal& principal, const std::string& tenant);
+  // Who may see a tenant's requests: its users and keys with access.approve,
+  // users.admin or audit.read, and staff (who see all as security officers
+  // and auditors, else their own).
+  Status RequireLockboxReader(const Caller& caller, const std::string& tenant);
+  bool SeesEveryRequest(const Principal& principal) const;
+  // The approver's audit name if the caller may decide on `tenant`'s requests.
+  Result<std::string> ApproverName(const Caller& caller, const std::string& tenant, bool for_revoke);
+  enum class Decision { kApprove, kDeny, kRevoke };
+  Result<Reply> DecideAccessRequest(const Caller& caller, const std::string& tenant, const std::string& id,
+                                    const nlohmann::json& body, Decision decision);
+  // Per-tenant settings in the meta table, bound to the tenant's creation
+  // time so a deleted tenant's settings never apply to a new one of the same
+  // id. Read: nullopt when absent or left behind. Write: NotFound without
+  // the tenant.
+  Result<std::optional<nlohmann::json>> ReadTenantMeta(const std::string& tenant, const std::string& key);
+  Status WriteTenantMeta(const std::string& tenant, const std::string& key, nlohmann::json value,
+                         const store::AuditLink* audit);
 
   // --- lifecycle (vault.cc); the *Locked forms expect lifecycle_mu_ held.
   struct InitOutcome {

@@ -757,8 +757,8 @@ TEST_F(RecordTest, DeletedTenantTakesItsKeysAndCredentials) {
   v_.reset();
   v_ = OpenVault(SealKind::kKeyfile);
   ASSERT_TRUE(v_->AutoUnseal().ok());
-  Caller root = Must(*v_, root_token_);
-  std::string key = Ok(v_->CreateApiKey(root, "acme", {{"name", "x"}, {"role", "admin"}})).body["key"];
+  Caller admin3 = SignIn(*v_, "acme", kTenantAdmin, kTenantAdminPassword);
+  std::string key = Ok(v_->CreateApiKey(admin3, "acme", {{"name", "x"}, {"role", "admin"}})).body["key"];
   EXPECT_EQ(Ok(v_->GetRecord(Must(*v_, key), "acme", "customers", id2, std::nullopt)).body["data"]["email"],
             "n@b.example");
 }

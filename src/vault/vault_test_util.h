@@ -87,18 +87,38 @@ class VaultFixture : public ::testing::Test {
     return reply.body["root_token"].get<std::string>();
   }
 
-  // Creates tenant `t` with a customers collection (email indexed + masked
-  // email, phone last4, name partial, age indexed integer, note unmasked) and
-  // returns an admin API key of it.
-  std::string SetUpTenant(Vault& v, const Caller& root, const std::string& t) {
-    Ok(v.CreateTenant(root, {{"id", t}, {"name", "Tenant " + t}}));
-    Ok(v.PutCollection(root, t, "customers", nlohmann::json::parse(R"({"fields":{
+  // The first admin every tenant of SetUpTenant is created with.
+  static constexpr char kTenantAdmin[] = "admin";
+  static constexpr char kTenantAdminPassword[] = "Orchid-Lantern-Quarry-58";
+
+  // Signs `username` of tenant `t` in with `password` and authenticates the
+  // session token (which must work).
+  static Caller SignIn(Vault& v, const std::string& t, const std::string& username, const std::string& password) {
+    auto reply = Ok(v.Login(RequestContext{"req-test", "127.0.0.1", ""},
+                            {{"username", username}, {"password", password}, {"tenant", t}}));
+    EXPECT_TRUE(reply.body["restriction"].is_null()) << reply.body.dump();
+    return Must(v, reply.body["token"].get<std::string>());
+  }
+
+  // Creates tenant `t` as `creator` (root or an operator) with its first
+  // admin (kTenantAdmin); staff do not administer a tenant, so that admin
+  // signs in and adds a customers collection (email indexed + masked email,
+  // phone last4, name partial, age indexed integer, note unmasked) and an
+  // admin API key, which is returned. `admin_session`, when given, receives
+  // the admin's session.
+  std::string SetUpTenant(Vault& v, const Caller& creator, const std::string& t, Caller* admin_session = nullptr) {
+    Ok(v.CreateTenant(creator, {{"id", t},
+                                {"name", "Tenant " + t},
+                                {"admin", {{"username", kTenantAdmin}, {"password", kTenantAdminPassword}}}}));
+    Caller admin = SignIn(v, t, kTenantAdmin, kTenantAdminPassword);
+    Ok(v.PutCollection(admin, t, "customers", nlohmann::json::parse(R"({"fields":{
         "email":{"type":"string","class":"personal","index":true,"mask":"email"},
         "phone":{"type":"string","class":"personal","mask":"last4"},
         "name":{"type":"string","class":"personal","mask":"partial"},
         "age":{"type":"integer","index":true,"mask":"hidden"},
         "note":{"type":"string"}},"required":["email"],"retention_days":365})")));
-    auto key = Ok(v.CreateApiKey(root, t, {{"name", "admin key"}, {"role", "admin"}}));
+    auto key = Ok(v.CreateApiKey(admin, t, {{"name", "admin key"}, {"role", "admin"}}));
+    if (admin_session != nullptr) *admin_session = admin;
     return key.body["key"].get<std::string>();
   }
 
