@@ -8,32 +8,15 @@
 #include <vector>
 
 #include "harness.h"
+#include "identity_support.h"
 
 namespace kura::e2e {
 namespace {
 
 using nlohmann::json;
 
-constexpr char kOperatorPassword[] = "Correct-Horse-Battery-Staple-7";
-constexpr char kAdminPassword[] = "Vermilion-Teapot-Harbour-42";
-
-// RFC 6238 code of `secret_base32` for the time step `offset` steps from now,
-// computed with Python's standard library: an implementation that shares no
-// code with kura.
-std::string TotpNow(const std::string& secret_base32, int offset = 0) {
-  const std::string script =
-      "import base64,hmac,hashlib,struct,sys,time\n"
-      "s=sys.argv[1]; k=base64.b32decode(s+'='*(-len(s)%8))\n"
-      "c=int(time.time())//30+int(sys.argv[2])\n"
-      "h=hmac.new(k,struct.pack('>Q',c),hashlib.sha1).digest()\n"
-      "o=h[-1]&15\n"
-      "print('%06d'%((struct.unpack('>I',h[o:o+4])[0]&0x7fffffff)%1000000))\n";
-  ProcessResult r = RunProcess({"python3", "-c", script, secret_base32, std::to_string(offset)});
-  EXPECT_EQ(r.exit_code, 0) << r.Describe();
-  std::string code = r.out;
-  while (!code.empty() && (code.back() == '\n' || code.back() == '\r')) code.pop_back();
-  return code;
-}
+constexpr const char* kOperatorPassword = kStaffPassword;
+constexpr const char* kAdminPassword = kUserPassword;
 
 class IdentityTest : public ::testing::Test {
  protected:

@@ -27,7 +27,6 @@ std::string ErrorMessage(const Response& response) {
   return e.contains("message") && e["message"].is_string() ? e["message"].get<std::string>() : "";
 }
 
-void Wipe(std::string* secret) { std::fill(secret->begin(), secret->end(), '\0'); }
 
 // A token as one shell assignment. Tokens are URL-safe text, so this quotes
 // only what a future format might add.
@@ -61,7 +60,7 @@ int FinishSignIn(Context* ctx, const Response& response, const std::string& toke
       int ignored = kExitOk;
       Send(ctx, {"POST", "/v1/auth/logout", std::nullopt, {}}, &ignored);
       ctx->flags = saved;
-      Wipe(&token);
+      WipeSecret(&token);
       *ctx->err << "kura: " << written.message() << "\nkura: the new session was signed out again\n";
       return kExitUsage;
     }
@@ -71,7 +70,7 @@ int FinishSignIn(Context* ctx, const Response& response, const std::string& toke
   } else if (token_file.empty()) {
     *ctx->out << ShellAssignment(token) << "\n";
   }
-  Wipe(&token);
+  WipeSecret(&token);
   if (ctx->format() == Format::kJson) return kExitOk;
 
   std::ostream& note = *ctx->err;
@@ -113,23 +112,6 @@ void PrintRecoveryCodes(const nlohmann::json& b, std::ostream& out) {
   for (const auto& code : b["recovery_codes"]) out << "  " << ScalarText(code) << "\n";
   out << "\nThey are shown only once: store them now, somewhere safe and apart from the\n"
          "authenticator device. kura keeps only their hashes.\n";
-}
-
-// Reads a new password twice; a typo would otherwise lock the user out.
-Result<std::string> ReadNewPassword(Context* ctx, const std::string& prompt) {
-  KURA_ASSIGN_OR_RETURN(std::string first, ReadPassword(prompt, *ctx->in, *ctx->err));
-  auto second = ReadPassword("Again: ", *ctx->in, *ctx->err);
-  if (!second.ok()) {
-    Wipe(&first);
-    return second.status();
-  }
-  bool same = first == *second;
-  Wipe(&*second);
-  if (!same) {
-    Wipe(&first);
-    return InvalidArgumentError("the two passwords differ; nothing was changed");
-  }
-  return first;
 }
 
 void AddLogin(CLI::App* app, Context* ctx) {
@@ -183,7 +165,7 @@ void AddLogin(CLI::App* app, Context* ctx) {
     auto password = ReadPassword("Password: ", *ctx->in, *ctx->err);
     if (!password.ok()) return UsageError(ctx, password.status());
     nlohmann::json body = {{"username", name}, {"password", *password}};
-    Wipe(&*password);
+    WipeSecret(&*password);
     if (!args->tenant.empty()) body["tenant"] = args->tenant;
     if (args->totp) {
       auto read = ReadLine("TOTP code: ", *ctx->in, *ctx->err);
@@ -193,7 +175,7 @@ void AddLogin(CLI::App* app, Context* ctx) {
       auto read = ReadSecretLine("Recovery code: ", *ctx->in, *ctx->err);
       if (!read.ok()) return UsageError(ctx, read.status());
       body["recovery_code"] = *read;
-      Wipe(&*read);
+      WipeSecret(&*read);
     }
     auto response = Send(ctx, {"POST", "/v1/auth/login", body, {}}, &code);
     if (response && response->status == 401 && !args->totp && !args->recovery_code &&
@@ -202,14 +184,14 @@ void AddLogin(CLI::App* app, Context* ctx) {
       // and sign in again (a missing code does not count as a failure).
       auto read = ReadLine("TOTP code: ", *ctx->in, *ctx->err);
       if (!read.ok()) {
-        Wipe(&body["password"].get_ref<std::string&>());
+        WipeSecret(&body["password"].get_ref<std::string&>());
         return UsageError(ctx, read.status());
       }
       body["totp"] = *read;
       response = Send(ctx, {"POST", "/v1/auth/login", body, {}}, &code);
     }
     // The request body held the password; do not keep it longer than needed.
-    Wipe(&body["password"].get_ref<std::string&>());
+    WipeSecret(&body["password"].get_ref<std::string&>());
     if (!response) return code;
     if (ExitCodeForHttpStatus(response->status) != kExitOk) return ReportHttpError(ctx, *response);
     return FinishSignIn(ctx, *response, args->token_file);
@@ -250,17 +232,17 @@ void AddPasswd(CLI::App* app, Context* ctx) {
   SetAction(cmd, ctx, [ctx]() -> int {
     auto current = ReadPassword("Current password: ", *ctx->in, *ctx->err);
     if (!current.ok()) return UsageError(ctx, current.status());
-    auto next = ReadNewPassword(ctx, "New password: ");
+    auto next = ReadNewPassword("New password: ", *ctx->in, *ctx->err);
     if (!next.ok()) {
-      Wipe(&*current);
+      WipeSecret(&*current);
       return UsageError(ctx, next.status());
     }
     nlohmann::json body = {{"current_password", *current}, {"new_password", *next}};
-    Wipe(&*current);
-    Wipe(&*next);
+    WipeSecret(&*current);
+    WipeSecret(&*next);
     int code = CallAndPrint(ctx, {"POST", "/v1/auth/password", body, {}},
                             [](const nlohmann::json&, std::ostream& out) { out << "Password changed.\n"; });
-    for (const char* key : {"current_password", "new_password"}) Wipe(&body[key].get_ref<std::string&>());
+    for (const char* key : {"current_password", "new_password"}) WipeSecret(&body[key].get_ref<std::string&>());
     return code;
   });
 }
@@ -279,7 +261,7 @@ void AddStepUp(CLI::App* app, Context* ctx) {
       auto password = ReadPassword("Password: ", *ctx->in, *ctx->err);
       if (!password.ok()) return UsageError(ctx, password.status());
       body = {{"password", *password}};
-      Wipe(&*password);
+      WipeSecret(&*password);
     } else {
       auto totp = ReadLine("TOTP code: ", *ctx->in, *ctx->err);
       if (!totp.ok()) return UsageError(ctx, totp.status());
@@ -287,7 +269,7 @@ void AddStepUp(CLI::App* app, Context* ctx) {
     }
     int code = kExitOk;
     auto response = Send(ctx, {"POST", "/v1/auth/step-up", body, {}}, &code);
-    if (body.contains("password")) Wipe(&body["password"].get_ref<std::string&>());
+    if (body.contains("password")) WipeSecret(&body["password"].get_ref<std::string&>());
     if (!response) return code;
     if (ExitCodeForHttpStatus(response->status) != kExitOk) {
       code = ReportHttpError(ctx, *response);

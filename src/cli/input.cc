@@ -1,5 +1,7 @@
 #include "cli/input.h"
 
+#include <algorithm>
+
 #include <termios.h>
 #include <unistd.h>
 
@@ -95,6 +97,24 @@ Result<std::string> ReadPassword(std::string_view prompt, std::istream& in, std:
   if (!line.empty() && line.back() == '\r') line.pop_back();
   if (line.empty()) return InvalidArgumentError("no password given");
   return line;
+}
+
+void WipeSecret(std::string* secret) { std::fill(secret->begin(), secret->end(), '\0'); }
+
+Result<std::string> ReadNewPassword(std::string_view prompt, std::istream& in, std::ostream& prompt_out) {
+  KURA_ASSIGN_OR_RETURN(std::string first, ReadPassword(prompt, in, prompt_out));
+  auto second = ReadPassword("Again: ", in, prompt_out);
+  if (!second.ok()) {
+    WipeSecret(&first);
+    return second.status();
+  }
+  bool same = first == *second;
+  WipeSecret(&*second);
+  if (!same) {
+    WipeSecret(&first);
+    return InvalidArgumentError("the two passwords differ; nothing was sent");
+  }
+  return first;
 }
 
 Result<std::string> ReadLine(std::string_view prompt, std::istream& in, std::ostream& prompt_out) {

@@ -35,6 +35,14 @@ Result<std::string> ReadSecretLine(std::string_view prompt, std::istream& in, st
 // when the line is empty or there was no line at all.
 Result<std::string> ReadPassword(std::string_view prompt, std::istream& in, std::ostream& prompt_out);
 
+// A new password, typed twice (a typo would lock its owner out):
+// InvalidArgument when the two differ. Neither copy is left in memory
+// except the one returned.
+Result<std::string> ReadNewPassword(std::string_view prompt, std::istream& in, std::ostream& prompt_out);
+
+// Overwrites a secret held in a string (a password once sent).
+void WipeSecret(std::string* secret);
+
 // Reads one line that is not secret (a user name, a one-time code) with echo
 // on; the prompt goes to `prompt_out` only when fd 0 is a terminal. Blanks
 // around it are dropped. InvalidArgument when nothing was entered.

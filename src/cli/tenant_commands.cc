@@ -13,26 +13,6 @@ void PrintTenant(const nlohmann::json& t, std::ostream& out) {
   PrintFields(out, t, {"id", "name", "region", "created_at", "admin"});
 }
 
-void Wipe(std::string* secret) { std::fill(secret->begin(), secret->end(), '\0'); }
-
-// The first admin's password: one line of standard input for scripts, or
-// typed twice without echo (a typo would lock the tenant out of itself).
-Result<std::string> ReadAdminPassword(Context* ctx, const std::string& username, bool from_stdin) {
-  if (from_stdin) return ReadPassword("", *ctx->in, *ctx->err);
-  KURA_ASSIGN_OR_RETURN(std::string first, ReadPassword("Password for " + username + ": ", *ctx->in, *ctx->err));
-  auto second = ReadPassword("Again: ", *ctx->in, *ctx->err);
-  if (!second.ok()) {
-    Wipe(&first);
-    return second.status();
-  }
-  bool same = first == *second;
-  Wipe(&*second);
-  if (!same) {
-    Wipe(&first);
-    return InvalidArgumentError("the two passwords differ; nothing was created");
-  }
-  return first;
-}
 
 }  // namespace
 
@@ -61,13 +41,15 @@ void AddTenantCommands(CLI::App* app, Context* ctx) {
       nlohmann::json body = {{"id", args->id}, {"name", args->name}};
       if (!args->region.empty()) body["region"] = args->region;
       if (!args->admin_username.empty()) {
-        auto password = ReadAdminPassword(ctx, args->admin_username, args->admin_password_stdin);
+        auto password = args->admin_password_stdin
+                            ? ReadPassword("", *ctx->in, *ctx->err)
+                            : ReadNewPassword("Password for " + args->admin_username + ": ", *ctx->in, *ctx->err);
         if (!password.ok()) return UsageError(ctx, password.status());
         body["admin"] = {{"username", args->admin_username}, {"password", *password}};
-        Wipe(&*password);
+        WipeSecret(&*password);
       }
       int code = CallAndPrint(ctx, {"POST", "/v1/tenants", body, {}}, PrintTenant);
-      if (body.contains("admin")) Wipe(&body["admin"]["password"].get_ref<std::string&>());
+      if (body.contains("admin")) WipeSecret(&body["admin"]["password"].get_ref<std::string&>());
       return code;
     });
   }

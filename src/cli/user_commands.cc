@@ -16,7 +16,6 @@
 namespace kura::cli {
 namespace {
 
-void Wipe(std::string* secret) { std::fill(secret->begin(), secret->end(), '\0'); }
 
 // Which population a command manages.
 struct Scope {
@@ -52,30 +51,11 @@ void PrintUser(const nlohmann::json& u, std::ostream& out) {
                        "locked_until", "disabled", "created_at", "updated_at"});
 }
 
-// A password an administrator sets: typed twice without echo, or one line of
-// standard input for scripts (--password-stdin).
-Result<std::string> ReadAdminPassword(Context* ctx, const std::string& username, bool from_stdin) {
-  if (from_stdin) return ReadPassword("", *ctx->in, *ctx->err);
-  KURA_ASSIGN_OR_RETURN(std::string first, ReadPassword("Password for " + username + ": ", *ctx->in, *ctx->err));
-  auto second = ReadPassword("Again: ", *ctx->in, *ctx->err);
-  if (!second.ok()) {
-    Wipe(&first);
-    return second.status();
-  }
-  bool same = first == *second;
-  Wipe(&*second);
-  if (!same) {
-    Wipe(&first);
-    return InvalidArgumentError("the two passwords differ; nothing was changed");
-  }
-  return first;
-}
-
 // Sends a request whose body holds a password, then wipes the body's copy.
 int CallWithSecret(Context* ctx, const std::string& method, const std::string& path, nlohmann::json body,
                    const TextPrinter& text) {
   int code = CallAndPrint(ctx, {method, path, body, {}}, text);
-  if (body.contains("password") && body["password"].is_string()) Wipe(&body["password"].get_ref<std::string&>());
+  if (body.contains("password") && body["password"].is_string()) WipeSecret(&body["password"].get_ref<std::string&>());
   return code;
 }
 
@@ -127,10 +107,12 @@ void AddUserCreate(CLI::App* group, Context* ctx) {
     if (!args->kerberos.empty()) body["kerberos"] = args->kerberos;
     // A Kerberos-only staff member has no password unless one is piped in.
     if (args->kerberos.empty() || args->password_stdin) {
-      auto password = ReadAdminPassword(ctx, args->username, args->password_stdin);
+      auto password = args->password_stdin
+                          ? ReadPassword("", *ctx->in, *ctx->err)
+                          : ReadNewPassword("Password for " + args->username + ": ", *ctx->in, *ctx->err);
       if (!password.ok()) return UsageError(ctx, password.status());
       body["password"] = *password;
-      Wipe(&*password);
+      WipeSecret(&*password);
     }
     return CallWithSecret(ctx, "POST", args->scope.UsersPath(), std::move(body), PrintUser);
   });
@@ -181,10 +163,12 @@ void AddUserUpdate(CLI::App* group, Context* ctx) {
                                                   "--reset-totp, --password or --kerberos"));
     }
     if (set_password) {
-      auto password = ReadAdminPassword(ctx, args->username, args->password_stdin);
+      auto password = args->password_stdin
+                          ? ReadPassword("", *ctx->in, *ctx->err)
+                          : ReadNewPassword("Password for " + args->username + ": ", *ctx->in, *ctx->err);
       if (!password.ok()) return UsageError(ctx, password.status());
       body["password"] = *password;
-      Wipe(&*password);
+      WipeSecret(&*password);
     }
     return CallWithSecret(ctx, "PUT", args->scope.UserPath(args->username), std::move(body),
                           [set_password](const nlohmann::json& b, std::ostream& out) {

@@ -79,4 +79,14 @@ std::string NewTimeOrderedId(TimePoint now, std::size_t random_bytes) {
   return std::string(prefix) + crypto::RandomToken(random_bytes);
 }
 
+std::vector<std::string> ParseStringArray(const std::string& text) {
+  json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  std::vector<std::string> out;
+  if (!doc.is_array()) return out;
+  for (const json& v : doc) {
+    if (v.is_string()) out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
 }  // namespace kura::vault

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/clock.h"
 #include "core/status.h"
@@ -26,6 +27,10 @@ Result<std::optional<std::int64_t>> OptionalInteger(const nlohmann::json& body, 
 
 // RFC 3339 text of a unix time, or null.
 nlohmann::json TimeJson(std::optional<std::int64_t> unix_seconds);
+
+// The strings of a stored JSON array text (roles, collections, hashes);
+// other members and malformed text give nothing.
+std::vector<std::string> ParseStringArray(const std::string& text);
 
 // A fresh id that sorts by creation time (records, access requests): 12
 // lowercase hex digits of `now` in milliseconds, then base64url of

@@ -65,16 +65,6 @@ Result<std::vector<std::string>> StringList(const json& body, std::string_view k
   return out;
 }
 
-std::vector<std::string> ParseStringArray(const std::string& text) {
-  json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  std::vector<std::string> out;
-  if (!doc.is_array()) return out;
-  for (const json& v : doc) {
-    if (v.is_string()) out.push_back(v.get<std::string>());
-  }
-  return out;
-}
-
 // "name@REALM" with printable characters, no spaces.
 bool IsValidKerberosPrincipal(std::string_view p) {
   if (p.empty() || p.size() > kMaxPrincipalName) return false;

@@ -37,16 +37,6 @@ const std::vector<std::string_view>& ReasonCodes() {
   return kCodes;
 }
 
-std::vector<std::string> StringArray(const std::string& text) {
-  json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  std::vector<std::string> out;
-  if (!doc.is_array()) return out;
-  for (const json& v : doc) {
-    if (v.is_string()) out.push_back(v.get<std::string>());
-  }
-  return out;
-}
-
 // The status as of `now`: stored decisions stand; a pending request lapses
 // after 12 h and a grant at its end, by time alone.
 std::string StatusAt(const store::AccessRequestRow& r, std::int64_t now) {
@@ -73,7 +63,7 @@ json RequestJson(const store::AccessRequestRow& r, std::int64_t now) {
           {"tenant", r.tenant_id},
           {"requester", r.requester},
           {"permissions", actions},
-          {"collections", StringArray(r.collections_json)},
+          {"collections", ParseStringArray(r.collections_json)},
           {"view", view},
           {"duration_seconds", r.duration_s},
           {"reason", r.reason},
