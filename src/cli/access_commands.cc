@@ -140,30 +140,12 @@ void AddList(CLI::App* group, Context* ctx) {
   SetAction(cmd, ctx, [ctx, args]() -> int {
     // Follows `next` so the list is complete; --format json prints the merged
     // items in the server's list shape.
-    nlohmann::json items = nlohmann::json::array();
-    std::string after;
-    for (int pages = 0; pages < 100000; ++pages) {
-      std::map<std::string, std::string> query;
-      if (!args->status.empty()) query["status"] = args->status;
-      if (!after.empty()) query["after"] = after;
-      std::string path = RequestsPath(args->tenant);
-      char sep = '?';
-      for (const auto& [key, value] : query) {
-        path += sep + key + "=" + EscapeComponent(value);
-        sep = '&';
-      }
-      int code = kExitOk;
-      auto response = Call(ctx, {"GET", path, std::nullopt, {}}, &code);
-      if (!response) return code;
-      auto body = nlohmann::json::parse(response->body, nullptr, false);
-      if (!body.is_object() || !body.contains("items") || !body["items"].is_array()) {
-        *ctx->err << "kura: unexpected answer from the server\n";
-        return static_cast<int>(kExitError);
-      }
-      for (auto& item : body["items"]) items.push_back(std::move(item));
-      if (!body.contains("next") || !body["next"].is_string() || body["next"].get<std::string>().empty()) break;
-      after = body["next"].get<std::string>();
-    }
+    std::string path = RequestsPath(args->tenant);
+    if (!args->status.empty()) path += "?status=" + EscapeComponent(args->status);
+    int code = kExitOk;
+    auto all = ListAllPages(ctx, path, &code);
+    if (!all) return code;
+    nlohmann::json items = std::move(*all);
     if (ctx->format() == Format::kJson) {
       *ctx->out << nlohmann::json{{"items", items}, {"next", nullptr}}.dump() << "\n";
       return static_cast<int>(kExitOk);

@@ -103,7 +103,7 @@ TEST_F(AccessCommandsTest, ListFollowsPagesWithTheStatusFilter) {
   ASSERT_EQ(server_.requests.size(), 2u);
   EXPECT_EQ(server_.requests[0].request.method, "GET");
   EXPECT_EQ(server_.requests[0].request.path, "/v1/t/acme%20co/access-requests?status=pending");
-  EXPECT_EQ(server_.requests[1].request.path, "/v1/t/acme%20co/access-requests?after=ar_7&status=pending");
+  EXPECT_EQ(server_.requests[1].request.path, "/v1/t/acme%20co/access-requests?status=pending&after=ar_7");
   EXPECT_THAT(out(), HasSubstr("ID"));
   EXPECT_THAT(out(), HasSubstr("APPROVALS"));
   EXPECT_THAT(out(), HasSubstr("record.read"));

@@ -133,6 +133,27 @@ std::optional<Response> Call(Context* ctx, const Request& request, int* exit_cod
   return response;
 }
 
+std::optional<nlohmann::json> ListAllPages(Context* ctx, const std::string& base, int* exit_code) {
+  nlohmann::json items = nlohmann::json::array();
+  std::string after;
+  for (int pages = 0; pages < 100000; ++pages) {
+    std::string path = base;
+    if (!after.empty()) path += (base.find('?') == std::string::npos ? "?after=" : "&after=") + EscapeComponent(after);
+    auto response = Call(ctx, {"GET", path, std::nullopt, {}}, exit_code);
+    if (!response) return std::nullopt;
+    auto body = nlohmann::json::parse(response->body, nullptr, false);
+    if (!body.is_object() || !body.contains("items") || !body["items"].is_array()) {
+      *ctx->err << "kura: unexpected answer from the server\n";
+      *exit_code = kExitError;
+      return std::nullopt;
+    }
+    for (auto& item : body["items"]) items.push_back(std::move(item));
+    if (!body.contains("next") || !body["next"].is_string() || body["next"].get<std::string>().empty()) break;
+    after = body["next"].get<std::string>();
+  }
+  return items;
+}
+
 int CallAndPrint(Context* ctx, const Request& request, const TextPrinter& text) {
   int code = kExitOk;
   auto response = Call(ctx, request, &code);

@@ -114,6 +114,11 @@ int ReportHttpError(Context* ctx, const Response& response);
 // the failure already reported on stderr.
 std::optional<Response> Call(Context* ctx, const Request& request, int* exit_code);
 
+// Every item of a paged list answer, following `next` (`base` may carry a
+// query already); nullopt (with *exit_code set and the error reported) on
+// failure.
+std::optional<nlohmann::json> ListAllPages(Context* ctx, const std::string& base, int* exit_code);
+
 // Reports a local error (bad input, unreadable file) and returns kExitUsage.
 int UsageError(Context* ctx, const Status& status);
 

@@ -68,23 +68,10 @@ void AddTenantCommands(CLI::App* app, Context* ctx) {
     SetAction(cmd, ctx, [ctx] {
       // Follows `next` so the list is complete; --format json prints the
       // merged items in the server's list shape.
-      nlohmann::json items = nlohmann::json::array();
-      std::string after;
-      for (int pages = 0; pages < 100000; ++pages) {
-        std::string path = "/v1/tenants";
-        if (!after.empty()) path += "?after=" + EscapeComponent(after);
-        int code = kExitOk;
-        auto response = Call(ctx, {"GET", path, std::nullopt, {}}, &code);
-        if (!response) return code;
-        auto body = nlohmann::json::parse(response->body, nullptr, false);
-        if (!body.is_object() || !body.contains("items") || !body["items"].is_array()) {
-          *ctx->err << "kura: unexpected answer from the server\n";
-          return static_cast<int>(kExitError);
-        }
-        for (auto& item : body["items"]) items.push_back(std::move(item));
-        if (!body.contains("next") || !body["next"].is_string() || body["next"].get<std::string>().empty()) break;
-        after = body["next"].get<std::string>();
-      }
+      int code = kExitOk;
+      auto all = ListAllPages(ctx, "/v1/tenants", &code);
+      if (!all) return code;
+      nlohmann::json items = std::move(*all);
       if (ctx->format() == Format::kJson) {
         *ctx->out << nlohmann::json{{"items", items}, {"next", nullptr}}.dump() << "\n";
       } else {

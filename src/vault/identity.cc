@@ -510,7 +510,11 @@ Result<Reply> VaultImpl::KerberosLogin(const Caller& caller) {
     // The session goes in with an update of the account (no change but its
     // version), so a user deleted meanwhile gets none.
     for (int attempt = 0; attempt < kUpdateRetries; ++attempt) {
-      KURA_ASSIGN_OR_RETURN(store::UserRow user, store_->GetUser("", p.id));
+      auto found = store_->GetUser("", p.id);
+      // Deleted since its ticket was accepted: no session, as for any refusal.
+      if (found.status().code() == StatusCode::kNotFound) return UnauthenticatedError(kBadKerberos);
+      KURA_RETURN_IF_ERROR(found.status());
+      store::UserRow user = std::move(found).value();
       std::int64_t expected = user.version;
       user.version = expected + 1;
       user.updated_at = now;
