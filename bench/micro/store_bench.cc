@@ -31,8 +31,7 @@ void SetUpStore(const benchmark::State&) {
   if (!store.ok()) std::abort();
   f->store = std::move(*store);
   TenantRow tenant{.id = "bench", .name = "Bench", .region = "jp", .created_at = 1,
-                   .wrapped_data_key = crypto::RandomBytes(61), .data_key_version = 1,
-                   .wrapped_index_key = crypto::RandomBytes(61)};
+                   .data_key_version = 1};
   if (!f->store->CreateTenant(tenant, nullptr).ok()) std::abort();
   if (!f->store->PutCollection({.tenant_id = "bench", .name = "customers", .schema_json = "{}", .created_at = 1,
                                 .updated_at = 1},

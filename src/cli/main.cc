@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   kura::cli::AddServeCommand(&app, &ctx);
   CLI::App* operator_group = kura::cli::AddClientCommands(&app, &ctx);
   kura::cli::AddOperatorTlsCommand(operator_group, &ctx);
+  kura::cli::AddOperatorMigrateSealCommand(operator_group, &ctx);
   kura::cli::AddAuditCommands(&app, &ctx);
   return kura::cli::Run(&app, &ctx, std::vector<std::string>(argv + 1, argv + argc));
 }

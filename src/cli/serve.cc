@@ -19,6 +19,7 @@
 #include "auth/kerberos.h"
 #include "cli/serve_config.h"
 #include "cli/serve_seal.h"
+#include "cli/serve_stores.h"
 #include "cli/server_commands.h"
 #include "core/log.h"
 #include "core/secret.h"
@@ -29,7 +30,10 @@
 #include "ops/checkpointer.h"
 #include "ops/lease_keeper.h"
 #include "ops/notifier.h"
+#include "ops/reencryptor.h"
+#include "ops/retention.h"
 #include "ops/storage_monitor.h"
+#include "store/key_store.h"
 #include "store/store.h"
 #include "vault/vault.h"
 
@@ -107,35 +111,6 @@ std::string ConfigDigest(const std::string& config_file) {
   return "config/sha256:" + HexEncode(crypto::Sha256(AsBytes(text.str())));
 }
 
-// Opens the configured engine. Messages name the engine and the SQLite file,
-// never the PostgreSQL DSN (it may carry a password).
-Result<std::unique_ptr<store::Store>> OpenStore(const Config& config, const ServePlan& plan) {
-  if (config.storage.engine == "postgres") {
-    const auto& st = config.storage;
-    store::PostgresOptions options;
-    options.dsn = st.dsn;
-    options.password_file = st.password_file;
-    options.pool_size = st.pool_size;
-    options.connect_timeout_s = static_cast<int>(st.connect_timeout.count());
-    options.statement_timeout_ms = static_cast<int>(st.statement_timeout.count() * 1000);
-    auto store = store::OpenPostgresStore(options);
-    if (!store.ok())
-      return Status(store.status().code(), "cannot open the PostgreSQL database: " + store.status().message());
-    std::string sites;
-    if (st.primary) sites += ", primary site " + st.primary->site + " (" + st.primary->region + ")";
-    if (st.replica) sites += ", replica site " + st.replica->site + " (" + st.replica->region + ")";
-    log::Info("storage: PostgreSQL, pool of " + std::to_string(st.pool_size) + sites);
-    return store;
-  }
-  store::SqliteOptions options;
-  options.path = plan.db_path;
-  auto store = store::OpenSqliteStore(options);
-  if (!store.ok()) {
-    return Status(store.status().code(), "cannot open the database " + plan.db_path + ": " + store.status().message());
-  }
-  return store;
-}
-
 int Serve(Context* ctx, const ServeFlags& flags) {
   std::ostream& err = *ctx->err;
   auto fail = [&err](int code, const std::string& message) {
@@ -177,6 +152,8 @@ int Serve(Context* ctx, const ServeFlags& flags) {
 
   auto store = OpenStore(config, plan);
   if (!store.ok()) return fail(kExitError, store.status().message());
+  auto key_store = OpenKeyStore(config, plan);
+  if (!key_store.ok()) return fail(kExitError, key_store.status().message());
 
   std::unique_ptr<crypto::Seal> seal = MakeConfiguredSeal(plan);
 
@@ -185,6 +162,7 @@ int Serve(Context* ctx, const ServeFlags& flags) {
   store::Store* store_ptr = store->get();
   vault::Options vault_options;
   vault_options.store = std::move(store).value();
+  vault_options.key_store = std::move(key_store).value();
   vault_options.seal = std::move(seal);
   vault_options.region = config.region;
   vault_options.keep_versions = config.records.keep_versions;
@@ -259,6 +237,17 @@ int Serve(Context* ctx, const ServeFlags& flags) {
   // Lockbox notifications to the tenants' webhooks (from the outbox the
   // vault fills with each access request).
   ops::Notifier notifier(store_ptr, ops::NotifierOptions{});
+  // Crypto-shredding of records past their collection's retention.
+  ops::RetentionOptions retention_options;
+  retention_options.interval = config.records.retention_interval;
+  ops::RetentionJob retention(vault.get(), retention_options);
+  // Re-encryption of tenants whose data key was rotated (resumes from the
+  // progress kept in the database).
+  ops::ReencryptorOptions reencrypt_options;
+  reencrypt_options.batch_size = config.keys.reencrypt_batch;
+  reencrypt_options.load_percent = config.keys.reencrypt_load_percent;
+  reencrypt_options.min_pause = std::chrono::milliseconds(config.keys.reencrypt_pause_ms);
+  ops::Reencryptor reencryptor(vault.get(), reencrypt_options);
   // Checkpoints, SIEM export and notifications run on exactly one node of a cluster: the one
   // holding the lease "audit-background" in the database (on SQLite, this
   // node). They start when this node gets it and stop when it loses it.
@@ -269,10 +258,14 @@ int Serve(Context* ctx, const ServeFlags& flags) {
                            if (run) {
                              checkpointer.Start();
                              notifier.Start();
+                             retention.Start();
+                             reencryptor.Start();
                              for (auto& exporter : exporters) exporter->Start();
                            } else {
                              checkpointer.Stop();
                              notifier.Stop();
+                             retention.Stop();
+                             reencryptor.Stop();
                              for (auto& exporter : exporters) exporter->Stop();
                            }
                          });

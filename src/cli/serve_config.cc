@@ -60,6 +60,9 @@ Result<ServePlan> BuildServePlan(const ServeFlags& flags) {
   c.storage.path = data_str;
   plan.data_dir = data_str;
   plan.db_path = (std::filesystem::path(data_str) / "kura.db").string();
+  plan.keys_path = c.storage.key_store_path.empty() ? (std::filesystem::path(data_str) / "keys.db").string()
+                                                    : c.storage.key_store_path;
+  c.storage.key_store_path = plan.keys_path;
   plan.tls_dir = (std::filesystem::path(data_str) / "tls").string();
   plan.dev_env = (std::filesystem::path(data_str) / "dev.env").string();
   plan.key_file = c.seal.key_file.empty() ? (std::filesystem::path(data_str) / "kek.key").string() : c.seal.key_file;

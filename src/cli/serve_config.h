@@ -25,6 +25,7 @@ struct ServePlan {
   bool dev_tls = false;  // dev mode and the file named no TLS files: create them in <data>/tls
   std::string data_dir;  // == config.storage.path
   std::string db_path;   // <data>/kura.db (sqlite; unused with postgres)
+  std::string keys_path; // storage.key_store_path, or <data>/keys.db (sqlite; unused with postgres)
   std::string key_file;  // seal.key_file, or <data>/kek.key
   std::string tls_dir;   // <data>/tls
   std::string dev_env;   // <data>/dev.env

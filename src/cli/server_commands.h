@@ -14,6 +14,8 @@ void AddServeCommand(CLI::App* app, Context* ctx);
 void AddAuditCommands(CLI::App* app, Context* ctx);
 // Adds `tls` to the `operator` group.
 void AddOperatorTlsCommand(CLI::App* operator_group, Context* ctx);
+// Adds `migrate-seal` (seal_migrate_command.cc, offline) to the `operator` group.
+void AddOperatorMigrateSealCommand(CLI::App* operator_group, Context* ctx);
 
 }  // namespace kura::cli
 

@@ -3,6 +3,7 @@
 
 #include "cli/app.h"
 #include "cli/input.h"
+#include "cli/output.h"
 
 namespace kura::cli {
 namespace {
@@ -187,6 +188,56 @@ CLI::App* AddOperatorCommands(CLI::App* app, Context* ctx) {
     SetAction(cmd, ctx, [ctx]() -> int {
       return CallAndPrint(ctx, {"POST", "/v1/sys/seal", nlohmann::json::object(), {}},
                           [](const nlohmann::json&, std::ostream& out) { out << "Sealed.\n"; });
+    });
+  }
+
+  // --- rotate (KEK)
+  {
+    CLI::App* cmd = op->add_subcommand(
+        "rotate", "Make a new KEK version: every key is rewrapped at once and older KEK versions are destroyed");
+    AddClientFlags(cmd, ctx);
+    SetAction(cmd, ctx, [ctx]() -> int {
+      return CallAndPrint(ctx, {"POST", "/v1/sys/rotate", nlohmann::json::object(), {}},
+                          [](const nlohmann::json& b, std::ostream& out) {
+                            out << "KEK version " << b.value("kek_version", 0) << " is current; "
+                                << b.value("rewrapped", 0) << " keys rewrapped, older KEK versions destroyed.\n";
+                          });
+    });
+  }
+
+  // --- keys (versions and ages, for the compliance report)
+  {
+    CLI::App* cmd = op->add_subcommand("keys", "List KEK and data key versions with their ages (no key material)");
+    AddClientFlags(cmd, ctx);
+    SetAction(cmd, ctx, [ctx]() -> int {
+      return CallAndPrint(ctx, {"GET", "/v1/sys/keys", {}, {}}, [](const nlohmann::json& b, std::ostream& out) {
+        nlohmann::json rows = nlohmann::json::array();
+        auto add = [&rows](const std::string& owner, const std::string& key, const nlohmann::json& k) {
+          nlohmann::json row = {{"owner", owner},
+                                {"key", key},
+                                {"version", k.value("version", 0)},
+                                {"current", k.value("current", true) ? "yes" : "no"},
+                                {"created_at", k.value("created_at", "")},
+                                {"age_days", k.value("age_days", 0)}};
+          rows.push_back(std::move(row));
+        };
+        for (const auto& k : b.value("kek_versions", nlohmann::json::array())) add("vault", "kek", k);
+        for (const auto& k : b.value("vault_keys", nlohmann::json::array())) {
+          add("vault", k.value("purpose", ""), k);
+        }
+        for (const auto& t : b.value("tenants", nlohmann::json::array())) {
+          std::string owner = t.value("tenant", "");
+          for (const auto& k : t.value("data_keys", nlohmann::json::array())) add(owner, "data_key", k);
+          if (t.contains("index_key") && t["index_key"].is_object()) add(owner, "index_key", t["index_key"]);
+        }
+        PrintTable(out, rows,
+                   {{"owner", "owner"},
+                    {"key", "key"},
+                    {"version", "version"},
+                    {"current", "current"},
+                    {"created", "created_at"},
+                    {"age (days)", "age_days"}});
+      });
     });
   }
   return op;

@@ -1,6 +1,11 @@
-// kura tenant create|get|list|delete (operator: root token).
+// kura tenant create|get|list|delete (operator: root token), and
+// kura tenant rotate-key (an operator or the tenant's admin).
+#include <unistd.h>
+
 #include <algorithm>
+#include <chrono>
 #include <memory>
+#include <thread>
 
 #include "cli/app.h"
 #include "cli/input.h"
@@ -11,6 +16,44 @@ namespace {
 void PrintTenant(const nlohmann::json& t, std::ostream& out) {
   // "admin": the first admin's user name, when one was created.
   PrintFields(out, t, {"id", "name", "region", "created_at", "admin"});
+}
+
+std::int64_t IntField(const nlohmann::json& j, const char* name) {
+  auto it = j.find(name);
+  return it != j.end() && it->is_number_integer() ? it->get<std::int64_t>() : 0;
+}
+
+std::string StringField(const nlohmann::json& j, const char* name) {
+  auto it = j.find(name);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+// "[#########...........]  45%  4500/10000"
+std::string ProgressBar(std::int64_t done, std::int64_t total) {
+  constexpr int kWidth = 30;
+  const double share = total > 0 ? std::min(1.0, static_cast<double>(done) / static_cast<double>(total)) : 1.0;
+  const int filled = static_cast<int>(share * kWidth);
+  std::string bar = "[" + std::string(static_cast<std::size_t>(filled), '#') +
+                    std::string(static_cast<std::size_t>(kWidth - filled), '.') + "] ";
+  std::string percent = std::to_string(static_cast<int>(share * 100));
+  return bar + std::string(3 - std::min<std::size_t>(3, percent.size()), ' ') + percent + "%  " +
+         std::to_string(done) + "/" + std::to_string(total);
+}
+
+void PrintRotation(const nlohmann::json& r, std::ostream& out) {
+  const std::string state = StringField(r, "state");
+  out << "tenant:            " << StringField(r, "tenant") << "\n"
+      << "data key version:  " << IntField(r, "data_key_version") << "\n";
+  if (state == "none") {
+    out << "rotation:          none yet\n";
+    return;
+  }
+  out << "rotation:          to version " << IntField(r, "to_version") << ", " << state << "\n"
+      << "re-encrypted:      " << ProgressBar(IntField(r, "done"), IntField(r, "total")) << "\n"
+      << "started:           " << StringField(r, "started_at") << "\n";
+  if (state == "done") {
+    out << "finished:          " << StringField(r, "finished_at") << " (older data key versions destroyed)\n";
+  }
 }
 
 
@@ -88,6 +131,50 @@ void AddTenantCommands(CLI::App* app, Context* ctx) {
     SetAction(cmd, ctx, [ctx, id] {
       return CallAndPrint(ctx, {"DELETE", "/v1/tenants/" + EscapeComponent(*id), std::nullopt, {}},
                           [id](const nlohmann::json&, std::ostream& out) { out << "Deleted tenant " << *id << ".\n"; });
+    });
+  }
+  {
+    struct Args {
+      std::string id;
+      bool status = false;
+      bool no_wait = false;
+    };
+    auto args = std::make_shared<Args>();
+    CLI::App* cmd = group->add_subcommand(
+        "rotate-key",
+        "Rotate a tenant's data key: new writes use a new key at once, a background job re-encrypts every record "
+        "version, then the old key is destroyed (an operator or the tenant's admin)");
+    cmd->add_option("ID", args->id, "Tenant id")->required();
+    auto* status = cmd->add_flag("--status", args->status, "Show the progress of the last rotation; start none");
+    cmd->add_flag("--no-wait", args->no_wait, "Start the rotation and return without waiting for the re-encryption")
+        ->excludes(status);
+    AddClientFlags(cmd, ctx);
+    SetAction(cmd, ctx, [ctx, args]() -> int {
+      const std::string path = "/v1/tenants/" + EscapeComponent(args->id) + "/rotate-key";
+      if (args->status) return CallAndPrint(ctx, {"GET", path, std::nullopt, {}}, PrintRotation);
+      if (args->no_wait) return CallAndPrint(ctx, {"POST", path, std::nullopt, {}}, PrintRotation);
+      int code = kExitOk;
+      if (!Call(ctx, {"POST", path, std::nullopt, {}}, &code)) return code;
+      // The bar goes to a terminal only: a redirected stderr gets no
+      // carriage-return noise, just the final status on stdout.
+      const bool bar = ctx->err == &std::cerr && ::isatty(STDERR_FILENO) == 1;
+      for (;;) {
+        auto r = Call(ctx, {"GET", path, std::nullopt, {}}, &code);
+        if (!r) return code;
+        nlohmann::json body = nlohmann::json::parse(r->body, nullptr, /*allow_exceptions=*/false);
+        const std::string state = StringField(body, "state");
+        if (bar) *ctx->err << "\r" << ProgressBar(IntField(body, "done"), IntField(body, "total")) << std::flush;
+        if (state != "running") {
+          if (bar) *ctx->err << "\n";
+          if (ctx->format() == Format::kJson) {
+            *ctx->out << body.dump() << "\n";
+          } else {
+            PrintRotation(body, *ctx->out);
+          }
+          return static_cast<int>(kExitOk);
+        }
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+      }
     });
   }
 }

@@ -396,6 +396,7 @@ Status ReadConfig(const Reader& r, const toml::table& root, Config* c) {
       {"path", r.NonEmptyString(&c->storage.path)},
       {"dsn", r.String(&c->storage.dsn)},
       {"password_file", r.String(&c->storage.password_file)},
+      {"key_store_path", r.String(&c->storage.key_store_path)},
       {"pool_size", r.Int(&c->storage.pool_size, 1, 1000)},
       {"connect_timeout", r.Duration(&c->storage.connect_timeout, false, kMaxConnectTimeout)},
       {"statement_timeout", r.Duration(&c->storage.statement_timeout, false, kMaxStatementTimeout)},
@@ -434,6 +435,12 @@ Status ReadConfig(const Reader& r, const toml::table& root, Config* c) {
   std::map<std::string, Reader::Handler> records = {
       {"keep_versions", r.Int(&c->records.keep_versions, 1, 1000)},
       {"max_page_size", r.Int(&c->records.max_page_size, 1, 10000)},
+      {"retention_interval", r.Duration(&c->records.retention_interval, false)},
+  };
+  std::map<std::string, Reader::Handler> keys = {
+      {"reencrypt_batch", r.Int(&c->keys.reencrypt_batch, 1, 10000)},
+      {"reencrypt_load_percent", r.Int(&c->keys.reencrypt_load_percent, 1, 100)},
+      {"reencrypt_pause_ms", r.Int(&c->keys.reencrypt_pause_ms, 0, 600000)},
   };
   // [[audit.sink]]: an array of tables, each checked completely here so the
   // message can point at the table and the key; ValidateConfig repeats the
@@ -594,6 +601,7 @@ Status ReadConfig(const Reader& r, const toml::table& root, Config* c) {
       {"storage", section(std::move(storage))},
       {"seal", seal},
       {"records", section(std::move(records))},
+      {"keys", section(std::move(keys))},
       {"audit", section(std::move(audit))},
       {"auth", section(std::move(auth))},
       {"kerberos", section(std::move(kerberos))},
@@ -720,6 +728,14 @@ Status ValidateConfig(const Config& c) {
 
   if (c.records.keep_versions < 1) return bad("records.keep_versions", "must be at least 1");
   if (c.records.max_page_size < 1) return bad("records.max_page_size", "must be at least 1");
+  if (c.keys.reencrypt_batch < 1 || c.keys.reencrypt_batch > 10000) {
+    return bad("keys.reencrypt_batch", "must be 1 … 10000");
+  }
+  if (c.keys.reencrypt_load_percent < 1 || c.keys.reencrypt_load_percent > 100) {
+    return bad("keys.reencrypt_load_percent", "must be 1 … 100");
+  }
+  if (c.keys.reencrypt_pause_ms < 0) return bad("keys.reencrypt_pause_ms", "must not be negative");
+  if (c.records.retention_interval.count() <= 0) return bad("records.retention_interval", "must be greater than zero");
   if (c.audit.checkpoint_interval.count() <= 0) return bad("audit.checkpoint_interval", "must be greater than zero");
   if (c.auth.session_idle_timeout > c.auth.session_lifetime) {
     return bad("auth.session_idle_timeout", "must not be longer than auth.session_lifetime");

@@ -56,6 +56,7 @@ struct Config {
     std::string path = "./kura-data";        // data directory (sqlite: kura.db; both: key file, dev files)
     std::string dsn;                         // postgres: libpq connection string (required)
     std::string password_file;               // postgres: file holding only the password (mode 0600)
+    std::string key_store_path;              // sqlite: the key store; default <storage.path>/keys.db
     int pool_size = 8;                       // postgres: connections per node
     std::chrono::seconds connect_timeout{5};    // postgres: per host, unless the DSN sets one
     std::chrono::seconds statement_timeout{5};  // postgres: server-side bound per statement
@@ -83,7 +84,18 @@ struct Config {
   struct Records {
     int keep_versions = 10;
     int max_page_size = 100;
+    // How often the lease holder destroys records past their collection's
+    // retention_days (docs/operations/retention.md).
+    std::chrono::seconds retention_interval{3600};
   } records;
+
+  // The background re-encryption of a DEK rotation
+  // (docs/operations/key-rotation.md).
+  struct Keys {
+    int reencrypt_batch = 2000;        // record versions per batch (one transaction)
+    int reencrypt_load_percent = 50;   // share of time the job may work; it pauses the rest
+    int reencrypt_pause_ms = 0;        // at least this pause between two batches
+  } keys;
 
   struct Audit {
     std::chrono::seconds checkpoint_interval{60};

@@ -84,6 +84,7 @@ key_file = "/etc/kura/kek.key"
 [records]
 keep_versions = 3
 max_page_size = 25
+retention_interval = "10m"
 
 [audit]
 checkpoint_interval = "5m"
@@ -115,6 +116,7 @@ access_log = "/var/log/kura/access.log"
   EXPECT_EQ(c.seal.key_file, "/etc/kura/kek.key");
   EXPECT_EQ(c.records.keep_versions, 3);
   EXPECT_EQ(c.records.max_page_size, 25);
+  EXPECT_EQ(c.records.retention_interval, std::chrono::seconds(600));
   EXPECT_EQ(c.audit.checkpoint_interval, std::chrono::seconds(300));
   EXPECT_EQ(c.log.level, "debug");
   EXPECT_EQ(c.log.access_log, "/var/log/kura/access.log");

@@ -221,7 +221,8 @@ vault::AuditTarget AuditTargetOf(const RouteMatch& match, const Request& request
     target.tenant = std::string(match.params[0]);
     path.remove_prefix(2 + match.params[0].size());
     if (path.starts_with("/")) path.remove_prefix(1);
-  } else if (match.route == RouteId::kGetTenant || match.route == RouteId::kDeleteTenant) {
+  } else if (match.route == RouteId::kGetTenant || match.route == RouteId::kDeleteTenant ||
+             match.route == RouteId::kRotateTenantKey || match.route == RouteId::kGetTenantKeyRotation) {
     target.tenant = std::string(match.params[0]);
   }
   target.resource = std::string(path);
@@ -240,6 +241,10 @@ std::string_view AuditActionOf(RouteId route) {
       return a::kUnseal;
     case RouteId::kSeal:
       return a::kSeal;
+    case RouteId::kRotateKek:
+      return a::kKekRotate;
+    case RouteId::kListKeys:
+      return a::kKeysRead;
     case RouteId::kWhoami:
       return a::kWhoami;
     case RouteId::kCreateTenant:
@@ -250,6 +255,10 @@ std::string_view AuditActionOf(RouteId route) {
       return a::kTenantRead;
     case RouteId::kDeleteTenant:
       return a::kTenantDelete;
+    case RouteId::kRotateTenantKey:
+      return a::kDataKeyRotate;
+    case RouteId::kGetTenantKeyRotation:
+      return a::kDataKeyRotationRead;
     case RouteId::kListCollections:
       return a::kCollectionList;
     case RouteId::kPutCollection:
@@ -385,6 +394,12 @@ Response Handlers::Dispatch(const RouteMatch& match, const Request& request, con
     case RouteId::kSeal:
       result = vault_->Seal(caller);
       break;
+    case RouteId::kRotateKek:
+      result = vault_->RotateKek(caller);
+      break;
+    case RouteId::kListKeys:
+      result = vault_->ListKeys(caller);
+      break;
     case RouteId::kWhoami:
       result = vault_->Whoami(caller);
       break;
@@ -399,6 +414,12 @@ Response Handlers::Dispatch(const RouteMatch& match, const Request& request, con
       break;
     case RouteId::kDeleteTenant:
       result = vault_->DeleteTenant(caller, t);
+      break;
+    case RouteId::kRotateTenantKey:
+      result = vault_->RotateTenantKey(caller, t);
+      break;
+    case RouteId::kGetTenantKeyRotation:
+      result = vault_->GetTenantKeyRotation(caller, t);
       break;
     case RouteId::kListCollections:
       result = vault_->ListCollections(caller, t);

@@ -17,6 +17,7 @@
 #include <string>
 #include <thread>
 
+#include "crypto/seal.h"
 #include "vault/vault.h"
 
 namespace kura::ops::testing {
@@ -106,6 +107,20 @@ class FakeVault : public vault::Vault {
   Result<vault::Reply> DeleteTenant(const vault::Caller& c, const std::string&) override {
     Write(c);
     return NoContent();
+  }
+  Result<vault::Reply> RotateTenantKey(const vault::Caller& c, const std::string& t) override {
+    Write(c);
+    return Created(Echo("RotateTenantKey", {{"tenant", t}}));
+  }
+  Result<vault::Reply> GetTenantKeyRotation(const vault::Caller& c, const std::string& t) override {
+    Read(c);
+    return Echo("GetTenantKeyRotation", {{"tenant", t}});
+  }
+  Result<vault::ReencryptProgress> ReencryptStep(int) override { return vault::ReencryptProgress{}; }
+  Result<vault::Reply> RotateKek(const vault::Caller&) override { return vault::Reply{}; }
+  Result<vault::Reply> ListKeys(const vault::Caller&) override { return vault::Reply{}; }
+  Result<vault::Reply> MigrateSeal(std::unique_ptr<crypto::Seal>, const crypto::SealInitOptions&) override {
+    return vault::Reply{};
   }
   Result<vault::Reply> PutCollection(const vault::Caller& c, const std::string& t, const std::string& coll,
                                      const nlohmann::json& body) override {
@@ -258,6 +273,7 @@ class FakeVault : public vault::Vault {
   }
   Status WriteCheckpoint() override { return Status::Ok(); }
   Status AuditSystemEvent(const std::string&, const std::string&, const Status&) override { return Status::Ok(); }
+  Result<std::int64_t> ExpireRecords(int) override { return std::int64_t{0}; }
 
   // Identity: the transport tests need only that the routes reach the vault.
   Result<vault::NegotiateResult> AuthenticateNegotiate(std::string_view, std::string*) override {

@@ -433,8 +433,6 @@ TEST_F(NotifierTest, DeliversFromTheSqliteOutbox) {
   tenant.name = "Acme";
   tenant.region = "jp";
   tenant.created_at = kStart;
-  tenant.wrapped_data_key = Bytes(60, 1);
-  tenant.wrapped_index_key = Bytes(60, 2);
   ASSERT_TRUE(db->CreateTenant(tenant, nullptr).ok());
   store::AccessRequestRow request;
   request.id = "ar_1";

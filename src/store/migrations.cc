@@ -240,17 +240,47 @@ constexpr std::array<std::string_view, 5> kLockbox = {
     R"sql(CREATE INDEX notification_outbox_due ON notification_outbox (delivered_at, next_attempt_at))sql",
 };
 
-constexpr std::array<Migration, 5> kMigrations = {
+// Migration 6: DEK rotation. Each record version remembers which version of
+// the tenant's data key encrypted it (rows written before this migration are
+// under version 1, every tenant's first key), and `key_rotations` holds the
+// progress of a tenant's background re-encryption: one row per tenant, the
+// last rotation, its keyset cursor over (collection, record_id, version) and
+// its counts, so a job resumes where it stopped after a crash or on another
+// node. docs/formats/database.md.
+constexpr std::array<std::string_view, 2> kKeyRotation = {
+    R"sql(ALTER TABLE record_versions ADD COLUMN key_version BIGINT NOT NULL DEFAULT 1)sql",
+    R"sql(CREATE TABLE key_rotations (
+  tenant_id {text} PRIMARY KEY REFERENCES tenants (id) ON DELETE CASCADE,
+  to_version BIGINT NOT NULL,
+  state {text} NOT NULL,
+  cursor_collection {text} NOT NULL,
+  cursor_record_id {text} NOT NULL,
+  cursor_version BIGINT NOT NULL,
+  total BIGINT NOT NULL,
+  done BIGINT NOT NULL,
+  started_at BIGINT NOT NULL,
+  finished_at BIGINT NOT NULL
+))sql",
+};
+
+// Migration 7: the tenants' wrapped keys move to the key store
+// (docs/formats/keys.md), so no backup of the data store holds a key; the
+// current data key version stays (writes are checked against it).
+constexpr std::array<std::string_view, 2> kKeyStoreSplit = {
+    R"sql(ALTER TABLE tenants DROP COLUMN wrapped_data_key)sql",
+    R"sql(ALTER TABLE tenants DROP COLUMN wrapped_index_key)sql",
+};
+
+constexpr std::array<Migration, 7> kMigrations = {
     Migration{1, "initial", kInitial},
     Migration{2, "audit_log", kAuditLog},
     Migration{3, "leases", kLeases},
     Migration{4, "identity", kIdentity},
     Migration{5, "lockbox", kLockbox},
+    Migration{6, "key_rotation", kKeyRotation},
+    Migration{7, "key_store_split", kKeyStoreSplit},
 };
 
-constexpr std::string_view kCreateMigrationsTable =
-    "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, "
-    "applied_at BIGINT NOT NULL)";
 
 }  // namespace
 
@@ -300,11 +330,14 @@ std::string RenderSql(std::string_view sql, Dialect dialect) {
 }
 
 Result<std::int64_t> ApplyMigrations(MigrationTarget& target, std::int64_t now_unix,
-                                     std::span<const Migration> migrations) {
+                                     std::span<const Migration> migrations, std::string_view history_table) {
   if (migrations.empty()) return InternalError("no schema migrations defined");
+  // A compile-time name of [a-z_] (callers pass constants), safe to inline.
+  const std::string history(history_table);
   const std::int64_t latest = migrations.back().version;
-  KURA_RETURN_IF_ERROR(target.Execute(std::string(kCreateMigrationsTable)));
-  const std::string max_sql = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations";
+  KURA_RETURN_IF_ERROR(target.Execute("CREATE TABLE IF NOT EXISTS " + history +
+                                      " (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"));
+  const std::string max_sql = "SELECT COALESCE(MAX(version), 0) FROM " + history;
   KURA_ASSIGN_OR_RETURN(std::int64_t current, target.QueryInt(max_sql));
   if (current > latest) {
     return FailedPreconditionError("database schema version " + std::to_string(current) +
@@ -315,7 +348,7 @@ Result<std::int64_t> ApplyMigrations(MigrationTarget& target, std::int64_t now_u
     if (m.version <= current) continue;
     KURA_RETURN_IF_ERROR(target.BeginExclusive());
     // Another process may have migrated between our read and the lock.
-    auto applied = target.QueryInt("SELECT COUNT(*) FROM schema_migrations WHERE version = " +
+    auto applied = target.QueryInt("SELECT COUNT(*) FROM " + history + " WHERE version = " +
                                    std::to_string(m.version));
     if (!applied.ok()) {
       target.Rollback();
@@ -333,7 +366,7 @@ Result<std::int64_t> ApplyMigrations(MigrationTarget& target, std::int64_t now_u
     }
     if (s.ok()) {
       // name is a compile-time constant of [a-z0-9_], safe to inline.
-      s = target.Execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (" +
+      s = target.Execute("INSERT INTO " + history + " (version, name, applied_at) VALUES (" +
                          std::to_string(m.version) + ", '" + std::string(m.name) + "', " +
                          std::to_string(now_unix) + ")");
     }

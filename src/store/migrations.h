@@ -70,9 +70,12 @@ class MigrationTarget {
 // Brings the schema up to the last of `migrations` (default: AllMigrations()).
 // Returns the schema version now in effect. FailedPrecondition when the
 // database is newer than the last known migration; a failing migration is
-// rolled back and its error returned.
+// rolled back and its error returned. `history_table` ([a-z_]+) records the
+// applied versions: another table set in the same database (the key store's,
+// key_store.h) keeps its own history beside `schema_migrations`.
 Result<std::int64_t> ApplyMigrations(MigrationTarget& target, std::int64_t now_unix,
-                                     std::span<const Migration> migrations = AllMigrations());
+                                     std::span<const Migration> migrations = AllMigrations(),
+                                     std::string_view history_table = "schema_migrations");
 
 }  // namespace kura::store
 

@@ -1,8 +1,12 @@
 #include "store/postgres_internal.h"
 
+#include <fcntl.h>
 #include <libpq-fe.h>
 #include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <utility>
@@ -410,6 +414,103 @@ Status PostgresMigrationTarget::Commit() {
 void PostgresMigrationTarget::Rollback() {
   in_transaction_ = false;
   if (!conn_.broken() && !conn_.Idle()) conn_.ExecSimple("ROLLBACK", "schema migration").IgnoreError();
+}
+
+// --- Connection options
+
+namespace {
+
+// The client waits this much longer than the server's statement_timeout, so
+// normally the server cancels a slow statement (and the connection survives)
+// before the client gives up on the connection.
+constexpr std::chrono::milliseconds kClientGrace{1000};
+
+// Reads the password file: one line, owned by us, no access for group or
+// others (the same rule libpq applies to ~/.pgpass), so a password never
+// sits in a world-readable configuration.
+Result<std::string> ReadPasswordFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return InvalidArgumentError("cannot open database password file " + path + ": " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return InvalidArgumentError("database password file " + path + " is not a regular file");
+  }
+  if ((st.st_mode & 077) != 0) {
+    ::close(fd);
+    return InvalidArgumentError("database password file " + path +
+                                " is readable by group or others; chmod 600 it");
+  }
+  std::string out;
+  char buf[512];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+    if (out.size() > 4096) break;
+  }
+  ::close(fd);
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  if (out.empty() || out.size() > 4096 || out.find('\n') != std::string::npos) {
+    return InvalidArgumentError("database password file " + path + " must hold exactly one line");
+  }
+  return out;
+}
+
+// Checks the DSN parses and warns when it turns certificate checks off.
+Status CheckDsn(const std::string& dsn) {
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(dsn.c_str(), &err);
+  if (opts == nullptr) {
+    // libpq's message may quote the DSN, and the DSN may hold a password.
+    if (err != nullptr) PQfreemem(err);
+    return InvalidArgumentError("the PostgreSQL connection string (dsn) is not valid");
+  }
+  std::string sslmode;
+  std::string host;
+  for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
+    if (o->val == nullptr) continue;
+    if (std::strcmp(o->keyword, "sslmode") == 0) sslmode = o->val;
+    if (std::strcmp(o->keyword, "host") == 0) host = o->val;
+  }
+  PQconninfoFree(opts);
+  const bool unix_socket = !host.empty() && host.front() == '/';
+  if (!sslmode.empty() && sslmode != "verify-full" && !unix_socket) {
+    log::Warn("store: PostgreSQL sslmode=" + sslmode +
+              " does not verify the server's certificate and name; use sslmode=verify-full");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<ConnectOptions> MakeConnectOptions(const PostgresOptions& options) {
+  KURA_RETURN_IF_ERROR(CheckDsn(options.dsn));
+  pg::ConnectOptions connect;
+  // Defaults the DSN may override. verify-full: the connection carries
+  // ciphertext, key hashes and wrapped keys, and the server's identity must
+  // be checked, not just the channel encrypted.
+  connect.defaults = {{"sslmode", "verify-full"},
+                      {"connect_timeout", std::to_string(options.connect_timeout_s)},
+                      {"application_name", "kura"}};
+  connect.dsn = options.dsn;
+  if (!options.password_file.empty()) {
+    KURA_ASSIGN_OR_RETURN(std::string password, ReadPasswordFile(options.password_file));
+    connect.overrides.emplace_back("password", std::move(password));
+  }
+  connect.round_trip_timeout = std::chrono::milliseconds(options.statement_timeout_ms) + kClientGrace;
+  const std::string timeout = std::to_string(options.statement_timeout_ms);
+  // lock_timeout: a write blocked behind another session's lock fails
+  // (Unavailable) rather than waiting out the whole statement timeout;
+  // idle_in_transaction: a client that vanished mid-transaction releases
+  // its locks soon.
+  connect.session_setup = "SET statement_timeout = " + timeout + "; SET lock_timeout = " + timeout +
+                          "; SET idle_in_transaction_session_timeout = " +
+                          std::to_string(options.statement_timeout_ms * 4 + 1000) +
+                          "; SET client_min_messages = warning";
+
+  return connect;
 }
 
 }  // namespace kura::store::pg

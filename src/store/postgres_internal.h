@@ -22,6 +22,7 @@
 #include "core/bytes.h"
 #include "core/status.h"
 #include "store/migrations.h"
+#include "store/store.h"
 
 typedef struct pg_conn PGconn;
 typedef struct pg_result PGresult;
@@ -179,6 +180,13 @@ class Connection {
   bool sync_rep_cancelled_ = false;
   std::string last_sqlstate_;
 };
+
+// The connection options of a store (data or key store) on `options`:
+// sslmode=verify-full, connect_timeout and application_name as defaults the
+// DSN may override, the password file's password, the statement and lock
+// timeouts as session settings. InvalidArgument for a DSN that does not
+// parse or an unreadable or too-open password file.
+Result<ConnectOptions> MakeConnectOptions(const PostgresOptions& options);
 
 // Runs ApplyMigrations on one connection. Every schema change, including the
 // runner's CREATE TABLE IF NOT EXISTS schema_migrations, happens inside a

@@ -68,13 +68,13 @@ constexpr char kPutMeta[] =
 constexpr char kInsertMeta[] = "INSERT INTO meta (name, value) VALUES ($1, $2)";
 
 constexpr char kInsertTenant[] =
-    "INSERT INTO tenants (id, name, region, created_at, wrapped_data_key, data_key_version, wrapped_index_key) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    "INSERT INTO tenants (id, name, region, created_at, data_key_version) "
+    "VALUES ($1, $2, $3, $4, $5)";
 constexpr char kGetTenant[] =
-    "SELECT id, name, region, created_at, wrapped_data_key, data_key_version, wrapped_index_key "
+    "SELECT id, name, region, created_at, data_key_version "
     "FROM tenants WHERE id = $1";
 constexpr char kListTenants[] =
-    "SELECT id, name, region, created_at, wrapped_data_key, data_key_version, wrapped_index_key "
+    "SELECT id, name, region, created_at, data_key_version "
     "FROM tenants WHERE id > $1 ORDER BY id LIMIT $2";
 // Locks the tenant row: a concurrent insert of a child row (which needs a
 // key-share lock on it through the foreign key) waits until the delete is done
@@ -100,6 +100,7 @@ constexpr const char* kDeleteTenantRows[] = {
     // transaction: it then fails and leaves no notification behind.
     "DELETE FROM access_requests WHERE tenant_id = $1",
     "DELETE FROM notification_outbox WHERE tenant_id = $1",
+    "DELETE FROM key_rotations WHERE tenant_id = $1",
     "DELETE FROM tenants WHERE id = $1",
 };
 
@@ -125,8 +126,18 @@ constexpr char kCasRecord[] =
 constexpr char kCurrentVersion[] =
     "SELECT current_version FROM records WHERE tenant_id = $1 AND collection = $2 AND id = $3";
 constexpr char kInsertVersion[] =
-    "INSERT INTO record_versions (tenant_id, collection, record_id, version, ciphertext, created_at) "
-    "VALUES ($1, $2, $3, $4, $5, $6)";
+    "INSERT INTO record_versions (tenant_id, collection, record_id, version, ciphertext, created_at, key_version) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7)";
+// The data key version a record write must be sealed under. FOR SHARE: a
+// rotation's UPDATE of data_key_version waits until this write commits, and
+// a write that starts after the rotation committed reads the new version, so
+// once the rotation is visible no ciphertext under an older key can still
+// appear (what lets the re-encryption job destroy the old key when it finds
+// none left).
+constexpr char kDataKeyVersion[] = "SELECT data_key_version FROM tenants WHERE id = $1 FOR SHARE";
+constexpr char kRaiseDataKeyVersion[] =
+    "UPDATE tenants SET data_key_version = $1 WHERE id = $2 AND data_key_version < $1";
+constexpr char kTenantIdExists[] = "SELECT 1 FROM tenants WHERE id = $1";
 constexpr char kPruneVersions[] =
     "DELETE FROM record_versions WHERE tenant_id = $1 AND collection = $2 AND record_id = $3 AND version <= $4";
 // A field listed twice with the same value is one entry, not a conflict.
@@ -139,12 +150,12 @@ constexpr char kDeleteVersions[] =
     "DELETE FROM record_versions WHERE tenant_id = $1 AND collection = $2 AND record_id = $3";
 constexpr char kDeleteRecord[] = "DELETE FROM records WHERE tenant_id = $1 AND collection = $2 AND id = $3";
 constexpr char kGetCurrentRecord[] =
-    "SELECT r.current_version, r.created_at, v.version, v.ciphertext, v.created_at "
+    "SELECT r.current_version, r.created_at, v.version, v.ciphertext, v.created_at, v.key_version "
     "FROM records r JOIN record_versions v ON v.tenant_id = r.tenant_id AND v.collection = r.collection "
     "AND v.record_id = r.id AND v.version = r.current_version "
     "WHERE r.tenant_id = $1 AND r.collection = $2 AND r.id = $3";
 constexpr char kGetRecordVersion[] =
-    "SELECT r.current_version, r.created_at, v.version, v.ciphertext, v.created_at "
+    "SELECT r.current_version, r.created_at, v.version, v.ciphertext, v.created_at, v.key_version "
     "FROM records r JOIN record_versions v ON v.tenant_id = r.tenant_id AND v.collection = r.collection "
     "AND v.record_id = r.id "
     "WHERE r.tenant_id = $1 AND r.collection = $2 AND r.id = $3 AND v.version = $4";
@@ -152,18 +163,45 @@ constexpr char kListVersions[] =
     "SELECT version, created_at FROM record_versions WHERE tenant_id = $1 AND collection = $2 "
     "AND record_id = $3 ORDER BY version DESC";
 constexpr char kListRecords[] =
-    "SELECT r.id, r.current_version, r.created_at, v.ciphertext, v.created_at "
+    "SELECT r.id, r.current_version, r.created_at, v.ciphertext, v.created_at, v.key_version "
     "FROM records r JOIN record_versions v ON v.tenant_id = r.tenant_id AND v.collection = r.collection "
     "AND v.record_id = r.id AND v.version = r.current_version "
     "WHERE r.tenant_id = $1 AND r.collection = $2 AND r.id > $3 ORDER BY r.id LIMIT $4";
 constexpr char kFindRecords[] =
-    "SELECT r.id, r.current_version, r.created_at, v.ciphertext, v.created_at "
+    "SELECT r.id, r.current_version, r.created_at, v.ciphertext, v.created_at, v.key_version "
     "FROM record_index i "
     "JOIN records r ON r.tenant_id = i.tenant_id AND r.collection = i.collection AND r.id = i.record_id "
     "JOIN record_versions v ON v.tenant_id = r.tenant_id AND v.collection = r.collection "
     "AND v.record_id = r.id AND v.version = r.current_version "
     "WHERE i.tenant_id = $1 AND i.collection = $2 AND i.field = $3 AND i.hmac = $4 AND i.record_id > $5 "
     "ORDER BY i.record_id LIMIT $6";
+
+// DEK rotation (sqlite_store.cc explains each).
+constexpr char kScanBelowKey[] =
+    "SELECT collection, record_id, version, key_version, ciphertext FROM record_versions "
+    "WHERE tenant_id = $1 AND (collection, record_id, version) > ($2, $3, $4) AND key_version < $5 "
+    "ORDER BY collection, record_id, version LIMIT $6";
+constexpr char kCountBelowKey[] =
+    "SELECT COUNT(*) FROM record_versions WHERE tenant_id = $1 AND key_version < $2";
+constexpr char kRewriteCiphertext[] =
+    "UPDATE record_versions SET ciphertext = $1, key_version = $2 "
+    "WHERE tenant_id = $3 AND collection = $4 AND record_id = $5 AND version = $6 AND key_version = $7";
+constexpr char kAdvanceRotation[] =
+    "UPDATE key_rotations SET cursor_collection = $1, cursor_record_id = $2, cursor_version = $3, done = done + $4 "
+    "WHERE tenant_id = $5 AND to_version = $6 AND state = 'running'";
+constexpr char kPutRotation[] =
+    "INSERT INTO key_rotations (tenant_id, to_version, state, cursor_collection, cursor_record_id, cursor_version, "
+    "total, done, started_at, finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+    "ON CONFLICT (tenant_id) DO UPDATE SET to_version = excluded.to_version, state = excluded.state, "
+    "cursor_collection = excluded.cursor_collection, cursor_record_id = excluded.cursor_record_id, "
+    "cursor_version = excluded.cursor_version, total = excluded.total, done = excluded.done, "
+    "started_at = excluded.started_at, finished_at = excluded.finished_at";
+constexpr char kGetRotation[] =
+    "SELECT tenant_id, to_version, state, cursor_collection, cursor_record_id, cursor_version, total, done, "
+    "started_at, finished_at FROM key_rotations WHERE tenant_id = $1";
+constexpr char kListRunningRotations[] =
+    "SELECT tenant_id, to_version, state, cursor_collection, cursor_record_id, cursor_version, total, done, "
+    "started_at, finished_at FROM key_rotations WHERE state = 'running' ORDER BY tenant_id";
 
 constexpr char kRoleExists[] = "SELECT 1 FROM roles WHERE tenant_id = $1 AND name = $2";
 constexpr char kUpsertRole[] =
@@ -362,10 +400,6 @@ constexpr int kMaxPageLimit = 1000;
 // Attempts of one transaction: serialization failures and deadlocks are
 // retried with a short randomised back-off, then reported as Unavailable.
 constexpr int kMaxAttempts = 4;
-// The client waits this much longer than the server's statement_timeout, so
-// normally the server cancels a slow statement (and the connection survives)
-// before the client gives up on the connection.
-constexpr std::chrono::milliseconds kClientGrace{1000};
 
 int PageLimit(const PageRequest& page) {
   if (page.limit <= 0) return kDefaultPageLimit;
@@ -480,9 +514,7 @@ TenantRow ReadTenant(const Rows& r, int i) {
   t.name = r.Text(i, 1);
   t.region = r.Text(i, 2);
   t.created_at = r.Int(i, 3);
-  t.wrapped_data_key = r.GetBytes(i, 4);
-  t.data_key_version = r.Int(i, 5);
-  t.wrapped_index_key = r.GetBytes(i, 6);
+  t.data_key_version = r.Int(i, 4);
   return t;
 }
 
@@ -597,7 +629,7 @@ OutboxRow ReadNotification(const Rows& r, int i) {
   return n;
 }
 
-// Columns: id, current_version, created_at, ciphertext, version created_at.
+// Columns: id, current_version, created_at, ciphertext, version created_at, key_version.
 RecordRow ReadListedRecord(const Rows& r, int i, const std::string& tenant_id, const std::string& collection) {
   RecordRow row;
   row.tenant_id = tenant_id;
@@ -608,65 +640,23 @@ RecordRow ReadListedRecord(const Rows& r, int i, const std::string& tenant_id, c
   row.created_at = r.Int(i, 2);
   row.ciphertext = r.GetBytes(i, 3);
   row.updated_at = r.Int(i, 4);
+  row.key_version = r.Int(i, 5);
   return row;
 }
 
-// Reads the password file: one line, owned by us, no access for group or
-// others (the same rule libpq applies to ~/.pgpass), so a password never
-// sits in a world-readable configuration.
-Result<std::string> ReadPasswordFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return InvalidArgumentError("cannot open database password file " + path + ": " + std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return InvalidArgumentError("database password file " + path + " is not a regular file");
-  }
-  if ((st.st_mode & 077) != 0) {
-    ::close(fd);
-    return InvalidArgumentError("database password file " + path +
-                                " is readable by group or others; chmod 600 it");
-  }
-  std::string out;
-  char buf[512];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-    if (out.size() > 4096) break;
-  }
-  ::close(fd);
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  if (out.empty() || out.size() > 4096 || out.find('\n') != std::string::npos) {
-    return InvalidArgumentError("database password file " + path + " must hold exactly one line");
-  }
-  return out;
-}
-
-// Checks the DSN parses and warns when it turns certificate checks off.
-Status CheckDsn(const std::string& dsn) {
-  char* err = nullptr;
-  PQconninfoOption* opts = PQconninfoParse(dsn.c_str(), &err);
-  if (opts == nullptr) {
-    // libpq's message may quote the DSN, and the DSN may hold a password.
-    if (err != nullptr) PQfreemem(err);
-    return InvalidArgumentError("the PostgreSQL connection string (dsn) is not valid");
-  }
-  std::string sslmode;
-  std::string host;
-  for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
-    if (o->val == nullptr) continue;
-    if (std::strcmp(o->keyword, "sslmode") == 0) sslmode = o->val;
-    if (std::strcmp(o->keyword, "host") == 0) host = o->val;
-  }
-  PQconninfoFree(opts);
-  const bool unix_socket = !host.empty() && host.front() == '/';
-  if (!sslmode.empty() && sslmode != "verify-full" && !unix_socket) {
-    log::Warn("store: PostgreSQL sslmode=" + sslmode +
-              " does not verify the server's certificate and name; use sslmode=verify-full");
-  }
-  return Status::Ok();
+KeyRotationRow ReadKeyRotation(const Rows& r, int i) {
+  KeyRotationRow k;
+  k.tenant_id = r.Text(i, 0);
+  k.to_version = r.Int(i, 1);
+  k.state = r.Text(i, 2);
+  k.cursor.collection = r.Text(i, 3);
+  k.cursor.record_id = r.Text(i, 4);
+  k.cursor.version = r.Int(i, 5);
+  k.total = r.Int(i, 6);
+  k.done = r.Int(i, 7);
+  k.started_at = r.Int(i, 8);
+  k.finished_at = r.Int(i, 9);
+  return k;
 }
 
 }  // namespace
@@ -684,6 +674,7 @@ class PostgresStore final : public Store {
   Result<TenantRow> GetTenant(const std::string& id) override;
   Result<Page<TenantRow>> ListTenants(const PageRequest& page) override;
   Status DeleteTenant(const std::string& id, const AuditLink* audit) override;
+  Status SetTenantDataKeyVersion(const std::string& id, std::int64_t version, const AuditLink* audit) override;
 
   Result<bool> PutCollection(const CollectionRow& collection, const AuditLink* audit) override;
   Result<CollectionRow> GetCollection(const std::string& tenant_id, const std::string& name) override;
@@ -701,6 +692,18 @@ class PostgresStore final : public Store {
                                       const PageRequest& page) override;
   Result<Page<RecordRow>> FindRecords(const std::string& tenant_id, const std::string& collection,
                                       const std::string& field, ByteView hmac, const PageRequest& page) override;
+
+  Result<std::vector<StoredCiphertext>> ScanRecordVersionsBelowKey(const std::string& tenant_id,
+                                                                 std::int64_t below_key_version,
+                                                                 const RecordVersionKey& after, int limit) override;
+  Result<std::int64_t> CountRecordVersionsBelowKey(const std::string& tenant_id,
+                                                   std::int64_t below_key_version) override;
+  Result<std::int64_t> RewriteRecordCiphertexts(const std::string& tenant_id, std::int64_t to_version,
+                                                const std::vector<CiphertextRewrite>& rewrites,
+                                                const RecordVersionKey& cursor) override;
+  Status PutKeyRotation(const KeyRotationRow& rotation, const AuditLink* audit) override;
+  Result<KeyRotationRow> GetKeyRotation(const std::string& tenant_id) override;
+  Result<std::vector<KeyRotationRow>> ListRunningKeyRotations() override;
 
   Result<bool> PutRole(const RoleRow& role, const AuditLink* audit) override;
   Result<RoleRow> GetRole(const std::string& tenant_id, const std::string& name) override;
@@ -753,6 +756,12 @@ class PostgresStore final : public Store {
                          std::chrono::milliseconds ttl) override;
   Status ReleaseLease(const std::string& name, const std::string& node_id) override;
   Result<StorageStatus> GetStorageStatus() override;
+
+  Result<std::vector<std::string>> ListRecordsUpdatedBefore(const std::string& tenant_id,
+                                                            const std::string& collection,
+                                                            std::int64_t updated_before, int limit) override;
+  Status ExpireRecord(const std::string& tenant_id, const std::string& collection, const std::string& id,
+                      std::int64_t updated_before, const AuditLink* audit) override;
 
   PostgresPoolStats Stats() const {
     return {opened_.load(), dropped_.load(), retries_.load(), audit_commits_.load(), audit_appends_.load()};
@@ -861,30 +870,7 @@ Result<std::unique_ptr<PostgresStore>> PostgresStore::Open(const PostgresOptions
   if (options.statement_timeout_ms < 1 || options.connect_timeout_s < 1 || options.acquire_timeout_ms < 0) {
     return InvalidArgumentError("PostgreSQL timeouts must be positive");
   }
-  KURA_RETURN_IF_ERROR(CheckDsn(options.dsn));
-
-  pg::ConnectOptions connect;
-  // Defaults the DSN may override. verify-full: the connection carries
-  // ciphertext, key hashes and wrapped keys, and the server's identity must
-  // be checked, not just the channel encrypted.
-  connect.defaults = {{"sslmode", "verify-full"},
-                      {"connect_timeout", std::to_string(options.connect_timeout_s)},
-                      {"application_name", "kura"}};
-  connect.dsn = options.dsn;
-  if (!options.password_file.empty()) {
-    KURA_ASSIGN_OR_RETURN(std::string password, ReadPasswordFile(options.password_file));
-    connect.overrides.emplace_back("password", std::move(password));
-  }
-  connect.round_trip_timeout = std::chrono::milliseconds(options.statement_timeout_ms) + kClientGrace;
-  const std::string timeout = std::to_string(options.statement_timeout_ms);
-  // lock_timeout: a write blocked behind another session's lock fails
-  // (Unavailable) rather than waiting out the whole statement timeout;
-  // idle_in_transaction: a client that vanished mid-transaction releases
-  // its locks soon.
-  connect.session_setup = "SET statement_timeout = " + timeout + "; SET lock_timeout = " + timeout +
-                          "; SET idle_in_transaction_session_timeout = " +
-                          std::to_string(options.statement_timeout_ms * 4 + 1000) +
-                          "; SET client_min_messages = warning";
+  KURA_ASSIGN_OR_RETURN(pg::ConnectOptions connect, pg::MakeConnectOptions(options));
 
   std::unique_ptr<PostgresStore> store(new PostgresStore(options, std::move(connect)));
   KURA_ASSIGN_OR_RETURN(std::unique_ptr<Connection> first, store->Connect());
@@ -1055,8 +1041,7 @@ Status PostgresStore::InsertMeta(const std::string& key, ByteView value, const A
 Status PostgresStore::CreateTenant(const TenantRow& t, const AuditLink* audit) {
   return WriteAudited(audit, [&](Connection& c) {
     Params p;
-    p.Add(t.id).Add(t.name).Add(t.region).Add(t.created_at).Add(ByteView(t.wrapped_data_key));
-    p.Add(t.data_key_version).Add(ByteView(t.wrapped_index_key));
+    p.Add(t.id).Add(t.name).Add(t.region).Add(t.created_at).Add(t.data_key_version);
     return c.Exec(kInsertTenant, p, "tenant").status();
   });
 }
@@ -1095,6 +1080,18 @@ Status PostgresStore::DeleteTenant(const std::string& id, const AuditLink* audit
       KURA_RETURN_IF_ERROR(c.Exec(sql, Params().Add(id), "delete tenant").status());
     }
     return Status::Ok();
+  });
+}
+
+Status PostgresStore::SetTenantDataKeyVersion(const std::string& id, std::int64_t version, const AuditLink* audit) {
+  // The UPDATE waits for record writes holding the tenant row FOR SHARE (their
+  // version check), so once it commits no write under an older version can.
+  return Transact(audit, [&](Connection& c) -> Status {
+    KURA_ASSIGN_OR_RETURN(Rows u, c.Exec(kRaiseDataKeyVersion, Params().Add(version).Add(id), "tenant"));
+    if (u.affected() == 1) return Status::Ok();
+    KURA_ASSIGN_OR_RETURN(Rows exists, c.Exec(kTenantIdExists, Params().Add(id), "tenant"));
+    if (exists.empty()) return NotFoundError("tenant not found");
+    return AbortedError("the tenant's data key version is already at or above the new one");
   });
 }
 
@@ -1146,7 +1143,21 @@ namespace {
 Status InsertVersionRow(Connection& c, const RecordWrite& w) {
   Params p;
   p.Add(w.tenant_id).Add(w.collection).Add(w.id).Add(w.version).Add(ByteView(w.ciphertext)).Add(w.at);
+  p.Add(w.key_version);
   return c.Exec(kInsertVersion, p, "record version").status();
+}
+
+// Refuses a write sealed under a data key version that is no longer the
+// tenant's current one (a rotation moved on since the caller loaded its keys).
+Status CheckDataKeyVersion(Connection& c, const RecordWrite& w) {
+  KURA_ASSIGN_OR_RETURN(Rows r, c.Exec(kDataKeyVersion, Params().Add(w.tenant_id), "tenant"));
+  if (r.empty()) return NotFoundError("tenant not found");
+  const std::int64_t current = r.Int(0, 0);
+  if (current != w.key_version) {
+    return AbortedError("data key version " + std::to_string(w.key_version) + " is not the tenant's current (" +
+                        std::to_string(current) + ")");
+  }
+  return Status::Ok();
 }
 
 Status InsertIndexRows(Connection& c, const RecordWrite& w) {
@@ -1163,6 +1174,7 @@ Status InsertIndexRows(Connection& c, const RecordWrite& w) {
 Status PostgresStore::InsertRecord(const RecordWrite& w, const AuditLink* audit) {
   if (w.version != 1) return InvalidArgumentError("a new record starts at version 1");
   return Transact(audit, [&](Connection& c) -> Status {
+    KURA_RETURN_IF_ERROR(CheckDataKeyVersion(c, w));
     Params p;
     p.Add(w.tenant_id).Add(w.collection).Add(w.id).Add(w.version).Add(w.at).Add(w.at).AddOrNull(w.subject_hmac);
     KURA_RETURN_IF_ERROR(c.Exec(kInsertRecord, p, "record").status());
@@ -1176,6 +1188,7 @@ Status PostgresStore::UpdateRecord(const RecordWrite& w, std::int64_t expected_v
     return InvalidArgumentError("the new version must be the expected version plus one");
   }
   return Transact(audit, [&](Connection& c) -> Status {
+    KURA_RETURN_IF_ERROR(CheckDataKeyVersion(c, w));
     {
       Params p;
       p.Add(w.version).Add(w.at).AddOrNull(w.subject_hmac).Add(w.tenant_id).Add(w.collection).Add(w.id);
@@ -1237,6 +1250,7 @@ Result<RecordRow> PostgresStore::GetRecord(const std::string& tenant_id, const s
     row.version = r.Int(0, 2);
     row.ciphertext = r.GetBytes(0, 3);
     row.updated_at = r.Int(0, 4);
+    row.key_version = r.Int(0, 5);
     out = std::move(row);
     return Status::Ok();
   }));
@@ -1290,6 +1304,102 @@ Result<Page<RecordRow>> PostgresStore::FindRecords(const std::string& tenant_id,
     return Status::Ok();
   }));
   FinishPage(out, limit, &RecordRow::id);
+  return out;
+}
+
+Result<std::vector<StoredCiphertext>> PostgresStore::ScanRecordVersionsBelowKey(const std::string& tenant_id,
+                                                                              std::int64_t below_key_version,
+                                                                              const RecordVersionKey& after,
+                                                                              int limit) {
+  if (limit < 1 || limit > 10000) return InvalidArgumentError("limit must be 1-10000");
+  std::vector<StoredCiphertext> out;
+  KURA_RETURN_IF_ERROR(Read([&](Connection& c) -> Status {
+    Params p;
+    p.Add(tenant_id).Add(after.collection).Add(after.record_id).Add(after.version).Add(below_key_version);
+    p.Add(static_cast<std::int64_t>(limit));
+    KURA_ASSIGN_OR_RETURN(Rows r, c.Exec(kScanBelowKey, p, "record versions"));
+    out.clear();
+    for (int i = 0; i < r.size(); ++i) {
+      StoredCiphertext v;
+      v.key.collection = r.Text(i, 0);
+      v.key.record_id = r.Text(i, 1);
+      v.key.version = r.Int(i, 2);
+      v.key_version = r.Int(i, 3);
+      v.ciphertext = r.GetBytes(i, 4);
+      out.push_back(std::move(v));
+    }
+    return Status::Ok();
+  }));
+  return out;
+}
+
+Result<std::int64_t> PostgresStore::CountRecordVersionsBelowKey(const std::string& tenant_id,
+                                                                std::int64_t below_key_version) {
+  std::int64_t count = 0;
+  KURA_RETURN_IF_ERROR(Read([&](Connection& c) -> Status {
+    KURA_ASSIGN_OR_RETURN(Rows r,
+                          c.Exec(kCountBelowKey, Params().Add(tenant_id).Add(below_key_version), "record versions"));
+    count = r.empty() ? 0 : r.Int(0, 0);
+    return Status::Ok();
+  }));
+  return count;
+}
+
+Result<std::int64_t> PostgresStore::RewriteRecordCiphertexts(const std::string& tenant_id, std::int64_t to_version,
+                                                             const std::vector<CiphertextRewrite>& rewrites,
+                                                             const RecordVersionKey& cursor) {
+  std::int64_t rewritten = 0;
+  Status s = Transact([&](Connection& c) -> Status {
+    rewritten = 0;  // a retried transaction counts again from the start
+    for (const CiphertextRewrite& w : rewrites) {
+      Params p;
+      p.Add(ByteView(w.ciphertext)).Add(to_version).Add(tenant_id).Add(w.key.collection).Add(w.key.record_id);
+      p.Add(w.key.version).Add(w.from_key_version);
+      KURA_ASSIGN_OR_RETURN(Rows r, c.Exec(kRewriteCiphertext, p, "re-encrypted record version"));
+      rewritten += r.affected();
+    }
+    Params p;
+    p.Add(cursor.collection).Add(cursor.record_id).Add(cursor.version).Add(rewritten).Add(tenant_id).Add(to_version);
+    KURA_ASSIGN_OR_RETURN(Rows r, c.Exec(kAdvanceRotation, p, "key rotation"));
+    if (r.affected() == 0) {
+      return AbortedError("no key rotation to version " + std::to_string(to_version) + " is running");
+    }
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return rewritten;
+}
+
+Status PostgresStore::PutKeyRotation(const KeyRotationRow& k, const AuditLink* audit) {
+  return Transact(audit, [&](Connection& c) -> Status {
+    KURA_ASSIGN_OR_RETURN(Rows t, c.Exec(kShareTenant, Params().Add(k.tenant_id), "tenant"));
+    if (t.empty()) return NotFoundError("tenant not found");
+    Params p;
+    p.Add(k.tenant_id).Add(k.to_version).Add(k.state).Add(k.cursor.collection).Add(k.cursor.record_id);
+    p.Add(k.cursor.version).Add(k.total).Add(k.done).Add(k.started_at).Add(k.finished_at);
+    return c.Exec(kPutRotation, p, "key rotation").status();
+  });
+}
+
+Result<KeyRotationRow> PostgresStore::GetKeyRotation(const std::string& tenant_id) {
+  std::optional<KeyRotationRow> out;
+  KURA_RETURN_IF_ERROR(Read([&](Connection& c) -> Status {
+    KURA_ASSIGN_OR_RETURN(Rows r, c.Exec(kGetRotation, Params().Add(tenant_id), "key rotation"));
+    if (!r.empty()) out = ReadKeyRotation(r, 0);
+    return Status::Ok();
+  }));
+  if (!out) return NotFoundError("no key rotation");
+  return std::move(*out);
+}
+
+Result<std::vector<KeyRotationRow>> PostgresStore::ListRunningKeyRotations() {
+  std::vector<KeyRotationRow> out;
+  KURA_RETURN_IF_ERROR(Read([&](Connection& c) -> Status {
+    KURA_ASSIGN_OR_RETURN(Rows r, c.Exec(kListRunningRotations, Params(), "key rotations"));
+    out.clear();
+    for (int i = 0; i < r.size(); ++i) out.push_back(ReadKeyRotation(r, i));
+    return Status::Ok();
+  }));
   return out;
 }
 
@@ -1927,6 +2037,58 @@ Result<StorageStatus> PostgresStore::GetStorageStatus() {
     return Status::Ok();
   }));
   return out;
+}
+
+// --- Retention
+
+namespace {
+
+// records.updated_at is the write time of the current version (insert and
+// every update set it).
+constexpr char kListUpdatedBefore[] =
+    "SELECT id FROM records WHERE tenant_id = $1 AND collection = $2 AND updated_at < $3 ORDER BY id LIMIT $4";
+// The age test and the delete are one statement: a record updated after it
+// was listed is kept.
+constexpr char kDeleteRecordUpdatedBefore[] =
+    "DELETE FROM records WHERE tenant_id = $1 AND collection = $2 AND id = $3 AND updated_at < $4";
+constexpr char kRecordExists[] = "SELECT 1 FROM records WHERE tenant_id = $1 AND collection = $2 AND id = $3";
+
+}  // namespace
+
+Result<std::vector<std::string>> PostgresStore::ListRecordsUpdatedBefore(const std::string& tenant_id,
+                                                                         const std::string& collection,
+                                                                         std::int64_t updated_before, int limit) {
+  if (limit < 1) return InvalidArgumentError("limit must be at least 1");
+  std::vector<std::string> out;
+  KURA_RETURN_IF_ERROR(Read([&](Connection& c) -> Status {
+    Params p;
+    p.Add(tenant_id).Add(collection).Add(updated_before).Add(static_cast<std::int64_t>(limit));
+    KURA_ASSIGN_OR_RETURN(Rows r, c.Exec(kListUpdatedBefore, p, "records"));
+    out.clear();
+    for (int i = 0; i < r.size(); ++i) out.push_back(r.Text(i, 0));
+    return Status::Ok();
+  }));
+  return out;
+}
+
+Status PostgresStore::ExpireRecord(const std::string& tenant_id, const std::string& collection, const std::string& id,
+                                   std::int64_t updated_before, const AuditLink* audit) {
+  return Transact(audit, [&](Connection& c) -> Status {
+    KURA_ASSIGN_OR_RETURN(
+        Rows deleted,
+        c.Exec(kDeleteRecordUpdatedBefore, Params().Add(tenant_id).Add(collection).Add(id).Add(updated_before),
+               "expire record"));
+    if (deleted.affected() == 0) {
+      KURA_ASSIGN_OR_RETURN(Rows exists,
+                            c.Exec(kRecordExists, Params().Add(tenant_id).Add(collection).Add(id), "record"));
+      if (exists.empty()) return NotFoundError("record not found");
+      return AbortedError("record was updated after the retention cutoff");
+    }
+    for (const char* sql : {kDeleteIndex, kDeleteVersions}) {
+      KURA_RETURN_IF_ERROR(c.Exec(sql, Params().Add(tenant_id).Add(collection).Add(id), "expire record").status());
+    }
+    return Status::Ok();
+  });
 }
 
 // --- Entry points

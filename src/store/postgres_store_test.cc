@@ -37,8 +37,6 @@ TenantRow Tenant(const std::string& id) {
   t.name = "Tenant " + id;
   t.region = "eu";
   t.created_at = 1700000000;
-  t.wrapped_data_key = B("wrapped-dek");
-  t.wrapped_index_key = B("wrapped-idx");
   return t;
 }
 

@@ -1,6 +1,12 @@
 #include "store/sqlite_internal.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <mutex>
 #include <string>
@@ -241,5 +247,38 @@ Result<std::int64_t> Connection::QueryInt(std::string_view sql, std::string_view
 std::int64_t Connection::Changes() const { return sqlite3_changes64(db_); }
 
 bool Connection::InAutocommit() const { return sqlite3_get_autocommit(db_) != 0; }
+
+// Creates missing directories of `dir` with mode 0700: the data directory
+// holds the database and is nobody else's business. Existing directories are
+// left as the operator set them.
+Status MakeDirectories(const std::filesystem::path& dir) {
+  if (dir.empty()) return Status::Ok();
+  std::error_code ec;
+  if (std::filesystem::is_directory(dir, ec)) return Status::Ok();
+  KURA_RETURN_IF_ERROR(MakeDirectories(dir.parent_path()));
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return UnavailableError("cannot create database directory " + dir.string() + ": " + std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
+// Creates the database file (and fixes leftover WAL/SHM files) with mode 0600
+// before SQLite opens it: SQLite would create it 0644 minus umask, and it
+// copies the database file's mode to the -wal and -shm files it creates.
+Status PrepareDatabaseFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return UnavailableError("cannot open database file " + path + ": " + std::strerror(errno));
+  int rc = ::fchmod(fd, 0600);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return UnavailableError("cannot set mode 0600 on " + path + ": " + std::strerror(err));
+  for (const char* suffix : {"-wal", "-shm"}) {
+    std::string side = path + suffix;
+    if (::chmod(side.c_str(), 0600) != 0 && errno != ENOENT) {
+      return UnavailableError("cannot set mode 0600 on " + side + ": " + std::strerror(errno));
+    }
+  }
+  return Status::Ok();
+}
 
 }  // namespace kura::store::sqlite

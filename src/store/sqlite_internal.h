@@ -11,6 +11,7 @@
 #define KURA_STORE_SQLITE_INTERNAL_H_
 
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -125,6 +126,14 @@ class Connection {
   std::string path_;
   std::unordered_map<const char*, sqlite3_stmt*> cache_;
 };
+
+// Creates missing directories of `dir` with mode 0700 (existing ones are left
+// as the operator set them). Unavailable when one cannot be made.
+Status MakeDirectories(const std::filesystem::path& dir);
+// Creates a database file with mode 0600 (and sets 0600 on leftover -wal and
+// -shm files) before SQLite opens it, which would create it 0644 minus umask
+// and copy that mode to its side files. Unavailable on failure.
+Status PrepareDatabaseFile(const std::string& path);
 
 // Runs ApplyMigrations on a connection (the writer, before its thread starts).
 // SQLite's exclusive schema lock is BEGIN IMMEDIATE.

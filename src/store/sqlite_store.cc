@@ -78,13 +78,13 @@ constexpr char kPutMeta[] =
 constexpr char kInsertMeta[] = "INSERT INTO meta (name, value) VALUES (?, ?)";
 
 constexpr char kInsertTenant[] =
-    "INSERT INTO tenants (id, name, region, created_at, wrapped_data_key, data_key_version, wrapped_index_key) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)";
+    "INSERT INTO tenants (id, name, region, created_at, data_key_version) "
+    "VALUES (?, ?, ?, ?, ?)";
 constexpr char kGetTenant[] =
-    "SELECT id, name, region, created_at, wrapped_data_key, data_key_version, wrapped_index_key "
+    "SELECT id, name, region, created_at, data_key_version "
     "FROM tenants WHERE id = ?";
 constexpr char kListTenants[] =
-    "SELECT id, name, region, created_at, wrapped_data_key, data_key_version, wrapped_index_key "
+    "SELECT id, name, region, created_at, data_key_version "
     "FROM tenants WHERE id > ? ORDER BY id LIMIT ?";
 constexpr char kTenantExists[] = "SELECT 1 FROM tenants WHERE id = ?";
 // Children first, so no delete depends on ON DELETE CASCADE being enabled.
@@ -101,6 +101,7 @@ constexpr const char* kDeleteTenantRows[] = {
     // Lockbox: requests (grants) and their notifications, delivered or not.
     "DELETE FROM access_requests WHERE tenant_id = ?",
     "DELETE FROM notification_outbox WHERE tenant_id = ?",
+    "DELETE FROM key_rotations WHERE tenant_id = ?",
     "DELETE FROM tenants WHERE id = ?",
 };
 
@@ -126,8 +127,13 @@ constexpr char kCasRecord[] =
 constexpr char kCurrentVersion[] =
     "SELECT current_version FROM records WHERE tenant_id = ? AND collection = ? AND id = ?";
 constexpr char kInsertVersion[] =
-    "INSERT INTO record_versions (tenant_id, collection, record_id, version, ciphertext, created_at) "
-    "VALUES (?, ?, ?, ?, ?, ?)";
+    "INSERT INTO record_versions (tenant_id, collection, record_id, version, ciphertext, created_at, key_version) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)";
+// The data key version a record write must be sealed under (SQLite serialises
+// writers, so what this reads holds until the write commits).
+constexpr char kDataKeyVersion[] = "SELECT data_key_version FROM tenants WHERE id = ?";
+constexpr char kRaiseDataKeyVersion[] =
+    "UPDATE tenants SET data_key_version = ?1 WHERE id = ?2 AND data_key_version < ?1";
 constexpr char kPruneVersions[] =
     "DELETE FROM record_versions WHERE tenant_id = ? AND collection = ? AND record_id = ? AND version <= ?";
 // A field listed twice with the same value is one entry, not a conflict.
@@ -139,12 +145,12 @@ constexpr char kDeleteVersions[] =
     "DELETE FROM record_versions WHERE tenant_id = ? AND collection = ? AND record_id = ?";
 constexpr char kDeleteRecord[] = "DELETE FROM records WHERE tenant_id = ? AND collection = ? AND id = ?";
 constexpr char kGetCurrentRecord[] =
-    "SELECT r.current_version, r.created_at, v.version, v.ciphertext, v.created_at "
+    "SELECT r.current_version, r.created_at, v.version, v.ciphertext, v.created_at, v.key_version "
     "FROM records r JOIN record_versions v ON v.tenant_id = r.tenant_id AND v.collection = r.collection "
     "AND v.record_id = r.id AND v.version = r.current_version "
     "WHERE r.tenant_id = ? AND r.collection = ? AND r.id = ?";
 constexpr char kGetRecordVersion[] =
-    "SELECT r.current_version, r.created_at, v.version, v.ciphertext, v.created_at "
+    "SELECT r.current_version, r.created_at, v.version, v.ciphertext, v.created_at, v.key_version "
     "FROM records r JOIN record_versions v ON v.tenant_id = r.tenant_id AND v.collection = r.collection "
     "AND v.record_id = r.id "
     "WHERE r.tenant_id = ? AND r.collection = ? AND r.id = ? AND v.version = ?";
@@ -152,18 +158,49 @@ constexpr char kListVersions[] =
     "SELECT version, created_at FROM record_versions WHERE tenant_id = ? AND collection = ? AND record_id = ? "
     "ORDER BY version DESC";
 constexpr char kListRecords[] =
-    "SELECT r.id, r.current_version, r.created_at, v.ciphertext, v.created_at "
+    "SELECT r.id, r.current_version, r.created_at, v.ciphertext, v.created_at, v.key_version "
     "FROM records r JOIN record_versions v ON v.tenant_id = r.tenant_id AND v.collection = r.collection "
     "AND v.record_id = r.id AND v.version = r.current_version "
     "WHERE r.tenant_id = ? AND r.collection = ? AND r.id > ? ORDER BY r.id LIMIT ?";
 constexpr char kFindRecords[] =
-    "SELECT r.id, r.current_version, r.created_at, v.ciphertext, v.created_at "
+    "SELECT r.id, r.current_version, r.created_at, v.ciphertext, v.created_at, v.key_version "
     "FROM record_index i "
     "JOIN records r ON r.tenant_id = i.tenant_id AND r.collection = i.collection AND r.id = i.record_id "
     "JOIN record_versions v ON v.tenant_id = r.tenant_id AND v.collection = r.collection "
     "AND v.record_id = r.id AND v.version = r.current_version "
     "WHERE i.tenant_id = ? AND i.collection = ? AND i.field = ? AND i.hmac = ? AND i.record_id > ? "
     "ORDER BY i.record_id LIMIT ?";
+
+// DEK rotation. The scan walks the primary key from the cursor (a row-value
+// comparison both engines plan as an index range) and filters key_version on
+// the way: rows already re-encrypted cost a key comparison, not a fetch.
+constexpr char kScanBelowKey[] =
+    "SELECT collection, record_id, version, key_version, ciphertext FROM record_versions "
+    "WHERE tenant_id = ? AND (collection, record_id, version) > (?, ?, ?) AND key_version < ? "
+    "ORDER BY collection, record_id, version LIMIT ?";
+constexpr char kCountBelowKey[] =
+    "SELECT COUNT(*) FROM record_versions WHERE tenant_id = ? AND key_version < ?";
+// Compare-and-set on (row, old key version): a version pruned, deleted or
+// already rewritten meanwhile matches nothing.
+constexpr char kRewriteCiphertext[] =
+    "UPDATE record_versions SET ciphertext = ?, key_version = ? "
+    "WHERE tenant_id = ? AND collection = ? AND record_id = ? AND version = ? AND key_version = ?";
+constexpr char kAdvanceRotation[] =
+    "UPDATE key_rotations SET cursor_collection = ?, cursor_record_id = ?, cursor_version = ?, done = done + ? "
+    "WHERE tenant_id = ? AND to_version = ? AND state = 'running'";
+constexpr char kPutRotation[] =
+    "INSERT INTO key_rotations (tenant_id, to_version, state, cursor_collection, cursor_record_id, cursor_version, "
+    "total, done, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (tenant_id) DO UPDATE SET to_version = excluded.to_version, state = excluded.state, "
+    "cursor_collection = excluded.cursor_collection, cursor_record_id = excluded.cursor_record_id, "
+    "cursor_version = excluded.cursor_version, total = excluded.total, done = excluded.done, "
+    "started_at = excluded.started_at, finished_at = excluded.finished_at";
+constexpr char kGetRotation[] =
+    "SELECT tenant_id, to_version, state, cursor_collection, cursor_record_id, cursor_version, total, done, "
+    "started_at, finished_at FROM key_rotations WHERE tenant_id = ?";
+constexpr char kListRunningRotations[] =
+    "SELECT tenant_id, to_version, state, cursor_collection, cursor_record_id, cursor_version, total, done, "
+    "started_at, finished_at FROM key_rotations WHERE state = 'running' ORDER BY tenant_id";
 
 constexpr char kRoleExists[] = "SELECT 1 FROM roles WHERE tenant_id = ? AND name = ?";
 constexpr char kUpsertRole[] =
@@ -405,9 +442,7 @@ TenantRow ReadTenant(const Statement& st) {
   t.name = st.ColumnText(1);
   t.region = st.ColumnText(2);
   t.created_at = st.ColumnInt(3);
-  t.wrapped_data_key = st.ColumnBytes(4);
-  t.data_key_version = st.ColumnInt(5);
-  t.wrapped_index_key = st.ColumnBytes(6);
+  t.data_key_version = st.ColumnInt(4);
   return t;
 }
 
@@ -522,7 +557,7 @@ OutboxRow ReadNotification(const Statement& st) {
   return n;
 }
 
-// Columns: id, current_version, created_at, ciphertext, version created_at.
+// Columns: id, current_version, created_at, ciphertext, version created_at, key_version.
 RecordRow ReadListedRecord(const Statement& st, const std::string& tenant_id, const std::string& collection) {
   RecordRow r;
   r.tenant_id = tenant_id;
@@ -533,40 +568,23 @@ RecordRow ReadListedRecord(const Statement& st, const std::string& tenant_id, co
   r.created_at = st.ColumnInt(2);
   r.ciphertext = st.ColumnBytes(3);
   r.updated_at = st.ColumnInt(4);
+  r.key_version = st.ColumnInt(5);
   return r;
 }
 
-// Creates missing directories of `dir` with mode 0700: the data directory
-// holds the database and is nobody else's business. Existing directories are
-// left as the operator set them.
-Status MakeDirectories(const std::filesystem::path& dir) {
-  if (dir.empty()) return Status::Ok();
-  std::error_code ec;
-  if (std::filesystem::is_directory(dir, ec)) return Status::Ok();
-  KURA_RETURN_IF_ERROR(MakeDirectories(dir.parent_path()));
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    return UnavailableError("cannot create database directory " + dir.string() + ": " + std::strerror(errno));
-  }
-  return Status::Ok();
-}
-
-// Creates the database file (and fixes leftover WAL/SHM files) with mode 0600
-// before SQLite opens it: SQLite would create it 0644 minus umask, and it
-// copies the database file's mode to the -wal and -shm files it creates.
-Status PrepareFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return UnavailableError("cannot open database file " + path + ": " + std::strerror(errno));
-  int rc = ::fchmod(fd, 0600);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) return UnavailableError("cannot set mode 0600 on " + path + ": " + std::strerror(err));
-  for (const char* suffix : {"-wal", "-shm"}) {
-    std::string side = path + suffix;
-    if (::chmod(side.c_str(), 0600) != 0 && errno != ENOENT) {
-      return UnavailableError("cannot set mode 0600 on " + side + ": " + std::strerror(errno));
-    }
-  }
-  return Status::Ok();
+KeyRotationRow ReadKeyRotation(const Statement& st) {
+  KeyRotationRow k;
+  k.tenant_id = st.ColumnText(0);
+  k.to_version = st.ColumnInt(1);
+  k.state = st.ColumnText(2);
+  k.cursor.collection = st.ColumnText(3);
+  k.cursor.record_id = st.ColumnText(4);
+  k.cursor.version = st.ColumnInt(5);
+  k.total = st.ColumnInt(6);
+  k.done = st.ColumnInt(7);
+  k.started_at = st.ColumnInt(8);
+  k.finished_at = st.ColumnInt(9);
+  return k;
 }
 
 }  // namespace
@@ -584,6 +602,7 @@ class SqliteStore final : public Store {
   Result<TenantRow> GetTenant(const std::string& id) override;
   Result<Page<TenantRow>> ListTenants(const PageRequest& page) override;
   Status DeleteTenant(const std::string& id, const AuditLink* audit) override;
+  Status SetTenantDataKeyVersion(const std::string& id, std::int64_t version, const AuditLink* audit) override;
 
   Result<bool> PutCollection(const CollectionRow& collection, const AuditLink* audit) override;
   Result<CollectionRow> GetCollection(const std::string& tenant_id, const std::string& name) override;
@@ -601,6 +620,18 @@ class SqliteStore final : public Store {
                                       const PageRequest& page) override;
   Result<Page<RecordRow>> FindRecords(const std::string& tenant_id, const std::string& collection,
                                       const std::string& field, ByteView hmac, const PageRequest& page) override;
+
+  Result<std::vector<StoredCiphertext>> ScanRecordVersionsBelowKey(const std::string& tenant_id,
+                                                                 std::int64_t below_key_version,
+                                                                 const RecordVersionKey& after, int limit) override;
+  Result<std::int64_t> CountRecordVersionsBelowKey(const std::string& tenant_id,
+                                                   std::int64_t below_key_version) override;
+  Result<std::int64_t> RewriteRecordCiphertexts(const std::string& tenant_id, std::int64_t to_version,
+                                                const std::vector<CiphertextRewrite>& rewrites,
+                                                const RecordVersionKey& cursor) override;
+  Status PutKeyRotation(const KeyRotationRow& rotation, const AuditLink* audit) override;
+  Result<KeyRotationRow> GetKeyRotation(const std::string& tenant_id) override;
+  Result<std::vector<KeyRotationRow>> ListRunningKeyRotations() override;
 
   Result<bool> PutRole(const RoleRow& role, const AuditLink* audit) override;
   Result<RoleRow> GetRole(const std::string& tenant_id, const std::string& name) override;
@@ -652,6 +683,12 @@ class SqliteStore final : public Store {
                          std::chrono::milliseconds ttl) override;
   Status ReleaseLease(const std::string& name, const std::string& node_id) override;
   Result<StorageStatus> GetStorageStatus() override;
+
+  Result<std::vector<std::string>> ListRecordsUpdatedBefore(const std::string& tenant_id,
+                                                            const std::string& collection,
+                                                            std::int64_t updated_before, int limit) override;
+  Status ExpireRecord(const std::string& tenant_id, const std::string& collection, const std::string& id,
+                      std::int64_t updated_before, const AuditLink* audit) override;
 
   GroupCommitStats Stats() const { return {commits_.load(), ops_.load(), checkpoints_.load()}; }
   Status ExecOnWriter(const std::string& sql) {
@@ -818,8 +855,8 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptions& opti
   if (options.path.empty()) return InvalidArgumentError("database path is empty");
   if (options.max_batch < 1) return InvalidArgumentError("max_batch must be at least 1");
   std::filesystem::path path(options.path);
-  KURA_RETURN_IF_ERROR(MakeDirectories(path.parent_path()));
-  KURA_RETURN_IF_ERROR(PrepareFile(options.path));
+  KURA_RETURN_IF_ERROR(sqlite::MakeDirectories(path.parent_path()));
+  KURA_RETURN_IF_ERROR(sqlite::PrepareDatabaseFile(options.path));
 
   sqlite::ConnectionOptions wopts;
   wopts.path = options.path;
@@ -1190,9 +1227,7 @@ Status SqliteStore::CreateTenant(const TenantRow& t, const AuditLink* audit) {
     st.Bind(2, t.name);
     st.Bind(3, t.region);
     st.Bind(4, t.created_at);
-    st.Bind(5, ByteView(t.wrapped_data_key));
-    st.Bind(6, t.data_key_version);
-    st.Bind(7, ByteView(t.wrapped_index_key));
+    st.Bind(5, t.data_key_version);
     return st.Run("tenant");
   });
 }
@@ -1238,6 +1273,23 @@ Status SqliteStore::DeleteTenant(const std::string& id, const AuditLink* audit) 
       KURA_RETURN_IF_ERROR(st.Run("delete tenant"));
     }
     return Status::Ok();
+  });
+}
+
+Status SqliteStore::SetTenantDataKeyVersion(const std::string& id, std::int64_t version, const AuditLink* audit) {
+  return Write(audit, [&](Connection& c) -> Status {
+    {
+      KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kRaiseDataKeyVersion));
+      st.Bind(1, version);
+      st.Bind(2, id);
+      KURA_RETURN_IF_ERROR(st.Run("tenant"));
+    }
+    if (c.Changes() == 1) return Status::Ok();
+    KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kTenantExists));
+    st.Bind(1, id);
+    KURA_ASSIGN_OR_RETURN(bool row, st.Step("tenant"));
+    if (!row) return NotFoundError("tenant not found");
+    return AbortedError("the tenant's data key version is already at or above the new one");
   });
 }
 
@@ -1304,7 +1356,23 @@ Status InsertVersionRow(Connection& c, const RecordWrite& w) {
   st.Bind(4, w.version);
   st.Bind(5, ByteView(w.ciphertext));
   st.Bind(6, w.at);
+  st.Bind(7, w.key_version);
   return st.Run("record version");
+}
+
+// Refuses a write sealed under a data key version that is no longer the
+// tenant's current one (a rotation moved on since the caller loaded its keys).
+Status CheckDataKeyVersion(Connection& c, const RecordWrite& w) {
+  KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kDataKeyVersion));
+  st.Bind(1, w.tenant_id);
+  KURA_ASSIGN_OR_RETURN(bool row, st.Step("tenant"));
+  if (!row) return NotFoundError("tenant not found");
+  const std::int64_t current = st.ColumnInt(0);
+  if (current != w.key_version) {
+    return AbortedError("data key version " + std::to_string(w.key_version) + " is not the tenant's current (" +
+                        std::to_string(current) + ")");
+  }
+  return Status::Ok();
 }
 
 Status InsertIndexRows(Connection& c, const RecordWrite& w) {
@@ -1327,6 +1395,7 @@ Status InsertIndexRows(Connection& c, const RecordWrite& w) {
 Status SqliteStore::InsertRecord(const RecordWrite& w, const AuditLink* audit) {
   if (w.version != 1) return InvalidArgumentError("a new record starts at version 1");
   return Write(audit, [&](Connection& c) -> Status {
+    KURA_RETURN_IF_ERROR(CheckDataKeyVersion(c, w));
     {
       KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kInsertRecord));
       st.Bind(1, w.tenant_id);
@@ -1348,6 +1417,7 @@ Status SqliteStore::UpdateRecord(const RecordWrite& w, std::int64_t expected_ver
     return InvalidArgumentError("the new version must be the expected version plus one");
   }
   return Write(audit, [&](Connection& c) -> Status {
+    KURA_RETURN_IF_ERROR(CheckDataKeyVersion(c, w));
     {
       KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kCasRecord));
       st.Bind(1, w.version);
@@ -1429,6 +1499,7 @@ Result<RecordRow> SqliteStore::GetRecord(const std::string& tenant_id, const std
   out.version = st.ColumnInt(2);
   out.ciphertext = st.ColumnBytes(3);
   out.updated_at = st.ColumnInt(4);
+  out.key_version = st.ColumnInt(5);
   return out;
 }
 
@@ -1488,6 +1559,126 @@ Result<Page<RecordRow>> SqliteStore::FindRecords(const std::string& tenant_id, c
     out.items.push_back(ReadListedRecord(st, tenant_id, collection));
   }
   FinishPage(out, limit, &RecordRow::id);
+  return out;
+}
+
+Result<std::vector<StoredCiphertext>> SqliteStore::ScanRecordVersionsBelowKey(const std::string& tenant_id,
+                                                                            std::int64_t below_key_version,
+                                                                            const RecordVersionKey& after,
+                                                                            int limit) {
+  if (limit < 1 || limit > 10000) return InvalidArgumentError("limit must be 1-10000");
+  KURA_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  KURA_ASSIGN_OR_RETURN(Statement st, (*r).Prepare(kScanBelowKey));
+  st.Bind(1, tenant_id);
+  st.Bind(2, after.collection);
+  st.Bind(3, after.record_id);
+  st.Bind(4, after.version);
+  st.Bind(5, below_key_version);
+  st.Bind(6, static_cast<std::int64_t>(limit));
+  std::vector<StoredCiphertext> out;
+  for (;;) {
+    KURA_ASSIGN_OR_RETURN(bool row, st.Step("record versions"));
+    if (!row) break;
+    StoredCiphertext c;
+    c.key.collection = st.ColumnText(0);
+    c.key.record_id = st.ColumnText(1);
+    c.key.version = st.ColumnInt(2);
+    c.key_version = st.ColumnInt(3);
+    c.ciphertext = st.ColumnBytes(4);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+Result<std::int64_t> SqliteStore::CountRecordVersionsBelowKey(const std::string& tenant_id,
+                                                              std::int64_t below_key_version) {
+  KURA_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  KURA_ASSIGN_OR_RETURN(Statement st, (*r).Prepare(kCountBelowKey));
+  st.Bind(1, tenant_id);
+  st.Bind(2, below_key_version);
+  KURA_ASSIGN_OR_RETURN(bool row, st.Step("record versions"));
+  return row ? st.ColumnInt(0) : 0;
+}
+
+Result<std::int64_t> SqliteStore::RewriteRecordCiphertexts(const std::string& tenant_id, std::int64_t to_version,
+                                                           const std::vector<CiphertextRewrite>& rewrites,
+                                                           const RecordVersionKey& cursor) {
+  std::int64_t rewritten = 0;
+  Status s = Write([&](Connection& c) -> Status {
+    rewritten = 0;
+    if (!rewrites.empty()) {
+      // One prepared statement for the whole batch, in the writer's one
+      // transaction: a batch costs one commit however many rows it carries.
+      KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kRewriteCiphertext));
+      for (const CiphertextRewrite& w : rewrites) {
+        st.Bind(1, ByteView(w.ciphertext));
+        st.Bind(2, to_version);
+        st.Bind(3, tenant_id);
+        st.Bind(4, w.key.collection);
+        st.Bind(5, w.key.record_id);
+        st.Bind(6, w.key.version);
+        st.Bind(7, w.from_key_version);
+        KURA_RETURN_IF_ERROR(st.Run("re-encrypted record version"));
+        rewritten += c.Changes();
+        st.Reset();
+      }
+    }
+    KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kAdvanceRotation));
+    st.Bind(1, cursor.collection);
+    st.Bind(2, cursor.record_id);
+    st.Bind(3, cursor.version);
+    st.Bind(4, rewritten);
+    st.Bind(5, tenant_id);
+    st.Bind(6, to_version);
+    KURA_RETURN_IF_ERROR(st.Run("key rotation"));
+    if (c.Changes() == 0) return AbortedError("no key rotation to version " + std::to_string(to_version) + " is running");
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return rewritten;
+}
+
+Status SqliteStore::PutKeyRotation(const KeyRotationRow& k, const AuditLink* audit) {
+  return Write(audit, [&](Connection& c) -> Status {
+    {
+      KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kTenantExists));
+      st.Bind(1, k.tenant_id);
+      KURA_ASSIGN_OR_RETURN(bool row, st.Step("tenant"));
+      if (!row) return NotFoundError("tenant not found");
+    }
+    KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kPutRotation));
+    st.Bind(1, k.tenant_id);
+    st.Bind(2, k.to_version);
+    st.Bind(3, k.state);
+    st.Bind(4, k.cursor.collection);
+    st.Bind(5, k.cursor.record_id);
+    st.Bind(6, k.cursor.version);
+    st.Bind(7, k.total);
+    st.Bind(8, k.done);
+    st.Bind(9, k.started_at);
+    st.Bind(10, k.finished_at);
+    return st.Run("key rotation");
+  });
+}
+
+Result<KeyRotationRow> SqliteStore::GetKeyRotation(const std::string& tenant_id) {
+  KURA_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  KURA_ASSIGN_OR_RETURN(Statement st, (*r).Prepare(kGetRotation));
+  st.Bind(1, tenant_id);
+  KURA_ASSIGN_OR_RETURN(bool row, st.Step("key rotation"));
+  if (!row) return NotFoundError("no key rotation");
+  return ReadKeyRotation(st);
+}
+
+Result<std::vector<KeyRotationRow>> SqliteStore::ListRunningKeyRotations() {
+  KURA_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  KURA_ASSIGN_OR_RETURN(Statement st, (*r).Prepare(kListRunningRotations));
+  std::vector<KeyRotationRow> out;
+  for (;;) {
+    KURA_ASSIGN_OR_RETURN(bool row, st.Step("key rotations"));
+    if (!row) break;
+    out.push_back(ReadKeyRotation(st));
+  }
   return out;
 }
 
@@ -2166,6 +2357,71 @@ Result<StorageStatus> SqliteStore::GetStorageStatus() {
     out.leases.push_back({st.ColumnText(0), st.ColumnText(1), st.ColumnInt(2)});
   }
   return out;
+}
+
+// --- Retention
+
+namespace {
+
+// records.updated_at is the write time of the current version (insert and
+// every update set it).
+constexpr char kListUpdatedBefore[] =
+    "SELECT id FROM records WHERE tenant_id = ? AND collection = ? AND updated_at < ? ORDER BY id LIMIT ?";
+// The age test and the delete are one statement: a record updated after it
+// was listed is kept.
+constexpr char kDeleteRecordUpdatedBefore[] =
+    "DELETE FROM records WHERE tenant_id = ? AND collection = ? AND id = ? AND updated_at < ?";
+
+}  // namespace
+
+Result<std::vector<std::string>> SqliteStore::ListRecordsUpdatedBefore(const std::string& tenant_id,
+                                                                       const std::string& collection,
+                                                                       std::int64_t updated_before, int limit) {
+  if (limit < 1) return InvalidArgumentError("limit must be at least 1");
+  KURA_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  KURA_ASSIGN_OR_RETURN(Statement st, (*r).Prepare(kListUpdatedBefore));
+  st.Bind(1, tenant_id);
+  st.Bind(2, collection);
+  st.Bind(3, updated_before);
+  st.Bind(4, static_cast<std::int64_t>(limit));
+  std::vector<std::string> out;
+  for (;;) {
+    KURA_ASSIGN_OR_RETURN(bool row, st.Step("records"));
+    if (!row) break;
+    out.push_back(st.ColumnText(0));
+  }
+  return out;
+}
+
+Status SqliteStore::ExpireRecord(const std::string& tenant_id, const std::string& collection, const std::string& id,
+                                 std::int64_t updated_before, const AuditLink* audit) {
+  return Write(audit, [&](Connection& c) -> Status {
+    {
+      KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kDeleteRecordUpdatedBefore));
+      st.Bind(1, tenant_id);
+      st.Bind(2, collection);
+      st.Bind(3, id);
+      st.Bind(4, updated_before);
+      KURA_RETURN_IF_ERROR(st.Run("expire record"));
+    }
+    if (c.Changes() == 0) {
+      KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kCurrentVersion));
+      st.Bind(1, tenant_id);
+      st.Bind(2, collection);
+      st.Bind(3, id);
+      KURA_ASSIGN_OR_RETURN(bool row, st.Step("record"));
+      if (!row) return NotFoundError("record not found");
+      return AbortedError("record was updated after the retention cutoff");
+    }
+    for (const char* sql : {kDeleteIndex, kDeleteVersions}) {
+      KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(sql));
+      st.Bind(1, tenant_id);
+      st.Bind(2, collection);
+      st.Bind(3, id);
+      KURA_RETURN_IF_ERROR(st.Run("expire record"));
+    }
+    return Status::Ok();
+  });
 }
 
 // --- Entry points

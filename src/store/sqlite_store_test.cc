@@ -90,8 +90,7 @@ class SqliteStoreTest : public ::testing::Test {
     t.name = "n";
     t.region = "eu";
     t.created_at = 1;
-    t.wrapped_data_key = ToBytes("dek");
-    t.wrapped_index_key = ToBytes("idx");
+    t.data_key_version = 2;
     return t;
   }
   static RecordWrite Record(const std::string& id, std::int64_t version, Bytes ciphertext) {
@@ -103,6 +102,7 @@ class SqliteStoreTest : public ::testing::Test {
     w.ciphertext = std::move(ciphertext);
     w.index = {{"email", ToBytes("hmac-" + id)}};
     w.at = 100;
+    w.key_version = 2;  // the tenant's data_key_version: the store refuses any other
     return w;
   }
   static void MakeTenant(Store& s) {
@@ -132,7 +132,7 @@ TEST_F(SqliteStoreTest, DataSurvivesCloseAndReopen) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(*store->GetMeta("root"), ToBytes("hash"));
-  EXPECT_EQ(store->GetTenant("acme")->wrapped_data_key, ToBytes("dek"));
+  EXPECT_EQ(store->GetTenant("acme")->data_key_version, 2);
   auto rec = store->GetRecord("acme", "people", "r1", std::nullopt);
   ASSERT_TRUE(rec.ok());
   EXPECT_EQ(rec->version, 2);

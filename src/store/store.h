@@ -35,9 +35,9 @@ struct TenantRow {
   std::string name;
   std::string region;
   std::int64_t created_at = 0;   // unix seconds
-  Bytes wrapped_data_key;        // DEK wrapped under the KEK
+  // The current data key version: new ciphertext must be made under it. The
+  // keys themselves live in the key store (key_store.h), never here.
   std::int64_t data_key_version = 1;
-  Bytes wrapped_index_key;       // blind-index key wrapped under the KEK
 };
 
 struct CollectionRow {
@@ -65,6 +65,11 @@ struct RecordWrite {
   std::vector<IndexEntry> index; // replaces the record's index entries
   std::int64_t at = 0;           // unix seconds of this write
   int keep_versions = 10;        // keep the newest N versions, delete older ones
+  // The tenant's data key version that sealed `ciphertext`. The write is
+  // refused (Aborted) unless it equals tenants.data_key_version, checked in
+  // the write's transaction: once a rotation moved the current version on,
+  // no new ciphertext under an older key can appear (docs/operations/key-rotation.md).
+  std::int64_t key_version = 1;
 };
 
 struct RecordRow {
@@ -76,6 +81,45 @@ struct RecordRow {
   Bytes ciphertext;
   std::int64_t created_at = 0;   // of the record (version 1)
   std::int64_t updated_at = 0;   // of this version
+  std::int64_t key_version = 1;  // the data key version that sealed `ciphertext`
+};
+
+// --- DEK rotation: re-encrypting a tenant's record versions under a new data
+// key version, in batches, resumable (docs/operations/key-rotation.md).
+
+// The place of one record version; the keyset cursor of a re-encryption
+// (versions are visited in (collection, record_id, version) order).
+struct RecordVersionKey {
+  std::string collection;        // "" (with record_id "" and version 0): before the first
+  std::string record_id;
+  std::int64_t version = 0;
+};
+
+// A stored record version as re-encryption sees it.
+struct StoredCiphertext {
+  RecordVersionKey key;
+  std::int64_t key_version = 1;
+  Bytes ciphertext;
+};
+
+// One re-encrypted version: replaces the ciphertext and key version of `key`
+// if the row still holds `from_key_version` (compare-and-set).
+struct CiphertextRewrite {
+  RecordVersionKey key;
+  std::int64_t from_key_version = 1;
+  Bytes ciphertext;              // sealed under the rotation's to_version
+};
+
+// The state of a tenant's last DEK rotation (one row per tenant).
+struct KeyRotationRow {
+  std::string tenant_id;
+  std::int64_t to_version = 0;   // versions below it are re-encrypted to it
+  std::string state = "running"; // running | done
+  RecordVersionKey cursor;       // every version up to here has been visited
+  std::int64_t total = 0;        // versions under older keys when the job started
+  std::int64_t done = 0;         // versions re-encrypted so far
+  std::int64_t started_at = 0;   // unix seconds
+  std::int64_t finished_at = 0;  // 0 while running
 };
 
 struct VersionInfo {
@@ -303,6 +347,10 @@ class Store {
   virtual Result<Page<TenantRow>> ListTenants(const PageRequest& page) = 0;
   // Deletes the tenant and every row that belongs to it. NotFound if absent.
   virtual Status DeleteTenant(const std::string& id, const AuditLink* audit) = 0;
+  // Moves the tenant's current data key version up to `version` (a new data
+  // key exists in the key store). NotFound if the tenant is absent; Aborted
+  // if its version is already `version` or above.
+  virtual Status SetTenantDataKeyVersion(const std::string& id, std::int64_t version, const AuditLink* audit) = 0;
 
   // --- Collections. PutCollection inserts or replaces; returns true if created.
   virtual Result<bool> PutCollection(const CollectionRow& collection, const AuditLink* audit) = 0;
@@ -310,6 +358,9 @@ class Store {
   virtual Result<Page<CollectionRow>> ListCollections(const std::string& tenant_id, const PageRequest& page) = 0;
 
   // --- Records.
+  // Both writes: Aborted when write.key_version is not the tenant's current
+  // data_key_version (the caller reloads its keys and retries), NotFound when
+  // the tenant does not exist.
   // Writes version 1 of a new record. AlreadyExists if the id is taken.
   virtual Status InsertRecord(const RecordWrite& write, const AuditLink* audit) = 0;
   // Writes write.version (= expected_version + 1) if the record's current version
@@ -333,6 +384,35 @@ class Store {
   virtual Result<Page<RecordRow>> FindRecords(const std::string& tenant_id, const std::string& collection,
                                               const std::string& field, ByteView hmac,
                                               const PageRequest& page) = 0;
+
+  // --- DEK rotation (record versions under older data keys).
+  // Versions of `tenant_id`'s records with key_version < below_key_version,
+  // in (collection, record_id, version) order, strictly after `after`, at
+  // most `limit` (1-10000, else InvalidArgument).
+  virtual Result<std::vector<StoredCiphertext>> ScanRecordVersionsBelowKey(const std::string& tenant_id,
+                                                                         std::int64_t below_key_version,
+                                                                         const RecordVersionKey& after,
+                                                                         int limit) = 0;
+  // How many versions of `tenant_id` have key_version < below_key_version.
+  virtual Result<std::int64_t> CountRecordVersionsBelowKey(const std::string& tenant_id,
+                                                           std::int64_t below_key_version) = 0;
+  // In one transaction: rewrites each version of `rewrites` to its new
+  // ciphertext under `to_version` where the row still has from_key_version
+  // (a version pruned, deleted or rewritten meanwhile is skipped), then moves
+  // the running rotation of the tenant to `to_version` forward: cursor =
+  // `cursor`, done += rows rewritten. Returns the rows rewritten. Aborted
+  // (nothing written) when no rotation to `to_version` is running. No audit
+  // entry: batches change no content; the rotation's start and end are
+  // audited.
+  virtual Result<std::int64_t> RewriteRecordCiphertexts(const std::string& tenant_id, std::int64_t to_version,
+                                                        const std::vector<CiphertextRewrite>& rewrites,
+                                                        const RecordVersionKey& cursor) = 0;
+  // Inserts or replaces the tenant's rotation row. NotFound without the tenant.
+  virtual Status PutKeyRotation(const KeyRotationRow& rotation, const AuditLink* audit) = 0;
+  // NotFound when the tenant never rotated its data key.
+  virtual Result<KeyRotationRow> GetKeyRotation(const std::string& tenant_id) = 0;
+  // Rotations in state "running", by tenant id.
+  virtual Result<std::vector<KeyRotationRow>> ListRunningKeyRotations() = 0;
 
   // --- Roles. PutRole inserts or replaces; returns true if created.
   virtual Result<bool> PutRole(const RoleRow& role, const AuditLink* audit) = 0;
@@ -463,6 +543,22 @@ class Store {
   // leases. Reads system views on PostgreSQL; cheap, but it is a round trip:
   // call it from a monitor thread, not per request.
   virtual Result<StorageStatus> GetStorageStatus() = 0;
+
+  // --- Retention: crypto-shredding of records past their collection's
+  // retention (docs/operations/retention.md).
+  //
+  // Ids of the records of (tenant_id, collection) whose current version was
+  // written before `updated_before` (unix seconds), ordered by id, at most
+  // `limit` (1 or more).
+  virtual Result<std::vector<std::string>> ListRecordsUpdatedBefore(const std::string& tenant_id,
+                                                                    const std::string& collection,
+                                                                    std::int64_t updated_before, int limit) = 0;
+  // Deletes a record — every version's ciphertext, its index entries and its
+  // row — if its current version was still written before `updated_before`,
+  // with `audit` in the same transaction. NotFound when absent; Aborted (and
+  // nothing deleted) when it was updated since.
+  virtual Status ExpireRecord(const std::string& tenant_id, const std::string& collection, const std::string& id,
+                              std::int64_t updated_before, const AuditLink* audit) = 0;
 };
 
 struct SqliteOptions {

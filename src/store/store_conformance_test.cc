@@ -108,9 +108,7 @@ TenantRow Tenant(const std::string& id) {
   t.name = "Tenant " + id;
   t.region = "eu";
   t.created_at = 1700000000;
-  t.wrapped_data_key = B("wrapped-dek-" + id);
   t.data_key_version = 1;
-  t.wrapped_index_key = B("wrapped-idx-" + id);
   return t;
 }
 
@@ -278,9 +276,15 @@ TEST_P(StoreConformanceTest, TenantCreateDuplicateGet) {
   EXPECT_EQ(got->name, t.name);
   EXPECT_EQ(got->region, "eu");
   EXPECT_EQ(got->created_at, t.created_at);
-  EXPECT_EQ(got->wrapped_data_key, t.wrapped_data_key);
   EXPECT_EQ(got->data_key_version, 3);
-  EXPECT_EQ(got->wrapped_index_key, t.wrapped_index_key);
+
+  // The current data key version only moves up.
+  EXPECT_TRUE(store_->SetTenantDataKeyVersion("acme", 4, nullptr).ok());
+  EXPECT_EQ(store_->GetTenant("acme")->data_key_version, 4);
+  EXPECT_EQ(store_->SetTenantDataKeyVersion("acme", 4, nullptr).code(), StatusCode::kAborted);
+  EXPECT_EQ(store_->SetTenantDataKeyVersion("acme", 2, nullptr).code(), StatusCode::kAborted);
+  EXPECT_EQ(store_->GetTenant("acme")->data_key_version, 4);
+  EXPECT_EQ(store_->SetTenantDataKeyVersion("nobody", 2, nullptr).code(), StatusCode::kNotFound);
 
   TenantRow dup = Tenant("acme");
   dup.name = "Other";
@@ -2465,6 +2469,241 @@ TEST_P(StoreConformanceTest, ConcurrentContendersGetOneHolder) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(winners.load(), 1);
+}
+
+// --- Retention (crypto-shredding by age)
+
+TEST_P(StoreConformanceTest, ListRecordsUpdatedBeforeSeesOnlyOldCurrentVersions) {
+  MakeTenant("acme", {"people", "orders"});
+  MakeTenant("other");
+  // r1: written at 100 and never again; r2: written at 100, updated at 300;
+  // r3: written at 200; r4: written at 100 (another collection); r5 (another tenant).
+  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "r1", 1, "a", {}, 100), nullptr).ok());
+  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "r2", 1, "b", {}, 100), nullptr).ok());
+  ASSERT_TRUE(store_->UpdateRecord(Record("acme", "people", "r2", 2, "b2", {}, 300), 1, nullptr).ok());
+  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "r3", 1, "c", {}, 200), nullptr).ok());
+  ASSERT_TRUE(store_->InsertRecord(Record("acme", "orders", "r4", 1, "d", {}, 100), nullptr).ok());
+  ASSERT_TRUE(store_->InsertRecord(Record("other", "people", "r5", 1, "e", {}, 100), nullptr).ok());
+
+  auto old = store_->ListRecordsUpdatedBefore("acme", "people", 201, 10);
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  EXPECT_EQ(*old, (std::vector<std::string>{"r1", "r3"}));
+  // The cutoff is exclusive, and the limit holds.
+  EXPECT_EQ(*store_->ListRecordsUpdatedBefore("acme", "people", 200, 10), std::vector<std::string>{"r1"});
+  EXPECT_EQ(*store_->ListRecordsUpdatedBefore("acme", "people", 1000, 2), (std::vector<std::string>{"r1", "r2"}));
+  EXPECT_TRUE(store_->ListRecordsUpdatedBefore("acme", "people", 100, 10)->empty());
+  EXPECT_TRUE(store_->ListRecordsUpdatedBefore("acme", "nothing", 1000, 10)->empty());
+  EXPECT_EQ(store_->ListRecordsUpdatedBefore("acme", "people", 1000, 0).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_P(StoreConformanceTest, ExpireRecordDestroysEveryVersionAndIndexEntry) {
+  MakeTenant("acme", {"people", "orders"});
+  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "r1", 1, "v1", {{"email", B("h")}}, 100), nullptr).ok());
+  ASSERT_TRUE(
+      store_->UpdateRecord(Record("acme", "people", "r1", 2, "v2", {{"email", B("h")}}, 150), 1, nullptr).ok());
+  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "r2", 1, "keep", {{"email", B("h")}}, 100), nullptr).ok());
+  ASSERT_TRUE(store_->InsertRecord(Record("acme", "orders", "r1", 1, "o", {{"email", B("h")}}, 100), nullptr).ok());
+
+  std::vector<std::unique_ptr<TestLink>> links;
+  links.push_back(std::make_unique<TestLink>("expire-r1"));
+  ASSERT_TRUE(store_->ExpireRecord("acme", "people", "r1", 200, links.back().get()).ok());
+  EXPECT_EQ(store_->GetRecord("acme", "people", "r1", std::nullopt).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetRecord("acme", "people", "r1", 1).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetRecord("acme", "people", "r1", 2).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->ListVersions("acme", "people", "r1").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(Ids(store_->FindRecords("acme", "people", "email", B("h"), {})->items),
+            std::vector<std::string>{"r2"});
+  // The same id in another collection is another record.
+  EXPECT_EQ(store_->GetRecord("acme", "orders", "r1", std::nullopt)->ciphertext, B("o"));
+  EXPECT_EQ(Ids(store_->FindRecords("acme", "orders", "email", B("h"), {})->items),
+            std::vector<std::string>{"r1"});
+  // One entry, appended with the change.
+  EXPECT_EQ(CheckChain(*store_), std::vector<std::string>{"expire-r1"});
+
+  // Gone: NotFound, and nothing appended.
+  TestLink never("never");
+  EXPECT_EQ(store_->ExpireRecord("acme", "people", "r1", 200, &never).code(), StatusCode::kNotFound);
+  EXPECT_EQ(*store_->AuditSize(), 1);
+}
+
+TEST_P(StoreConformanceTest, ExpireRecordKeepsARecordUpdatedSinceTheCutoff) {
+  MakeTenant("acme");
+  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "r1", 1, "v1", {{"email", B("h")}}, 100), nullptr).ok());
+  // Listed as old…
+  ASSERT_EQ(*store_->ListRecordsUpdatedBefore("acme", "people", 200, 10), std::vector<std::string>{"r1"});
+  // …then updated before the job gets to it: it stays, with its versions,
+  // index entries, and no entry in the audit log.
+  ASSERT_TRUE(
+      store_->UpdateRecord(Record("acme", "people", "r1", 2, "v2", {{"email", B("h")}}, 250), 1, nullptr).ok());
+  TestLink never("never");
+  EXPECT_EQ(store_->ExpireRecord("acme", "people", "r1", 200, &never).code(), StatusCode::kAborted);
+  EXPECT_EQ(store_->GetRecord("acme", "people", "r1", std::nullopt)->ciphertext, B("v2"));
+  EXPECT_EQ(store_->GetRecord("acme", "people", "r1", 1)->ciphertext, B("v1"));
+  EXPECT_EQ(Ids(store_->FindRecords("acme", "people", "email", B("h"), {})->items),
+            std::vector<std::string>{"r1"});
+  EXPECT_EQ(*store_->AuditSize(), 0);
+}
+
+// --- DEK rotation: key versions of record versions, re-encryption batches.
+
+TEST_P(StoreConformanceTest, RecordWritesMustUseTheTenantsCurrentKeyVersion) {
+  TenantRow t = Tenant("acme");
+  t.data_key_version = 3;
+  ASSERT_TRUE(store_->CreateTenant(t, nullptr).ok());
+  ASSERT_TRUE(store_->PutCollection(Collection("acme", "people"), nullptr).ok());
+
+  RecordWrite w = Record("acme", "people", "r1", 1, "under-3");
+  w.key_version = 3;
+  ASSERT_TRUE(store_->InsertRecord(w, nullptr).ok());
+  auto got = store_->GetRecord("acme", "people", "r1", std::nullopt);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->key_version, 3);
+
+  // Sealed under an older (or unknown) key version: refused, nothing written.
+  RecordWrite stale = Record("acme", "people", "r2", 1, "under-2");
+  stale.key_version = 2;
+  EXPECT_EQ(store_->InsertRecord(stale, nullptr).code(), StatusCode::kAborted);
+  EXPECT_EQ(store_->GetRecord("acme", "people", "r2", std::nullopt).status().code(), StatusCode::kNotFound);
+  RecordWrite stale_update = Record("acme", "people", "r1", 2, "v2-under-2");
+  stale_update.key_version = 2;
+  EXPECT_EQ(store_->UpdateRecord(stale_update, 1, nullptr).code(), StatusCode::kAborted);
+  EXPECT_EQ(store_->GetRecord("acme", "people", "r1", std::nullopt)->current_version, 1);
+
+  RecordWrite update = Record("acme", "people", "r1", 2, "v2-under-3");
+  update.key_version = 3;
+  ASSERT_TRUE(store_->UpdateRecord(update, 1, nullptr).ok());
+  EXPECT_EQ(store_->GetRecord("acme", "people", "r1", 2)->key_version, 3);
+  auto listed = store_->ListRecords("acme", "people", PageRequest{});
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->items.size(), 1u);
+  EXPECT_EQ(listed->items[0].key_version, 3);
+}
+
+TEST_P(StoreConformanceTest, KeyRotationRowPutGetListAndDeletedWithItsTenant) {
+  MakeTenant("acme");
+  MakeTenant("beta");
+  EXPECT_EQ(store_->GetKeyRotation("acme").status().code(), StatusCode::kNotFound);
+
+  KeyRotationRow k;
+  k.tenant_id = "acme";
+  k.to_version = 2;
+  k.cursor = RecordVersionKey{"people", "r9", 4};
+  k.total = 10;
+  k.done = 3;
+  k.started_at = 1700000000;
+  ASSERT_TRUE(store_->PutKeyRotation(k, nullptr).ok());
+  KeyRotationRow b = k;
+  b.tenant_id = "beta";
+  b.state = "done";
+  b.finished_at = 1700000100;
+  ASSERT_TRUE(store_->PutKeyRotation(b, nullptr).ok());
+
+  auto got = store_->GetKeyRotation("acme");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->to_version, 2);
+  EXPECT_EQ(got->state, "running");
+  EXPECT_EQ(got->cursor.collection, "people");
+  EXPECT_EQ(got->cursor.record_id, "r9");
+  EXPECT_EQ(got->cursor.version, 4);
+  EXPECT_EQ(got->total, 10);
+  EXPECT_EQ(got->done, 3);
+  EXPECT_EQ(got->started_at, 1700000000);
+  EXPECT_EQ(got->finished_at, 0);
+
+  auto running = store_->ListRunningKeyRotations();
+  ASSERT_TRUE(running.ok());
+  ASSERT_EQ(running->size(), 1u);
+  EXPECT_EQ((*running)[0].tenant_id, "acme");
+
+  // Replaced whole: the next rotation of a tenant overwrites the last one.
+  k.state = "done";
+  k.finished_at = 1700000200;
+  ASSERT_TRUE(store_->PutKeyRotation(k, nullptr).ok());
+  EXPECT_EQ(store_->GetKeyRotation("acme")->state, "done");
+  EXPECT_TRUE(store_->ListRunningKeyRotations()->empty());
+
+  k.tenant_id = "nobody";
+  EXPECT_EQ(store_->PutKeyRotation(k, nullptr).code(), StatusCode::kNotFound);
+  ASSERT_TRUE(store_->DeleteTenant("acme", nullptr).ok());
+  EXPECT_EQ(store_->GetKeyRotation("acme").status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(store_->GetKeyRotation("beta").ok());
+}
+
+TEST_P(StoreConformanceTest, ScanBelowKeyPagesInKeyOrderAndRewriteIsCompareAndSet) {
+  MakeTenant("acme", {"people", "orders"});
+  MakeTenant("beta");
+  // acme: people/a (versions 1, 2), people/b (1), orders/a (1); beta: people/a (1).
+  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "a", 1, "pa1"), nullptr).ok());
+  ASSERT_TRUE(store_->UpdateRecord(Record("acme", "people", "a", 2, "pa2"), 1, nullptr).ok());
+  ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "b", 1, "pb1"), nullptr).ok());
+  ASSERT_TRUE(store_->InsertRecord(Record("acme", "orders", "a", 1, "oa1"), nullptr).ok());
+  ASSERT_TRUE(store_->InsertRecord(Record("beta", "people", "a", 1, "beta"), nullptr).ok());
+
+  EXPECT_EQ(store_->CountRecordVersionsBelowKey("acme", 2).value(), 4);
+  EXPECT_EQ(store_->CountRecordVersionsBelowKey("acme", 1).value(), 0);
+  EXPECT_EQ(store_->ScanRecordVersionsBelowKey("acme", 2, {}, 0).status().code(), StatusCode::kInvalidArgument);
+
+  // Pages of 3 from the start, then from the last one seen.
+  auto first = store_->ScanRecordVersionsBelowKey("acme", 2, RecordVersionKey{}, 3);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_EQ(first->size(), 3u);
+  EXPECT_EQ((*first)[0].key.collection, "orders");
+  EXPECT_EQ((*first)[0].ciphertext, B("oa1"));
+  EXPECT_EQ((*first)[1].key.record_id, "a");
+  EXPECT_EQ((*first)[1].key.version, 1);
+  EXPECT_EQ((*first)[2].key.version, 2);
+  EXPECT_EQ((*first)[2].key_version, 1);
+  auto second = store_->ScanRecordVersionsBelowKey("acme", 2, first->back().key, 3);
+  ASSERT_TRUE(second.ok());
+  ASSERT_EQ(second->size(), 1u);
+  EXPECT_EQ((*second)[0].key.record_id, "b");
+  EXPECT_TRUE(store_->ScanRecordVersionsBelowKey("acme", 2, (*second)[0].key, 3)->empty());
+
+  // Without a running rotation to version 2, nothing is rewritten.
+  std::vector<CiphertextRewrite> batch;
+  for (const auto& v : *first) batch.push_back(CiphertextRewrite{v.key, v.key_version, B("new-" + v.key.record_id)});
+  EXPECT_EQ(store_->RewriteRecordCiphertexts("acme", 2, batch, first->back().key).status().code(),
+            StatusCode::kAborted);
+  EXPECT_EQ(store_->CountRecordVersionsBelowKey("acme", 2).value(), 4);
+
+  KeyRotationRow k;
+  k.tenant_id = "acme";
+  k.to_version = 2;
+  k.total = 4;
+  ASSERT_TRUE(store_->PutKeyRotation(k, nullptr).ok());
+  // One entry expects a key version the row no longer has (rewritten by
+  // someone else meanwhile): skipped, the others rewritten.
+  batch[0].from_key_version = 5;
+  auto rewritten = store_->RewriteRecordCiphertexts("acme", 2, batch, first->back().key);
+  ASSERT_TRUE(rewritten.ok()) << rewritten.status().ToString();
+  EXPECT_EQ(*rewritten, 2);
+  EXPECT_EQ(store_->GetRecord("acme", "orders", "a", 1)->ciphertext, B("oa1"));
+  auto pa2 = store_->GetRecord("acme", "people", "a", 2);
+  EXPECT_EQ(pa2->ciphertext, B("new-a"));
+  EXPECT_EQ(pa2->key_version, 2);
+  EXPECT_EQ(store_->GetRecord("acme", "people", "a", 1)->key_version, 2);
+  EXPECT_EQ(store_->CountRecordVersionsBelowKey("acme", 2).value(), 2);
+  EXPECT_EQ(store_->CountRecordVersionsBelowKey("beta", 2).value(), 1);  // another tenant's untouched
+  auto progress = store_->GetKeyRotation("acme");
+  EXPECT_EQ(progress->done, 2);
+  EXPECT_EQ(progress->cursor.collection, "people");
+  EXPECT_EQ(progress->cursor.record_id, "a");
+  EXPECT_EQ(progress->cursor.version, 2);
+
+  // The same batch again (a retried or duplicated step) rewrites nothing.
+  batch[0].from_key_version = 1;
+  batch.erase(batch.begin());
+  EXPECT_EQ(store_->RewriteRecordCiphertexts("acme", 2, batch, first->back().key).value(), 0);
+  // A scan from the start now sees only what is left under older keys.
+  auto left = store_->ScanRecordVersionsBelowKey("acme", 2, RecordVersionKey{}, 10);
+  ASSERT_EQ(left->size(), 2u);
+  EXPECT_EQ((*left)[0].key.collection, "orders");
+  EXPECT_EQ((*left)[1].key.record_id, "b");
+  // A version deleted meanwhile is skipped too.
+  ASSERT_TRUE(store_->DeleteRecord("acme", "people", "b", nullptr).ok());
+  std::vector<CiphertextRewrite> gone = {CiphertextRewrite{(*left)[1].key, 1, B("x")}};
+  EXPECT_EQ(store_->RewriteRecordCiphertexts("acme", 2, gone, (*left)[1].key).value(), 0);
+  EXPECT_EQ(store_->GetKeyRotation("acme")->done, 2);
 }
 
 INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformanceTest, ::testing::Values(SqliteFactory()), FactoryName);

@@ -88,10 +88,26 @@ Result<Reply> VaultImpl::CreateTenant(const Caller& caller, const json& body) {
     row.name = name;
     row.region = region.value_or(region_);
     row.created_at = NowSeconds();
-    KURA_RETURN_IF_ERROR(keyring_.NewTenantKeys(&row));
+    row.data_key_version = 1;
+    // Keys first, in the key store; then the row. A crash in between leaves
+    // keys without a tenant, which `tenant delete` destroys.
+    Status keyed = InsertWrappedKeys([&] { return keyring_.NewTenantKeys(id, row.created_at); });
+    if (keyed.code() == StatusCode::kAlreadyExists) {
+      if (store_->GetTenant(id).ok()) return AlreadyExistsError("tenant '" + id + "' already exists");
+      return AlreadyExistsError("keys of a tenant '" + id +
+                                "' exist without the tenant (an interrupted create, or one running now); "
+                                "delete tenant '" + id + "' to destroy them, then create it again");
+    }
+    KURA_RETURN_IF_ERROR(keyed);
     Status s = store_->CreateTenant(row, scope.Change());
-    if (s.code() == StatusCode::kAlreadyExists) return AlreadyExistsError("tenant '" + id + "' already exists");
-    KURA_RETURN_IF_ERROR(s);
+    if (!s.ok()) {
+      // The row did not go in: the keys just made belong to nobody. (A row
+      // that exists already has no keys of its own: ours went in, so the key
+      // store held none for it.)
+      key_store_->DestroyKeys(id).status().IgnoreError();
+      if (s.code() == StatusCode::kAlreadyExists) return AlreadyExistsError("tenant '" + id + "' already exists");
+      return s;
+    }
     // A tenant of the same id may have existed before (deleted elsewhere):
     // never keep anything cached under its name.
     ForgetTenant(id);
@@ -146,10 +162,27 @@ Result<Reply> VaultImpl::DeleteTenant(const Caller& caller, const std::string& t
     KURA_RETURN_IF_ERROR(RequireStaff(caller, {staff_roles::kOperator}));
     KURA_RETURN_IF_ERROR(RequireFreshAuth(caller));  // sensitive: destroys the tenant's keys
     KURA_RETURN_IF_ERROR(CheckName("tenant", tenant));
+    // Crypto-shredding: the keys go first, from the key store, which no
+    // backup of the data store holds. From then on every copy of the
+    // tenant's ciphertext, in this store or in any backup, is unreadable,
+    // even if deleting the rows below fails. A tenant whose keys are gone
+    // already (an earlier, interrupted delete) is deleted all the same.
+    int destroyed = 0;
+    {
+      AuditScope keys_scope(this, caller, actions::kKeyDestroy, tenant, "tenants/" + tenant + "/keys");
+      auto n = key_store_->DestroyKeys(tenant);
+      ForgetTenant(tenant);
+      KURA_RETURN_IF_ERROR(keys_scope.Finish(n.status()));
+      destroyed = *n;
+    }
     Status s = store_->DeleteTenant(tenant, scope.Change());
     // Forget cached keys either way: if the rows are gone, so must be the keys.
     ForgetTenant(tenant);
-    if (s.code() == StatusCode::kNotFound) return NotFoundError("tenant '" + tenant + "' not found");
+    if (s.code() == StatusCode::kNotFound) {
+      // Keys without a tenant (an interrupted create): destroying them was the work.
+      if (destroyed > 0) return NoContent();
+      return NotFoundError("tenant '" + tenant + "' not found");
+    }
     KURA_RETURN_IF_ERROR(s);
     return NoContent();
   }());

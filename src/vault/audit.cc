@@ -16,8 +16,8 @@ using nlohmann::json;
 namespace {
 
 constexpr char kSigningKeyMeta[] = "audit.signing_key";
-constexpr int kSigningKeyFormat = 1;
-constexpr char kSigningKeyOwner[] = "audit";
+// Format 2: the public key only; the seed moved to the key store.
+constexpr int kSigningKeyFormat = 2;
 constexpr char kSuccess[] = "success";
 constexpr char kAuditUnavailable[] = "audit log unavailable: the request was not carried out";
 constexpr int kMaxTrailPage = 1000;
@@ -213,18 +213,17 @@ Status VaultImpl::AuditSystemEvent(const std::string& action, const std::string&
 
 // --- Signing key ------------------------------------------------------------------
 
-Status VaultImpl::LoadSigningKey(const SecretBytes& kek) {
+Status VaultImpl::LoadSigningKey(const KekSet& keks) {
+  // The seed lives in the key store (owner "", kAuditSigningKey); the data
+  // store keeps only the public key, which verifiers read while sealed.
+  KURA_ASSIGN_OR_RETURN(SecretBytes seed, VaultKey(keks, crypto::KeyPurpose::kAuditSigningKey));
+  KURA_ASSIGN_OR_RETURN(crypto::SigningKey key, crypto::SigningKey::FromSeed(seed));
   auto meta = store_->GetMeta(kSigningKeyMeta);
   if (!meta.ok() && meta.status().code() != StatusCode::kNotFound) return meta.status();
   if (!meta.ok()) {
-    // First unseal of this vault (or of one made before the audit log had
-    // checkpoints): make the key. Another node may race us; the insert decides.
-    crypto::SigningKey key = crypto::SigningKey::Generate();
-    KURA_ASSIGN_OR_RETURN(Bytes wrapped,
-                          crypto::WrapKey(kek, key.seed(), crypto::KeyPurpose::kAuditSigningKey, kSigningKeyOwner, 1));
-    json doc = {{"format", kSigningKeyFormat},
-                {"public_key", HexEncode(key.public_key())},
-                {"wrapped_seed", Base64UrlEncode(wrapped)}};
+    // First unseal of this vault: publish the public key. Another node may
+    // race us with the same key (the seed is shared); the insert decides.
+    json doc = {{"format", kSigningKeyFormat}, {"public_key", HexEncode(key.public_key())}};
     std::string text = doc.dump();
     AuditScope scope(this, RequestContext{}, "system", "audit.key.create", "", "sys/audit/pubkey");
     Status inserted = scope.Finish(store_->InsertMeta(kSigningKeyMeta, AsBytes(text), scope.Change()));
@@ -235,15 +234,11 @@ Status VaultImpl::LoadSigningKey(const SecretBytes& kek) {
   json doc = json::parse(AsString(*meta), nullptr, /*allow_exceptions=*/false);
   auto fail = [] { return DataLossError("vault meta entry '" + std::string(kSigningKeyMeta) + "' is malformed"); };
   if (!doc.is_object() || doc.value("format", 0) != kSigningKeyFormat || !doc.contains("public_key") ||
-      !doc["public_key"].is_string() || !doc.contains("wrapped_seed") || !doc["wrapped_seed"].is_string()) {
+      !doc["public_key"].is_string()) {
     return fail();
   }
   auto public_key = HexDecode(doc["public_key"].get<std::string>());
-  auto wrapped = Base64UrlDecode(doc["wrapped_seed"].get<std::string>());
-  if (!public_key || !wrapped) return fail();
-  KURA_ASSIGN_OR_RETURN(SecretBytes seed,
-                        crypto::UnwrapKey(kek, *wrapped, crypto::KeyPurpose::kAuditSigningKey, kSigningKeyOwner, 1));
-  KURA_ASSIGN_OR_RETURN(crypto::SigningKey key, crypto::SigningKey::FromSeed(seed));
+  if (!public_key) return fail();
   if (key.public_key() != *public_key) return DataLossError("the audit signing key does not match its public key");
   std::lock_guard lock(signing_mu_);
   signing_key_ = std::make_shared<const crypto::SigningKey>(std::move(key));

@@ -6,20 +6,71 @@
 
 namespace kura::vault {
 
-bool Keyring::KekMatches(const SecretBytes& kek, ByteView check_value) {
-  // The check value is a random key wrapped under the KEK: only the right KEK
-  // opens it, and it says nothing about the KEK to someone reading the store.
-  return crypto::UnwrapKey(kek, check_value, crypto::KeyPurpose::kKekCheck, kKekCheckOwner, kKekCheckVersion).ok();
+namespace {
+constexpr char kSealed[] = "vault is sealed";
+}  // namespace
+
+const SecretBytes* TenantKeys::DataKey(std::int64_t version) const {
+  if (version == data_key_version) return data_key.empty() ? nullptr : &data_key;
+  auto it = older_data_keys.find(version);
+  return it == older_data_keys.end() ? nullptr : &it->second;
 }
 
-Result<Bytes> Keyring::MakeCheckValue(const SecretBytes& kek) {
-  SecretBytes probe = crypto::RandomSecret(kTenantKeySize);
-  return crypto::WrapKey(kek, probe, crypto::KeyPurpose::kKekCheck, kKekCheckOwner, kKekCheckVersion);
+Result<KekSet> OpenKekVersions(const SecretBytes& seal_key, const std::vector<store::KekVersionRow>& rows) {
+  if (rows.empty()) return FailedPreconditionError("the key store holds no KEK");
+  KekSet keks;
+  for (const store::KekVersionRow& row : rows) {
+    auto kek = crypto::UnwrapKey(seal_key, row.wrapped, crypto::KeyPurpose::kKek, "", row.version);
+    // Every version is wrapped by the same seal key: one that does not open
+    // means the seal key is not this vault's. No detail: it would help
+    // someone guessing.
+    if (!kek.ok()) return InvalidArgumentError("the seal key does not match this vault");
+    keks.emplace(row.version, std::move(kek).value());
+  }
+  return keks;
 }
 
-void Keyring::Unseal(SecretBytes kek) {
+Result<std::pair<SecretBytes, store::KekVersionRow>> NewKekVersion(const SecretBytes& seal_key, std::int64_t version,
+                                                                   std::int64_t now) {
+  SecretBytes kek = crypto::RandomSecret(kTenantKeySize);
+  store::KekVersionRow row;
+  row.version = version;
+  row.created_at = now;
+  KURA_ASSIGN_OR_RETURN(row.wrapped, crypto::WrapKey(seal_key, kek, crypto::KeyPurpose::kKek, "", version));
+  return std::make_pair(std::move(kek), std::move(row));
+}
+
+Result<store::WrappedKeyRow> WrapUnder(const KekSet& keks, const SecretBytes& key, crypto::KeyPurpose purpose,
+                                       const std::string& owner, std::int64_t version, std::int64_t now) {
+  if (keks.empty()) return FailedPreconditionError(kSealed);
+  const auto& [kek_version, kek] = *keks.rbegin();
+  store::WrappedKeyRow row;
+  row.owner = owner;
+  row.purpose = static_cast<int>(purpose);
+  row.version = version;
+  row.kek_version = kek_version;
+  row.created_at = now;
+  KURA_ASSIGN_OR_RETURN(row.wrapped, crypto::WrapKey(kek, key, purpose, owner, version));
+  return row;
+}
+
+Result<SecretBytes> UnwrapFrom(const KekSet& keks, const store::WrappedKeyRow& row) {
+  auto kek = keks.find(row.kek_version);
+  if (kek == keks.end()) return AbortedError("KEK version " + std::to_string(row.kek_version) + " is not loaded");
+  auto key = crypto::UnwrapKey(kek->second, row.wrapped, static_cast<crypto::KeyPurpose>(row.purpose), row.owner,
+                               row.version);
+  if (!key.ok()) {
+    return DataLossError("a wrapped key of '" + (row.owner.empty() ? std::string("the vault") : row.owner) +
+                         "' failed its integrity check");
+  }
+  return key;
+}
+
+void Keyring::Unseal(SecretBytes seal_key, KekSet keks, SecretBytes secrets_key) {
   std::unique_lock lock(mu_);
-  kek_ = std::move(kek);
+  seal_key_ = std::move(seal_key);
+  keks_ = std::move(keks);
+  secrets_key_ = std::move(secrets_key);
   ++generation_;
   tenants_.clear();
   sealed_.store(false, std::memory_order_release);
@@ -28,37 +79,89 @@ void Keyring::Unseal(SecretBytes kek) {
 void Keyring::Seal() {
   std::unique_lock lock(mu_);
   sealed_.store(true, std::memory_order_release);
-  kek_.Wipe();
+  seal_key_.Wipe();
+  keks_.clear();  // SecretBytes wipe themselves
+  secrets_key_.Wipe();
   ++generation_;
   tenants_.clear();  // last owner of each TenantKeys wipes it
 }
 
-Status Keyring::NewTenantKeys(store::TenantRow* row) {
-  auto keys = std::make_shared<TenantKeys>();
-  keys->data_key = crypto::RandomSecret(kTenantKeySize);
-  keys->index_key = crypto::RandomSecret(kTenantKeySize);
-  keys->data_key_version = 1;
-  std::shared_lock lock(mu_);
-  if (IsSealed() || kek_.empty()) return FailedPreconditionError("vault is sealed");
-  KURA_ASSIGN_OR_RETURN(row->wrapped_data_key, crypto::WrapKey(kek_, keys->data_key, crypto::KeyPurpose::kDataKey,
-                                                               row->id, keys->data_key_version));
-  KURA_ASSIGN_OR_RETURN(row->wrapped_index_key,
-                        crypto::WrapKey(kek_, keys->index_key, crypto::KeyPurpose::kIndexKey, row->id, 1));
-  row->data_key_version = keys->data_key_version;
+Status Keyring::ReplaceKekVersions(const std::vector<store::KekVersionRow>& rows) {
+  std::unique_lock lock(mu_);
+  if (IsSealed() || seal_key_.empty()) return FailedPreconditionError(kSealed);
+  KURA_ASSIGN_OR_RETURN(KekSet keks, OpenKekVersions(seal_key_, rows));
+  keks_ = std::move(keks);
   return Status::Ok();
+}
+
+Result<Keyring::Rotation> Keyring::PrepareRotation(std::int64_t version, const std::vector<store::WrappedKeyRow>& keys,
+                                                   std::int64_t now) const {
+  std::shared_lock lock(mu_);
+  if (IsSealed() || seal_key_.empty()) return FailedPreconditionError(kSealed);
+  KURA_ASSIGN_OR_RETURN(auto made, NewKekVersion(seal_key_, version, now));
+  KekSet next;
+  next.emplace(version, std::move(made.first));
+  Rotation rotation;
+  rotation.kek = std::move(made.second);
+  for (const store::WrappedKeyRow& row : keys) {
+    KURA_ASSIGN_OR_RETURN(SecretBytes key, UnwrapFrom(keks_, row));
+    KURA_ASSIGN_OR_RETURN(store::WrappedKeyRow rewrapped,
+                          WrapUnder(next, key, static_cast<crypto::KeyPurpose>(row.purpose), row.owner, row.version,
+                                    row.created_at));
+    rotation.rewrapped.push_back(std::move(rewrapped));
+  }
+  return rotation;
+}
+
+Result<std::vector<store::KekVersionRow>> Keyring::RewrapKekVersions(
+    const SecretBytes& new_seal_key, const std::vector<store::KekVersionRow>& rows) const {
+  std::shared_lock lock(mu_);
+  if (IsSealed() || seal_key_.empty()) return FailedPreconditionError(kSealed);
+  KURA_ASSIGN_OR_RETURN(KekSet keks, OpenKekVersions(seal_key_, rows));
+  std::vector<store::KekVersionRow> out;
+  for (const store::KekVersionRow& row : rows) {
+    store::KekVersionRow resealed = row;
+    KURA_ASSIGN_OR_RETURN(resealed.wrapped, crypto::WrapKey(new_seal_key, keks.at(row.version),
+                                                            crypto::KeyPurpose::kKek, "", row.version));
+    out.push_back(std::move(resealed));
+  }
+  return out;
+}
+
+Result<store::WrappedKeyRow> Keyring::WrapNewKey(const SecretBytes& key, crypto::KeyPurpose purpose,
+                                                 const std::string& owner, std::int64_t version,
+                                                 std::int64_t now) const {
+  std::shared_lock lock(mu_);
+  if (IsSealed()) return FailedPreconditionError(kSealed);
+  return WrapUnder(keks_, key, purpose, owner, version, now);
+}
+
+Result<std::vector<store::WrappedKeyRow>> Keyring::NewTenantKeys(const std::string& tenant_id,
+                                                                 std::int64_t now) const {
+  SecretBytes data_key = crypto::RandomSecret(kTenantKeySize);
+  SecretBytes index_key = crypto::RandomSecret(kTenantKeySize);
+  std::shared_lock lock(mu_);
+  if (IsSealed()) return FailedPreconditionError(kSealed);
+  std::vector<store::WrappedKeyRow> rows;
+  KURA_ASSIGN_OR_RETURN(auto dek, WrapUnder(keks_, data_key, crypto::KeyPurpose::kDataKey, tenant_id, 1, now));
+  KURA_ASSIGN_OR_RETURN(auto idx,
+                        WrapUnder(keks_, index_key, crypto::KeyPurpose::kIndexKey, tenant_id, kFixedKeyVersion, now));
+  rows.push_back(std::move(dek));
+  rows.push_back(std::move(idx));
+  return rows;
 }
 
 Result<Bytes> Keyring::WrapSecret(const SecretBytes& secret, crypto::KeyPurpose purpose,
                                   std::string_view owner) const {
   std::shared_lock lock(mu_);
-  if (IsSealed() || kek_.empty()) return FailedPreconditionError("vault is sealed");
-  return crypto::WrapKey(kek_, secret, purpose, owner, 1);
+  if (IsSealed() || secrets_key_.empty()) return FailedPreconditionError(kSealed);
+  return crypto::WrapKey(secrets_key_, secret, purpose, owner, kFixedKeyVersion);
 }
 
 Result<SecretBytes> Keyring::UnwrapSecret(ByteView wrapped, crypto::KeyPurpose purpose, std::string_view owner) const {
   std::shared_lock lock(mu_);
-  if (IsSealed() || kek_.empty()) return FailedPreconditionError("vault is sealed");
-  auto secret = crypto::UnwrapKey(kek_, wrapped, purpose, owner, 1);
+  if (IsSealed() || secrets_key_.empty()) return FailedPreconditionError(kSealed);
+  auto secret = crypto::UnwrapKey(secrets_key_, wrapped, purpose, owner, kFixedKeyVersion);
   if (!secret.ok()) return DataLossError("a wrapped secret failed its integrity check");
   return secret;
 }
@@ -75,24 +178,37 @@ std::uint64_t Keyring::Generation() const {
   return generation_;
 }
 
-Result<std::shared_ptr<const TenantKeys>> Keyring::Load(const store::TenantRow& row, std::uint64_t generation) {
+Result<std::shared_ptr<const TenantKeys>> Keyring::Load(const std::string& tenant_id, std::int64_t data_key_version,
+                                                        const std::vector<store::WrappedKeyRow>& rows,
+                                                        std::uint64_t generation) {
   // Unwrapping under the exclusive lock: a Seal() cannot slip in between
-  // reading the KEK and caching what it unwrapped. Cache misses are rare.
+  // reading the KEKs and caching what they unwrapped. Cache misses are rare.
   std::unique_lock lock(mu_);
-  if (IsSealed() || kek_.empty()) return FailedPreconditionError("vault is sealed");
-  if (auto it = tenants_.find(row.id); it != tenants_.end()) return it->second;
-  auto keys = std::make_shared<TenantKeys>();
-  auto data_key =
-      crypto::UnwrapKey(kek_, row.wrapped_data_key, crypto::KeyPurpose::kDataKey, row.id, row.data_key_version);
-  auto index_key = crypto::UnwrapKey(kek_, row.wrapped_index_key, crypto::KeyPurpose::kIndexKey, row.id, 1);
-  if (!data_key.ok() || !index_key.ok()) {
-    return DataLossError("keys of tenant '" + row.id + "' failed their integrity check");
+  if (IsSealed()) return FailedPreconditionError(kSealed);
+  if (auto it = tenants_.find(tenant_id); it != tenants_.end() && it->second->data_key_version == data_key_version) {
+    return it->second;
   }
-  keys->data_key = std::move(data_key).value();
-  keys->index_key = std::move(index_key).value();
-  keys->data_key_version = row.data_key_version;
+  auto keys = std::make_shared<TenantKeys>();
+  keys->data_key_version = data_key_version;
+  for (const store::WrappedKeyRow& row : rows) {
+    auto purpose = static_cast<crypto::KeyPurpose>(row.purpose);
+    if (purpose != crypto::KeyPurpose::kDataKey && purpose != crypto::KeyPurpose::kIndexKey) continue;
+    KURA_ASSIGN_OR_RETURN(SecretBytes key, UnwrapFrom(keks_, row));
+    if (purpose == crypto::KeyPurpose::kIndexKey) {
+      keys->index_key = std::move(key);
+    } else if (row.version == data_key_version) {
+      keys->data_key = std::move(key);
+    } else {
+      keys->older_data_keys.emplace(row.version, std::move(key));
+    }
+  }
+  if (keys->data_key.empty() || keys->index_key.empty()) {
+    // What a copy of the data store shows once its tenant's keys were
+    // destroyed (crypto-shredded): its ciphertext can never be opened again.
+    return DataLossError("the keys of tenant '" + tenant_id + "' were destroyed; its data cannot be decrypted");
+  }
   std::shared_ptr<const TenantKeys> out = std::move(keys);
-  if (generation == generation_) tenants_.emplace(row.id, out);
+  if (generation == generation_) tenants_[tenant_id] = out;
   return out;
 }
 

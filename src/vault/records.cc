@@ -63,7 +63,35 @@ Status RecordDamaged(const std::string& id, std::int64_t version) {
   return DataLossError("record '" + id + "' version " + std::to_string(version) + " failed its integrity check");
 }
 
+Status KeyDestroyed(const std::string& tenant, std::int64_t key_version) {
+  // What reading a crypto-shredded copy gives: the ciphertext is intact but
+  // its key no longer exists anywhere.
+  return DataLossError("data key version " + std::to_string(key_version) + " of tenant '" + tenant +
+                       "' is destroyed");
+}
+
 }  // namespace
+
+Result<std::shared_ptr<const TenantKeys>> VaultImpl::KeysFor(const std::string& tenant,
+                                                             std::shared_ptr<const TenantKeys> keys,
+                                                             std::int64_t key_version) {
+  if (keys->DataKey(key_version) != nullptr) return keys;
+  // A version the cached keys do not know: newer (another node rotated) or
+  // destroyed since they were loaded. Reload once to tell which.
+  keyring_.Forget(tenant);
+  KURA_ASSIGN_OR_RETURN(keys, KeysOf(tenant));
+  if (keys->DataKey(key_version) != nullptr) return keys;
+  return KeyDestroyed(tenant, key_version);
+}
+
+Result<bool> VaultImpl::KeysOutdated(const std::string& tenant, const TenantKeys& keys) {
+  auto row = store_->GetTenant(tenant);
+  if (row.status().code() == StatusCode::kNotFound) return NotFoundError("tenant '" + tenant + "' not found");
+  if (!row.ok()) return row.status();
+  if (row->data_key_version == keys.data_key_version) return false;
+  keyring_.Forget(tenant);
+  return true;
+}
 
 Result<store::RecordWrite> VaultImpl::SealRecord(const TenantKeys& keys, const CollectionSchema& schema,
                                                  const std::string& tenant, const std::string& collection,
@@ -76,6 +104,9 @@ Result<store::RecordWrite> VaultImpl::SealRecord(const TenantKeys& keys, const C
   w.version = version;
   w.at = NowSeconds();
   w.keep_versions = keep_versions_;
+  // The store refuses the write unless this is still the tenant's current
+  // version when it commits (a rotation may have moved on).
+  w.key_version = keys.data_key_version;
 
   json plain = {{"data", data}, {"subject", subject ? json(*subject) : json(nullptr)}};
   std::string text;
@@ -105,7 +136,9 @@ Result<store::RecordWrite> VaultImpl::SealRecord(const TenantKeys& keys, const C
 Result<json> VaultImpl::OpenRecord(const TenantKeys& keys, const store::RecordRow& row) const {
   // The associated data names where this ciphertext must be: a ciphertext
   // copied onto another record, collection, tenant or version fails here.
-  auto plain = crypto::AeadOpen(keys.data_key, row.ciphertext,
+  const SecretBytes* key = keys.DataKey(row.key_version);
+  if (key == nullptr) return KeyDestroyed(row.tenant_id, row.key_version);
+  auto plain = crypto::AeadOpen(*key, row.ciphertext,
                                 crypto::RecordAssociatedData(row.tenant_id, row.collection, row.id, row.version));
   if (!plain.ok()) return RecordDamaged(row.id, row.version);
   json doc = json::parse(AsString(plain->view()), nullptr, /*allow_exceptions=*/false);
@@ -153,6 +186,7 @@ Result<Reply> VaultImpl::CreateRecord(const Caller& caller, const std::string& t
 
     // 80 random bits per millisecond: a collision is not expected, but if the
     // store reports one, a fresh id is the right answer.
+    bool resealed = false;
     for (int attempt = 0;; ++attempt) {
       std::string id = NewTimeOrderedId(clock_->Now(), kRecordIdRandomBytes);
       KURA_ASSIGN_OR_RETURN(store::RecordWrite w,
@@ -160,6 +194,16 @@ Result<Reply> VaultImpl::CreateRecord(const Caller& caller, const std::string& t
       scope.set_resource(RecordResource(collection, id));
       Status s = store_->InsertRecord(w, scope.Change());
       if (s.code() == StatusCode::kAlreadyExists && attempt < 2) continue;
+      if (s.code() == StatusCode::kAborted && !resealed) {
+        // The tenant's data key was rotated since its keys were cached:
+        // seal again under the new current version, once.
+        KURA_ASSIGN_OR_RETURN(bool outdated, KeysOutdated(tenant, *keys));
+        if (outdated) {
+          resealed = true;
+          KURA_ASSIGN_OR_RETURN(keys, KeysOf(tenant));
+          continue;
+        }
+      }
       KURA_RETURN_IF_ERROR(s);
       Reply reply;
       reply.body = {{"id", id}, {"version", 1}};
@@ -187,7 +231,19 @@ Result<Reply> VaultImpl::GetRecord(const Caller& caller, const std::string& tena
                                    : "record '" + id + "' not found");
     }
     if (!row.ok()) return row.status();
-    KURA_ASSIGN_OR_RETURN(json plain, OpenRecord(*keys, *row));
+    auto open_keys = KeysFor(tenant, keys, row->key_version);
+    if (open_keys.status().code() == StatusCode::kDataLoss) {
+      // The version read may have been re-encrypted and its old key
+      // destroyed between reading the row and reloading the keys: read once
+      // more before calling it lost.
+      auto again = store_->GetRecord(tenant, collection, id, version);
+      if (again.ok() && again->key_version != row->key_version) {
+        row = std::move(again);
+        open_keys = KeysFor(tenant, keys, row->key_version);
+      }
+    }
+    if (!open_keys.ok()) return open_keys.status();
+    KURA_ASSIGN_OR_RETURN(json plain, OpenRecord(**open_keys, *row));
     Reply reply;
     reply.body = RecordBody(*row, plain, *schema, d.view);
     reply.version = row->version;
@@ -212,6 +268,7 @@ Result<Reply> VaultImpl::UpdateRecord(const Caller& caller, const std::string& t
     KURA_ASSIGN_OR_RETURN(auto schema, SchemaOf(tenant, collection));
     KURA_RETURN_IF_ERROR(ValidateRecordData(*schema, body["data"]));
 
+    bool resealed = false;
     for (int attempt = 1;; ++attempt) {
       auto current = store_->GetRecord(tenant, collection, id, std::nullopt);
       if (current.status().code() == StatusCode::kNotFound) return NotFoundError("record '" + id + "' not found");
@@ -224,6 +281,8 @@ Result<Reply> VaultImpl::UpdateRecord(const Caller& caller, const std::string& t
       if (!subject_given) {
         // "subject" left out keeps the record's subject; an explicit null
         // removes it. Reading it back also proves the current version intact.
+        // (Reloaded keys, if the version needs them, are the newest: seal with them too.)
+        KURA_ASSIGN_OR_RETURN(keys, KeysFor(tenant, keys, current->key_version));
         KURA_ASSIGN_OR_RETURN(json plain, OpenRecord(*keys, *current));
         if (plain.contains("subject") && plain["subject"].is_string()) {
           new_subject = plain["subject"].get<std::string>();
@@ -232,6 +291,17 @@ Result<Reply> VaultImpl::UpdateRecord(const Caller& caller, const std::string& t
       KURA_ASSIGN_OR_RETURN(store::RecordWrite w, SealRecord(*keys, *schema, tenant, collection, id, expected + 1,
                                                              body["data"], new_subject));
       Status s = store_->UpdateRecord(w, expected, scope.Change());
+      if (s.code() == StatusCode::kAborted && !resealed) {
+        // Aborted is a version conflict or a rotated data key; the latter
+        // is no conflict of the caller's: seal again under the new key, once.
+        KURA_ASSIGN_OR_RETURN(bool outdated, KeysOutdated(tenant, *keys));
+        if (outdated) {
+          resealed = true;
+          KURA_ASSIGN_OR_RETURN(keys, KeysOf(tenant));
+          --attempt;
+          continue;
+        }
+      }
       if (s.code() == StatusCode::kAborted) {
         // A conditional update must not silently overwrite what it did not see;
         // an unconditional one retries against the newer version.
@@ -325,6 +395,9 @@ Result<Reply> VaultImpl::FindRecords(const Caller& caller, const std::string& te
     }
     json items = json::array();
     for (const auto& row : rows.items) {
+      // A page may mix versions under the old and the new key while a
+      // rotation re-encrypts the tenant.
+      KURA_ASSIGN_OR_RETURN(keys, KeysFor(tenant, keys, row.key_version));
       KURA_ASSIGN_OR_RETURN(json plain, OpenRecord(*keys, row));
       items.push_back(RecordBody(row, plain, *schema, d.view));
     }

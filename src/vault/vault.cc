@@ -61,6 +61,7 @@ json SealStatus::ToJson() const {
 
 Result<std::unique_ptr<Vault>> Vault::Open(Options options) {
   if (!options.store) return InvalidArgumentError("vault: no store");
+  if (!options.key_store) return InvalidArgumentError("vault: no key store");
   if (!options.seal) return InvalidArgumentError("vault: no seal");
   if (options.clock == nullptr) return InvalidArgumentError("vault: no clock");
   if (!IsKnownRegion(options.region)) return InvalidArgumentError("vault: unknown region '" + options.region + "'");
@@ -73,6 +74,7 @@ Result<std::unique_ptr<Vault>> Vault::Open(Options options) {
 
 VaultImpl::VaultImpl(Options options)
     : store_(std::move(options.store)),
+      key_store_(std::move(options.key_store)),
       seal_(std::move(options.seal)),
       clock_(options.clock),
       region_(std::move(options.region)),
@@ -98,22 +100,43 @@ Status VaultImpl::Load() {
     return DataLossError("vault meta entry '" + std::string(kInitMetaKey) + "' is not valid JSON");
   }
   auto fail = [] { return DataLossError("vault meta entry '" + std::string(kInitMetaKey) + "' is malformed"); };
-  if (!doc.is_object() || doc.value("format", 0) != kInitMetaFormat || !doc.contains("seal") ||
-      !doc["seal"].is_object() || !doc.contains("root_token_hash") || !doc["root_token_hash"].is_string() ||
-      !doc.contains("kek_check") || !doc["kek_check"].is_string()) {
+  if (doc.is_object() && doc.value("format", 0) == 1) {
+    // Pre-release: the keys of such a vault sat in its data store, which
+    // migration 7 emptied. There is no upgrade path.
+    return FailedPreconditionError(
+        "this data directory was made by an earlier kura, before the key store (keys.db) existed; "
+        "it cannot be opened: initialise a new one");
+  }
+  if (!doc.is_object() || doc.value("format", 0) != kInitMetaFormat || !doc.contains("root_token_hash") ||
+      !doc["root_token_hash"].is_string()) {
     return fail();
   }
   // An empty hash: the root token was revoked (RevokeRootToken).
   auto hash = HexDecode(doc["root_token_hash"].get<std::string>());
   if (!hash || (hash->size() != 32 && !hash->empty())) return fail();
-  std::string type = doc["seal"].value("type", "");
+  // The seal the KEK versions are wrapped with is recorded beside them in the
+  // key store, so a seal migration changes both in one transaction.
+  auto seal_text = key_store_->GetMeta(store::kKeyMetaSeal);
+  if (!seal_text.ok()) {
+    if (seal_text.status().code() == StatusCode::kNotFound) {
+      return FailedPreconditionError(
+          "the vault is initialised but its key store holds no keys: keys.db (or the key_* tables) is missing or "
+          "belongs to another vault; restore the key store that goes with this data");
+    }
+    return seal_text.status();
+  }
+  json seal = json::parse(*seal_text, nullptr, /*allow_exceptions=*/false);
+  if (!seal.is_object() || !seal.contains("type") || !seal["type"].is_string()) {
+    return DataLossError("the key store's seal description is malformed");
+  }
+  std::string type = seal["type"].get<std::string>();
   if (type != seal_->Type()) {
     return FailedPreconditionError("this vault was initialised with the '" + type + "' seal, but the '" +
                                    std::string(seal_->Type()) + "' seal is configured");
   }
   initialized_ = true;
   root_token_hash_ = std::move(*hash);
-  threshold_ = doc["seal"].value("threshold", 0);
+  threshold_ = seal.value("threshold", 0);
   return Status::Ok();
 }
 
@@ -169,42 +192,52 @@ Result<VaultImpl::InitOutcome> VaultImpl::InitializeLocked(const std::string& ty
   }
 
   InitOutcome outcome;
-  SecretBytes kek;
+  SecretBytes seal_key;
   auto init = seal_->Initialize(seal_options);
   if (init.ok()) {
-    kek = std::move(init->kek);
+    seal_key = std::move(init->kek);
     outcome.shares = std::move(init->shares);
   } else if (init.status().code() == StatusCode::kAlreadyExists && type != "shamir") {
-    // A seal file (key file, passphrase salt, token-wrapped KEK) left by an
+    // A seal file (key file, passphrase salt, token-wrapped key) left by an
     // earlier start that stopped before the vault was initialised (nothing is
     // encrypted under it yet): use it rather than fail forever on the file
     // that exists.
     KURA_ASSIGN_OR_RETURN(auto existing, seal_->AutoUnseal());
     if (!existing) return init.status();
-    kek = std::move(*existing);
+    seal_key = std::move(*existing);
   } else {
     return init.status();
   }
 
-  KURA_ASSIGN_OR_RETURN(Bytes check, Keyring::MakeCheckValue(kek));
+  // KEK version 1 into the key store, with the seal's description. One left
+  // by an earlier start that stopped before the meta entry below is reused
+  // if this seal key opens it (UnsealWith checks).
+  KURA_ASSIGN_OR_RETURN(auto keks, key_store_->ListKekVersions());
+  if (keks.empty()) {
+    json seal_doc = {{"type", type}};
+    if (type == "shamir") {
+      seal_doc["shares"] = seal_options.shares;
+      seal_doc["threshold"] = seal_options.threshold;
+    }
+    KURA_ASSIGN_OR_RETURN(auto first, NewKekVersion(seal_key, 1, NowSeconds()));
+    Status s = key_store_->Initialize(first.second, seal_doc.dump());
+    if (!s.ok() && s.code() != StatusCode::kAlreadyExists) return s;
+  }
+  {
+    KURA_ASSIGN_OR_RETURN(auto stored, key_store_->ListKekVersions());
+    if (!OpenKekVersions(seal_key, stored).ok()) {
+      return AlreadyExistsError("the key store already holds the keys of another vault");
+    }
+  }
+
   outcome.root_token = auth::GenerateRootToken();
   Bytes root_hash = auth::TokenHash(outcome.root_token);
-
-  json seal_doc = {{"type", type}};
-  if (type == "shamir") {
-    seal_doc["shares"] = seal_options.shares;
-    seal_doc["threshold"] = seal_options.threshold;
-  }
   json doc = {{"format", kInitMetaFormat},
-              {"seal", seal_doc},
-              {"kek_check", Base64UrlEncode(check)},
               {"root_token_hash", HexEncode(root_hash)},
               {"initialized_at", FormatRfc3339(clock_->Now())}};
   std::string text = doc.dump();
   // Exactly one initialisation wins, even across processes sharing the store.
   KURA_RETURN_IF_ERROR(store_->InsertMeta(kInitMetaKey, AsBytes(text), scope.Change()));
-  KURA_RETURN_IF_ERROR(LoadSigningKey(kek));
-
   {
     std::unique_lock lock(state_mu_);
     initialized_ = true;
@@ -212,7 +245,7 @@ Result<VaultImpl::InitOutcome> VaultImpl::InitializeLocked(const std::string& ty
     threshold_ = type == "shamir" ? seal_options.threshold : 0;
   }
   progress_ = 0;
-  keyring_.Unseal(std::move(kek));
+  KURA_RETURN_IF_ERROR(UnsealWith(std::move(seal_key)));
   api_keys_.Clear();
   return outcome;
 }
@@ -290,22 +323,15 @@ Result<Reply> VaultImpl::UnsealRequest(const json& body) {
   }
   progress_ = 0;
   seal_->Reset();
-  auto check = store_->GetMeta(kInitMetaKey);
-  if (!check.ok()) return check.status();
-  json doc = json::parse(AsString(*check), nullptr, /*allow_exceptions=*/false);
-  auto check_value = doc.is_object() && doc.contains("kek_check") && doc["kek_check"].is_string()
-                         ? Base64UrlDecode(doc["kek_check"].get<std::string>())
-                         : std::nullopt;
-  if (!check_value) return DataLossError("vault meta entry '" + std::string(kInitMetaKey) + "' is malformed");
-  if (!Keyring::KekMatches(*p.kek, *check_value)) {
+  Status unsealed = UnsealWith(std::move(*p.kek));
+  if (unsealed.code() == StatusCode::kInvalidArgument) {
     // No hint about which share was wrong: that would help someone guessing.
     // A passphrase always reaches this check after the full KDF, so every
     // wrong passphrase gets this one message after the same work.
     return InvalidArgumentError(passphrase ? "unseal failed: the passphrase does not match this vault"
                                            : "unseal failed: shares do not match this vault");
   }
-  KURA_RETURN_IF_ERROR(LoadSigningKey(*p.kek));
-  keyring_.Unseal(std::move(*p.kek));
+  KURA_RETURN_IF_ERROR(unsealed);
   SealStatus status = SealStatusLocked();
   status.progress = p.progress;
   status.threshold = p.threshold;
@@ -320,18 +346,11 @@ Status VaultImpl::AutoUnsealLocked() {
   if (!kek) {
     return FailedPreconditionError("the " + std::string(seal_->Type()) + " seal needs operator input to unseal");
   }
-  KURA_ASSIGN_OR_RETURN(Bytes meta, store_->GetMeta(kInitMetaKey));
-  json doc = json::parse(AsString(meta), nullptr, /*allow_exceptions=*/false);
-  auto check_value = doc.is_object() && doc.contains("kek_check") && doc["kek_check"].is_string()
-                         ? Base64UrlDecode(doc["kek_check"].get<std::string>())
-                         : std::nullopt;
-  if (!check_value) return DataLossError("vault meta entry '" + std::string(kInitMetaKey) + "' is malformed");
-  if (!Keyring::KekMatches(*kek, *check_value)) {
+  Status unsealed = UnsealWith(std::move(*kek));
+  if (unsealed.code() == StatusCode::kInvalidArgument) {
     return InvalidArgumentError("unseal failed: the key does not match this vault");
   }
-  KURA_RETURN_IF_ERROR(LoadSigningKey(*kek));
-  keyring_.Unseal(std::move(*kek));
-  return Status::Ok();
+  return unsealed;
 }
 
 Status VaultImpl::AutoUnseal() {
@@ -564,13 +583,21 @@ Status VaultImpl::RequireTenantExists(const std::string& tenant) {
 
 Result<std::shared_ptr<const TenantKeys>> VaultImpl::KeysOf(const std::string& tenant) {
   if (auto keys = keyring_.Cached(tenant)) return keys;
-  std::uint64_t generation = keyring_.Generation();
-  auto row = store_->GetTenant(tenant);
-  if (!row.ok()) {
-    if (row.status().code() == StatusCode::kNotFound) return NotFoundError("tenant '" + tenant + "' not found");
-    return row.status();
+  for (int attempt = 0;; ++attempt) {
+    std::uint64_t generation = keyring_.Generation();
+    auto row = store_->GetTenant(tenant);
+    if (!row.ok()) {
+      if (row.status().code() == StatusCode::kNotFound) return NotFoundError("tenant '" + tenant + "' not found");
+      return row.status();
+    }
+    KURA_ASSIGN_OR_RETURN(auto wrapped, key_store_->ListKeys(tenant));
+    auto keys = keyring_.Load(tenant, row->data_key_version, wrapped, generation);
+    if (keys.ok() || keys.status().code() != StatusCode::kAborted) return keys;
+    // Wrapped by a KEK version this node has not seen: another node rotated
+    // the KEK. Read the versions again, then the keys.
+    if (attempt > 0) return UnavailableError("the key store changed while reading; try again");
+    KURA_RETURN_IF_ERROR(RefreshKekVersions());
   }
-  return keyring_.Load(*row, generation);
 }
 
 Result<std::shared_ptr<const CollectionSchema>> VaultImpl::SchemaOf(const std::string& tenant,

@@ -33,9 +33,11 @@ class KerberosAcceptor;
 }
 namespace kura::store {
 class Store;
+class KeyStore;
 }
 namespace kura::crypto {
 class Seal;
+struct SealInitOptions;
 }
 
 namespace kura::vault {
@@ -153,12 +155,24 @@ struct IdentityOptions {
 
 struct Options {
   std::unique_ptr<store::Store> store;
+  // The wrapped keys (KEK versions, tenant data and index keys, the vault's
+  // own keys), kept apart from `store` (docs/formats/keys.md). Required.
+  std::unique_ptr<store::KeyStore> key_store;
   std::unique_ptr<crypto::Seal> seal;
   const Clock* clock = &Clock::Real();
   std::string region = "jp";      // region of this deployment; tenants default to it
   int keep_versions = 10;         // versions kept per record
   int max_page_size = 100;
   IdentityOptions identity;
+};
+
+// What one background re-encryption step did (Vault::ReencryptStep).
+struct ReencryptProgress {
+  bool idle = true;             // no rotation is running: nothing was done
+  std::string tenant;           // the tenant whose rotation the step advanced
+  std::int64_t scanned = 0;     // record versions read under older keys
+  std::int64_t rewritten = 0;   // of those, re-encrypted (the rest changed meanwhile)
+  bool finished = false;        // none left: the old keys were destroyed, the rotation is done
 };
 
 // A Kerberos authentication of one request (Authorization: Negotiate).
@@ -194,6 +208,19 @@ inline constexpr char kRecordRead[] = "record.read";
 inline constexpr char kRecordUpdate[] = "record.update";
 inline constexpr char kRecordDelete[] = "record.delete";
 inline constexpr char kRecordVersions[] = "record.versions";
+// DEK rotation (rotation.cc): the request that starts one, reading its
+// progress, and the background job's end (principal "system").
+inline constexpr char kDataKeyRotate[] = "key.rotate";
+inline constexpr char kDataKeyRotationRead[] = "key.rotation.read";
+inline constexpr char kDataKeyReencrypted[] = "key.reencrypt";
+inline constexpr char kRecordExpire[] = "record.expire";  // destroyed by retention (principal "system")
+// The key hierarchy (keys.cc): KEK rotation, the key listing, seal
+// migration, and every destruction of keys (a tenant's, crypto-shredding;
+// old data key versions after a rotation).
+inline constexpr char kKekRotate[] = "sys.rotate";
+inline constexpr char kKeysRead[] = "sys.keys.read";
+inline constexpr char kSealMigrate[] = "sys.seal.migrate";
+inline constexpr char kKeyDestroy[] = "key.destroy";
 inline constexpr char kAuditRead[] = "audit.read";
 inline constexpr char kAuditProof[] = "audit.proof";
 inline constexpr char kCheckpoint[] = "audit.checkpoint";
@@ -356,6 +383,50 @@ class Vault {
   // DELETE /v1/tenants/{t}: destroys the tenant's keys and rows. 204.
   virtual Result<Reply> DeleteTenant(const Caller& caller, const std::string& tenant) = 0;
 
+  // --- The key hierarchy (docs/formats/keys.md) ----------------------------
+  // POST /v1/sys/rotate (operator) → 200 {"kek_version","rewrapped"}: a new
+  // KEK version rewraps every key in one key-store transaction and the older
+  // versions are destroyed; requests keep running meanwhile. Other nodes
+  // pick the new version up on their next key-store read.
+  virtual Result<Reply> RotateKek(const Caller& caller) = 0;
+  // GET /v1/sys/keys (operator, security_officer, auditor) → {"kek_versions":
+  // [{"version","created_at","age_days"}], "vault_keys":[{"purpose",…}],
+  // "tenants":[{"tenant","data_key_version","data_keys":[{"version",
+  // "created_at","age_days","kek_version"}],"index_key":{…}}]}: versions and
+  // ages, no key material.
+  virtual Result<Reply> ListKeys(const Caller& caller) = 0;
+  // Seal migration (offline: `kura operator migrate-seal`, with every node
+  // stopped). The vault must be unsealed with its current seal (which proves
+  // that seal); `to` is initialised (or, when its files exist from an
+  // interrupted migration, opened), its key is checked to come back from
+  // `to` alone where it can (not for shamir), and every KEK version is
+  // rewrapped under it together with the new seal description in one
+  // key-store transaction: until that commits the old seal stays the one
+  // that works. Returns {"type","shares"} (shares: shamir only, shown once).
+  // FailedPrecondition when sealed or `to` is the configured seal type and
+  // file; InvalidArgument for bad shamir options.
+  virtual Result<Reply> MigrateSeal(std::unique_ptr<crypto::Seal> to, const crypto::SealInitOptions& options) = 0;
+
+  // --- DEK rotation (docs/operations/key-rotation.md) -----------------------
+  // POST /v1/tenants/{t}/rotate-key (an operator, or the tenant's admins:
+  // users.admin) → 202 with the rotation's status: a new data key version is
+  // current at once (new writes use it), and the lease holder's background
+  // job re-encrypts every record version under older versions, then destroys
+  // them. Aborted (409) while a rotation of the tenant is still running.
+  virtual Result<Reply> RotateTenantKey(const Caller& caller, const std::string& tenant) = 0;
+  // GET /v1/tenants/{t}/rotate-key (same principals) → {"tenant",
+  // "data_key_version","state":"none"|"running"|"done","to_version","total",
+  // "done","remaining","started_at","finished_at"}.
+  virtual Result<Reply> GetTenantKeyRotation(const Caller& caller, const std::string& tenant) = 0;
+  // The background job's step (ops::Reencryptor, lease holder only): takes
+  // a running rotation (round robin over tenants), re-encrypts up to
+  // `batch_size` record versions still under older keys in one store
+  // transaction and records the cursor with them; with none left it checks
+  // the whole tenant once more, destroys the older data keys (audited
+  // key.destroy) and marks the rotation done (audited key.reencrypt).
+  // FailedPrecondition while sealed; DataLoss when a version's key is gone.
+  virtual Result<ReencryptProgress> ReencryptStep(int batch_size) = 0;
+
   // --- Tenant administration (root, or a key whose role has users.admin) ---
   // PUT /v1/t/{t}/collections/{c} → 201 created / 200 replaced, body = schema.
   virtual Result<Reply> PutCollection(const Caller& caller, const std::string& tenant, const std::string& collection,
@@ -439,6 +510,19 @@ class Vault {
   // Records an event of the server itself (start, stop), principal "system";
   // `resource` may name what it concerns (e.g. the configuration's digest).
   virtual Status AuditSystemEvent(const std::string& action, const std::string& resource, const Status& outcome) = 0;
+
+  // --- Retention (docs/operations/retention.md) ----------------------------
+  // Crypto-shredding by age, run by the lease holder's background job:
+  // destroys up to `max_records` records whose current version was written
+  // more than their collection's retention_days ago — every version's
+  // ciphertext, their index entries and the record row — each with its own
+  // audit entry (principal "system", action record.expire, resource
+  // collections/{c}/records/{id} of the tenant), committed with the delete.
+  // A record updated meanwhile is kept. Returns how many were destroyed;
+  // fewer than `max_records` means none is due now. FailedPrecondition while
+  // sealed (nothing is destroyed then); Unavailable when the store or the
+  // audit log cannot be written.
+  virtual Result<std::int64_t> ExpireRecords(int max_records) = 0;
 };
 
 }  // namespace kura::vault

@@ -14,6 +14,7 @@
 #define KURA_VAULT_VAULT_IMPL_H_
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -28,6 +29,7 @@
 #include "crypto/seal.h"
 #include "crypto/signing.h"
 #include "policy/policy.h"
+#include "store/key_store.h"
 #include "store/store.h"
 #include "vault/keyring.h"
 #include "vault/schema.h"
@@ -38,7 +40,7 @@ namespace kura::vault {
 
 // The meta entry written once by Initialize (docs/formats/vault-meta.md).
 constexpr char kInitMetaKey[] = "vault.init";
-constexpr int kInitMetaFormat = 1;
+constexpr int kInitMetaFormat = 2;  // 1: before the key store (refused)
 
 class VaultImpl;
 
@@ -149,6 +151,14 @@ class VaultImpl final : public Vault {
   Result<Reply> GetTenant(const Caller& caller, const std::string& tenant) override;
   Result<Reply> ListTenants(const Caller& caller, const PageParams& page) override;
   Result<Reply> DeleteTenant(const Caller& caller, const std::string& tenant) override;
+  // DEK rotation (rotation.cc).
+  Result<Reply> RotateTenantKey(const Caller& caller, const std::string& tenant) override;
+  Result<Reply> GetTenantKeyRotation(const Caller& caller, const std::string& tenant) override;
+  Result<ReencryptProgress> ReencryptStep(int batch_size) override;
+  // The key hierarchy (keys.cc).
+  Result<Reply> RotateKek(const Caller& caller) override;
+  Result<Reply> ListKeys(const Caller& caller) override;
+  Result<Reply> MigrateSeal(std::unique_ptr<crypto::Seal> to, const crypto::SealInitOptions& options) override;
 
   Result<Reply> PutCollection(const Caller& caller, const std::string& tenant, const std::string& collection,
                               const nlohmann::json& body) override;
@@ -187,6 +197,7 @@ class VaultImpl final : public Vault {
   Result<Reply> AuditPublicKey(const Caller& caller) override;
   Status WriteCheckpoint() override;
   Status AuditSystemEvent(const std::string& action, const std::string& resource, const Status& outcome) override;
+  Result<std::int64_t> ExpireRecords(int max_records) override;  // retention.cc
 
  private:
   friend class AuditScope;
@@ -196,8 +207,9 @@ class VaultImpl final : public Vault {
   // be made durable.
   Status AppendEntry(const audit::Event& event);
   // Unwraps (or, on first unseal of a vault that has none, creates) the
-  // checkpoint signing key. Called with the KEK before the keyring takes it.
-  Status LoadSigningKey(const SecretBytes& kek);
+  // checkpoint signing key. Called with the KEK versions before the keyring
+  // takes them.
+  Status LoadSigningKey(const KekSet& keks);
   Result<Reply> AuditTrail(const std::optional<std::string>& tenant, const AuditFilters& filters);
   std::int64_t NowMillis() const;
 
@@ -288,6 +300,28 @@ class VaultImpl final : public Vault {
   // Loads a stored role (NotFound when absent), through the cache.
   Result<std::shared_ptr<const policy::Role>> LoadRole(const std::string& tenant, const std::string& role);
 
+  // --- the key hierarchy (keys.cc).
+  // Opens the key hierarchy with a candidate seal key: the KEK versions
+  // (which checks the seal key: InvalidArgument when it is not this vault's),
+  // the secrets key and the signing key (made on first unseal), then unseals
+  // the keyring. FailedPrecondition when the key store holds no KEK.
+  Status UnsealWith(SecretBytes seal_key);
+  // The vault's own key of `purpose` (owner ""), unwrapped with `keks`, or
+  // made and stored when there is none yet (another node racing: its key).
+  Result<SecretBytes> VaultKey(const KekSet& keks, crypto::KeyPurpose purpose);
+  // Reads the KEK versions again (another node rotated). Then a load that
+  // met an unknown KEK version can be retried.
+  Status RefreshKekVersions();
+  // Stores new wrapped keys, rewrapping once under a KEK version that
+  // another node made meanwhile. `make` builds the rows from the keyring.
+  Status InsertWrappedKeys(const std::function<Result<std::vector<store::WrappedKeyRow>>()>& make);
+  // DEK rotation's key steps (rotation.cc builds on them).
+  // Makes DEK version n+1 in the key store, then moves tenants.data_key_version to it in the data
+  // store (audited, "key.rotate"), and forgets the tenant's cached keys. Returns the new version.
+  Result<std::int64_t> CreateDataKeyVersion(const std::string& tenant, AuditScope& scope);
+  // Destroys every DEK version of `tenant` below `version` in the key store (audited, "key.destroy").
+  Status DestroyDataKeysBelow(const std::string& tenant, std::int64_t version);
+
   // --- shared lookups.
   Status RequireTenantExists(const std::string& tenant);
   Result<std::shared_ptr<const TenantKeys>> KeysOf(const std::string& tenant);
@@ -299,15 +333,39 @@ class VaultImpl final : public Vault {
   Result<nlohmann::json> OpenRecord(const TenantKeys& keys, const store::RecordRow& row) const;
   nlohmann::json RecordBody(const store::RecordRow& row, const nlohmann::json& plain,
                             const CollectionSchema& schema, policy::FieldView view) const;
+  // The tenant's keys able to open a ciphertext under `key_version`: `keys`
+  // when they know it, else reloaded once (another node rotated, or the
+  // cached keys predate a rotation). DataLoss when that version is destroyed.
+  Result<std::shared_ptr<const TenantKeys>> KeysFor(const std::string& tenant,
+                                                    std::shared_ptr<const TenantKeys> keys,
+                                                    std::int64_t key_version);
+  // After a write came back Aborted: true (and the tenant's cached keys
+  // forgotten) when `keys` is no longer the tenant's current data key
+  // version, so the write is to be sealed again under the new one.
+  Result<bool> KeysOutdated(const std::string& tenant, const TenantKeys& keys);
   Result<store::RecordWrite> SealRecord(const TenantKeys& keys, const CollectionSchema& schema,
                                         const std::string& tenant, const std::string& collection,
                                         const std::string& id, std::int64_t version, const nlohmann::json& data,
                                         const std::optional<std::string>& subject) const;
 
+  // --- DEK rotation (rotation.cc).
+  // Who may rotate a tenant's data key or watch the rotation: an operator
+  // (root, staff "operator") or the tenant's admins (users.admin).
+  Status RequireKeyRotationRight(const Caller& caller, const std::string& tenant);
+  nlohmann::json RotationJson(const std::string& tenant, std::int64_t current_version,
+                              const std::optional<store::KeyRotationRow>& rotation) const;
+  // Finishes `rotation` once nothing under an older key is left.
+  Result<ReencryptProgress> FinishRotation(const store::KeyRotationRow& rotation);
+  std::mutex rotation_start_mu_;  // serialises RotateTenantKey on this node
+  std::mutex rotation_mu_;   // serialises ReencryptStep (one job thread per node)
+  std::string last_rotated_tenant_;  // round robin over running rotations (guarded by rotation_mu_)
+
   std::int64_t NowSeconds() const { return ToUnixSeconds(clock_->Now()); }
 
   std::unique_ptr<store::Store> store_;
+  std::unique_ptr<store::KeyStore> key_store_;
   std::unique_ptr<crypto::Seal> seal_;
+  std::mutex kek_rotate_mu_;  // one KEK rotation at a time on this node
   const Clock* clock_;
   std::string region_;
   int keep_versions_;

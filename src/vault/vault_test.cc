@@ -159,6 +159,7 @@ TEST_F(VaultTest, WrongSharesAreRefusedAndResetProgress) {
     so.durable = false;
     Options options;
     options.store = Ok(store::OpenSqliteStore(so));
+    options.key_store = OpenKeyStore(other_dir.path() + "/keys.db");
     options.seal = crypto::MakeShamirSeal();
     options.clock = &clock_;
     auto other = Ok(Vault::Open(std::move(options)));
@@ -234,6 +235,7 @@ TEST_F(VaultTest, SecondVaultOnTheSameStoreCannotInitialiseAgain) {
   so.durable = false;
   Options options;
   options.store = Ok(store::OpenSqliteStore(so));
+  options.key_store = OpenKeyStore(KeysPath());
   options.seal = crypto::MakeShamirSeal();
   options.clock = &clock_;
   auto second = Ok(Vault::Open(std::move(options)));

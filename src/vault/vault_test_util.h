@@ -12,6 +12,7 @@
 
 #include "core/clock.h"
 #include "crypto/seal.h"
+#include "store/key_store.h"
 #include "store/store.h"
 #include "vault/vault.h"
 
@@ -44,6 +45,17 @@ class VaultFixture : public ::testing::Test {
 
   std::string DbPath() const { return dir_.path() + "/kura.db"; }
   std::string KeyPath() const { return dir_.path() + "/kek.key"; }
+  std::string KeysPath() const { return dir_.path() + "/keys.db"; }
+
+  // The SQLite key store at `path` (fails the test if it cannot be opened).
+  static std::unique_ptr<store::KeyStore> OpenKeyStore(const std::string& path) {
+    store::SqliteKeyStoreOptions ko;
+    ko.path = path;
+    ko.durable = false;
+    auto ks = store::OpenSqliteKeyStore(ko);
+    EXPECT_TRUE(ks.ok()) << ks.status().ToString();
+    return ks.ok() ? std::move(ks).value() : nullptr;
+  }
 
   std::unique_ptr<Vault> OpenVault(SealKind kind, int keep_versions = 10, int max_page_size = 100) {
     store::SqliteOptions so;
@@ -54,6 +66,7 @@ class VaultFixture : public ::testing::Test {
     if (!store.ok()) return nullptr;
     Options options;
     options.store = std::move(store).value();
+    options.key_store = OpenKeyStore(KeysPath());
     options.seal = kind == SealKind::kKeyfile ? crypto::MakeKeyfileSeal(KeyPath()) : crypto::MakeShamirSeal();
     options.clock = &clock_;
     options.keep_versions = keep_versions;
