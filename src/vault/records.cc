@@ -158,13 +158,19 @@ Result<Reply> VaultImpl::CreateRecord(const Caller& caller, const std::string& t
       KURA_ASSIGN_OR_RETURN(store::RecordWrite w,
                             SealRecord(*keys, *schema, tenant, collection, id, 1, body["data"], subject));
       scope.set_resource(RecordResource(collection, id));
-      Status s = store_->InsertRecord(w, scope.Change());
-      if (s.code() == StatusCode::kAlreadyExists && attempt < 2) continue;
-      KURA_RETURN_IF_ERROR(s);
       Reply reply;
       reply.body = {{"id", id}, {"version", 1}};
       reply.created = true;
       reply.version = 1;
+      if (AuditDeferral* deferral = AuditDeferral::Current(); deferral != nullptr && deferral->defers_changes()) {
+        // On an I/O thread: the reply goes out only once the write and its
+        // entry have committed, and is replaced by the error if they do not.
+        InsertRecordDeferred(*deferral, std::move(w), scope);
+        return reply;
+      }
+      Status s = store_->InsertRecord(w, scope.Change());
+      if (s.code() == StatusCode::kAlreadyExists && attempt < 2) continue;
+      KURA_RETURN_IF_ERROR(s);
       return reply;
     }
   }());
