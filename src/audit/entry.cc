@@ -219,18 +219,28 @@ bool IsLowerHex(std::string_view s) {
 
 }  // namespace
 
-std::string EncodeEntry(std::int64_t seq, ByteView prev_hash, const Event& event) {
+namespace {
+
+// An entry's encoding is its head (format, seq, prev: known only when it is
+// linked) followed by its body (the event: known as soon as it is made). The
+// body is encoded once, by whoever makes the entry, so linking — done inside
+// the store's single writer — only adds the head and hashes.
+void AppendEntryHead(std::string* out, std::int64_t seq, ByteView prev_hash) {
+  out->append("{\"v\":");
+  AppendInt(out, kEntryFormat);
+  out->append(",\"seq\":");
+  AppendInt(out, seq);
+  out->append(",\"prev\":\"");
+  AppendHex(out, prev_hash);
+  out->push_back('"');
+}
+
+std::string EncodeEntryBody(const Event& event) {
   std::string out;
-  out.reserve(192 + 2 * prev_hash.size() + event.principal.size() + event.tenant.size() + event.action.size() +
-              event.resource.size() + event.outcome.size() + event.client.size() + event.request_id.size() +
-              event.grant_id.size() + event.reason.size() + event.lookup.size());
-  out.append("{\"v\":");
-  AppendInt(&out, kEntryFormat);
-  out.append(",\"seq\":");
-  AppendInt(&out, seq);
-  out.append(",\"prev\":\"");
-  AppendHex(&out, prev_hash);
-  out.append("\",\"at_ms\":");
+  out.reserve(160 + event.principal.size() + event.tenant.size() + event.action.size() + event.resource.size() +
+              event.outcome.size() + event.client.size() + event.request_id.size() + event.grant_id.size() +
+              event.reason.size() + event.lookup.size());
+  out.append(",\"at_ms\":");
   AppendInt(&out, event.at_ms);
   out.append(",\"principal\":");
   AppendString(&out, event.principal);
@@ -254,6 +264,20 @@ std::string EncodeEntry(std::int64_t seq, ByteView prev_hash, const Event& event
   AppendString(&out, event.lookup);
   out.push_back('}');
   return out;
+}
+
+std::string JoinEntry(std::int64_t seq, ByteView prev_hash, std::string_view body) {
+  std::string out;
+  out.reserve(48 + 2 * prev_hash.size() + body.size());
+  AppendEntryHead(&out, seq, prev_hash);
+  out.append(body);
+  return out;
+}
+
+}  // namespace
+
+std::string EncodeEntry(std::int64_t seq, ByteView prev_hash, const Event& event) {
+  return JoinEntry(seq, prev_hash, EncodeEntryBody(event));
 }
 
 Result<Entry> DecodeEntry(std::string_view bytes) {
@@ -281,18 +305,27 @@ Bytes LeafHash(ByteView entry) {
   return crypto::Sha256(buf);
 }
 
+PendingEntry::PendingEntry(Event event)
+    : event_(std::move(event)),
+      body_(EncodeEntryBody(event_)),
+      // The columns hold what the entry says, which differs from the event
+      // only where the event had malformed UTF-8.
+      tenant_(internal::ValidUtf8(event_.tenant)),
+      principal_(internal::ValidUtf8(event_.principal)),
+      action_(internal::ValidUtf8(event_.action)),
+      resource_(internal::ValidUtf8(event_.resource)),
+      outcome_(internal::ValidUtf8(event_.outcome)) {}
+
 store::AuditRow PendingEntry::Link(std::int64_t seq, ByteView prev_hash) const {
   store::AuditRow row;
-  std::string entry = EncodeEntry(seq, prev_hash, event_);
+  std::string entry = JoinEntry(seq, prev_hash, body_);
   row.seq = seq;
   row.at_ms = event_.at_ms;
-  // The columns hold what the entry says, which differs from the event only
-  // where the event had malformed UTF-8.
-  row.tenant_id = internal::ValidUtf8(event_.tenant);
-  row.principal = internal::ValidUtf8(event_.principal);
-  row.action = internal::ValidUtf8(event_.action);
-  row.resource = internal::ValidUtf8(event_.resource);
-  row.outcome = internal::ValidUtf8(event_.outcome);
+  row.tenant_id = tenant_;
+  row.principal = principal_;
+  row.action = action_;
+  row.resource = resource_;
+  row.outcome = outcome_;
   row.hash = LeafHash(AsBytes(entry));
   row.entry.assign(entry.begin(), entry.end());
   return row;

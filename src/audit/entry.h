@@ -54,12 +54,16 @@ Bytes LeafHash(ByteView entry);
 // The store's view of an event waiting for its sequence number.
 class PendingEntry final : public store::AuditLink {
  public:
-  explicit PendingEntry(Event event) : event_(std::move(event)) {}
+  // Encodes everything but the head (seq, prev) here, on the caller's
+  // thread, so that Link (in the store's writer) only adds the head and hashes.
+  explicit PendingEntry(Event event);
   const Event& event() const { return event_; }
   store::AuditRow Link(std::int64_t seq, ByteView prev_hash) const override;
 
  private:
   Event event_;
+  std::string body_;
+  std::string tenant_, principal_, action_, resource_, outcome_;
 };
 
 // Whether a stored row's columns agree with its encoded entry (seq, time,

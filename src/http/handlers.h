@@ -42,11 +42,13 @@ class Handlers {
  public:
   // `vault` must outlive the handlers.
   explicit Handlers(vault::Vault* vault) : vault_(vault) {}
+  const vault::Vault& vault() const { return *vault_; }
 
   // Answers a request whose route was found (match.kind == kFound). Runs the
   // vault call on the calling thread: audited routes block until their entry
   // (and change) is durable, so the server calls this for them on its
-  // blocking pool.
+  // blocking pool — or, for record reads and creates when the vault
+  // ServesInline(), on its I/O thread under a vault::AuditDeferral.
   // `draining`: the server is shutting down (health then says not ready).
   Response Handle(const RouteMatch& match, const Request& request, bool draining) const;
 

@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "auth/token.h"
 #include "core/log.h"
 #include "http/asio_internal.h"
 #include "http/handlers.h"
@@ -31,6 +32,7 @@
 #include "http/response.h"
 #include "http/router.h"
 #include "http/tls_context.h"
+#include "vault/vault.h"
 
 namespace kura::http {
 namespace {
@@ -157,6 +159,9 @@ class Worker {
   awaitable<ReadResult> ReadRequest(Stream& stream, ConnectionState& state, boost::beast::flat_buffer& buffer,
                                     RequestParser& parser, RequestData& data);
   awaitable<Response> RunBlocking(const RouteMatch& match, const Request& request);
+  // Runs a read on this thread and waits, without blocking the thread, for
+  // the durability of the audit entries it appended.
+  awaitable<Response> RunInline(const RouteMatch& match, const Request& request);
   awaitable<void> Linger(ConnectionState& state, boost::beast::flat_buffer& buffer);
   Response Process(const RouteMatch& match, const Request& request);
 
@@ -492,6 +497,66 @@ awaitable<Response> Worker::RunBlocking(const RouteMatch& match, const Request& 
       use_awaitable);
 }
 
+namespace {
+
+// Record reads and creates with an API key, when the store never blocks
+// (SQLite: local reads, a queue to the group-commit writer): nothing on their
+// way takes long (cached key, role, schema and tenant keys, one indexed read,
+// or one AES-GCM seal), so they run on the I/O thread, and the durability of
+// their audit entry — and of a create's write — is awaited asynchronously: no
+// hop to the blocking pool and back, which under load cost more than the
+// request itself. Everything else (other writes, sign-ins with Argon2id,
+// session tokens whose use is recorded, Kerberos, PostgreSQL round trips)
+// runs on the blocking pool.
+bool RunsInline(const RouteMatch& match, const Request& request, const vault::Vault& vault) {
+  switch (match.route) {
+    case RouteId::kGetRecord:
+    case RouteId::kFindRecords:
+    case RouteId::kListVersions:
+    case RouteId::kCreateRecord:
+      break;
+    default:
+      return false;
+  }
+  if (!vault.ServesInline()) return false;
+  constexpr std::string_view kBearer = "Bearer ";
+  std::string_view auth = request.authorization;
+  return auth.size() > kBearer.size() && auth.substr(0, kBearer.size()) == kBearer &&
+         auth.substr(kBearer.size()).starts_with(auth::kApiKeyPrefix);
+}
+
+}  // namespace
+
+awaitable<Response> Worker::RunInline(const RouteMatch& match, const Request& request) {
+  vault::AuditDeferral deferral;
+  deferral.Install(/*changes=*/match.route == RouteId::kCreateRecord);
+  Response response = Process(match, request);
+  deferral.Uninstall();
+  if (!deferral.Queued()) co_return response;
+  Status durable = co_await asio::async_initiate<const asio::use_awaitable_t<executor>, void(Status)>(
+      [this, &deferral](auto handler) {
+        // std::function wants a copyable target; the handler is move-only.
+        struct Pending {
+          decltype(handler) resume;
+          asio::executor_work_guard<asio::io_context::executor_type> work;
+        };
+        auto pending = std::make_shared<Pending>(Pending{std::move(handler), asio::make_work_guard(io_)});
+        deferral.OnDurable([pending](Status s) {
+          auto ex = pending->work.get_executor();
+          asio::post(ex, [pending, s = std::move(s)]() mutable { pending->resume(std::move(s)); });
+        });
+      },
+      use_awaitable);
+  // A create that lost a race with a key rotation wrote nothing: run it
+  // again the ordinary way, which retries with the new key.
+  if (durable.code() == StatusCode::kAborted && match.route == RouteId::kCreateRecord) {
+    co_return co_await RunBlocking(match, request);
+  }
+  // The entry of this answer (or the write) could be lost: it is not sent.
+  if (!durable.ok()) co_return StatusResponse(durable, request.request_id);
+  co_return response;
+}
+
 // After an error answered before the request was fully read: stop sending,
 // then read and drop what the client still sends for a moment, so its TCP
 // stack does not turn our unread bytes into a reset that eats the answer.
@@ -583,7 +648,11 @@ awaitable<bool> Worker::Session(Stream& stream, ConnectionState& state, const st
           // write's with the change, a read's in a group commit): off the
           // I/O thread, which keeps serving other connections meanwhile.
           state.deadline = SteadyClock::time_point::max();  // the vault decides how long a write takes
-          response = co_await RunBlocking(match, request);
+          if (RunsInline(match, request, server_->handlers().vault())) {
+            response = co_await RunInline(match, request);
+          } else {
+            response = co_await RunBlocking(match, request);
+          }
         } else {
           response = Process(match, request);
         }

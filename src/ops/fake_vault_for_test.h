@@ -47,6 +47,7 @@ class FakeVault : public vault::Vault {
     return s;
   }
   bool IsSealed() const override { return sealed; }
+  bool ServesInline() const override { return false; }
 
   Result<vault::Reply> Initialize(const vault::RequestContext& ctx, const nlohmann::json& body) override {
     Remember(ctx);

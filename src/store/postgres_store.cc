@@ -744,6 +744,7 @@ class PostgresStore final : public Store {
   Status UpdateNotification(const OutboxRow& row) override;
 
   Status AppendAudit(const AuditLink& entry) override;
+  void AppendAuditAsync(std::unique_ptr<AuditLink> entry, AuditCompletion done) override;
   Result<std::int64_t> AuditSize() override;
   Result<std::vector<AuditRow>> ReadAudit(std::int64_t from_seq, int limit) override;
   Result<std::vector<Bytes>> AuditLeafHashes(std::int64_t begin, std::int64_t end) override;
@@ -836,6 +837,9 @@ class PostgresStore final : public Store {
     const AuditLink* link = nullptr;
     Status result;
     bool done = false;
+    // AppendAuditAsync: nobody waits; the appender completes and frees it.
+    std::unique_ptr<AuditLink> owned;
+    AuditCompletion completion;
   };
   void AppenderLoop();
   void RunAppendBatch(std::vector<PendingAppend*>& batch);
@@ -1815,6 +1819,22 @@ Status PostgresStore::AppendAudit(const AuditLink& entry) {
   return std::move(op.result);
 }
 
+void PostgresStore::AppendAuditAsync(std::unique_ptr<AuditLink> entry, AuditCompletion done) {
+  auto op = std::make_unique<PendingAppend>();
+  op->link = entry.get();
+  op->owned = std::move(entry);
+  op->completion = std::move(done);
+  {
+    std::lock_guard<std::mutex> lock(append_mu_);
+    if (!append_stopping_) append_queue_.push_back(op.release());
+  }
+  if (!op) {
+    append_cv_.notify_one();
+    return;
+  }
+  op->completion(UnavailableError("database is closed"));
+}
+
 void PostgresStore::AppenderLoop() {
   pthread_setname_np(pthread_self(), "kura-pg-audit");
   std::vector<PendingAppend*> batch;
@@ -1830,12 +1850,20 @@ void PostgresStore::AppenderLoop() {
     }
     // While this batch commits, new appends queue up for the next one.
     RunAppendBatch(batch);
+    std::vector<std::unique_ptr<PendingAppend>> unwaited;
     {
       std::lock_guard<std::mutex> lock(append_mu_);
       // After `done` the caller may return and destroy its op.
-      for (PendingAppend* op : batch) op->done = true;
+      for (PendingAppend* op : batch) {
+        if (op->completion) {
+          unwaited.emplace_back(op);
+        } else {
+          op->done = true;
+        }
+      }
     }
     append_done_cv_.notify_all();
+    for (auto& op : unwaited) op->completion(std::move(op->result));
     batch.clear();
   }
 }

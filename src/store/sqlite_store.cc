@@ -672,6 +672,9 @@ class SqliteStore final : public Store {
   Status UpdateNotification(const OutboxRow& row) override;
 
   Status AppendAudit(const AuditLink& entry) override;
+  void AppendAuditAsync(std::unique_ptr<AuditLink> entry, AuditCompletion done) override;
+  bool NonBlocking() const override { return true; }
+  void InsertRecordAsync(RecordWrite write, std::unique_ptr<AuditLink> audit, AuditCompletion done) override;
   Result<std::int64_t> AuditSize() override;
   Result<std::vector<AuditRow>> ReadAudit(std::int64_t from_seq, int limit) override;
   Result<std::vector<Bytes>> AuditLeafHashes(std::int64_t begin, std::int64_t end) override;
@@ -712,6 +715,12 @@ class SqliteStore final : public Store {
     const AuditLink* audit = nullptr;
     Status result;
     std::atomic<std::uint32_t> state{kPending};
+    // An audit entry on its own (no change): a failed INSERT of one row
+    // undoes itself, so it needs no savepoint of its own.
+    bool append_only = false;
+    // Set for an operation nobody waits for (AppendAuditAsync): called by the
+    // writer instead of the wake-up; it owns and frees the operation.
+    void (*complete)(WriteOp* op) = nullptr;
 
     static constexpr std::uint32_t kPending = 0;
     static constexpr std::uint32_t kSleeping = 1;
@@ -721,6 +730,10 @@ class SqliteStore final : public Store {
     // destroy the op as soon as it sees kDone: the wake below only uses the
     // address (a stale wake is a spurious wake-up, which futex waiters handle).
     void Finish() {
+      if (complete != nullptr) {
+        complete(this);
+        return;
+      }
       if (state.exchange(kDone, std::memory_order_acq_rel) == kSleeping) {
         syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&state), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
       }
@@ -759,12 +772,13 @@ class SqliteStore final : public Store {
   // is appended right after fn succeeds, in the same savepoint: the change
   // and its entry commit together or not at all.
   template <typename F>
-  Status Write(const AuditLink* audit, F&& fn) {
+  Status Write(const AuditLink* audit, F&& fn, bool append_only = false) {
     using Fn = std::remove_reference_t<F>;
     WriteOp op;
     op.run = [](void* ctx, Connection& conn) -> Status { return (*static_cast<Fn*>(ctx))(conn); };
     op.ctx = const_cast<void*>(static_cast<const void*>(&fn));
     op.audit = audit;
+    op.append_only = append_only;
     {
       std::lock_guard<std::mutex> lock(queue_mu_);
       if (stopping_) return UnavailableError("database is closed");
@@ -777,6 +791,36 @@ class SqliteStore final : public Store {
   template <typename F>
   Status Write(F&& fn) {
     return Write(nullptr, std::forward<F>(fn));
+  }
+  // The same without waiting: the operation (with `fn` and `audit`) lives on
+  // the heap and the writer calls `done` with its result after the batch
+  // carrying it has committed or failed.
+  template <typename F>
+  void WriteAsync(std::unique_ptr<AuditLink> audit, F fn, AuditCompletion done, bool append_only = false) {
+    struct AsyncOp {
+      WriteOp op;
+      F fn;
+      std::unique_ptr<AuditLink> audit;
+      AuditCompletion done;
+    };
+    auto async = std::unique_ptr<AsyncOp>(new AsyncOp{{}, std::move(fn), std::move(audit), std::move(done)});
+    async->op.run = [](void* ctx, Connection& conn) -> Status { return static_cast<AsyncOp*>(ctx)->fn(conn); };
+    async->op.ctx = async.get();
+    async->op.audit = async->audit.get();
+    async->op.append_only = append_only;
+    async->op.complete = [](WriteOp* op) {
+      std::unique_ptr<AsyncOp> owned(static_cast<AsyncOp*>(op->ctx));
+      owned->done(std::move(op->result));
+    };
+    {
+      std::lock_guard<std::mutex> lock(queue_mu_);
+      if (!stopping_) queue_.push_back(&async.release()->op);
+    }
+    if (!async) {
+      queue_cv_.notify_one();
+      return;
+    }
+    async->done(UnavailableError("database is closed"));
   }
 
   void WriterLoop();
@@ -1032,10 +1076,13 @@ void SqliteStore::RunBatch(std::vector<WriteOp*>& batch) {
     batch_start = head_;
   }
   for (WriteOp* op : batch) {
-    s = exec(kSavepoint, "savepoint");
-    if (!s.ok()) {
-      abandon(s);
-      return;
+    const bool savepoint = !op->append_only;
+    if (savepoint) {
+      s = exec(kSavepoint, "savepoint");
+      if (!s.ok()) {
+        abandon(s);
+        return;
+      }
     }
     // Only ops that append can move the head; copy it only for those.
     std::optional<AuditHead> op_start;
@@ -1054,16 +1101,20 @@ void SqliteStore::RunBatch(std::vector<WriteOp*>& batch) {
     }
     if (!op->result.ok()) {
       if (op_start.has_value()) head_ = std::move(*op_start);
-      s = exec(kRollbackTo, "rollback to savepoint");
+      if (savepoint) {
+        s = exec(kRollbackTo, "rollback to savepoint");
+        if (!s.ok()) {
+          abandon(s);
+          return;
+        }
+      }
+    }
+    if (savepoint) {
+      s = exec(kRelease, "release savepoint");
       if (!s.ok()) {
         abandon(s);
         return;
       }
-    }
-    s = exec(kRelease, "release savepoint");
-    if (!s.ok()) {
-      abandon(s);
-      return;
     }
   }
   if (head_.next_seq != stored_next_seq_) {
@@ -1390,26 +1441,29 @@ Status InsertIndexRows(Connection& c, const RecordWrite& w) {
   return Status::Ok();
 }
 
+// The rows of a new record (version 1), under the tenant's current data key.
+Status InsertRecordRows(Connection& c, const RecordWrite& w) {
+  KURA_RETURN_IF_ERROR(CheckDataKeyVersion(c, w));
+  {
+    KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kInsertRecord));
+    st.Bind(1, w.tenant_id);
+    st.Bind(2, w.collection);
+    st.Bind(3, w.id);
+    st.Bind(4, w.version);
+    st.Bind(5, w.at);
+    st.Bind(6, w.at);
+    BindOptionalBytes(st, 7, w.subject_hmac);
+    KURA_RETURN_IF_ERROR(st.Run("record"));
+  }
+  KURA_RETURN_IF_ERROR(InsertVersionRow(c, w));
+  return InsertIndexRows(c, w);
+}
+
 }  // namespace
 
 Status SqliteStore::InsertRecord(const RecordWrite& w, const AuditLink* audit) {
   if (w.version != 1) return InvalidArgumentError("a new record starts at version 1");
-  return Write(audit, [&](Connection& c) -> Status {
-    KURA_RETURN_IF_ERROR(CheckDataKeyVersion(c, w));
-    {
-      KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kInsertRecord));
-      st.Bind(1, w.tenant_id);
-      st.Bind(2, w.collection);
-      st.Bind(3, w.id);
-      st.Bind(4, w.version);
-      st.Bind(5, w.at);
-      st.Bind(6, w.at);
-      BindOptionalBytes(st, 7, w.subject_hmac);
-      KURA_RETURN_IF_ERROR(st.Run("record"));
-    }
-    KURA_RETURN_IF_ERROR(InsertVersionRow(c, w));
-    return InsertIndexRows(c, w);
-  });
+  return Write(audit, [&](Connection& c) { return InsertRecordRows(c, w); });
 }
 
 Status SqliteStore::UpdateRecord(const RecordWrite& w, std::int64_t expected_version, const AuditLink* audit) {
@@ -2188,7 +2242,24 @@ Status SqliteStore::UpdateNotification(const OutboxRow& n) {
 Status SqliteStore::AppendAudit(const AuditLink& entry) {
   // An operation of its own in the group-commit writer: concurrent appends
   // (every audited read) share one transaction and one fsync.
-  return Write(&entry, [](Connection&) { return Status::Ok(); });
+  return Write(
+      &entry, [](Connection&) { return Status::Ok(); }, /*append_only=*/true);
+}
+
+void SqliteStore::AppendAuditAsync(std::unique_ptr<AuditLink> entry, AuditCompletion done) {
+  // An operation of its own, like AppendAudit, that nobody waits for.
+  WriteAsync(
+      std::move(entry), [](Connection&) { return Status::Ok(); }, std::move(done), /*append_only=*/true);
+}
+
+void SqliteStore::InsertRecordAsync(RecordWrite write, std::unique_ptr<AuditLink> audit, AuditCompletion done) {
+  if (write.version != 1) {
+    done(InvalidArgumentError("a new record starts at version 1"));
+    return;
+  }
+  WriteAsync(
+      std::move(audit), [w = std::move(write)](Connection& c) { return InsertRecordRows(c, w); },
+      std::move(done));
 }
 
 Result<std::int64_t> SqliteStore::AuditSize() {

@@ -20,6 +20,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -363,6 +364,18 @@ class Store {
   // the tenant does not exist.
   // Writes version 1 of a new record. AlreadyExists if the id is taken.
   virtual Status InsertRecord(const RecordWrite& write, const AuditLink* audit) = 0;
+  // InsertRecord for a caller that must not block: `done` gets what
+  // InsertRecord would return, on a store thread, once the write (and its
+  // entry) committed or failed. Only for stores whose NonBlocking() is true;
+  // the default runs InsertRecord on the calling thread.
+  virtual void InsertRecordAsync(RecordWrite write, std::unique_ptr<AuditLink> audit,
+                                 std::function<void(Status)> done) {
+    done(InsertRecord(write, audit.get()));
+  }
+  // True when reads are local (no network round trip) and InsertRecordAsync
+  // and AppendAuditAsync queue without blocking the caller (a group-commit
+  // writer thread): then an I/O thread may serve records itself.
+  virtual bool NonBlocking() const { return false; }
   // Writes write.version (= expected_version + 1) if the record's current version
   // is expected_version: Aborted (conflict) if not, NotFound if no such record.
   // Replaces the index entries and prunes versions beyond keep_versions.
@@ -503,6 +516,16 @@ class Store {
   // Unavailable when the entry cannot be made durable (disk full, I/O error,
   // read-only file system); the caller must then fail its request.
   virtual Status AppendAudit(const AuditLink& entry) = 0;
+  // The same append for a caller that must not block (an I/O thread): queues
+  // the entry and returns at once; `done` is called exactly once with what
+  // AppendAudit would have returned, on a store thread (or on the calling
+  // thread if the store has no queue), and must not block. The response that
+  // depends on the entry may be sent only after `done` reports OK.
+  using AuditCompletion = std::function<void(Status)>;
+  virtual void AppendAuditAsync(std::unique_ptr<AuditLink> entry, AuditCompletion done) {
+    Status s = AppendAudit(*entry);
+    done(std::move(s));
+  }
   // The number of entries (= the next sequence number).
   virtual Result<std::int64_t> AuditSize() = 0;
   // Entries with seq in [from_seq, from_seq + limit), in order.

@@ -11,9 +11,11 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <ostream>
 #include <set>
 #include <string>
@@ -1896,6 +1898,42 @@ TEST_P(StoreConformanceTest, AuditAppendReadAndLeafHashes) {
   EXPECT_EQ(store_->AuditLeafHashes(6, 6).status().code(), StatusCode::kInvalidArgument);
 
   EXPECT_EQ(CheckChain(*store_), (std::vector<std::string>{"p0", "p1", "p2", "p3", "p4"}));
+}
+
+// The non-blocking forms: each completion comes exactly once with what the
+// blocking call would have returned, and the chain is the same one.
+TEST_P(StoreConformanceTest, AsyncAppendsAndInsertsCompleteOnce) {
+  MakeTenant("acme");
+  constexpr int kAppends = 200;
+  std::mutex mu;
+  std::condition_variable cv;
+  int completed = 0;
+  int failed = 0;
+  auto done = [&](Status s) {
+    std::lock_guard lock(mu);
+    ++completed;
+    if (!s.ok()) ++failed;
+    cv.notify_all();
+  };
+  for (int i = 0; i < kAppends; ++i) {
+    store_->AppendAuditAsync(std::make_unique<TestLink>("a" + std::to_string(i)), done);
+  }
+  RecordWrite w = Record("acme", "people", "r-async", 1, "cipher-async", {{"email", B("h-async")}}, 700);
+  store_->InsertRecordAsync(w, std::make_unique<TestLink>("insert"), done);
+  // The same id again: AlreadyExists, and its entry is not appended.
+  store_->InsertRecordAsync(Record("acme", "people", "r-async", 1, "other"), std::make_unique<TestLink>("dup"), done);
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return completed == kAppends + 2; }));
+    EXPECT_EQ(failed, 1);  // the duplicate
+  }
+  auto got = store_->GetRecord("acme", "people", "r-async", std::nullopt);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->ciphertext, B("cipher-async"));
+  std::vector<std::string> chain = CheckChain(*store_);
+  EXPECT_EQ(chain.size(), static_cast<std::size_t>(kAppends + 1));
+  EXPECT_EQ(std::count(chain.begin(), chain.end(), "insert"), 1);
+  EXPECT_EQ(std::count(chain.begin(), chain.end(), "dup"), 0);
 }
 
 TEST_P(StoreConformanceTest, AuditLeafHashesOfThousandsOfEntries) {

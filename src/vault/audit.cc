@@ -2,6 +2,7 @@
 // checkpoint signing key, checkpoints, trails and proofs.
 #include <atomic>
 #include <charconv>
+#include <mutex>
 
 #include "audit/checkpoint.h"
 #include "core/log.h"
@@ -75,7 +76,77 @@ Status CheckKeys(const AuditFilters& filters, std::initializer_list<std::string_
   return Status::Ok();
 }
 
+thread_local AuditDeferral* t_audit_deferral = nullptr;
+
 }  // namespace
+
+// --- Deferred durability ------------------------------------------------------------
+
+struct AuditDeferral::State {
+  std::mutex mu;
+  int queued = 0;   // ever, while installed
+  int pending = 0;  // queued and not yet complete
+  Status failure;  // the first failed entry's status
+  std::function<void(Status)> done;
+
+  void Add() {
+    std::lock_guard lock(mu);
+    ++queued;
+    ++pending;
+  }
+  void Complete(Status status) {
+    std::function<void(Status)> fire;
+    Status result;
+    {
+      std::lock_guard lock(mu);
+      if (!status.ok() && failure.ok()) failure = std::move(status);
+      if (--pending == 0 && done) {
+        fire = std::move(done);
+        result = failure;
+      }
+    }
+    if (fire) fire(std::move(result));
+  }
+};
+
+AuditDeferral::AuditDeferral() : state_(std::make_shared<State>()) {}
+
+AuditDeferral::~AuditDeferral() { Uninstall(); }
+
+void AuditDeferral::Install(bool changes) {
+  if (installed_) return;
+  changes_ = changes;
+  outer_ = t_audit_deferral;
+  t_audit_deferral = this;
+  installed_ = true;
+}
+
+void AuditDeferral::Uninstall() {
+  if (!installed_) return;
+  t_audit_deferral = outer_;
+  outer_ = nullptr;
+  installed_ = false;
+}
+
+AuditDeferral* AuditDeferral::Current() { return t_audit_deferral; }
+
+bool AuditDeferral::Queued() const {
+  std::lock_guard lock(state_->mu);
+  return state_->queued > 0;
+}
+
+void AuditDeferral::OnDurable(std::function<void(Status)> done) {
+  Status result;
+  {
+    std::lock_guard lock(state_->mu);
+    if (state_->pending > 0) {
+      state_->done = std::move(done);
+      return;
+    }
+    result = state_->failure;
+  }
+  done(std::move(result));
+}
 
 // --- AuditScope ---------------------------------------------------------------
 
@@ -147,7 +218,21 @@ const store::AuditLink* AuditScope::FailureChange(const Status& outcome) {
   return change_.get();
 }
 
+AuditScope::Detached AuditScope::Detach() {
+  Detached out;
+  audit::Event event = event_;
+  event.at_ms = vault_->NowMillis();
+  event.outcome = kSuccess;
+#ifndef KURA_BENCH_UNAUDITED
+  out.change = std::make_unique<audit::PendingEntry>(std::move(event));
+#endif
+  out.failure = event_;
+  detached_ = true;
+  return out;
+}
+
 Status AuditScope::Finish(Status status) {
+  if (detached_) return status;  // the store and the deferral own the entry now
   // The change committed, and its entry with it. A change whose entry
   // records a failure counts only when the call ends with that failure: any
   // other status means the store call itself failed (and rolled back).
@@ -178,11 +263,51 @@ Status VaultImpl::AppendEntry(const audit::Event& event) {
   (void)event;
   return Status::Ok();  // benchmark build without the audit log (CMakeLists.txt)
 #endif
+  if (AuditDeferral* deferral = AuditDeferral::Current()) {
+    // The caller waits for durability itself (AuditDeferral) and sends
+    // nothing before it.
+    std::shared_ptr<AuditDeferral::State> state = deferral->state();
+    state->Add();
+    store_->AppendAuditAsync(std::make_unique<audit::PendingEntry>(event), [state](Status s) {
+      if (!s.ok()) log::Error("audit: entry not durable, failing the request: " + s.message());
+      state->Complete(s.ok() ? std::move(s) : UnavailableError(kAuditUnavailable));
+    });
+    return Status::Ok();
+  }
   audit::PendingEntry entry(event);
   Status s = store_->AppendAudit(entry);
   if (s.ok()) return s;
   log::Error("audit: entry not durable, failing the request: " + s.message());
   return UnavailableError(kAuditUnavailable);
+}
+
+void VaultImpl::InsertRecordDeferred(AuditDeferral& deferral, store::RecordWrite write, AuditScope& scope) {
+  std::shared_ptr<AuditDeferral::State> state = deferral.state();
+  state->Add();
+  AuditScope::Detached entry = scope.Detach();
+  store_->InsertRecordAsync(
+      std::move(write), std::move(entry.change), [this, state, failure = std::move(entry.failure)](Status s) mutable {
+        if (s.ok()) {
+          state->Complete(std::move(s));
+          return;
+        }
+        // Nothing was written, and the entry with it: record the failure
+        // (as Finish would have) before the caller hears of it.
+        failure.at_ms = NowMillis();
+        failure.outcome = OutcomeOf(s);
+#ifdef KURA_BENCH_UNAUDITED
+        state->Complete(std::move(s));
+#else
+        store_->AppendAuditAsync(std::make_unique<audit::PendingEntry>(std::move(failure)),
+                                 [state, s](Status appended) mutable {
+                                   if (!appended.ok()) {
+                                     log::Error("audit: entry not durable, failing the request: " +
+                                                appended.message());
+                                   }
+                                   state->Complete(appended.ok() ? std::move(s) : UnavailableError(kAuditUnavailable));
+                                 });
+#endif
+      });
 }
 
 Status VaultImpl::AuditRejected(const Caller& caller, const AuditTarget& target, const Status& outcome) {

@@ -192,6 +192,18 @@ Result<Reply> VaultImpl::CreateRecord(const Caller& caller, const std::string& t
       KURA_ASSIGN_OR_RETURN(store::RecordWrite w,
                             SealRecord(*keys, *schema, tenant, collection, id, 1, body["data"], subject));
       scope.set_resource(RecordResource(collection, id));
+      Reply reply;
+      reply.body = {{"id", id}, {"version", 1}};
+      reply.created = true;
+      reply.version = 1;
+      if (AuditDeferral* deferral = AuditDeferral::Current(); deferral != nullptr && deferral->defers_changes()) {
+        // On an I/O thread: the reply goes out only once the write and its
+        // entry have committed, and is replaced by the error if they do not
+        // (an Aborted one — keys rotated meanwhile — the server runs again on
+        // its blocking pool, which reseals below).
+        InsertRecordDeferred(*deferral, std::move(w), scope);
+        return reply;
+      }
       Status s = store_->InsertRecord(w, scope.Change());
       if (s.code() == StatusCode::kAlreadyExists && attempt < 2) continue;
       if (s.code() == StatusCode::kAborted && !resealed) {
@@ -205,10 +217,6 @@ Result<Reply> VaultImpl::CreateRecord(const Caller& caller, const std::string& t
         }
       }
       KURA_RETURN_IF_ERROR(s);
-      Reply reply;
-      reply.body = {{"id", id}, {"version", 1}};
-      reply.created = true;
-      reply.version = 1;
       return reply;
     }
   }());

@@ -174,6 +174,8 @@ SealStatus VaultImpl::SealStatusLocked() const {
   return s;
 }
 
+bool VaultImpl::ServesInline() const { return store_->NonBlocking(); }
+
 SealStatus VaultImpl::GetSealStatus() const {
   std::lock_guard lock(lifecycle_mu_);
   return SealStatusLocked();

@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -250,6 +251,56 @@ inline constexpr char kLockboxPolicyRead[] = "lockbox.read";
 inline constexpr char kLockboxPolicyWrite[] = "lockbox.write";
 }  // namespace actions
 
+// Lets a thread that must not block (an HTTP I/O thread) call the vault
+// without waiting for audit entries to become durable: while an
+// AuditDeferral is installed on the calling thread, entries appended on their
+// own (reads, denials, failures) are queued and the call returns at once; the
+// caller then waits with OnDurable() and must not send the response unless
+// the status it gets is OK (otherwise it answers with that status: the entry
+// of what it was about to send could be lost).
+//
+// Changes wait too, unless the deferral is installed with `changes`: then a
+// record create is handed to the store without waiting, the reply assumes
+// it commits, and OnDurable reports the write's own failure (its failure
+// entry appended first) — the caller answers with that status instead. An
+// Aborted outcome means nothing was written: the caller may run the request
+// again the ordinary, blocking way. Install a deferral only around calls that
+// write nothing else, and with `changes` only when the vault ServesInline().
+//
+// Thread safety: Install/OnDurable on the calling thread; completions arrive
+// from the store's threads.
+class AuditDeferral {
+ public:
+  AuditDeferral();
+  ~AuditDeferral();  // uninstalls if still installed
+  AuditDeferral(const AuditDeferral&) = delete;
+  AuditDeferral& operator=(const AuditDeferral&) = delete;
+
+  // Installs this deferral on the current thread (until Uninstall or destruction).
+  void Install(bool changes = false);
+  bool defers_changes() const { return changes_; }
+  void Uninstall();
+  // Calls `done` once every entry queued while installed is durable (OK) or
+  // has failed (Unavailable) — at once, on this thread, when nothing is
+  // pending; otherwise later, on a store thread. Call once, after Uninstall.
+  void OnDurable(std::function<void(Status)> done);
+  // True when an entry (or a change) was queued while installed — whether or
+  // not it has completed since: its outcome must then be awaited with
+  // OnDurable before anything is sent.
+  bool Queued() const;
+
+  // The deferral installed on this thread, or nullptr (the vault's use).
+  static AuditDeferral* Current();
+  struct State;
+  const std::shared_ptr<State>& state() const { return state_; }
+
+ private:
+  std::shared_ptr<State> state_;
+  AuditDeferral* outer_ = nullptr;
+  bool installed_ = false;
+  bool changes_ = false;
+};
+
 class Vault {
  public:
   // Opens the vault sealed. If the seal can unseal by itself (key file) and
@@ -260,6 +311,10 @@ class Vault {
   // --- Seal lifecycle (sys routes) -------------------------------------
   virtual SealStatus GetSealStatus() const = 0;
   virtual bool IsSealed() const = 0;
+  // True when the store never blocks a caller for long (local reads, queued
+  // writes): record reads, and creates under an AuditDeferral with changes,
+  // may then run on an I/O thread.
+  virtual bool ServesInline() const = 0;
   // POST /v1/sys/init {"seal":"shamir","shares":5,"threshold":3} (keyfile: {}).
   // → {"shares":[…],"root_token":"…"} once; AlreadyExists when initialised.
   // Leaves the vault unsealed.

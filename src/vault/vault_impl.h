@@ -79,6 +79,15 @@ class AuditScope {
   const store::AuditLink* FailureChange(const Status& outcome);
   Result<Reply> Finish(Result<Reply> result);
   Status Finish(Status status);
+  // For a change handed to the store without waiting (AuditDeferral with
+  // changes): the entry to commit with it (outcome "success"; nullptr in the
+  // unaudited benchmark build) and the event to record if it fails. The
+  // scope appends nothing after this.
+  struct Detached {
+    std::unique_ptr<store::AuditLink> change;
+    audit::Event failure;
+  };
+  Detached Detach();
 
  private:
   class ChangeEntry;
@@ -88,6 +97,7 @@ class AuditScope {
   std::unique_ptr<ChangeEntry> change_;
   std::optional<StatusCode> change_outcome_;  // set by FailureChange
   AuditScope* outer_ = nullptr;                // the scope open on this thread before this one
+  bool detached_ = false;
 };
 
 class VaultImpl final : public Vault {
@@ -98,6 +108,7 @@ class VaultImpl final : public Vault {
 
   SealStatus GetSealStatus() const override;
   bool IsSealed() const override { return keyring_.IsSealed(); }
+  bool ServesInline() const override;
   Result<Reply> Initialize(const RequestContext& ctx, const nlohmann::json& body) override;
   Result<Reply> Unseal(const RequestContext& ctx, const nlohmann::json& body) override;
   Status AutoUnseal() override;
@@ -206,6 +217,9 @@ class VaultImpl final : public Vault {
   // Appends an entry on its own (group-committed). Unavailable when it cannot
   // be made durable.
   Status AppendEntry(const audit::Event& event);
+  // Hands a new record to the store without waiting; `deferral` gets the
+  // outcome (a failure only after its failure entry is durable).
+  void InsertRecordDeferred(AuditDeferral& deferral, store::RecordWrite write, AuditScope& scope);
   // Unwraps (or, on first unseal of a vault that has none, creates) the
   // checkpoint signing key. Called with the KEK versions before the keyring
   // takes them.

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cctype>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <thread>
 
@@ -390,6 +391,73 @@ TEST_F(RecordTest, CreateReadUpdateDelete) {
 }
 
 // Regression: an id starting with '-' was taken for an option by the CLI.
+// The HTTP server's I/O thread calls record reads and creates under an
+// AuditDeferral: the call returns before its entry (and a create's write) is
+// durable, and OnDurable says when it is.
+TEST_F(RecordTest, DeferredAuditCompletesReadsAndCreates) {
+  auto await_durable = [](AuditDeferral& d) {
+    std::promise<Status> done;
+    auto result = done.get_future();
+    d.OnDurable([&done](Status s) { done.set_value(std::move(s)); });
+    return result.get();
+  };
+  auto entries = [&](const std::string& action) {
+    auto trail = Ok(v_->TenantAuditTrail(admin_, "acme", {{"action", action}, {"limit", "1000"}}));
+    return trail.body["items"].size();
+  };
+  std::string id = Create({{"email", "hana@example.jp"}});
+  const std::size_t reads = entries("record.read");
+  {
+    AuditDeferral d;
+    d.Install();
+    auto reply = v_->GetRecord(admin_, "acme", "customers", id, std::nullopt);
+    d.Uninstall();
+    ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+    EXPECT_EQ(reply->body["data"]["email"], "hana@example.jp");
+    EXPECT_TRUE(await_durable(d).ok());
+  }
+  EXPECT_EQ(entries("record.read"), reads + 1);
+
+  // A create, deferred: the record and its entry are there once OnDurable says so.
+  const std::size_t creates = entries("record.create");
+  std::string created;
+  {
+    AuditDeferral d;
+    d.Install(/*changes=*/true);
+    auto reply = v_->CreateRecord(admin_, "acme", "customers", {{"data", {{"email", "ken@example.jp"}}}});
+    d.Uninstall();
+    ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+    created = reply->body["id"];
+    EXPECT_TRUE(await_durable(d).ok());
+  }
+  EXPECT_EQ(entries("record.create"), creates + 1);
+  auto read = Ok(v_->GetRecord(admin_, "acme", "customers", created, std::nullopt));
+  EXPECT_EQ(read.body["data"]["email"], "ken@example.jp");
+
+  // Without `changes` a create waits as before: nothing is left pending.
+  {
+    AuditDeferral d;
+    d.Install();
+    auto reply = v_->CreateRecord(admin_, "acme", "customers", {{"data", {{"email", "mei@example.jp"}}}});
+    d.Uninstall();
+    ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+    EXPECT_TRUE(await_durable(d).ok());
+  }
+  EXPECT_EQ(entries("record.create"), creates + 2);
+
+  // A failed read under a deferral is audited too, and reported durable.
+  const std::size_t failed_reads = entries("record.read");
+  {
+    AuditDeferral d;
+    d.Install();
+    auto reply = v_->GetRecord(admin_, "acme", "customers", "no-such-record", std::nullopt);
+    d.Uninstall();
+    EXPECT_EQ(reply.status().code(), StatusCode::kNotFound);
+    EXPECT_TRUE(await_durable(d).ok());
+  }
+  EXPECT_EQ(entries("record.read"), failed_reads + 1);
+}
+
 TEST_F(RecordTest, RecordIdsNeverStartWithAPunctuationMark) {
   for (int i = 0; i < 300; ++i) {
     std::string id = Create({{"email", "a@b.example"}});
