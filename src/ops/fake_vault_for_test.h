@@ -48,6 +48,8 @@ class FakeVault : public vault::Vault {
   }
   bool IsSealed() const override { return sealed; }
   bool ServesInline() const override { return false; }
+  std::uint64_t RequestsServed() const override { return requests_served; }
+  std::uint64_t requests_served = 0;
 
   Result<vault::Reply> Initialize(const vault::RequestContext& ctx, const nlohmann::json& body) override {
     Remember(ctx);

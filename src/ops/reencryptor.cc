@@ -40,7 +40,8 @@ bool Reencryptor::Wait(std::chrono::nanoseconds d) {
   return !cv_.wait_for(lock, d, [this] { return stopping_; });
 }
 
-std::chrono::milliseconds Reencryptor::PauseAfter(std::chrono::nanoseconds batch_time) const {
+std::chrono::milliseconds Reencryptor::PauseAfter(std::chrono::nanoseconds batch_time, bool foreground) const {
+  if (!foreground) return options_.min_pause;
   const int load = std::clamp(options_.load_percent, 1, 100);
   // Proportional to what the batch cost: a batch slowed down by foreground
   // load (a busy writer, a busy CPU) is followed by a longer pause.
@@ -50,6 +51,7 @@ std::chrono::milliseconds Reencryptor::PauseAfter(std::chrono::nanoseconds batch
 
 void Reencryptor::Run() {
   std::string last_error;
+  std::uint64_t served = vault_->RequestsServed();
   for (;;) {
     const auto start = std::chrono::steady_clock::now();
     auto step = vault_->ReencryptStep(options_.batch_size);
@@ -73,7 +75,9 @@ void Reencryptor::Run() {
           log::Info("key rotation: tenant '" + step->tenant +
                     "' is re-encrypted; its older data key versions are destroyed");
         }
-        pause = PauseAfter(took);
+        const std::uint64_t now_served = vault_->RequestsServed();
+        pause = PauseAfter(took, /*foreground=*/now_served != served);
+        served = now_served;
       }
     }
     if (!Wait(pause)) return;

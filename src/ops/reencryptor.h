@@ -9,10 +9,13 @@
 // a restart or a lost lease resumes where it stopped, on whichever node holds
 // the lease next.
 //
-// Throttling: after a batch that took t, the job pauses
+// Throttling: when clients were served since the previous batch
+// (Vault::RequestsServed moved), the job pauses, after a batch that took t,
 // max(t × (100 − load_percent) / load_percent, min_pause): at the default
 // load_percent 50 it spends at most half of the time on re-encryption and
 // leaves the database's writer and the CPU to foreground requests the rest.
+// On an idle server it pauses only min_pause: nobody is waiting, and the old
+// key should be gone as soon as it can be.
 //
 // Start after Stop starts it again; Stop without a running thread does
 // nothing; Stop waits for the batch in flight (one store transaction).
@@ -50,8 +53,9 @@ class Reencryptor {
   void Start();
   void Stop();
 
-  // The pause after a batch that took `batch_time`.
-  std::chrono::milliseconds PauseAfter(std::chrono::nanoseconds batch_time) const;
+  // The pause after a batch that took `batch_time`, with or without clients
+  // served since the previous batch.
+  std::chrono::milliseconds PauseAfter(std::chrono::nanoseconds batch_time, bool foreground = true) const;
   // Record versions re-encrypted by every job of this process since it started.
   static std::int64_t RewrittenInProcess();
 

@@ -24,6 +24,9 @@ TEST(ReencryptorTest, PausesInProportionToTheBatchAndAtLeastTheMinimum) {
   EXPECT_EQ(full.PauseAfter(milliseconds(8)), milliseconds(0));
   Reencryptor floor(&vault, ReencryptorOptions{.batch_size = 500, .load_percent = 100, .min_pause = milliseconds(150)});
   EXPECT_EQ(floor.PauseAfter(milliseconds(8)), milliseconds(150));
+  // No client served since the last batch: only the minimum.
+  EXPECT_EQ(half.PauseAfter(milliseconds(8), /*foreground=*/false), milliseconds(0));
+  EXPECT_EQ(floor.PauseAfter(milliseconds(8), /*foreground=*/false), milliseconds(150));
 }
 
 // A vault whose rotation needs three batches, then is done.

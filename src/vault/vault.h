@@ -315,6 +315,10 @@ class Vault {
   // writes): record reads, and creates under an AuditDeferral with changes,
   // may then run on an I/O thread.
   virtual bool ServesInline() const = 0;
+  // Vault calls made for clients (not background jobs) since the vault was
+  // opened: background jobs compare it between batches to tell an idle server
+  // from a busy one.
+  virtual std::uint64_t RequestsServed() const = 0;
   // POST /v1/sys/init {"seal":"shamir","shares":5,"threshold":3} (keyfile: {}).
   // → {"shares":[…],"root_token":"…"} once; AlreadyExists when initialised.
   // Leaves the vault unsealed.

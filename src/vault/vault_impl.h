@@ -14,6 +14,7 @@
 #define KURA_VAULT_VAULT_IMPL_H_
 
 #include <algorithm>
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -109,6 +110,7 @@ class VaultImpl final : public Vault {
   SealStatus GetSealStatus() const override;
   bool IsSealed() const override { return keyring_.IsSealed(); }
   bool ServesInline() const override;
+  std::uint64_t RequestsServed() const override { return requests_served_.load(std::memory_order_relaxed); }
   Result<Reply> Initialize(const RequestContext& ctx, const nlohmann::json& body) override;
   Result<Reply> Unseal(const RequestContext& ctx, const nlohmann::json& body) override;
   Status AutoUnseal() override;
@@ -386,6 +388,7 @@ class VaultImpl final : public Vault {
   int max_page_size_;
 
   Keyring keyring_;
+  std::atomic<std::uint64_t> requests_served_{0};  // AuditScopes of clients (not "system")
 
   mutable std::mutex lifecycle_mu_;
   int progress_ = 0;  // shares given so far (guarded by lifecycle_mu_)
