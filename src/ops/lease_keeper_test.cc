@@ -69,7 +69,8 @@ TEST_F(LeaseKeeperTest, OneOfTwoNodesRunsTheJobsAndTheOtherTakesOver) {
   a.Stop();
   EXPECT_FALSE(a.holding());
   EXPECT_EQ(a_stops.load(), 1);
-  ASSERT_TRUE(WaitFor([&] { return b.holding(); }, milliseconds(2000)));
+  // holding() turns true just before the keeper calls back: wait for both.
+  ASSERT_TRUE(WaitFor([&] { return b.holding() && b_starts.load() > 0; }, milliseconds(2000)));
   EXPECT_EQ(b_starts.load(), 1);
 
   // Health shows the node, its lease and the store's view of it.
