@@ -58,62 +58,14 @@ trap cleanup EXIT
   true
 } >"$work/kura.toml"
 
-"$kura" serve --dev --config "$work/kura.toml" --data "$work/data" --listen 127.0.0.1:0 >"$work/kura.log" 2>&1 &
-kura_pid=$!
-for _ in $(seq 300); do
-  if [ -f "$work/data/dev.env" ] && grep -q '^KURA_TOKEN=' "$work/data/dev.env"; then break; fi
-  kill -0 "$kura_pid" 2>/dev/null || { echo "bench: kura exited" >&2; cat "$work/kura.log" >&2; exit 1; }
-  sleep 0.1
-done
-set -a
-# shellcheck disable=SC1090
-. "$work/data/dev.env"
-set +a
-for _ in $(seq 300); do
-  [ "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$KURA_CACERT" "$KURA_ADDR/v1/sys/health")" = 200 ] && break
-  sleep 0.1
-done
-
-api() {  # api TOKEN METHOD PATH [BODY]
-  local args=(-sS --fail-with-body --cacert "$KURA_CACERT" -H "Authorization: Bearer $1" -X "$2")
-  if [ $# -ge 4 ]; then args+=(-H 'Content-Type: application/json' --data-binary "$4"); fi
-  curl "${args[@]}" "$KURA_ADDR$3"
-}
-json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
-db_count() { sqlite3 -readonly "$work/data/kura.db" "SELECT COUNT(*) FROM records WHERE tenant_id = 'bench'"; }
-
-# A record body of exactly 300 bytes (as bench/run.sh).
+# shellcheck source=bench/lib.sh
+. "$repo/bench/lib.sh"
 export BENCH_BODY_FILE="$work/record.json"
-python3 - "$BENCH_BODY_FILE" <<'PY'
-import json, sys
-def body(n):
-    return json.dumps({"data": {"email": "bench.user@example.com", "phone": "+81-90-1234-5678",
-                                "name": "Bench User", "note": "x" * n}}, separators=(",", ":"))
-b = body(300 - len(body(0)))
-assert len(b) == 300, len(b)
-open(sys.argv[1], "w").write(b)
-PY
-
-# The tenant, its admin (root's part), collection, role and key (the admin's).
-admin_password=Orchid-Lantern-Quarry-58
-api "$KURA_TOKEN" POST /v1/tenants \
-  "{\"id\":\"bench\",\"name\":\"Bench KK\",\"admin\":{\"username\":\"admin\",\"password\":\"$admin_password\"}}" >/dev/null
-session=$(curl -sS --fail-with-body --cacert "$KURA_CACERT" -H 'Content-Type: application/json' \
-  --data-binary "{\"username\":\"admin\",\"password\":\"$admin_password\",\"tenant\":\"bench\"}" \
-  "$KURA_ADDR/v1/auth/login" | json_field token)
-api "$session" PUT /v1/t/bench/collections/customers '{
-  "fields": {
-    "email": {"type":"string","class":"personal","index":true,"mask":"email"},
-    "phone": {"type":"string","class":"personal","mask":"last4"},
-    "name":  {"type":"string","class":"personal","mask":"partial"},
-    "note":  {"type":"string","class":"internal"}},
-  "required": ["email"], "retention_days": 365}' >/dev/null
-api "$session" PUT /v1/t/bench/roles/app '{"permissions":[
-  {"action":"record.read","collections":["customers"],"view":"full"},
-  {"action":"record.write","collections":["customers"],"view":"full"}]}' >/dev/null
-BENCH_KEY=$(api "$session" POST /v1/t/bench/apikeys '{"name":"bench","role":"app","expires_at":null}' | json_field key)
-export BENCH_KEY
-record_id=$(api "$BENCH_KEY" POST /v1/t/bench/collections/customers/records "$(cat "$BENCH_BODY_FILE")" | json_field id)
+write_record_body "$BENCH_BODY_FILE"
+start_kura data "$kura" -- --config "$work/kura.toml"
+# The tenant, its admin (root's part), collection, role, key and one record (the admin's).
+setup_tenant
+db_count() { sqlite3 -readonly "$work/data/kura.db" "SELECT COUNT(*) FROM records WHERE tenant_id = 'bench'"; }
 get_url="$KURA_ADDR/v1/t/bench/collections/customers/records/$record_id"
 
 # --- Fill ---------------------------------------------------------------------
