@@ -357,11 +357,20 @@ std::int64_t NowUnixMillis() {
       .count();
 }
 
-// WAL frames (pages) after which the background thread checkpoints (about
-// 4 MiB), and after which the writer does it itself because the background
-// thread fell behind (about 64 MiB).
-constexpr int kCheckpointFrames = 1000;
-constexpr int kWriterCheckpointFrames = 16000;
+// WAL frames (pages) written since the last request after which the
+// background thread checkpoints (about 16 MiB), and the WAL size after which
+// the writer does it itself because the background thread fell behind (about
+// 128 MiB). Under steady appends the same hot pages (the audit log's and the
+// indexes' rightmost leaves) are rewritten by every commit; a checkpoint
+// copies each page once however often it changed, so fewer, larger
+// checkpoints copy and fsync far less per commit.
+constexpr int kCheckpointFrames = 4000;
+constexpr int kWriterCheckpointFrames = 32000;
+// Batches that try to finish a background checkpoint, and how long each
+// waits for readers (CatchUpCheckpoint).
+constexpr int kCatchUpTries = 16;
+constexpr int kCatchUpWaits = 20;
+constexpr std::chrono::microseconds kCatchUpWait{50};
 
 constexpr int kDefaultPageLimit = 50;
 constexpr int kMaxPageLimit = 1000;
@@ -828,6 +837,7 @@ class SqliteStore final : public Store {
   // sqlite3_wal_hook: runs on the writer thread after every commit.
   static int OnWalCommit(void* self, sqlite3* db, const char* name, int frames);
   void RunBatch(std::vector<WriteOp*>& batch);
+  void CatchUpCheckpoint();
 
   // The audit chain's head: the next sequence number and the hash of the
   // last entry (empty before the first).
@@ -890,6 +900,17 @@ class SqliteStore final : public Store {
   std::condition_variable checkpoint_cv_;
   bool checkpoint_wanted_ = false;
   bool checkpoint_stopping_ = false;
+  // Writer thread only: the WAL size (frames) at which OnWalCommit next asks
+  // for a checkpoint. A PASSIVE checkpoint does not shrink the WAL: the next
+  // commit after a complete one starts writing it from the beginning again,
+  // which OnWalCommit sees as a smaller frame count.
+  int next_checkpoint_frames_ = kCheckpointFrames;
+  int last_wal_frames_ = 0;
+  // Set by the checkpoint thread after a checkpoint; the writer then copies
+  // what that one missed, so the WAL can restart (see CatchUpCheckpoint).
+  std::atomic<bool> catch_up_wanted_{false};
+  int catch_up_tries_ = 0;  // writer thread only
+  int writer_busy_timeout_ms_ = sqlite::ConnectionOptions{}.busy_timeout_ms;
   std::atomic<std::int64_t> checkpoints_{0};
 };
 
@@ -983,7 +1004,19 @@ int SqliteStore::OnWalCommit(void* self, sqlite3* db, const char* name, int fram
     // The background thread is not keeping up: bound the WAL here.
     sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
     store->checkpoints_.fetch_add(1, std::memory_order_relaxed);
-  } else if (frames >= kCheckpointFrames) {
+    store->next_checkpoint_frames_ = kCheckpointFrames;
+  } else {
+    // The WAL restarted from its beginning (after a complete checkpoint):
+    // count again from there, and no catch-up is needed any more.
+    if (frames < store->last_wal_frames_) {
+      store->next_checkpoint_frames_ = kCheckpointFrames;
+      store->catch_up_tries_ = 0;
+    }
+    store->last_wal_frames_ = frames;
+    if (frames < store->next_checkpoint_frames_) return SQLITE_OK;
+    // Once per kCheckpointFrames new frames, not after every commit while
+    // the WAL stays large (readers can hold a checkpoint back for a while).
+    store->next_checkpoint_frames_ = frames + kCheckpointFrames;
     {
       std::lock_guard<std::mutex> lock(store->checkpoint_mu_);
       store->checkpoint_wanted_ = true;
@@ -1003,6 +1036,7 @@ void SqliteStore::CheckpointLoop() {
       checkpoint_wanted_ = false;
     }
     int rc = sqlite3_wal_checkpoint_v2(checkpointer_->raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    if (rc == SQLITE_OK) catch_up_wanted_.store(true, std::memory_order_release);
     if (rc == SQLITE_OK) {
       checkpoints_.fetch_add(1, std::memory_order_relaxed);
     } else if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) {
@@ -1043,7 +1077,37 @@ void SqliteStore::FailAll(std::vector<WriteOp*>& batch, const Status& status, bo
   }
 }
 
+void SqliteStore::CatchUpCheckpoint() {
+  // Commits go on while the checkpoint thread copies, and readers keep
+  // reading from the WAL, so the WAL would never start over from its
+  // beginning and would grow until kWriterCheckpointFrames. Between two
+  // batches the writer copies the few frames committed since and waits, very
+  // briefly, for the readers still on the WAL to finish their (short) read
+  // transactions, after which the next commit restarts the WAL. A long reader
+  // (an audit export, a verification) is not waited for: the next batches
+  // try again, a bounded number of times.
+  if (!catch_up_wanted_.load(std::memory_order_acquire)) return;
+  sqlite3* db = writer_->raw();
+  // SQLite's own busy handler sleeps at least a millisecond; a reader's
+  // transaction lasts microseconds.
+  sqlite3_busy_handler(
+      db,
+      [](void*, int tries) -> int {
+        if (tries >= kCatchUpWaits) return 0;
+        std::this_thread::sleep_for(kCatchUpWait);
+        return 1;
+      },
+      nullptr);
+  int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr);
+  sqlite3_busy_timeout(db, writer_busy_timeout_ms_);  // back to the writer's own
+  if (rc == SQLITE_OK || ++catch_up_tries_ >= kCatchUpTries) {
+    catch_up_wanted_.store(false, std::memory_order_release);
+    catch_up_tries_ = 0;
+  }
+}
+
 void SqliteStore::RunBatch(std::vector<WriteOp*>& batch) {
+  CatchUpCheckpoint();
   Connection& c = *writer_;
   auto exec = [&c](const char* sql, std::string_view what) -> Status {
     KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(sql));
