@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -34,6 +35,8 @@ std::string TrimmedError(PGconn* conn) {
   }
   return m;
 }
+
+std::atomic<std::int64_t> round_trips{0};
 
 std::uint64_t BigEndian(const char* p, int n) {
   std::uint64_t v = 0;
@@ -78,6 +81,8 @@ Status ErrorStatus(std::string_view sqlstate, std::string_view what, std::string
   }
   return InternalError(std::move(m));
 }
+
+std::int64_t RoundTripsForTest() { return round_trips.load(std::memory_order_relaxed); }
 
 bool IsRetryable(std::string_view sqlstate) { return sqlstate == "40001" || sqlstate == "40P01"; }
 
@@ -286,6 +291,7 @@ Result<Rows> Connection::RoundTrip(Send&& send, std::string_view what) {
   last_sqlstate_.clear();
   sync_rep_cancelled_ = false;
   if (broken_) return Lost(what, "connection lost");
+  round_trips.fetch_add(1, std::memory_order_relaxed);
   const auto deadline = std::chrono::steady_clock::now() + timeout_;
   // Waits until the socket is ready for `events`; false on timeout or error.
   auto wait = [&](short events) -> bool {
@@ -363,6 +369,123 @@ Result<Rows> Connection::Exec(const char* sql, const Params& params, std::string
                                    /*resultFormat=binary*/ 1) != 0;
       },
       what);
+}
+
+bool Connection::WaitSocket(std::chrono::steady_clock::time_point deadline, short events) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  if (left.count() <= 0) return false;
+  pollfd p{PQsocket(conn_), events, 0};
+  return ::poll(&p, 1, static_cast<int>(left.count())) > 0;
+}
+
+bool Connection::Flush(std::chrono::steady_clock::time_point deadline) {
+  for (;;) {
+    int f = PQflush(conn_);
+    if (f == 0) return true;
+    if (f < 0 || !WaitSocket(deadline, POLLOUT | POLLIN) || PQconsumeInput(conn_) == 0) return false;
+  }
+}
+
+PGresult* Connection::NextResult(std::chrono::steady_clock::time_point deadline, bool& lost) {
+  while (PQisBusy(conn_)) {
+    if (!WaitSocket(deadline, POLLIN) || PQconsumeInput(conn_) == 0) {
+      lost = true;
+      return nullptr;
+    }
+  }
+  return PQgetResult(conn_);
+}
+
+Result<std::vector<Rows>> Connection::Pipeline(const std::vector<Step>& steps, std::size_t* failed_step) {
+  last_sqlstate_.clear();
+  sync_rep_cancelled_ = false;
+  std::string_view what = steps.empty() ? std::string_view("pipeline") : steps.front().what;
+  if (broken_) return Lost(what, "connection lost");
+  round_trips.fetch_add(1, std::memory_order_relaxed);
+  const auto deadline = std::chrono::steady_clock::now() + timeout_;
+  if (PQenterPipelineMode(conn_) != 1) return Lost(what, "cannot enter pipeline mode: " + TrimmedError(conn_));
+  // What was sent, in order: each step, and before a statement's first use
+  // its Parse (named `name`), whose result is read like any other.
+  struct Sent {
+    std::size_t step;
+    const char* prepare_sql = nullptr;  // non-null: a Parse of this statement
+    std::string name;
+  };
+  std::vector<Sent> sent;
+  std::unordered_map<const char*, std::string> preparing;
+  bool send_ok = true;
+  for (std::size_t i = 0; i < steps.size() && send_ok; ++i) {
+    const Step& st = steps[i];
+    if (st.params == nullptr) {
+      send_ok = PQsendQueryParams(conn_, st.sql, 0, nullptr, nullptr, nullptr, nullptr, 1) != 0;
+      sent.push_back({i});
+      continue;
+    }
+    std::string name;
+    if (auto it = prepared_.find(st.sql); it != prepared_.end()) {
+      name = it->second;
+    } else if (auto p = preparing.find(st.sql); p != preparing.end()) {
+      name = p->second;
+    } else {
+      name = "k" + std::to_string(prepared_.size() + preparing.size());
+      send_ok = PQsendPrepare(conn_, name.c_str(), st.sql, 0, nullptr) != 0;
+      preparing.emplace(st.sql, name);
+      sent.push_back({i, st.sql, name});
+    }
+    send_ok = send_ok && PQsendQueryPrepared(conn_, name.c_str(), st.params->size(), st.params->values(),
+                                             st.params->lengths(), st.params->formats(), 1) != 0;
+    sent.push_back({i});
+  }
+  if (!send_ok || PQpipelineSync(conn_) != 1 || !Flush(deadline)) {
+    return Lost(what, "connection lost: " + TrimmedError(conn_));
+  }
+  std::vector<Rows> out;
+  out.reserve(steps.size());
+  std::string error_state;
+  std::string error_message;
+  std::size_t error_step = 0;
+  bool failed = false;
+  bool lost = false;
+  for (const Sent& s : sent) {
+    PGresult* r = NextResult(deadline, lost);
+    if (lost || r == nullptr) return Lost(steps[s.step].what, "no answer from the server in time");
+    const ExecStatusType status = PQresultStatus(r);
+    if (status == PGRES_FATAL_ERROR && !failed) {
+      failed = true;
+      error_step = s.step;
+      const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+      const char* primary = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+      error_state = state != nullptr ? state : "";
+      error_message = primary != nullptr ? primary : "";
+    }
+    const bool ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY;
+    if (s.prepare_sql != nullptr) {
+      // Prepared for good only if the server parsed it (the rest of a
+      // failed pipeline is skipped, Parse included).
+      if (ok) prepared_.emplace(s.prepare_sql, s.name);
+      PQclear(r);
+    } else {
+      out.emplace_back(r);
+    }
+    // The end of this command's results.
+    PGresult* end = NextResult(deadline, lost);
+    if (lost) return Lost(steps[s.step].what, "no answer from the server in time");
+    if (end != nullptr) {
+      PQclear(end);
+      return Lost(steps[s.step].what, "unexpected results in a pipeline");
+    }
+  }
+  PGresult* sync = NextResult(deadline, lost);
+  if (lost || sync == nullptr) return Lost(what, "no answer from the server in time");
+  const bool synced = PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+  PQclear(sync);
+  if (!synced || PQexitPipelineMode(conn_) != 1) return Lost(what, "pipeline out of step");
+  if (failed) {
+    if (failed_step != nullptr) *failed_step = error_step;
+    if (error_state.empty()) return Lost(steps[error_step].what, "connection lost: " + TrimmedError(conn_));
+    return Fail(error_state, steps[error_step].what, error_message);
+  }
+  return out;
 }
 
 Status Connection::ExecSimple(std::string_view sql, std::string_view what) {

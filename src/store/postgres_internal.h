@@ -45,6 +45,11 @@ namespace kura::store::pg {
 // text holds identifiers, not data).
 Status ErrorStatus(std::string_view sqlstate, std::string_view what, std::string_view server_message = {});
 
+// Round trips (a request sent and its answers read, a pipeline counting once)
+// made by every Connection of this process since it started; for tests and
+// benchmarks that count the round trips of an operation.
+std::int64_t RoundTripsForTest();
+
 // true for the SQLSTATEs after which the transaction may simply be run again.
 bool IsRetryable(std::string_view sqlstate);
 // true for the SQLSTATEs after which the connection must not be reused
@@ -118,6 +123,16 @@ struct ConnectOptions {
   std::string session_setup;
 };
 
+// One statement of a pipeline (Connection::Pipeline).
+struct Step {
+  // A string constant with static storage, prepared on first use like
+  // Exec's; with `params` null, SQL text without parameters, not prepared
+  // (BEGIN).
+  const char* sql = nullptr;
+  const Params* params = nullptr;
+  std::string_view what;
+};
+
 // One libpq connection plus its prepared statements. Owns the PGconn.
 class Connection {
  public:
@@ -132,6 +147,13 @@ class Connection {
   // is keyed by the address of `sql`, so callers pass string constants with
   // static storage; each is parsed and planned once per connection.
   Result<Rows> Exec(const char* sql, const Params& params, std::string_view what);
+  // Sends every step, then a sync point, in libpq pipeline mode and reads
+  // the results: one round trip for all of them. Returns one Rows per step,
+  // in order. The first step that fails is the error (mapped as Exec's);
+  // the server skips the steps after it. An explicit transaction begun in
+  // the pipeline is then left aborted (not Idle): the caller rolls it back.
+  // `failed_step` (if given) receives the index of the step that failed.
+  Result<std::vector<Rows>> Pipeline(const std::vector<Step>& steps, std::size_t* failed_step = nullptr);
   // Runs SQL text without parameters (BEGIN/COMMIT, DDL). Not prepared.
   Status ExecSimple(std::string_view sql, std::string_view what);
   // Runs a query without parameters that yields one integer.
@@ -169,6 +191,13 @@ class Connection {
   template <typename Send>
   Result<Rows> RoundTrip(Send&& send, std::string_view what);
   Status Fail(std::string_view sqlstate, std::string_view what, std::string_view server_message);
+  // Waits (within `deadline`) until a result is ready and returns it; null
+  // when a command's results are complete. Sets `lost` when the connection
+  // failed or timed out.
+  PGresult* NextResult(std::chrono::steady_clock::time_point deadline, bool& lost);
+  // Flushes libpq's send buffer within `deadline`; false if that failed.
+  bool Flush(std::chrono::steady_clock::time_point deadline);
+  bool WaitSocket(std::chrono::steady_clock::time_point deadline, short events);
   Status Lost(std::string_view what, std::string_view why);
   // libpq notice receiver: logs warnings (by SQLSTATE) and notes the above.
   static void OnNotice(void* self, const PGresult* result);

@@ -14,11 +14,28 @@
 // writes each version — across any number of kura nodes on the database.
 //
 // Audit log: one chain for all nodes. A transaction that appends locks the
-// single audit_head row (SELECT … FOR UPDATE) after its change, links and
+// single audit_head row (SELECT … FOR UPDATE) after its changes, links and
 // inserts its entries, moves the head and commits; the next appender, on any
-// node, waits for that commit and continues from it. AppendAudit calls are
-// group-committed by a per-store appender thread: one transaction, one head
-// lock and one COMMIT for everything queued meanwhile.
+// node, waits for that commit and continues from it. So that the head lock
+// is not one commit per write, every audited write and every AppendAudit of
+// a store goes through its appender thread (group commit, like the SQLite
+// engine's writer): callers queue and block; the appender runs what was
+// queued meanwhile as one transaction — BEGIN, each write in a SAVEPOINT of
+// its own (a write that fails alone is rolled back to it and keeps its
+// error), then one head lock, the entries of the writes that succeeded and
+// of the plain appends in multi-row INSERTs, the head update, and one COMMIT
+// — and wakes them with the outcome. A write and its entry thus always
+// commit together. Writes whose statements do not depend on each other's
+// results (InsertRecord: PipelinedWrite) skip the savepoints: the batch's
+// BEGIN, their statements and the head lock go in one libpq pipeline (one
+// round trip), and only if a statement fails or a check refuses does the
+// batch run again write by write. A batch that fails as a whole follows
+// Transact's rules (retried after a deadlock, a serialization failure or a
+// connection lost before COMMIT; Unavailable when COMMIT's answer is lost or
+// the standby did not confirm it). The head lock is always taken after
+// every row lock of the batch, on every node, so the lock order is the same
+// everywhere; the deadlocks left (two nodes' batches locking the same rows
+// in opposite orders) are PostgreSQL's to detect, and the batch is retried.
 #include "store/postgres_store.h"
 
 #include <fcntl.h>
@@ -48,6 +65,7 @@
 #include "store/lockbox_internal.h"
 #include "store/migrations.h"
 #include "store/postgres_internal.h"
+#include "store/wake_flag_internal.h"
 
 namespace kura::store {
 namespace {
@@ -392,8 +410,13 @@ const char* InsertAuditSql(int rows) {
   static const std::string many = build(32);
   return rows >= 32 ? many.c_str() : rows >= 8 ? eight.c_str() : one.c_str();
 }
-// AppendAudit calls carried by one appender transaction at most.
+// Ops (audited writes and AppendAudit calls) carried by one appender
+// transaction at most.
 constexpr std::size_t kMaxAppendBatch = 1024;
+// Writes run in savepoints of one transaction at most: past 64
+// subtransactions a backend's subtransaction cache overflows, which slows
+// every other session's snapshots until the transaction ends.
+constexpr std::size_t kMaxSavepointsPerBatch = 64;
 
 constexpr int kDefaultPageLimit = 50;
 constexpr int kMaxPageLimit = 1000;
@@ -452,15 +475,29 @@ Status AuditAppendError(const Status& s) {
   }
 }
 
-// Appends `links` in order, inside the caller's transaction on `c`: locks the
-// head, links each entry to the previous one, inserts them and moves the
-// head. `own[i]` (if given) receives Internal for a malformed entry, which is
-// skipped; with `own` null a malformed entry fails the whole call.
-Status AppendLocked(Connection& c, const std::vector<const AuditLink*>& links, std::vector<Status>* own) {
-  KURA_ASSIGN_OR_RETURN(Rows head, c.Exec(kLockAuditHead, Params(), "audit head"));
+// The chain's head as the locking statement (kLockAuditHead) read it.
+struct AuditHead {
+  std::int64_t next_seq = 0;
+  Bytes last_hash;
+};
+
+Result<AuditHead> ReadAuditHead(const Rows& head) {
   if (head.empty()) return DataLossError("audit log: the head row is missing");
-  std::int64_t seq = head.Int(0, 0);
-  Bytes prev = head.IsNull(0, 1) ? Bytes() : head.GetBytes(0, 1);
+  AuditHead h;
+  h.next_seq = head.Int(0, 0);
+  if (!head.IsNull(0, 1)) h.last_hash = head.GetBytes(0, 1);
+  return h;
+}
+
+// Appends `links` in order after `head` (locked by the caller's transaction
+// on `c`): links each entry to the previous one, inserts them and moves the
+// head, all in one pipeline. `own[i]` (if given) receives Internal for a
+// malformed entry, which is skipped; with `own` null a malformed entry fails
+// the whole call.
+Status AppendAfterHead(Connection& c, AuditHead head, const std::vector<const AuditLink*>& links,
+                       std::vector<Status>* own) {
+  std::int64_t seq = head.next_seq;
+  Bytes prev = std::move(head.last_hash);
   std::vector<AuditRow> rows;
   rows.reserve(links.size());
   for (std::size_t i = 0; i < links.size(); ++i) {
@@ -476,21 +513,55 @@ Status AppendLocked(Connection& c, const std::vector<const AuditLink*>& links, s
     rows.push_back(std::move(row));
   }
   if (rows.empty()) return Status::Ok();
-  // Params point into `rows`, which no longer changes.
+  // Params point into `rows`, which no longer changes; the steps point into
+  // `params`, sized before the first is taken.
+  std::vector<Params> params;
+  params.reserve(rows.size() + 1);
+  std::vector<pg::Step> steps;
   for (std::size_t at = 0; at < rows.size();) {
     const std::size_t left = rows.size() - at;
     const int n = left >= 32 ? 32 : left >= 8 ? 8 : 1;
-    Params p;
+    Params& p = params.emplace_back();
     for (int k = 0; k < n; ++k) {
       const AuditRow& r = rows[at + static_cast<std::size_t>(k)];
       p.Add(r.seq).Add(r.at_ms).Add(std::string_view(r.tenant_id)).Add(std::string_view(r.principal));
       p.Add(std::string_view(r.action)).Add(std::string_view(r.resource)).Add(std::string_view(r.outcome));
       p.Add(ByteView(r.entry)).Add(ByteView(r.hash));
     }
-    KURA_RETURN_IF_ERROR(c.Exec(InsertAuditSql(n), p, "audit entry").status());
+    steps.push_back({InsertAuditSql(n), &p, "audit entry"});
     at += static_cast<std::size_t>(n);
   }
-  return c.Exec(kUpdateAuditHead, Params().Add(seq).Add(ByteView(rows.back().hash)), "audit head").status();
+  Params& head_params = params.emplace_back();
+  head_params.Add(seq).Add(ByteView(rows.back().hash));
+  steps.push_back({kUpdateAuditHead, &head_params, "audit head"});
+  return c.Pipeline(steps).status();
+}
+
+// Locks the head inside the caller's transaction on `c`, then
+// AppendAfterHead.
+Status AppendLocked(Connection& c, const std::vector<const AuditLink*>& links, std::vector<Status>* own) {
+  KURA_ASSIGN_OR_RETURN(Rows locked, c.Exec(kLockAuditHead, Params(), "audit head"));
+  KURA_ASSIGN_OR_RETURN(AuditHead head, ReadAuditHead(locked));
+  return AppendAfterHead(c, std::move(head), links, own);
+}
+
+// A write whose statements do not depend on each other's results: the
+// appender may send those of a whole batch in one pipeline (one round trip)
+// instead of running each write in its own savepoint. `Accepts` then looks
+// at the results; if it refuses any (or any statement failed), the batch is
+// rolled back and run write by write, which finds each write's own answer.
+class PipelinedWrite {
+ public:
+  virtual ~PipelinedWrite() = default;
+  // Appends its statements; they point into this object.
+  virtual void AddSteps(std::vector<pg::Step>& steps) const = 0;
+  // The results of its steps, in order, starting at results[first].
+  virtual bool Accepts(const std::vector<Rows>& results, std::size_t first) const = 0;
+};
+
+// The error for a COMMIT whose answer never came (the connection broke).
+Status CommitOutcomeUnknown() {
+  return UnavailableError("database: connection lost during commit; the write may or may not have been applied");
 }
 
 // The error for a commit whose wait for the synchronous standby was
@@ -804,15 +875,22 @@ class PostgresStore final : public Store {
   template <typename F>
   Status Read(F&& fn);
   // Runs `fn(Connection&) -> Status` inside BEGIN … COMMIT; rolls back when
-  // fn fails. With `audit`, appends that entry after fn succeeded, in the
-  // same transaction (AppendLocked). Runs it again (fresh transaction) after
-  // a serialization failure or deadlock, and after a lost connection as long
-  // as COMMIT had not been sent (nothing can have been written then). A
-  // connection lost during COMMIT leaves the outcome unknown: Unavailable,
-  // never a silent retry; so does a COMMIT whose synchronous-standby wait
-  // was cancelled.
+  // fn fails. Runs it again (fresh transaction) after a serialization
+  // failure or deadlock, and after a lost connection as long as COMMIT had
+  // not been sent (nothing can have been written then). A connection lost
+  // during COMMIT leaves the outcome unknown: Unavailable, never a silent
+  // retry; so does a COMMIT whose synchronous-standby wait was cancelled.
+  //
+  // With `audit`, fn and its entry go to the appender thread instead
+  // (RunAppendBatch): fn runs there inside a savepoint of the batch's
+  // transaction, the entry is appended with the batch's others after every
+  // change, and the caller blocks until that transaction committed (or
+  // failed); same retry and outcome rules, for the batch as a whole.
+  //
+  // `pipelined` (with `audit` only): fn's statements for the appender's
+  // pipelined run of a batch (PipelinedWrite).
   template <typename F>
-  Status Transact(const AuditLink* audit, F&& fn);
+  Status Transact(const AuditLink* audit, F&& fn, const PipelinedWrite* pipelined = nullptr);
   template <typename F>
   Status Transact(F&& fn) {
     return Transact(nullptr, std::forward<F>(fn));
@@ -830,19 +908,46 @@ class PostgresStore final : public Store {
     return audit == nullptr ? WriteOne(std::forward<F>(fn)) : Transact(audit, std::forward<F>(fn));
   }
 
-  // Group commit of AppendAudit: callers queue and wait; one appender thread
-  // takes everything queued into one transaction (one head lock, one COMMIT)
-  // and wakes them with the outcome.
-  struct PendingAppend {
+  // Group commit of audited writes and of AppendAudit: callers queue an op
+  // and wait; one appender thread takes everything queued into one
+  // transaction (each write in its own savepoint, then one head lock, one
+  // multi-row insert of the entries and one COMMIT) and wakes them with the
+  // outcome.
+  struct PendingOp {
+    // The write, run by the appender on its connection; null for a plain
+    // append (AppendAudit, AppendAuditAsync).
+    Status (*run)(void* ctx, Connection& c) = nullptr;
+    void* ctx = nullptr;
+    // The same write as statements that may be pipelined; null if it has none.
+    const PipelinedWrite* pipelined = nullptr;
     const AuditLink* link = nullptr;
     Status result;
-    bool done = false;
     // AppendAuditAsync: nobody waits; the appender completes and frees it.
     std::unique_ptr<AuditLink> owned;
     AuditCompletion completion;
+
+    // Completion is a futex per op (as the SQLite writer's): the appender
+    // wakes exactly the callers of the batch it finished, not every waiter
+    // of every batch (a shared condition variable's notify_all woke them
+    // all, and most went back to sleep: two context switches each).
+    WakeFlag done;
+    // Called by the appender once `result` is final.
+    void Finish() { done.Set(); }
+    void Wait() { done.Wait(); }
   };
+  // How one attempt at a batch's transaction ended.
+  enum class BatchTry {
+    kFinished,  // every op's result is final (committed, or the outcome is unknown)
+    kRerun,     // some ops were dropped with a final error; run the rest again
+    kFailed,    // rolled back as a whole; the caller decides on a retry
+  };
+  // Queues `op` and waits until the appender finished it.
+  Status Enqueue(PendingOp& op);
   void AppenderLoop();
-  void RunAppendBatch(std::vector<PendingAppend*>& batch);
+  void RunAppendBatch(std::vector<PendingOp*>& batch);
+  // One attempt: on kFailed, `failure` is why and `failure_sqlstate` the
+  // SQLSTATE behind it ("" if none).
+  BatchTry TryAppendBatch(Connection& c, std::vector<PendingOp*>& live, Status& failure, std::string& failure_sqlstate);
 
   const PostgresOptions options_;
   const pg::ConnectOptions connect_;
@@ -859,9 +964,8 @@ class PostgresStore final : public Store {
   std::atomic<std::int64_t> audit_appends_{0};
 
   std::mutex append_mu_;
-  std::condition_variable append_cv_;       // the appender waits for work
-  std::condition_variable append_done_cv_;  // callers wait for their batch
-  std::deque<PendingAppend*> append_queue_;
+  std::condition_variable append_cv_;  // the appender waits for work
+  std::deque<PendingOp*> append_queue_;
   bool append_stopping_ = false;
   std::thread appender_;
 };
@@ -965,7 +1069,18 @@ Status PostgresStore::Read(F&& fn) {
 }
 
 template <typename F>
-Status PostgresStore::Transact(const AuditLink* audit, F&& fn) {
+Status PostgresStore::Transact(const AuditLink* audit, F&& fn, const PipelinedWrite* pipelined) {
+  if (audit != nullptr) {
+    // The appender runs fn while this thread waits, so fn (and what it
+    // captures by reference) outlives its use.
+    using Fn = std::remove_reference_t<F>;
+    PendingOp op;
+    op.run = [](void* ctx, Connection& c) -> Status { return (*static_cast<Fn*>(ctx))(c); };
+    op.ctx = const_cast<void*>(static_cast<const void*>(&fn));
+    op.pipelined = pipelined;
+    op.link = audit;
+    return Enqueue(op);
+  }
   static thread_local std::minstd_rand jitter(std::random_device{}());
   Status s;
   bool lost_once = false;
@@ -974,17 +1089,15 @@ Status PostgresStore::Transact(const AuditLink* audit, F&& fn) {
     Connection& c = *lease;
     s = c.ExecSimple("BEGIN", "begin transaction");
     if (s.ok()) s = fn(c);
-    if (s.ok() && audit != nullptr) {
-      // Last, so the head lock is held only from here to COMMIT.
-      s = AuditAppendError(AppendLocked(c, {audit}, nullptr));
-    }
+    // Before a ROLLBACK, whose round trip resets it.
+    std::string sqlstate = c.last_sqlstate();
     if (s.ok()) {
       s = c.ExecSimple("COMMIT", "commit");
       if (s.ok() && c.SyncReplicationCancelled()) return NotReplicated();
       if (s.ok()) return s;
-      if (c.broken()) {
-        return UnavailableError("database: connection lost during commit; the write may or may not have been applied");
-      }
+      if (c.broken()) return CommitOutcomeUnknown();
+      sqlstate = c.last_sqlstate();
+      if (!c.Idle()) c.ExecSimple("ROLLBACK", "rollback").IgnoreError();
     } else if (!c.broken() && !c.Idle()) {
       c.ExecSimple("ROLLBACK", "rollback").IgnoreError();
     }
@@ -995,7 +1108,7 @@ Status PostgresStore::Transact(const AuditLink* audit, F&& fn) {
       retries_.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
-    if (!pg::IsRetryable(c.last_sqlstate())) return s;
+    if (!pg::IsRetryable(sqlstate)) return s;
     retries_.fetch_add(1, std::memory_order_relaxed);
     std::this_thread::sleep_for(std::chrono::milliseconds(2 + jitter() % (5 << attempt)));
   }
@@ -1175,16 +1288,69 @@ Status InsertIndexRows(Connection& c, const RecordWrite& w) {
 
 }  // namespace
 
+namespace {
+
+// InsertRecord's statements for a pipelined batch: the same as its
+// function runs, none depending on another's result; the data key version
+// is checked once the results are in.
+class InsertRecordSteps final : public PipelinedWrite {
+ public:
+  explicit InsertRecordSteps(const RecordWrite& w) : w_(w) {
+    params_.reserve(3 + w.index.size());
+    params_.emplace_back().Add(w.tenant_id);
+    params_.emplace_back()
+        .Add(w.tenant_id)
+        .Add(w.collection)
+        .Add(w.id)
+        .Add(w.version)
+        .Add(w.at)
+        .Add(w.at)
+        .AddOrNull(w.subject_hmac);
+    params_.emplace_back()
+        .Add(w.tenant_id)
+        .Add(w.collection)
+        .Add(w.id)
+        .Add(w.version)
+        .Add(ByteView(w.ciphertext))
+        .Add(w.at)
+        .Add(w.key_version);
+    for (const IndexEntry& e : w.index) {
+      params_.emplace_back().Add(w.tenant_id).Add(w.collection).Add(e.field).Add(ByteView(e.hmac)).Add(w.id);
+    }
+  }
+  void AddSteps(std::vector<pg::Step>& steps) const override {
+    steps.push_back({kDataKeyVersion, &params_[0], "tenant"});
+    steps.push_back({kInsertRecord, &params_[1], "record"});
+    steps.push_back({kInsertVersion, &params_[2], "record version"});
+    for (std::size_t i = 3; i < params_.size(); ++i) steps.push_back({kInsertIndex, &params_[i], "record index entry"});
+  }
+  bool Accepts(const std::vector<Rows>& results, std::size_t first) const override {
+    const Rows& tenant = results[first];
+    return !tenant.empty() && tenant.Int(0, 0) == w_.key_version;
+  }
+
+ private:
+  const RecordWrite& w_;
+  std::vector<Params> params_;
+};
+
+}  // namespace
+
 Status PostgresStore::InsertRecord(const RecordWrite& w, const AuditLink* audit) {
   if (w.version != 1) return InvalidArgumentError("a new record starts at version 1");
-  return Transact(audit, [&](Connection& c) -> Status {
-    KURA_RETURN_IF_ERROR(CheckDataKeyVersion(c, w));
-    Params p;
-    p.Add(w.tenant_id).Add(w.collection).Add(w.id).Add(w.version).Add(w.at).Add(w.at).AddOrNull(w.subject_hmac);
-    KURA_RETURN_IF_ERROR(c.Exec(kInsertRecord, p, "record").status());
-    KURA_RETURN_IF_ERROR(InsertVersionRow(c, w));
-    return InsertIndexRows(c, w);
-  });
+  std::optional<InsertRecordSteps> steps;
+  if (audit != nullptr) steps.emplace(w);
+  return Transact(
+      audit,
+      [&](Connection& c) -> Status {
+        KURA_RETURN_IF_ERROR(CheckDataKeyVersion(c, w));
+        Params p;
+        p.Add(w.tenant_id).Add(w.collection).Add(w.id).Add(w.version).Add(w.at).Add(w.at).AddOrNull(w.subject_hmac);
+        KURA_RETURN_IF_ERROR(c.Exec(kInsertRecord, p, "record").status());
+        KURA_RETURN_IF_ERROR(InsertVersionRow(c, w));
+        return InsertIndexRows(c, w);
+      },
+      steps.has_value() ? &*steps : nullptr);
 }
 
 Status PostgresStore::UpdateRecord(const RecordWrite& w, std::int64_t expected_version, const AuditLink* audit) {
@@ -1806,21 +1972,27 @@ Status PostgresStore::UpdateNotification(const OutboxRow& n) {
 
 // --- Audit log
 
-Status PostgresStore::AppendAudit(const AuditLink& entry) {
-  PendingAppend op;
-  op.link = &entry;
-  std::unique_lock<std::mutex> lock(append_mu_);
-  if (append_stopping_) return UnavailableError("database is closed");
-  append_queue_.push_back(&op);
+Status PostgresStore::Enqueue(PendingOp& op) {
+  {
+    std::lock_guard<std::mutex> lock(append_mu_);
+    if (append_stopping_) return UnavailableError("database is closed");
+    append_queue_.push_back(&op);
+  }
   append_cv_.notify_one();
   // No timeout of our own: every round trip of the appender is bounded
   // (statement timeout + grace, pool acquire timeout), so the batch ends.
-  append_done_cv_.wait(lock, [&] { return op.done; });
+  op.Wait();
   return std::move(op.result);
 }
 
+Status PostgresStore::AppendAudit(const AuditLink& entry) {
+  PendingOp op;
+  op.link = &entry;
+  return Enqueue(op);
+}
+
 void PostgresStore::AppendAuditAsync(std::unique_ptr<AuditLink> entry, AuditCompletion done) {
-  auto op = std::make_unique<PendingAppend>();
+  auto op = std::make_unique<PendingOp>();
   op->link = entry.get();
   op->owned = std::move(entry);
   op->completion = std::move(done);
@@ -1837,60 +2009,212 @@ void PostgresStore::AppendAuditAsync(std::unique_ptr<AuditLink> entry, AuditComp
 
 void PostgresStore::AppenderLoop() {
   pthread_setname_np(pthread_self(), "kura-pg-audit");
-  std::vector<PendingAppend*> batch;
+  std::vector<PendingOp*> batch;
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(append_mu_);
       append_cv_.wait(lock, [this] { return append_stopping_ || !append_queue_.empty(); });
-      if (append_queue_.empty()) return;  // stopping, and every queued append is done
+      if (append_queue_.empty()) return;  // stopping, and every queued op is done
+      std::size_t savepoints = 0;
       while (!append_queue_.empty() && batch.size() < kMaxAppendBatch) {
-        batch.push_back(append_queue_.front());
+        PendingOp* op = append_queue_.front();
+        if (op->run != nullptr && op->pipelined == nullptr) {
+          if (savepoints == kMaxSavepointsPerBatch) break;
+          ++savepoints;
+        }
+        batch.push_back(op);
         append_queue_.pop_front();
       }
     }
-    // While this batch commits, new appends queue up for the next one.
+    // While this batch commits, new ops queue up for the next one.
     RunAppendBatch(batch);
-    std::vector<std::unique_ptr<PendingAppend>> unwaited;
-    {
-      std::lock_guard<std::mutex> lock(append_mu_);
-      // After `done` the caller may return and destroy its op.
-      for (PendingAppend* op : batch) {
-        if (op->completion) {
-          unwaited.emplace_back(op);
-        } else {
-          op->done = true;
-        }
+    for (PendingOp* op : batch) {
+      if (op->completion) {
+        std::unique_ptr<PendingOp> owned(op);
+        owned->completion(std::move(owned->result));
+      } else {
+        op->Finish();  // the caller may return and destroy its op: touch it no more
       }
     }
-    append_done_cv_.notify_all();
-    for (auto& op : unwaited) op->completion(std::move(op->result));
     batch.clear();
   }
 }
 
-void PostgresStore::RunAppendBatch(std::vector<PendingAppend*>& batch) {
+void PostgresStore::RunAppendBatch(std::vector<PendingOp*>& batch) {
+  static thread_local std::minstd_rand jitter(std::random_device{}());
+  // The ops still to run; one whose result became final alone (a malformed
+  // entry) leaves it, and the rest run again in a fresh transaction.
+  std::vector<PendingOp*> live(batch.begin(), batch.end());
+  bool lost_once = false;
+  Status failure;
+  for (int attempt = 0; attempt < kMaxAttempts;) {
+    auto lease = Acquire();
+    if (!lease.ok()) {
+      failure = lease.status();
+      break;
+    }
+    Connection& c = **lease;
+    std::string sqlstate;
+    BatchTry t = TryAppendBatch(c, live, failure, sqlstate);
+    if (t == BatchTry::kFinished) return;
+    if (t == BatchTry::kRerun) {
+      if (live.empty()) return;
+      continue;
+    }
+    // The same rules as Transact, for the batch as a whole.
+    if (c.broken() && !lost_once) {
+      lost_once = true;
+      retries_.fetch_add(1, std::memory_order_relaxed);
+      ++attempt;
+      continue;
+    }
+    if (!pg::IsRetryable(sqlstate)) break;
+    retries_.fetch_add(1, std::memory_order_relaxed);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2 + jitter() % (5 << attempt)));
+    ++attempt;
+  }
+  // Nothing of the batch was committed. An op that failed on its own keeps
+  // its error (nothing of it was written either way); the others fail with
+  // the transaction's.
+  for (PendingOp* op : live) {
+    if (!op->result.ok()) continue;
+    if (op->run != nullptr) {
+      op->result = AuditAppendError(failure);
+    } else {
+      op->result =
+          failure.code() == StatusCode::kUnavailable ? failure : UnavailableError("audit log: " + failure.message());
+    }
+  }
+}
+
+PostgresStore::BatchTry PostgresStore::TryAppendBatch(Connection& c, std::vector<PendingOp*>& live, Status& failure,
+                                                      std::string& failure_sqlstate) {
+  auto fail = [&](Status s) {
+    // Before the ROLLBACK, whose round trip resets it.
+    failure_sqlstate = c.last_sqlstate();
+    if (!c.broken() && !c.Idle()) c.ExecSimple("ROLLBACK", "rollback").IgnoreError();
+    failure = std::move(s);
+    return BatchTry::kFailed;
+  };
+  for (PendingOp* op : live) op->result = Status::Ok();
+  Status s;
+  // Set when the pipelined run locked the head.
+  std::optional<AuditHead> head;
+  const bool pipelined = std::all_of(
+      live.begin(), live.end(), [](const PendingOp* op) { return op->run == nullptr || op->pipelined != nullptr; });
+  if (pipelined) {
+    // One round trip for BEGIN, every write and the head lock (still last).
+    std::vector<pg::Step> steps;
+    steps.push_back({"BEGIN", nullptr, "begin transaction"});
+    std::vector<std::size_t> first(live.size());
+    for (std::size_t i = 0; i < live.size(); ++i) {
+      first[i] = steps.size();
+      if (live[i]->pipelined != nullptr) live[i]->pipelined->AddSteps(steps);
+    }
+    const Params no_params;
+    steps.push_back({kLockAuditHead, &no_params, "audit head"});
+    std::size_t failed_step = 0;
+    auto results = c.Pipeline(steps, &failed_step);
+    bool accepted = results.ok();
+    for (std::size_t i = 0; accepted && i < live.size(); ++i) {
+      if (live[i]->pipelined != nullptr) accepted = live[i]->pipelined->Accepts(*results, first[i]);
+    }
+    if (accepted) {
+      auto read = ReadAuditHead(results->back());
+      if (!read.ok()) return fail(read.status());
+      head = std::move(read).value();
+    } else if (!results.ok() && (c.broken() || pg::IsRetryable(c.last_sqlstate()) || failed_step == 0 ||
+                                 failed_step + 1 == steps.size())) {
+      // The transaction's own failure (BEGIN, the head, the connection,
+      // a deadlock), not one write's.
+      return fail(AuditAppendError(results.status()));
+    } else {
+      // One write refused (a duplicate id, a rotated data key, a missing
+      // tenant): run the batch write by write, which finds its answer.
+      if (!c.Idle()) s = c.ExecSimple("ROLLBACK", "rollback");
+      if (!s.ok()) return fail(std::move(s));
+    }
+  }
+  if (!head.has_value()) {
+    s = c.ExecSimple("BEGIN", "begin transaction");
+    if (!s.ok()) return fail(std::move(s));
+  }
+  for (PendingOp* op : live) {
+    if (op->run == nullptr || head.has_value()) continue;
+    // A savepoint per write: one that fails alone (a stale If-Match, a
+    // duplicate id, its own lock timeout) is undone alone and keeps its
+    // error; the batch goes on.
+    s = c.ExecSimple("SAVEPOINT op", "savepoint");
+    if (!s.ok()) return fail(std::move(s));
+    op->result = op->run(op->ctx, c);
+    if (!op->result.ok()) {
+      // A deadlock or serialization failure may involve locks that earlier
+      // ops of the batch hold: the whole transaction goes and is retried.
+      if (c.broken() || pg::IsRetryable(c.last_sqlstate())) {
+        Status why = std::move(op->result);
+        op->result = Status::Ok();
+        return fail(std::move(why));
+      }
+      s = c.ExecSimple("ROLLBACK TO SAVEPOINT op", "rollback to savepoint");
+      if (!s.ok()) return fail(std::move(s));
+    }
+    s = c.ExecSimple("RELEASE SAVEPOINT op", "release savepoint");
+    if (!s.ok()) return fail(std::move(s));
+  }
+  // Last, after every change of the batch: the head lock is held only from
+  // here to COMMIT, and always after any row lock an op took, by every
+  // node, so lock order is the same everywhere.
+  std::vector<PendingOp*> appending;
   std::vector<const AuditLink*> links;
-  links.reserve(batch.size());
-  for (PendingAppend* op : batch) links.push_back(op->link);
-  std::vector<Status> own(batch.size());
-  Status s = Transact([&](Connection& c) -> Status {
-    // A retried transaction links every entry again, from the head it finds.
-    std::fill(own.begin(), own.end(), Status::Ok());
-    return AppendLocked(c, links, &own);
-  });
-  if (!s.ok()) {
-    // Nothing of the batch is known to be durable: every caller fails.
-    Status failed = s.code() == StatusCode::kUnavailable ? s : UnavailableError("audit log: " + s.message());
-    for (PendingAppend* op : batch) op->result = failed;
-    return;
+  for (PendingOp* op : live) {
+    if (op->result.ok()) {
+      appending.push_back(op);
+      links.push_back(op->link);
+    }
   }
+  std::vector<Status> own(links.size());
+  if (head.has_value()) {
+    s = AppendAfterHead(c, std::move(*head), links, &own);
+  } else if (!links.empty()) {
+    s = AppendLocked(c, links, &own);
+  }
+  if (!s.ok()) return fail(std::move(s));
   std::int64_t appended = 0;
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    batch[i]->result = std::move(own[i]);
-    if (batch[i]->result.ok()) ++appended;
+  std::vector<PendingOp*> dropped;
+  for (std::size_t i = 0; i < appending.size(); ++i) {
+    if (own[i].ok()) {
+      // PostgresPoolStats::audit_appends counts AppendAudit entries only.
+      if (appending[i]->run == nullptr) ++appended;
+      continue;
+    }
+    appending[i]->result = std::move(own[i]);
+    // A write whose entry cannot be appended must not commit without it;
+    // its change is already part of the transaction, so the batch is rolled
+    // back and run again without it.
+    if (appending[i]->run != nullptr) dropped.push_back(appending[i]);
   }
-  audit_commits_.fetch_add(1, std::memory_order_relaxed);
-  audit_appends_.fetch_add(appended, std::memory_order_relaxed);
+  if (!dropped.empty()) {
+    c.ExecSimple("ROLLBACK", "rollback").IgnoreError();
+    std::erase_if(live, [&](PendingOp* op) { return std::find(dropped.begin(), dropped.end(), op) != dropped.end(); });
+    return BatchTry::kRerun;
+  }
+  s = c.ExecSimple("COMMIT", "commit");
+  if (!s.ok() && !c.broken()) return fail(std::move(s));
+  const bool unknown = !s.ok();
+  const bool unreplicated = s.ok() && c.SyncReplicationCancelled();
+  for (PendingOp* op : live) {
+    if (!op->result.ok()) continue;
+    if (unknown) {
+      op->result = CommitOutcomeUnknown();
+    } else if (unreplicated) {
+      op->result = NotReplicated();
+    }
+  }
+  if (s.ok()) {
+    audit_commits_.fetch_add(1, std::memory_order_relaxed);
+    audit_appends_.fetch_add(appended, std::memory_order_relaxed);
+  }
+  return BatchTry::kFinished;
 }
 
 Result<std::int64_t> PostgresStore::AuditSize() {

@@ -23,11 +23,9 @@
 #include "store/sqlite_store.h"
 
 #include <fcntl.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -51,6 +49,7 @@
 #include "store/lockbox_internal.h"
 #include "store/migrations.h"
 #include "store/sqlite_internal.h"
+#include "store/wake_flag_internal.h"
 
 namespace kura::store {
 namespace {
@@ -709,13 +708,8 @@ class SqliteStore final : public Store {
 
  private:
   // One queued write. Lives on the calling thread's stack until Finish(), so
-  // queuing allocates nothing per operation.
-  //
-  // Completion is a bare futex rather than a mutex + condition variable or
-  // std::binary_semaphore: the writer wakes a whole batch after each commit,
-  // and with a mutex every woken caller would first collide with the writer
-  // still holding it (two context switches per write instead of one), while
-  // libstdc++'s semaphore spins with sched_yield before sleeping.
+  // queuing allocates nothing per operation; its caller sleeps on its own
+  // WakeFlag (wake_flag_internal.h).
   struct WriteOp {
     Status (*run)(void* ctx, Connection& conn) = nullptr;
     void* ctx = nullptr;
@@ -723,7 +717,7 @@ class SqliteStore final : public Store {
     // `run` succeeded; nullptr for none.
     const AuditLink* audit = nullptr;
     Status result;
-    std::atomic<std::uint32_t> state{kPending};
+    WakeFlag done;
     // An audit entry on its own (no change): a failed INSERT of one row
     // undoes itself, so it needs no savepoint of its own.
     bool append_only = false;
@@ -731,32 +725,16 @@ class SqliteStore final : public Store {
     // writer instead of the wake-up; it owns and frees the operation.
     void (*complete)(WriteOp* op) = nullptr;
 
-    static constexpr std::uint32_t kPending = 0;
-    static constexpr std::uint32_t kSleeping = 1;
-    static constexpr std::uint32_t kDone = 2;
-
-    // Called by the writer once `result` is final. The owner may return and
-    // destroy the op as soon as it sees kDone: the wake below only uses the
-    // address (a stale wake is a spurious wake-up, which futex waiters handle).
+    // Called by the writer once `result` is final.
     void Finish() {
       if (complete != nullptr) {
         complete(this);
         return;
       }
-      if (state.exchange(kDone, std::memory_order_acq_rel) == kSleeping) {
-        syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&state), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
-      }
+      done.Set();
     }
-    void Wait() {
-      std::uint32_t expected = kPending;
-      if (!state.compare_exchange_strong(expected, kSleeping, std::memory_order_acq_rel)) return;  // done
-      while (state.load(std::memory_order_acquire) != kDone) {
-        syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&state), FUTEX_WAIT_PRIVATE, kSleeping, nullptr, nullptr,
-                0);
-      }
-    }
+    void Wait() { done.Wait(); }
   };
-  static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
 
   // A read connection borrowed from the pool, returned on destruction.
   class Reader {
