@@ -23,6 +23,7 @@
 #include "audit/merkle.h"
 #include "audit/verifier.h"
 #include "cli/serve_config.h"
+#include "cli/serve_stores.h"
 #include "cli/server_commands.h"
 #include "crypto/signing.h"
 #include "store/store.h"
@@ -157,6 +158,7 @@ Result<std::unique_ptr<store::Store>> OpenStoreForVerify(const VerifyArgs& args)
     Config config;
     KURA_RETURN_IF_ERROR(LoadConfigFile(args.config_file, &config));
     if (config.storage.engine == "postgres") {
+      KURA_RETURN_IF_ERROR(UseDatabaseKerberos(config));
       store::PostgresOptions options;
       options.dsn = config.storage.dsn;
       options.password_file = config.storage.password_file;

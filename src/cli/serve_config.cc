@@ -1,6 +1,8 @@
 #include "cli/serve_config.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -10,20 +12,25 @@
 namespace kura::cli {
 namespace {
 
-// The database password file must be readable by the server's user only,
-// the rule libpq applies to ~/.pgpass: checked here so a too-open file stops
-// the start with a usage error before anything else happens (the store
-// checks again when it reads the file).
-Status CheckPasswordFile(const std::string& path) {
+// A file holding a database credential (the password file, the Kerberos
+// client keytab) must be a regular file readable by the server's user only,
+// the rule libpq applies to ~/.pgpass: checked here so a missing or too-open
+// file stops the start with a usage error before anything connects. `origin`
+// ("FILE:LINE" of the key, may be empty) prefixes the message.
+Status CheckSecretFile(const std::string& key, const std::string& path, const std::string& origin) {
+  const std::string at = (origin.empty() ? "" : origin + ": ") + key + ": ";
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
-    return InvalidArgumentError("storage.password_file: cannot read " + path + ": " + std::strerror(errno));
+    return InvalidArgumentError(at + "cannot read " + path + ": " + std::strerror(errno));
   }
-  if (!S_ISREG(st.st_mode)) return InvalidArgumentError("storage.password_file: " + path + " is not a regular file");
+  if (!S_ISREG(st.st_mode)) return InvalidArgumentError(at + path + " is not a regular file");
   if ((st.st_mode & 077) != 0) {
-    return InvalidArgumentError("storage.password_file: " + path +
-                                " is readable or writable by group or others; chmod 600 it");
+    return InvalidArgumentError(at + path + " is readable or writable by group or others; chmod 600 it");
   }
+  // stat() needs no read permission: open it as the server's user will.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return InvalidArgumentError(at + "cannot read " + path + ": " + std::strerror(errno));
+  ::close(fd);
   return Status::Ok();
 }
 
@@ -81,7 +88,13 @@ Result<ServePlan> BuildServePlan(const ServeFlags& flags) {
   KURA_RETURN_IF_ERROR(ValidateConfig(c));
   if (c.storage.engine == "postgres" && !c.storage.password_file.empty()) {
     c.storage.password_file = std::filesystem::absolute(c.storage.password_file, ec).lexically_normal().string();
-    KURA_RETURN_IF_ERROR(CheckPasswordFile(c.storage.password_file));
+    KURA_RETURN_IF_ERROR(CheckSecretFile("storage.password_file", c.storage.password_file, ""));
+  }
+  if (c.storage.engine == "postgres" && !c.storage.gss_keytab.empty()) {
+    // Absolute: libpq reads the keytab whenever it needs a fresh ticket,
+    // long after start.
+    c.storage.gss_keytab = std::filesystem::absolute(c.storage.gss_keytab, ec).lexically_normal().string();
+    KURA_RETURN_IF_ERROR(CheckSecretFile("storage.gss_keytab", c.storage.gss_keytab, c.storage.gss_keytab_origin));
   }
   return plan;
 }

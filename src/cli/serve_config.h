@@ -37,8 +37,9 @@ Config DevDefaults();
 // InvalidArgument (with the file's "FILE:LINE: key: reason") for bad files or
 // flags; NotFound for a missing --config file; InvalidArgument when neither
 // --dev nor --config is given, or plain HTTP is asked for without --dev, or
-// (postgres) storage.password_file is missing or readable by group or others.
-// With postgres, storage.password_file is made absolute.
+// (postgres) storage.password_file or storage.gss_keytab is missing,
+// unreadable or readable by group or others (the keytab's message starts with
+// its "FILE:LINE: "). With postgres, both paths are made absolute.
 Result<ServePlan> BuildServePlan(const ServeFlags& flags);
 
 }  // namespace kura::cli

@@ -196,6 +196,61 @@ TEST_F(ServeConfigTest, PasswordFileMustBePrivate) {
   EXPECT_THAT(both.status().message(), ::testing::Not(HasSubstr("inline")));
 }
 
+TEST_F(ServeConfigTest, GssKeytabMustExistAndBePrivate) {
+  namespace fs = std::filesystem;
+  const std::string keytab = (dir_ / "kura.keytab").string();
+  // Not a real keytab: kura only checks the file; libpq's krb5 reads it.
+  std::ofstream(keytab) << "\x05\x02not-a-secret";
+  auto config = [&](const std::string& path) {
+    return Write("[storage]\n"                                          // 1
+                 "engine = \"postgres\"\n"                              // 2
+                 "dsn = \"host=localhost dbname=kura user=kura\"\n"     // 3
+                 "gss_keytab = \"" + path + "\"\n");                    // 4
+  };
+  const std::string file = config(keytab);
+
+  fs::permissions(keytab, fs::perms::owner_read | fs::perms::owner_write | fs::perms::others_read);
+  auto plan = BuildServePlan({.dev = true, .config_file = file});
+  ASSERT_FALSE(plan.ok());
+  EXPECT_EQ(plan.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(plan.status().message(), file + ":4: storage.gss_keytab: " + keytab +
+                                         " is readable or writable by group or others; chmod 600 it");
+  fs::permissions(keytab, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+  plan = BuildServePlan({.dev = true, .config_file = file});
+  ASSERT_FALSE(plan.ok());
+  EXPECT_THAT(plan.status().message(), HasSubstr("is readable or writable by group or others"));
+
+  fs::permissions(keytab, fs::perms::owner_read);
+  plan = BuildServePlan({.dev = true, .config_file = file});
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_EQ(plan->config.storage.gss_keytab, keytab);
+  EXPECT_EQ(plan->config.storage.gss_keytab_origin, file + ":4");
+
+  // A relative path is made absolute (libpq reads the keytab long after start).
+  const fs::path cwd = fs::current_path();
+  fs::current_path(dir_);
+  plan = BuildServePlan({.dev = true, .config_file = config("./sub/../kura.keytab")});
+  fs::current_path(cwd);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_EQ(plan->config.storage.gss_keytab, keytab);
+
+  const std::string missing = (dir_ / "none.keytab").string();
+  plan = BuildServePlan({.dev = true, .config_file = config(missing)});
+  ASSERT_FALSE(plan.ok());
+  EXPECT_EQ(plan.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(plan.status().message(),
+              StartsWith(file + ":4: storage.gss_keytab: cannot read " + missing + ": No such file"));
+
+  plan = BuildServePlan({.dev = true, .config_file = config(dir_.string())});
+  ASSERT_FALSE(plan.ok());
+  EXPECT_EQ(plan.status().message(), file + ":4: storage.gss_keytab: " + dir_.string() + " is not a regular file");
+
+  // A keytab with the SQLite engine is a configuration mistake, not ignored.
+  plan = BuildServePlan({.dev = true, .config_file = Write("[storage]\ngss_keytab = \"" + keytab + "\"\n")});
+  ASSERT_FALSE(plan.ok());
+  EXPECT_EQ(plan.status().message(), file + ":2: storage.gss_keytab: only with storage.engine = \"postgres\"");
+}
+
 TEST_F(ServeConfigTest, ReplicaInAnotherRegionRefused) {
   std::string file = Write(
       "region = \"jp\"\nsite = \"tokyo-1\"\n[storage]\nengine = \"postgres\"\ndsn = \"host=db1,db2 user=kura\"\n"

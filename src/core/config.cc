@@ -365,6 +365,13 @@ Status ReadConfig(const Reader& r, const toml::table& root, Config* c) {
     l.address = value;
     return Status::Ok();
   };
+  // storage.gss_keytab: its line is kept for the cross-field rules of
+  // ValidateConfig and the file checks of `kura serve`.
+  Reader::Handler gss_keytab = [&r, c](const toml::node& v, const std::string& key) -> Status {
+    KURA_RETURN_IF_ERROR(r.NonEmptyString(&c->storage.gss_keytab)(v, key));
+    c->storage.gss_keytab_origin = r.Where(v.source());
+    return Status::Ok();
+  };
   Reader::Handler seal_type = [&r, c](const toml::node& v, const std::string& key) -> Status {
     std::string value;
     KURA_RETURN_IF_ERROR(r.String(&value)(v, key));
@@ -396,6 +403,7 @@ Status ReadConfig(const Reader& r, const toml::table& root, Config* c) {
       {"path", r.NonEmptyString(&c->storage.path)},
       {"dsn", r.String(&c->storage.dsn)},
       {"password_file", r.String(&c->storage.password_file)},
+      {"gss_keytab", gss_keytab},
       {"key_store_path", r.String(&c->storage.key_store_path)},
       {"pool_size", r.Int(&c->storage.pool_size, 1, 1000)},
       {"connect_timeout", r.Duration(&c->storage.connect_timeout, false, kMaxConnectTimeout)},
@@ -699,9 +707,34 @@ Status ValidateConfig(const Config& c) {
       return at(key, "only with storage.engine = \"postgres\" (SQLite has no replica)");
     }
   }
+  if (!st.gss_keytab.empty() && st.engine != "postgres") {
+    return InvalidArgumentError((st.gss_keytab_origin.empty() ? "" : st.gss_keytab_origin + ": ") +
+                                "storage.gss_keytab: only with storage.engine = \"postgres\"");
+  }
   if (st.engine == "postgres") {
     if (st.dsn.empty()) {
       return bad("storage.dsn", "required when storage.engine is \"postgres\" (a libpq connection string)");
+    }
+    if (!st.gss_keytab.empty()) {
+      // One way to authenticate: with a keytab, a password anywhere would
+      // either be ignored (pg_hba.conf says gss) or be a second way in.
+      if (!st.password_file.empty()) {
+        return InvalidArgumentError((st.gss_keytab_origin.empty() ? "" : st.gss_keytab_origin + ": ") +
+                                    "storage.gss_keytab: set only one of storage.password_file and "
+                                    "storage.gss_keytab (kura authenticates to PostgreSQL one way)");
+      }
+      if (DsnHasPassword(st.dsn)) {
+        return bad("storage.dsn", "holds a password although storage.gss_keytab is set; remove it from the DSN");
+      }
+      // libpq prefers GSSAPI encryption over TLS whenever it holds Kerberos
+      // credentials, and a GSSAPI-encrypted channel skips sslmode=verify-full
+      // altogether. kura keeps TLS for the channel (the server's certificate
+      // and name are checked) and uses Kerberos only to authenticate.
+      if (auto mode = DsnParameter(st.dsn, "gssencmode"); mode && *mode != "disable") {
+        return bad("storage.dsn",
+                   "sets gssencmode, which would replace TLS (sslmode=verify-full) with GSSAPI encryption; with "
+                   "storage.gss_keytab Kerberos only authenticates: remove gssencmode or set gssencmode=disable");
+      }
     }
     // Never quote the DSN: it may hold the very password this rule is about.
     if (!st.password_file.empty() && DsnHasPassword(st.dsn)) {
@@ -804,56 +837,90 @@ std::string PercentDecode(std::string_view text) {
 
 bool IsSpace(char ch) { return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' || ch == '\v'; }
 
-}  // namespace
+std::string_view TrimLeft(std::string_view text) {
+  while (!text.empty() && IsSpace(text.front())) text.remove_prefix(1);
+  return text;
+}
 
-bool DsnHasPassword(std::string_view dsn) {
-  while (!dsn.empty() && IsSpace(dsn.front())) dsn.remove_prefix(1);
+// What follows "postgresql://" or "postgres://", or nullopt for the
+// key=value form.
+std::optional<std::string_view> UriRest(std::string_view dsn) {
   for (std::string_view scheme : {"postgresql://", "postgres://"}) {
-    if (!dsn.starts_with(scheme)) continue;
-    // URI: postgresql://[user[:password]@][hosts][/db][?k=v&…]
-    std::string_view rest = dsn.substr(scheme.size());
-    std::size_t end = rest.find_first_of("/?");
-    std::string_view authority = rest.substr(0, end);
-    if (auto at = authority.rfind('@'); at != std::string_view::npos) {
-      if (authority.substr(0, at).find(':') != std::string_view::npos) return true;
-    }
-    auto q = rest.find('?');
-    if (q == std::string_view::npos) return false;
-    std::string_view query = rest.substr(q + 1);
+    if (dsn.starts_with(scheme)) return dsn.substr(scheme.size());
+  }
+  return std::nullopt;
+}
+
+// Calls fn(key, value) for every parameter of a connection string, in order:
+// the query of a URI (percent-decoded) or the key = value pairs (values
+// unquoted with backslash escapes, or 'single quoted'). A malformed pair ends
+// the walk; libpq refuses such a string anyway.
+template <typename Fn>
+void ForEachDsnParameter(std::string_view dsn, Fn fn) {
+  dsn = TrimLeft(dsn);
+  if (auto rest = UriRest(dsn)) {
+    auto q = rest->find('?');
+    if (q == std::string_view::npos) return;
+    std::string_view query = rest->substr(q + 1);
     while (!query.empty()) {
       std::size_t amp = query.find('&');
       std::string_view pair = query.substr(0, amp);
-      if (PercentDecode(pair.substr(0, pair.find('='))) == "password") return true;
+      std::size_t eq = pair.find('=');
+      fn(PercentDecode(pair.substr(0, eq)),
+         eq == std::string_view::npos ? std::string() : PercentDecode(pair.substr(eq + 1)));
       if (amp == std::string_view::npos) break;
       query.remove_prefix(amp + 1);
     }
-    return false;
+    return;
   }
-  // key = value pairs; values unquoted (backslash escapes) or 'single quoted'.
   std::size_t i = 0;
   while (i < dsn.size()) {
     while (i < dsn.size() && IsSpace(dsn[i])) ++i;
     if (i >= dsn.size()) break;
     std::size_t key_start = i;
     while (i < dsn.size() && !IsSpace(dsn[i]) && dsn[i] != '=') ++i;
-    std::string_view key = dsn.substr(key_start, i - key_start);
+    std::string key(dsn.substr(key_start, i - key_start));
     while (i < dsn.size() && IsSpace(dsn[i])) ++i;
-    if (i >= dsn.size() || dsn[i] != '=') return false;  // malformed; libpq refuses it anyway
+    if (i >= dsn.size() || dsn[i] != '=') return;
     ++i;
-    if (key == "password") return true;
     while (i < dsn.size() && IsSpace(dsn[i])) ++i;
+    std::string value;
     if (i < dsn.size() && dsn[i] == '\'') {
       for (++i; i < dsn.size() && dsn[i] != '\''; ++i) {
-        if (dsn[i] == '\\') ++i;
+        if (dsn[i] == '\\' && i + 1 < dsn.size()) ++i;
+        value += dsn[i];
       }
       ++i;  // closing quote
     } else {
       for (; i < dsn.size() && !IsSpace(dsn[i]); ++i) {
-        if (dsn[i] == '\\') ++i;
+        if (dsn[i] == '\\' && i + 1 < dsn.size()) ++i;
+        value += dsn[i];
       }
     }
+    fn(std::move(key), std::move(value));
   }
-  return false;
+}
+
+}  // namespace
+
+bool DsnHasPassword(std::string_view dsn) {
+  dsn = TrimLeft(dsn);
+  if (auto rest = UriRest(dsn)) {
+    // URI: postgresql://[user[:password]@][hosts][/db][?k=v&…]
+    std::string_view authority = rest->substr(0, rest->find_first_of("/?"));
+    if (auto at = authority.rfind('@'); at != std::string_view::npos) {
+      if (authority.substr(0, at).find(':') != std::string_view::npos) return true;
+    }
+  }
+  return DsnParameter(dsn, "password").has_value();
+}
+
+std::optional<std::string> DsnParameter(std::string_view dsn, std::string_view key) {
+  std::optional<std::string> found;
+  ForEachDsnParameter(dsn, [&](std::string k, std::string v) {
+    if (k == key) found = std::move(v);
+  });
+  return found;
 }
 
 }  // namespace kura

@@ -56,6 +56,12 @@ struct Config {
     std::string path = "./kura-data";        // data directory (sqlite: kura.db; both: key file, dev files)
     std::string dsn;                         // postgres: libpq connection string (required)
     std::string password_file;               // postgres: file holding only the password (mode 0600)
+    // postgres: client keytab holding kura's Kerberos principal (mode 0600).
+    // When set, libpq authenticates with GSSAPI and no password is used; the
+    // serve wiring points MIT krb5 at it (KRB5_CLIENT_KTNAME) before the
+    // store opens. Excludes password_file and a password in the DSN.
+    std::string gss_keytab;
+    std::string gss_keytab_origin;           // "FILE:LINE" of gss_keytab; empty when not from a file
     std::string key_store_path;              // sqlite: the key store; default <storage.path>/keys.db
     int pool_size = 8;                       // postgres: connections per node
     std::chrono::seconds connect_timeout{5};    // postgres: per host, unless the DSN sets one
@@ -156,6 +162,12 @@ Status ValidateConfig(const Config& config);
 // Whether a libpq connection string (key=value or URI form) carries a
 // password. Only a yes/no: the DSN itself must never reach a message.
 bool DsnHasPassword(std::string_view dsn);
+
+// The value of connection parameter `key` in a libpq connection string
+// (key=value form, or the query of a URI; the last occurrence wins, as in
+// libpq), or nullopt when the string does not set it. Never put the result in
+// a message unless the parameter is known to hold no secret.
+std::optional<std::string> DsnParameter(std::string_view dsn, std::string_view key);
 
 }  // namespace kura
 

@@ -478,6 +478,121 @@ TEST(ValidateConfigTest, PasswordFileExcludesPasswordInDsn) {
   EXPECT_TRUE(ValidateConfig(c).ok()) << ValidateConfig(c).ToString();
 }
 
+TEST_F(ConfigFileTest, ReadsGssKeytabWithItsLine) {
+  Config c;
+  Status s = Load(
+      "[storage]\n"                                                                    // 1
+      "engine = \"postgres\"\n"                                                        // 2
+      "dsn = \"host=db1 dbname=kura user=kura krbsrvname=postgres\"\n"                 // 3
+      "gss_keytab = \"/etc/kura/kura.keytab\"\n",                                      // 4
+      &c);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(c.storage.gss_keytab, "/etc/kura/kura.keytab");
+  EXPECT_EQ(c.storage.gss_keytab_origin, path_ + ":4");
+  c.listener.tls_cert = "/etc/kura/tls/server-chain.pem";
+  c.listener.tls_key = "/etc/kura/tls/server.key";
+  EXPECT_TRUE(ValidateConfig(c).ok()) << ValidateConfig(c).ToString();
+  // Not set: no keytab, no origin (password or peer authentication as before).
+  Config d;
+  ASSERT_TRUE(Load("[storage]\nengine = \"postgres\"\ndsn = \"host=db1\"\n", &d).ok());
+  EXPECT_EQ(d.storage.gss_keytab, "");
+  EXPECT_EQ(d.storage.gss_keytab_origin, "");
+}
+
+TEST_F(ConfigFileTest, GssKeytabBadValues) {
+  EXPECT_THAT(Load("[storage]\ngss_keytab = \"\"\n").message(),
+              StartsWith(path_ + ":2: storage.gss_keytab: must not be empty"));
+  EXPECT_THAT(Load("[storage]\n\ngss_keytab = 7\n").message(),
+              StartsWith(path_ + ":3: storage.gss_keytab: expected a string, got an integer"));
+  // The key is gss_keytab, not a guess at libpq's or krb5's spelling.
+  EXPECT_THAT(Load("[storage]\ngss_principal_keytab = \"/k\"\n").message(),
+              StartsWith(path_ + ":2: storage.gss_principal_keytab: unknown key"));
+}
+
+TEST_F(ConfigFileTest, GssKeytabCrossFieldErrorsNameItsLine) {
+  Config c;
+  ASSERT_TRUE(Load("[storage]\n"
+                   "engine = \"postgres\"\n"
+                   "dsn = \"host=db1 user=kura\"\n"
+                   "password_file = \"/etc/kura/pg-password\"\n"
+                   "gss_keytab = \"/etc/kura/kura.keytab\"\n",
+                   &c)
+                  .ok());
+  c.listener.tls_cert = "/etc/kura/tls/server-chain.pem";
+  c.listener.tls_key = "/etc/kura/tls/server.key";
+  Status s = ValidateConfig(c);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), path_ + ":5: storage.gss_keytab: set only one of storage.password_file and "
+                                 "storage.gss_keytab (kura authenticates to PostgreSQL one way)");
+}
+
+TEST(ValidateConfigTest, GssKeytabRules) {
+  Config c = ValidConfig();
+  c.storage.gss_keytab = "/etc/kura/kura.keytab";
+  // Only the PostgreSQL engine logs in to a database.
+  EXPECT_EQ(ValidateConfig(c).message(), "storage.gss_keytab: only with storage.engine = \"postgres\"");
+  c.storage.gss_keytab_origin = "kura.toml:7";
+  EXPECT_EQ(ValidateConfig(c).message(), "kura.toml:7: storage.gss_keytab: only with storage.engine = \"postgres\"");
+
+  c.storage.engine = "postgres";
+  c.storage.dsn = "host=db1.example dbname=kura user=kura sslmode=verify-full";
+  EXPECT_TRUE(ValidateConfig(c).ok()) << ValidateConfig(c).ToString();
+  // Still a DSN first.
+  c.storage.dsn = "";
+  EXPECT_THAT(ValidateConfig(c).message(), StartsWith("storage.dsn: required"));
+
+  // One way to authenticate: no password file, no password in the DSN.
+  c.storage.dsn = "host=db1.example dbname=kura user=kura";
+  c.storage.password_file = "/etc/kura/pg-password";
+  EXPECT_THAT(ValidateConfig(c).message(),
+              StartsWith("kura.toml:7: storage.gss_keytab: set only one of storage.password_file and storage.gss_keytab"));
+  c.storage.password_file.clear();
+  for (const char* dsn : {"host=db1 user=kura password=hunter2-secret", "postgresql://kura:hunter2-secret@db1/kura",
+                          "postgresql://db1/kura?password=hunter2-secret"}) {
+    c.storage.dsn = dsn;
+    Status s = ValidateConfig(c);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << dsn;
+    EXPECT_THAT(s.message(), StartsWith("storage.dsn: holds a password although storage.gss_keytab is set")) << dsn;
+    EXPECT_THAT(s.message(), ::testing::Not(HasSubstr("hunter2"))) << dsn;
+  }
+
+  // TLS stays the channel: GSSAPI encryption would bypass sslmode=verify-full.
+  for (const char* dsn : {"host=db1 user=kura gssencmode=prefer", "host=db1 user=kura gssencmode='require'",
+                          "postgresql://kura@db1/kura?sslmode=verify-full&gssencmode=require",
+                          "host=db1 gssencmode=disable gssencmode=prefer"}) {
+    c.storage.dsn = dsn;
+    EXPECT_THAT(ValidateConfig(c).message(), StartsWith("storage.dsn: sets gssencmode")) << dsn;
+  }
+  for (const char* dsn : {"host=db1 user=kura gssencmode=disable", "postgresql://kura@db1/kura?gssencmode=disable",
+                          "host=db1 user=kura krbsrvname=postgres application_name='gssencmode=require'"}) {
+    c.storage.dsn = dsn;
+    EXPECT_TRUE(ValidateConfig(c).ok()) << dsn << ": " << ValidateConfig(c).ToString();
+  }
+  // Without a keytab the DSN's gssencmode is the operator's business.
+  c.storage.gss_keytab.clear();
+  c.storage.gss_keytab_origin.clear();
+  c.storage.dsn = "host=db1 gssencmode=prefer";
+  EXPECT_TRUE(ValidateConfig(c).ok());
+}
+
+TEST(DsnParameterTest, KeyValueAndUriForms) {
+  EXPECT_FALSE(DsnParameter("", "host").has_value());
+  EXPECT_EQ(DsnParameter("host=db1 dbname=kura", "host"), "db1");
+  EXPECT_FALSE(DsnParameter("host=db1 dbname=kura", "user").has_value());
+  EXPECT_EQ(DsnParameter("  host = db1  gssencmode = disable ", "gssencmode"), "disable");
+  EXPECT_EQ(DsnParameter("application_name='a b\\'c' host=h", "application_name"), "a b'c");
+  EXPECT_EQ(DsnParameter("options=-c\\ x=1 host=h", "options"), "-c x=1");
+  EXPECT_EQ(DsnParameter("host=h sslmode=", "sslmode"), "");
+  // libpq: the last occurrence wins.
+  EXPECT_EQ(DsnParameter("gssencmode=disable gssencmode=prefer", "gssencmode"), "prefer");
+  // A key inside a value is not a key.
+  EXPECT_FALSE(DsnParameter("application_name='gssencmode=require'", "gssencmode").has_value());
+  EXPECT_EQ(DsnParameter("postgresql://kura@db1:5432,db2/kura?gssenc%6Dode=dis%61ble&x=1", "gssencmode"), "disable");
+  EXPECT_EQ(DsnParameter("postgres://db1/kura?krbsrvname=pg", "krbsrvname"), "pg");
+  EXPECT_FALSE(DsnParameter("postgresql://kura:pw@db1/kura", "password").has_value());  // userinfo is not a parameter
+  EXPECT_FALSE(DsnParameter("postgresql://db1/kura", "host").has_value());
+}
+
 TEST(ValidateConfigTest, PostgresPoolAndTimeouts) {
   Config c = ValidConfig();
   c.storage.engine = "postgres";

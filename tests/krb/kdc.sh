@@ -11,6 +11,8 @@
 #        kdc.sh env DIR                         print the export lines again
 #        kdc.sh kinit DIR PRINCIPAL [LIFETIME]  get a TGT into DIR's ccache
 #                                               (LIFETIME as for `kinit -l`, e.g. 1s)
+#        kdc.sh keytab DIR PRINCIPAL FILE       create PRINCIPAL (random key) unless it
+#                                               exists; write its keys to FILE (0600)
 #        kdc.sh stop DIR                        stop the KDC, by its PID
 #
 #   DIR=$(mktemp -d /tmp/kura-krb.XXXXXX); eval "$(tests/krb/kdc.sh start "$DIR")"
@@ -25,6 +27,8 @@
 #   bob             password $KURA_KRB_BOB_PW    (a valid principal mapped to no one)
 #   HTTP/localhost  random key, keytab DIR/http.keytab   (kura's service principal)
 #   HTTP/otherhost  random key, keytab DIR/other.keytab  (another service)
+# `keytab` adds more on demand (e.g. postgres/localhost and a client principal
+# for kura's GSSAPI login to PostgreSQL, tests/postgres_gss_test.cc).
 #
 # Expired tickets: the realm sets `clockskew = 3` (seconds; krb5's default is
 # 300, and every acceptor forgives expiry by that much). The KDC issues
@@ -43,7 +47,7 @@ MASTER_PW=master-pw-not-secret
 
 cmd=${1:-}; DIR=${2:-}
 if [ -z "$cmd" ] || [ -z "$DIR" ]; then
-  echo "usage: $0 start|env|kinit|stop DIR [PRINCIPAL [LIFETIME]]" >&2; exit 2
+  echo "usage: $0 start|env|kinit|keytab|stop DIR [PRINCIPAL [LIFETIME|FILE]]" >&2; exit 2
 fi
 mkdir -p "$DIR"; DIR=$(cd "$DIR" && pwd)
 
@@ -178,6 +182,21 @@ do_kinit() {  # do_kinit PRINCIPAL [LIFETIME]
   echo "$pw" | kinit "${args[@]}" "${principal%@*}@$REALM" >/dev/null
 }
 
+do_keytab() {  # do_keytab PRINCIPAL FILE
+  local principal=${1:?principal} file=${2:?keytab file}
+  export PATH=$PATH:/usr/sbin
+  use_realm
+  local q=(kadmin.local -r "$REALM" -q)
+  # getprinc fails for an unknown principal: create it only then, so a second
+  # call exports the same key (-norandkey) instead of replacing it.
+  if ! "${q[@]}" "getprinc $principal" 2>/dev/null | grep -q '^Principal:'; then
+    "${q[@]}" "addprinc -randkey $principal" >>"$DIR/kadmin.log" 2>&1
+  fi
+  (umask 077; "${q[@]}" "ktadd -norandkey -k $file $principal" >>"$DIR/kadmin.log" 2>&1)
+  [ -s "$file" ] || { echo "kdc.sh: cannot write a keytab for $principal (see $DIR/kadmin.log)" >&2; exit 1; }
+  chmod 600 "$file"
+}
+
 stop_kdc() {
   if alive "$DIR/kdc.pid"; then
     local pid; pid=$(cat "$DIR/kdc.pid")
@@ -191,6 +210,7 @@ case "$cmd" in
   start) start_kdc ;;
   env) print_env ;;
   kinit) do_kinit "${3:-}" "${4:-}" ;;
+  keytab) do_keytab "${3:-}" "${4:-}" ;;
   stop) stop_kdc ;;
   *) echo "kdc.sh: unknown command $cmd" >&2; exit 2 ;;
 esac

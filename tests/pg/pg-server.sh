@@ -28,6 +28,15 @@
 # hostssl + scram-sha-256 from 127.0.0.1 only). The superuser DSN for tests
 # that need one (pg_terminate_backend) is printed as KURA_TEST_PG_ADMIN_DSN.
 #
+# Kerberos (GSSAPI) instead of passwords: with KURA_PG_GSS_KEYTAB (the
+# service keytab, e.g. postgres/localhost@REALM) and KRB5_CONFIG set at the
+# first start, the cluster copies both into DIR (DIR/krb5.keytab,
+# DIR/krb5.conf), sets krb_server_keyfile and log_connections, and pg_hba.conf
+# lets role kura in over TCP ONLY with `hostssl … gss include_realm=0
+# krb_realm=$KURA_PG_GSS_REALM` (default KURA.TEST): its password no longer
+# works. The printed DSN then carries no password. Used by
+# tests/postgres_gss_test.cc with the realm of tests/krb/kdc.sh.
+#
 # initdb and postgres refuse to run as root: as root, the script runs them as
 # the `postgres` OS user (from the postgresql-common package) and gives it DIR.
 set -euo pipefail
@@ -49,10 +58,15 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+gss_mode() { [ -f "$DIR/krb5.keytab" ]; }
+
 print_env() {
   local port pw
   port=$(cat "$DIR/port"); pw=$(cat "$DIR/password")
-  echo "export KURA_TEST_PG_DSN='host=localhost hostaddr=127.0.0.1 port=$port dbname=kura user=kura password=$pw sslmode=verify-full sslrootcert=$DIR/tls/server.crt connect_timeout=5'"
+  # GSSAPI: no password in the DSN; libpq asks for postgres/localhost (the
+  # DSN's host), and TLS still verifies the certificate's name localhost.
+  if gss_mode; then pw=""; else pw="password=$pw "; fi
+  echo "export KURA_TEST_PG_DSN='host=localhost hostaddr=127.0.0.1 port=$port dbname=kura user=kura ${pw}sslmode=verify-full sslrootcert=$DIR/tls/server.crt connect_timeout=5'"
   echo "export KURA_TEST_PG_ADMIN_DSN='host=$DIR/run port=$port dbname=kura user=postgres'"
 }
 
@@ -99,10 +113,27 @@ full_page_writes = off
 CONF
   fi
   # TCP only with TLS; the unix socket (in DIR/run) is for the superuser.
-  cat > "$DIR/data/pg_hba.conf" <<CONF
+  if [ -n "${KURA_PG_GSS_KEYTAB:-}" ]; then
+    [ -n "${KRB5_CONFIG:-}" ] || { echo "pg-server.sh: KURA_PG_GSS_KEYTAB needs KRB5_CONFIG" >&2; exit 2; }
+    # Copies the server user can read (the originals may sit in a 0700
+    # directory of another user); the replay cache is the server's own.
+    cp "$KURA_PG_GSS_KEYTAB" "$DIR/krb5.keytab"; chmod 600 "$DIR/krb5.keytab"
+    cp "$KRB5_CONFIG" "$DIR/krb5.conf"
+    mkdir -p "$DIR/rcache"; chmod 700 "$DIR/rcache"
+    cat >> "$DIR/data/postgresql.conf" <<CONF
+krb_server_keyfile = 'FILE:$DIR/krb5.keytab'
+log_connections = on
+CONF
+    cat > "$DIR/data/pg_hba.conf" <<CONF
+local   all  all                 trust
+hostssl all  kura 127.0.0.1/32   gss include_realm=0 krb_realm=${KURA_PG_GSS_REALM:-KURA.TEST}
+CONF
+  else
+    cat > "$DIR/data/pg_hba.conf" <<CONF
 local   all  all                 trust
 hostssl all  all  127.0.0.1/32   scram-sha-256
 CONF
+  fi
   if [ "$(id -u)" = 0 ]; then chown -R postgres: "$DIR"; fi
 }
 
@@ -114,12 +145,18 @@ start() {
   mkdir -p "$DIR"; DIR=$(cd "$DIR" && pwd)
   init_cluster
   if [ -z "$(pid_of)" ]; then
-    local tries=0
+    local tries=0 krb_env=()
+    # The server's Kerberos environment: the realm's configuration and a
+    # replay cache of its own; nothing from the caller's ticket caches.
+    if gss_mode; then
+      krb_env=(env -u KRB5CCNAME -u KRB5_CLIENT_KTNAME -u KRB5_KTNAME -u KRB5RCACHEDIR
+               KRB5_CONFIG="$DIR/krb5.conf" KRB5RCACHENAME="file2:$DIR/rcache/postgres.rcache2")
+    fi
     until
       # A new free port on every try: another process may take ours between
       # the check and the server's bind.
       free_port > "$DIR/port"
-      as_pg "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -o "-p $(cat "$DIR/port")" -w -t 60 \
+      as_pg "${krb_env[@]}" "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -o "-p $(cat "$DIR/port")" -w -t 60 \
         start >/dev/null 2>&1
     do
       tries=$((tries + 1))
