@@ -18,6 +18,7 @@
 #include <chrono>
 #include <csignal>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -162,6 +163,11 @@ class Worker {
   // Runs a read on this thread and waits, without blocking the thread, for
   // the durability of the audit entries it appended.
   awaitable<Response> RunInline(const RouteMatch& match, const Request& request);
+  awaitable<Response> RunOnPoolThenAwait(const RouteMatch& match, const Request& request);
+  // Sends `response` only once every audit entry (and change) `deferral`
+  // queued is durable; otherwise the error instead.
+  awaitable<Response> AwaitDurable(vault::AuditDeferral& deferral, const RouteMatch& match, const Request& request,
+                                   Response& response);
   awaitable<void> Linger(ConnectionState& state, boost::beast::flat_buffer& buffer);
   Response Process(const RouteMatch& match, const Request& request);
 
@@ -499,16 +505,21 @@ awaitable<Response> Worker::RunBlocking(const RouteMatch& match, const Request& 
 
 namespace {
 
-// Record reads and creates with an API key, when the store never blocks
-// (SQLite: local reads, a queue to the group-commit writer): nothing on their
-// way takes long (cached key, role, schema and tenant keys, one indexed read,
-// or one AES-GCM seal), so they run on the I/O thread, and the durability of
-// their audit entry — and of a create's write — is awaited asynchronously: no
-// hop to the blocking pool and back, which under load cost more than the
-// request itself. Everything else (other writes, sign-ins with Argon2id,
-// session tokens whose use is recorded, Kerberos, PostgreSQL round trips)
-// runs on the blocking pool.
-bool RunsInline(const RouteMatch& match, const Request& request, const vault::Vault& vault) {
+// Where a request runs. Record reads and creates with an API key, when the
+// store never blocks (SQLite: local reads, a queue to the group-commit
+// writer): nothing on their way takes long (cached key, role, schema and
+// tenant keys, one indexed read, or one AES-GCM seal), so they run on the I/O
+// thread, and the durability of their audit entry — and of a create's write —
+// is awaited asynchronously: no hop to the blocking pool and back, which under
+// load cost more than the request itself. On PostgreSQL the same reads make a
+// network round trip, so they run on the blocking pool, but their entry is
+// still queued to the store's appender and awaited here: the pool thread is
+// free again as soon as the read is done. Everything else (writes, sign-ins
+// with Argon2id, session tokens whose use is recorded, Kerberos) runs on the
+// blocking pool and waits there.
+enum class RunPath { kBlocking, kInline, kPoolThenAwait };
+
+RunPath ChooseRunPath(const RouteMatch& match, const Request& request, const vault::Vault& vault) {
   switch (match.route) {
     case RouteId::kGetRecord:
     case RouteId::kFindRecords:
@@ -516,13 +527,17 @@ bool RunsInline(const RouteMatch& match, const Request& request, const vault::Va
     case RouteId::kCreateRecord:
       break;
     default:
-      return false;
+      return RunPath::kBlocking;
   }
-  if (!vault.ServesInline()) return false;
   constexpr std::string_view kBearer = "Bearer ";
   std::string_view auth = request.authorization;
-  return auth.size() > kBearer.size() && auth.substr(0, kBearer.size()) == kBearer &&
-         auth.substr(kBearer.size()).starts_with(auth::kApiKeyPrefix);
+  const bool api_key = auth.size() > kBearer.size() && auth.substr(0, kBearer.size()) == kBearer &&
+                       auth.substr(kBearer.size()).starts_with(auth::kApiKeyPrefix);
+  if (!api_key) return RunPath::kBlocking;
+  if (vault.ServesInline()) return RunPath::kInline;
+  // A create's write is one transaction with its entry, which a blocking
+  // store commits on the calling thread.
+  return match.route == RouteId::kCreateRecord ? RunPath::kBlocking : RunPath::kPoolThenAwait;
 }
 
 }  // namespace
@@ -532,7 +547,37 @@ awaitable<Response> Worker::RunInline(const RouteMatch& match, const Request& re
   deferral.Install(/*changes=*/match.route == RouteId::kCreateRecord);
   Response response = Process(match, request);
   deferral.Uninstall();
-  if (!deferral.Queued()) co_return response;
+  co_return co_await AwaitDurable(deferral, match, request, response);
+}
+
+awaitable<Response> Worker::RunOnPoolThenAwait(const RouteMatch& match, const Request& request) {
+  // Lives in this frame, which waits for the pool job (as RunBlocking's
+  // references to match and request do).
+  vault::AuditDeferral deferral;
+  Response response = co_await asio::async_initiate<const asio::use_awaitable_t<executor>, void(Response)>(
+      [this, &match, &request, &deferral](auto handler) {
+        auto work = asio::make_work_guard(io_);
+        asio::post(server_->pool(), [this, &match, &request, &deferral, handler = std::move(handler),
+                                     work = std::move(work)]() mutable {
+          // Installed on the pool thread: the vault finds it there.
+          deferral.Install(/*changes=*/false);
+          Response response = Process(match, request);
+          deferral.Uninstall();
+          auto ex = work.get_executor();
+          asio::post(ex, [handler = std::move(handler), response = std::move(response)]() mutable {
+            handler(std::move(response));
+          });
+        });
+      },
+      use_awaitable);
+  co_return co_await AwaitDurable(deferral, match, request, response);
+}
+
+awaitable<Response> Worker::AwaitDurable(vault::AuditDeferral& deferral, const RouteMatch& match,
+                                         const Request& request, Response& response) {
+  // By reference: the caller's frame outlives this call (and GCC 12 has
+  // destroyed by-value coroutine parameters early).
+  if (!deferral.Queued()) co_return std::move(response);
   Status durable = co_await asio::async_initiate<const asio::use_awaitable_t<executor>, void(Status)>(
       [this, &deferral](auto handler) {
         // std::function wants a copyable target; the handler is move-only.
@@ -554,7 +599,7 @@ awaitable<Response> Worker::RunInline(const RouteMatch& match, const Request& re
   }
   // The entry of this answer (or the write) could be lost: it is not sent.
   if (!durable.ok()) co_return StatusResponse(durable, request.request_id);
-  co_return response;
+  co_return std::move(response);
 }
 
 // After an error answered before the request was fully read: stop sending,
@@ -648,10 +693,16 @@ awaitable<bool> Worker::Session(Stream& stream, ConnectionState& state, const st
           // write's with the change, a read's in a group commit): off the
           // I/O thread, which keeps serving other connections meanwhile.
           state.deadline = SteadyClock::time_point::max();  // the vault decides how long a write takes
-          if (RunsInline(match, request, server_->handlers().vault())) {
-            response = co_await RunInline(match, request);
-          } else {
-            response = co_await RunBlocking(match, request);
+          switch (ChooseRunPath(match, request, server_->handlers().vault())) {
+            case RunPath::kInline:
+              response = co_await RunInline(match, request);
+              break;
+            case RunPath::kPoolThenAwait:
+              response = co_await RunOnPoolThenAwait(match, request);
+              break;
+            case RunPath::kBlocking:
+              response = co_await RunBlocking(match, request);
+              break;
           }
         } else {
           response = Process(match, request);
