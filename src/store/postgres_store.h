@@ -17,7 +17,7 @@ struct PostgresPoolStats {
   std::int64_t opened = 0;   // connections established (including the first)
   std::int64_t dropped = 0;  // connections discarded as broken, timed out or terminated
   std::int64_t retries = 0;  // calls run again after a lost connection or a serialization failure
-  std::int64_t audit_commits = 0;  // AppendAudit group commits (transactions) that succeeded
+  std::int64_t audit_commits = 0;  // appender batches (audited writes and AppendAudit entries) that committed
   std::int64_t audit_appends = 0;  // entries those transactions appended
 };
 
