@@ -575,8 +575,7 @@ awaitable<Response> Worker::RunOnPoolThenAwait(const RouteMatch& match, const Re
 
 awaitable<Response> Worker::AwaitDurable(vault::AuditDeferral& deferral, const RouteMatch& match,
                                          const Request& request, Response& response) {
-  // By reference: the caller's frame outlives this call (and GCC 12 has
-  // destroyed by-value coroutine parameters early).
+  // By reference: both live in the caller's frame, which outlives this call.
   if (!deferral.Queued()) co_return std::move(response);
   Status durable = co_await asio::async_initiate<const asio::use_awaitable_t<executor>, void(Status)>(
       [this, &deferral](auto handler) {
