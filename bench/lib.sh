@@ -1,5 +1,5 @@
-# Shared by the benchmark scripts (bench/run.sh, bench/reencrypt.sh); sourced,
-# not run. Expects $work (a temp directory the caller removes) and sets
+# Shared by the benchmark scripts (bench/run.sh, bench/reencrypt.sh,
+# bench/pg_baseline.sh); sourced, not run. Expects $work (a temp directory the caller removes) and sets
 # kura_pid, which the caller's EXIT trap stops.
 
 free_port() {

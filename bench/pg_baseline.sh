@@ -24,6 +24,8 @@ for tool in wrk pgbench psql curl python3; do
     { echo "bench: $tool missing (scripts/install-deps)" >&2; exit 1; }
 done
 PATH=/usr/lib/postgresql/15/bin:$PATH
+# shellcheck source=bench/lib.sh
+. "$repo/bench/lib.sh"
 
 work=$(mktemp -d /tmp/kura-pgbench.XXXXXX)
 chmod 755 "$work"
@@ -77,48 +79,11 @@ dsn = "$dsn_no_password"
 password_file = "$work/pg-password"
 pool_size = 16
 TOML
-"$kura" serve --dev --config "$work/kura-pg.toml" --data "$work/kura" --listen 127.0.0.1:0 >"$work/kura.log" 2>&1 &
-kura_pid=$!
-for _ in $(seq 300); do
-  if [ -f "$work/kura/dev.env" ] && grep -q '^KURA_TOKEN=' "$work/kura/dev.env"; then break; fi
-  kill -0 "$kura_pid" 2>/dev/null || { echo "bench: kura exited" >&2; cat "$work/kura.log" >&2; exit 1; }
-  sleep 0.1
-done
-set -a
-# shellcheck disable=SC1091
-. "$work/kura/dev.env"
-set +a
-api() {  # api TOKEN METHOD PATH [BODY]
-  local args=(-sS --fail-with-body --cacert "$KURA_CACERT" -H "Authorization: Bearer $1" -X "$2")
-  if [ $# -ge 4 ]; then args+=(-H 'Content-Type: application/json' --data-binary "$4"); fi
-  curl "${args[@]}" "$KURA_ADDR$3"
-}
-json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
-# Root makes the tenant with its first admin; the admin, signed in with a
-# password, sets the tenant up (root does not administer a tenant).
-admin_password=Orchid-Lantern-Quarry-58
-api "$KURA_TOKEN" POST /v1/tenants \
-  "{\"id\":\"bench\",\"name\":\"Bench KK\",\"admin\":{\"username\":\"admin\",\"password\":\"$admin_password\"}}" >/dev/null
-admin_session=$(curl -sS --fail-with-body --cacert "$KURA_CACERT" -H 'Content-Type: application/json' \
-  --data-binary "{\"username\":\"admin\",\"password\":\"$admin_password\",\"tenant\":\"bench\"}" \
-  "$KURA_ADDR/v1/auth/login" | json_field token)
-api "$admin_session" PUT /v1/t/bench/collections/customers \
-  '{"fields":{"email":{"type":"string","index":true},"note":{"type":"string"}},"required":["email"]}' >/dev/null
-api "$admin_session" PUT /v1/t/bench/roles/app '{"permissions":[
-  {"action":"record.read","collections":["customers"],"view":"full"},
-  {"action":"record.write","collections":["customers"],"view":"full"}]}' >/dev/null
-BENCH_KEY=$(api "$admin_session" POST /v1/t/bench/apikeys '{"name":"bench","role":"app","expires_at":null}' | json_field key)
-export BENCH_KEY
+# The same tenant, collection, role, API key and 300-byte record as bench/run.sh.
+start_kura kura "$kura" -- --config "$work/kura-pg.toml"
 export BENCH_BODY_FILE="$work/record.json"
-python3 - "$BENCH_BODY_FILE" <<'PY'
-import json, sys
-def body(n):
-    return json.dumps({"data": {"email": "bench.user@example.com", "note": "x" * n}}, separators=(",", ":"))
-b = body(300 - len(body(0)))
-assert len(b) == 300
-open(sys.argv[1], "w").write(b)
-PY
-record_id=$(api "$BENCH_KEY" POST /v1/t/bench/collections/customers/records "$(cat "$BENCH_BODY_FILE")" | json_field id)
+write_record_body "$BENCH_BODY_FILE"
+setup_tenant
 url="$KURA_ADDR/v1/t/bench/collections/customers/records"
 echo "bench: kura create ($duration)…" >&2
 wrk -t2 -c64 -d"$duration" --latency -s bench/wrk/create.lua "$url" >"$work/kura-create.txt"

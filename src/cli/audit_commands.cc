@@ -158,10 +158,7 @@ Result<std::unique_ptr<store::Store>> OpenStoreForVerify(const VerifyArgs& args)
     Config config;
     KURA_RETURN_IF_ERROR(LoadConfigFile(args.config_file, &config));
     if (config.storage.engine == "postgres") {
-      KURA_RETURN_IF_ERROR(UseDatabaseKerberos(config));
-      store::PostgresOptions options;
-      options.dsn = config.storage.dsn;
-      options.password_file = config.storage.password_file;
+      KURA_ASSIGN_OR_RETURN(store::PostgresOptions options, PostgresOptionsOf(config));
       options.pool_size = 2;
       return store::OpenPostgresStore(options);
     }

@@ -9,6 +9,7 @@
 #include "core/log.h"
 
 namespace kura::cli {
+namespace {
 
 Status UseDatabaseKerberos(const Config& config) {
   const auto& st = config.storage;
@@ -42,16 +43,24 @@ Status UseDatabaseKerberos(const Config& config) {
   return Status::Ok();
 }
 
+}  // namespace
+
+Result<store::PostgresOptions> PostgresOptionsOf(const Config& config) {
+  KURA_RETURN_IF_ERROR(UseDatabaseKerberos(config));
+  const auto& st = config.storage;
+  store::PostgresOptions options;
+  options.dsn = st.dsn;
+  options.password_file = st.password_file;
+  options.pool_size = st.pool_size;
+  options.connect_timeout_s = static_cast<int>(st.connect_timeout.count());
+  options.statement_timeout_ms = static_cast<int>(st.statement_timeout.count() * 1000);
+  return options;
+}
+
 Result<std::unique_ptr<store::Store>> OpenStore(const Config& config, const ServePlan& plan) {
   if (config.storage.engine == "postgres") {
-    KURA_RETURN_IF_ERROR(UseDatabaseKerberos(config));
+    KURA_ASSIGN_OR_RETURN(store::PostgresOptions options, PostgresOptionsOf(config));
     const auto& st = config.storage;
-    store::PostgresOptions options;
-    options.dsn = st.dsn;
-    options.password_file = st.password_file;
-    options.pool_size = st.pool_size;
-    options.connect_timeout_s = static_cast<int>(st.connect_timeout.count());
-    options.statement_timeout_ms = static_cast<int>(st.statement_timeout.count() * 1000);
     auto store = store::OpenPostgresStore(options);
     if (!store.ok()) {
       std::string hint;
@@ -79,13 +88,7 @@ Result<std::unique_ptr<store::Store>> OpenStore(const Config& config, const Serv
 
 Result<std::unique_ptr<store::KeyStore>> OpenKeyStore(const Config& config, const ServePlan& plan) {
   if (config.storage.engine == "postgres") {
-    KURA_RETURN_IF_ERROR(UseDatabaseKerberos(config));
-    const auto& st = config.storage;
-    store::PostgresOptions options;
-    options.dsn = st.dsn;
-    options.password_file = st.password_file;
-    options.connect_timeout_s = static_cast<int>(st.connect_timeout.count());
-    options.statement_timeout_ms = static_cast<int>(st.statement_timeout.count() * 1000);
+    KURA_ASSIGN_OR_RETURN(store::PostgresOptions options, PostgresOptionsOf(config));
     auto keys = store::OpenPostgresKeyStore(options);
     if (!keys.ok()) {
       return Status(keys.status().code(), "cannot open the key store in PostgreSQL: " + keys.status().message());

@@ -14,16 +14,17 @@
 
 namespace kura::cli {
 
-// With storage.gss_keytab (postgres), points this process's Kerberos library
-// at it, so libpq authenticates to PostgreSQL with GSSAPI: KRB5_CLIENT_KTNAME
-// = the keytab, KRB5CCNAME = a private in-memory ticket cache, PGGSSENCMODE =
-// disable (TLS stays the channel). Environment variables because libpq takes
-// no credential handle or keytab option; they are process-wide and setenv is
-// not safe against other threads, so this must run before any thread or
-// database connection exists. OpenStore and OpenKeyStore call it first; a
-// second call with the same config changes nothing. No-op without a keytab.
-// Internal if the environment cannot be set.
-Status UseDatabaseKerberos(const Config& config);
+// The PostgreSQL connection options of `config` (storage.engine =
+// "postgres"), for the data store and the key store alike. With
+// storage.gss_keytab it first points this process's Kerberos library at the
+// keytab, so libpq authenticates with GSSAPI: KRB5_CLIENT_KTNAME = the keytab,
+// KRB5CCNAME = a private in-memory ticket cache, PGGSSENCMODE = disable (TLS
+// stays the channel). Environment variables because libpq takes no credential
+// handle or keytab option; they are process-wide and setenv is not safe
+// against other threads, so the first call must come before any thread or
+// database connection exists (a later call with the same config changes
+// nothing). Internal if the environment cannot be set.
+Result<store::PostgresOptions> PostgresOptionsOf(const Config& config);
 
 // kura.db (SQLite) or the PostgreSQL database of `config`.
 Result<std::unique_ptr<store::Store>> OpenStore(const Config& config, const ServePlan& plan);
