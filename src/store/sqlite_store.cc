@@ -356,8 +356,8 @@ std::int64_t NowUnixMillis() {
       .count();
 }
 
-// WAL frames (pages) written since the last request after which the
-// background thread checkpoints (about 16 MiB), and the WAL size after which
+// WAL frames (pages) written since the last checkpoint request after which
+// the background thread checkpoints (about 16 MiB), and the WAL size after which
 // the writer does it itself because the background thread fell behind (about
 // 128 MiB). Under steady appends the same hot pages (the audit log's and the
 // indexes' rightmost leaves) are rewritten by every commit; a checkpoint
@@ -988,6 +988,7 @@ int SqliteStore::OnWalCommit(void* self, sqlite3* db, const char* name, int fram
     // count again from there, and no catch-up is needed any more.
     if (frames < store->last_wal_frames_) {
       store->next_checkpoint_frames_ = kCheckpointFrames;
+      store->catch_up_wanted_.store(false, std::memory_order_release);
       store->catch_up_tries_ = 0;
     }
     store->last_wal_frames_ = frames;
