@@ -1,4 +1,5 @@
 #include "store/sqlite_internal.h"
+#include "store/sqlite_wal_vfs.h"
 
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -165,8 +166,14 @@ Result<std::unique_ptr<Connection>> Connection::Open(const ConnectionOptions& op
 #ifdef SQLITE_OPEN_EXRESCODE
   flags |= SQLITE_OPEN_EXRESCODE;
 #endif
+  const char* vfs = nullptr;  // SQLite's default
+  if (options.gather_wal_writes) {
+    if (!options.durable) return InvalidArgumentError("gathered WAL writes need synchronous = FULL");
+    vfs = WalBatchingVfsName();
+    if (vfs == nullptr) return InternalError("cannot register the WAL-gathering SQLite VFS");
+  }
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(options.path.c_str(), &db, flags, nullptr);
+  int rc = sqlite3_open_v2(options.path.c_str(), &db, flags, vfs);
   if (rc != SQLITE_OK) {
     sqlite3_close(db);  // SQLite allocates a handle even when opening fails.
     return ErrorStatus(rc, "open", options.path);

@@ -90,6 +90,9 @@ struct ConnectionOptions {
   bool durable = true;      // synchronous=FULL (else NORMAL)
   int busy_timeout_ms = 10000;
   int cache_kib = 0;        // page cache size; 0 = SQLite's default (2 MiB)
+  // One write(2) per commit for the WAL (sqlite_wal_vfs.h). Only with
+  // durable = true: the shim relies on the sync of every commit.
+  bool gather_wal_writes = false;
 };
 
 // One sqlite3 handle plus its statement cache. Owns the handle.

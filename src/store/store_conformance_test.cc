@@ -61,14 +61,14 @@ class SqliteRootCleanup : public ::testing::Environment {
 [[maybe_unused]] ::testing::Environment* const kSqliteCleanup =
     ::testing::AddGlobalTestEnvironment(new SqliteRootCleanup);
 
-StoreFactory SqliteFactory() {
-  return {"sqlite", [] {
+// durable = false: no sync per commit (fast); durable = true: what `kura
+// serve` runs, the writer's WAL writes gathered by sqlite_wal_vfs.
+StoreFactory SqliteFactory(bool durable) {
+  return {durable ? "sqlite_durable" : "sqlite", [durable] {
             static std::atomic<int> counter{0};
             SqliteOptions options;
             options.path = (SqliteRoot() / ("db" + std::to_string(counter++)) / "kura.db").string();
-            // Unit tests do not need power-loss durability; sqlite_store_test
-            // covers the durable configuration.
-            options.durable = false;
+            options.durable = durable;
             auto store = OpenSqliteStore(options);
             if (!store.ok()) {
               ADD_FAILURE() << store.status().ToString();
@@ -2744,9 +2744,11 @@ TEST_P(StoreConformanceTest, ScanBelowKeyPagesInKeyOrderAndRewriteIsCompareAndSe
   EXPECT_EQ(store_->GetKeyRotation("acme")->done, 2);
 }
 
-INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformanceTest, ::testing::Values(SqliteFactory()), FactoryName);
+INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformanceTest, ::testing::Values(SqliteFactory(false), SqliteFactory(true)),
+                         FactoryName);
 INSTANTIATE_TEST_SUITE_P(Postgres, StoreConformanceTest, ::testing::Values(PostgresFactory()), FactoryName);
-INSTANTIATE_TEST_SUITE_P(Sqlite, SessionConformance, ::testing::Values(SqliteFactory()), FactoryName);
+INSTANTIATE_TEST_SUITE_P(Sqlite, SessionConformance, ::testing::Values(SqliteFactory(false), SqliteFactory(true)),
+                         FactoryName);
 INSTANTIATE_TEST_SUITE_P(Postgres, SessionConformance, ::testing::Values(PostgresFactory()), FactoryName);
 
 }  // namespace
