@@ -276,6 +276,7 @@ int Serve(Context* ctx, const ServeFlags& flags) {
 
   Status run = server->Run();
   server.reset();
+  log::FlushAccessLog();  // every request's line is out before "kura stopped"
   vault->AuditSystemEvent("server.stop", "", run).IgnoreError();
   // After the last request: the lease holder's final checkpoint covers every
   // entry; releasing the lease lets another node take the jobs over at once.

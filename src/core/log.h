@@ -22,10 +22,16 @@ inline void Error(std::string_view m) { Write(Level::kError, m); }
 // "stderr", "off" or a file path.
 // Call once at start, before serving; a later call replaces the sink (the old
 // one stays alive, so concurrent Access() calls never see a freed logger).
+// Lines are buffered, as nginx's `access_log … buffer= flush=`: written when
+// 32 KiB have gathered, every second, at FlushAccessLog() and at exit — not
+// one write(2) per request. A crash can lose the last second of lines; the
+// audit log, not this, is the record of every request.
 bool OpenAccessLog(const std::string& target);
 // Cheap check (one atomic load) so callers skip formatting when it is off.
 bool AccessEnabled();
 void Access(std::string_view line);
+// Writes out what the access log has buffered (at shutdown).
+void FlushAccessLog();
 
 }  // namespace kura::log
 
