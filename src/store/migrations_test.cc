@@ -31,6 +31,13 @@ TEST(RenderSqlTest, MapsTextAndSerialKeyPerDialect) {
             "name TEXT COLLATE \"C\" NOT NULL)");
 }
 
+TEST(RenderSqlTest, MapsSequenceKeyPerDialect) {
+  EXPECT_EQ(RenderSql("CREATE TABLE t (seq {seq_pk}, v {bytes})", Dialect::kSqlite),
+            "CREATE TABLE t (seq INTEGER PRIMARY KEY, v BLOB)");
+  EXPECT_EQ(RenderSql("CREATE TABLE t (seq {seq_pk}, v {bytes})", Dialect::kPostgres),
+            "CREATE TABLE t (seq BIGINT PRIMARY KEY, v BYTEA)");
+}
+
 TEST(MigrationListTest, VersionsAreContiguousAndPortable) {
   auto all = AllMigrations();
   ASSERT_FALSE(all.empty());
@@ -131,6 +138,53 @@ TEST_F(MigrationRunnerTest, FailedMigrationIsRolledBack) {
   // The first statement of the failed migration was undone with it.
   EXPECT_EQ(Int("SELECT COUNT(*) FROM sqlite_master WHERE name = 'c'"), 0);
   EXPECT_TRUE(conn_->InAutocommit());
+}
+
+TEST_F(MigrationRunnerTest, AnEngineOnlyMigrationIsRecordedEverywhereAndRunsOnItsEngine) {
+  sqlite::SqliteMigrationTarget target(*conn_);
+  const std::array<Migration, 3> list = {Migration{1, "create_a", kCreateA},
+                                         Migration{2, "pg_broken", kBroken, Dialect::kPostgres},
+                                         Migration{3, "sqlite_b", kCreateB, Dialect::kSqlite}};
+  auto v = ApplyMigrations(target, 5, list);
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(*v, 3);
+  EXPECT_EQ(Int("SELECT COUNT(*) FROM schema_migrations"), 3);
+  EXPECT_EQ(Int("SELECT COUNT(*) FROM sqlite_master WHERE name = 'c'"), 0);  // not run here
+  EXPECT_EQ(Int("SELECT COUNT(*) FROM b"), 1);                               // run here
+}
+
+// Migration 8 on a database written by a binary that knew only 1–7: every
+// entry kept, in order, `seq` now the rowid and the separate index gone.
+TEST_F(MigrationRunnerTest, AuditLogRowidMigrationKeepsEveryEntry) {
+  sqlite::SqliteMigrationTarget target(*conn_);
+  auto all = AllMigrations();
+  ASSERT_GE(all.size(), 8u);
+  ASSERT_EQ(all[7].name, "audit_log_rowid");
+  ASSERT_TRUE(ApplyMigrations(target, 1, all.first(7)).ok());
+  EXPECT_EQ(Int("SELECT COUNT(*) FROM sqlite_master WHERE name = 'sqlite_autoindex_audit_log_1'"), 1);
+  ASSERT_TRUE(conn_->Exec("WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < 999) "
+                          "INSERT INTO audit_log (seq, at_ms, tenant_id, principal, action, resource, outcome, "
+                          "entry, hash) SELECT i, 1000 + i, 't' || (i % 3), 'p' || (i % 5), 'record.read', "
+                          "'r/' || i, 'success', CAST('{\"seq\":' || i || '}' AS BLOB), randomblob(32) FROM s",
+                          "fill")
+                  .ok());
+  const std::int64_t before = Int("SELECT SUM(seq * length(entry) + at_ms + length(hash)) FROM audit_log");
+
+  auto v = ApplyMigrations(target, 2, all);
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(*v, LatestSchemaVersion());
+  EXPECT_EQ(Int("SELECT COUNT(*) FROM audit_log"), 1000);
+  EXPECT_EQ(Int("SELECT SUM(seq * length(entry) + at_ms + length(hash)) FROM audit_log"), before);
+  EXPECT_EQ(Int("SELECT COUNT(*) FROM audit_log WHERE rowid <> seq"), 0);
+  EXPECT_EQ(Int("SELECT COUNT(*) FROM sqlite_master WHERE name = 'sqlite_autoindex_audit_log_1'"), 0);
+  EXPECT_EQ(Int("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_log'"), 2);
+  EXPECT_EQ(Int("SELECT COUNT(*) FROM sqlite_master WHERE name = 'audit_log_by_seq'"), 0);
+  // Still one entry per sequence number.
+  EXPECT_FALSE(conn_->Exec("INSERT INTO audit_log (seq, at_ms, tenant_id, principal, action, resource, outcome, "
+                           "entry, hash) VALUES (5, 0, '', '', '', '', '', x'00', x'00')",
+                           "duplicate")
+                   .ok());
+  EXPECT_EQ(Int("SELECT COUNT(*) FROM audit_log WHERE tenant_id = 't1' AND seq > 990"), 3);
 }
 
 TEST(SqliteErrorTest, MapsResultCodes) {
