@@ -141,8 +141,7 @@ Result<Bytes> AeadSeal(const SecretBytes& key, ByteView plaintext, ByteView asso
   std::uint8_t* tag = body + plaintext.size();
   // Random 96-bit nonces: no counter state to persist or lose across
   // restarts and replicas; keys are rotated long before 2^32 messages.
-  Bytes fresh = RandomBytes(kAeadNonceSize);
-  std::memcpy(nonce, fresh.data(), kAeadNonceSize);
+  PublicRandomBytes(nonce, kAeadNonceSize);
   KURA_RETURN_IF_ERROR(EncryptInto(key.view(), ByteView(nonce, kAeadNonceSize), ByteView(&version, 1), associated_data,
                                    plaintext, body, tag));
   return out;

@@ -2,7 +2,13 @@
 
 #include <openssl/rand.h>
 
+#include <pthread.h>
+
 #include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstring>
+#include <mutex>
 #include <climits>
 
 #include "crypto/openssl_internal.h"
@@ -24,7 +30,40 @@ void Fill(std::uint8_t* out, std::size_t n) {
   }
 }
 
+// Bumped in a fork child: every thread's pool drawn before is dropped.
+std::atomic<std::uint64_t> fork_generation{0};
+
+void RegisterForkHandler() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (pthread_atfork(nullptr, nullptr, [] { fork_generation.fetch_add(1, std::memory_order_relaxed); }) != 0) {
+      internal::FatalOpenSslError("pthread_atfork");
+    }
+  });
+}
+
 }  // namespace
+
+void PublicRandomBytes(std::uint8_t* out, std::size_t n) {
+  constexpr std::size_t kPoolSize = 4096;
+  if (n >= kPoolSize / 4) {
+    Fill(out, n);
+    return;
+  }
+  RegisterForkHandler();
+  thread_local std::array<std::uint8_t, kPoolSize> pool;
+  thread_local std::size_t used = kPoolSize;
+  thread_local std::uint64_t generation = 0;
+  const std::uint64_t now = fork_generation.load(std::memory_order_relaxed);
+  if (generation != now || kPoolSize - used < n) {
+    Fill(pool.data(), kPoolSize);
+    used = 0;
+    generation = now;
+  }
+  std::memcpy(out, pool.data() + used, n);
+  std::memset(pool.data() + used, 0, n);  // handed out: not kept
+  used += n;
+}
 
 Bytes RandomBytes(std::size_t n) {
   Bytes out(n);

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <set>
 
 namespace kura::crypto {
@@ -32,6 +35,58 @@ TEST(RandomTest, TokenIsBase64UrlOfNBytes) {
             std::string::npos);
   EXPECT_EQ(RandomToken(16).size(), 22u);
   EXPECT_NE(RandomToken(32), RandomToken(32));
+}
+
+TEST(RandomTest, PublicBytesAreNeverHandedOutTwice) {
+  // 12-byte draws across many pool refills (4 KiB each), and a few sizes
+  // that straddle a refill or bypass the pool: all distinct, none all-zero.
+  std::set<Bytes> seen;
+  const Bytes zero(12, 0);
+  for (int i = 0; i < 3000; ++i) {
+    Bytes b(12);
+    PublicRandomBytes(b.data(), b.size());
+    EXPECT_NE(b, zero);
+    seen.insert(b);
+  }
+  EXPECT_EQ(seen.size(), 3000u);
+  for (std::size_t n : {1u, 1000u, 1023u, 1024u, 5000u}) {
+    Bytes a(n);
+    Bytes b(n);
+    PublicRandomBytes(a.data(), n);
+    PublicRandomBytes(b.data(), n);
+    EXPECT_NE(a, b) << n;
+  }
+}
+
+TEST(RandomTest, AForkChildDrawsOtherBytesThanItsParent) {
+  Bytes warm(16);
+  PublicRandomBytes(warm.data(), warm.size());  // the pool now holds unused bytes
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    Bytes child(32);
+    PublicRandomBytes(child.data(), child.size());
+    ssize_t w = ::write(fds[1], child.data(), child.size());
+    ::_exit(w == 32 ? 0 : 1);
+  }
+  ::close(fds[1]);
+  Bytes parent(32);
+  PublicRandomBytes(parent.data(), parent.size());
+  Bytes child(32);
+  std::size_t got = 0;
+  while (got < child.size()) {
+    ssize_t r = ::read(fds[0], child.data() + got, child.size() - got);
+    if (r <= 0) break;
+    got += static_cast<std::size_t>(r);
+  }
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ASSERT_EQ(got, 32u);
+  EXPECT_NE(parent, child) << "parent and child handed out the same pooled bytes";
 }
 
 }  // namespace

@@ -1,10 +1,11 @@
 #include "http/request_parsing.h"
 
-#include <openssl/rand.h>
-
 #include <array>
 #include <charconv>
+#include <cstdint>
 #include <cstdlib>
+
+#include "crypto/random.h"
 
 namespace kura::http {
 namespace {
@@ -205,16 +206,10 @@ bool IsValidRequestId(std::string_view id) {
 void NewRequestId(std::string* out) {
   static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   constexpr std::size_t kChars = 15;
-  // One RAND_bytes call per 256 ids instead of one per request.
-  thread_local std::array<unsigned char, kChars * 256> pool;
-  thread_local std::size_t used = pool.size();
-  if (used == pool.size()) {
-    if (RAND_bytes(pool.data(), static_cast<int>(pool.size())) != 1) std::abort();  // no safe fallback
-    used = 0;
-  }
+  std::array<std::uint8_t, kChars> random;
+  crypto::PublicRandomBytes(random.data(), random.size());
   out->resize(kChars);
-  for (std::size_t i = 0; i < kChars; ++i) (*out)[i] = kAlphabet[pool[used + i] & 63];
-  used += kChars;
+  for (std::size_t i = 0; i < kChars; ++i) (*out)[i] = kAlphabet[random[i] & 63];
 }
 
 }  // namespace kura::http

@@ -76,7 +76,9 @@ std::string NewTimeOrderedId(TimePoint now, std::size_t random_bytes) {
   char prefix[13];
   std::snprintf(prefix, sizeof prefix, "%012llx",
                 static_cast<unsigned long long>(millis & 0xffffffffffffULL));
-  return std::string(prefix) + crypto::RandomToken(random_bytes);
+  Bytes random(random_bytes);
+  crypto::PublicRandomBytes(random.data(), random.size());
+  return std::string(prefix) + Base64UrlEncode(random);
 }
 
 std::vector<std::string> ParseStringArray(const std::string& text) {
