@@ -7,9 +7,10 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
-#include <climits>
 
 #include "crypto/openssl_internal.h"
 
@@ -36,8 +37,9 @@ std::atomic<std::uint64_t> fork_generation{0};
 void RegisterForkHandler() {
   static std::once_flag once;
   std::call_once(once, [] {
+    // Without the handler a fork child could repeat its parent's nonces.
     if (pthread_atfork(nullptr, nullptr, [] { fork_generation.fetch_add(1, std::memory_order_relaxed); }) != 0) {
-      internal::FatalOpenSslError("pthread_atfork");
+      std::abort();
     }
   });
 }

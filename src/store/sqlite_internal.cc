@@ -1,5 +1,4 @@
 #include "store/sqlite_internal.h"
-#include "store/sqlite_wal_vfs.h"
 
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -12,6 +11,8 @@
 #include <mutex>
 #include <string>
 #include <utility>
+
+#include "store/sqlite_wal_vfs.h"
 
 namespace kura::store::sqlite {
 namespace {

@@ -910,8 +910,8 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptions& opti
   // memory instead of re-reading them from the OS on each batch. Readers
   // drop their cache whenever the database changed, so they keep the default.
   wopts.cache_kib = 64 * 1024;
-  // Only the writer writes the WAL; with every commit synced its frames can
-  // go to the file in one write each (sqlite_wal_vfs.h).
+  // Only the writer writes the WAL; with every commit synced, a commit's
+  // frames can reach the file in one gathered write (sqlite_wal_vfs.h).
   wopts.gather_wal_writes = options.durable;
   KURA_ASSIGN_OR_RETURN(std::unique_ptr<Connection> writer, Connection::Open(wopts));
   // WAL is persistent in the file; readers then run beside the writer.
