@@ -357,13 +357,16 @@ std::int64_t NowUnixMillis() {
 }
 
 // WAL frames (pages) written since the last checkpoint request after which
-// the background thread checkpoints (about 16 MiB), and the WAL size after which
+// the background thread checkpoints (about 4 MiB), and the WAL size after which
 // the writer does it itself because the background thread fell behind (about
 // 128 MiB). Under steady appends the same hot pages (the audit log's and the
 // indexes' rightmost leaves) are rewritten by every commit; a checkpoint
-// copies each page once however often it changed, so fewer, larger
-// checkpoints copy and fsync far less per commit.
-constexpr int kCheckpointFrames = 4000;
+// copies each page once however often it changed, so checkpointing after
+// every commit would copy and fsync far more per commit. Much larger
+// checkpoints, though, write the database file in bursts that the commits'
+// own WAL fsyncs queue behind: with 16 MiB the audited GET's p99 was 15–17 ms,
+// with 4 MiB 11–12 ms, at the same throughput (docs/performance.md).
+constexpr int kCheckpointFrames = 1000;
 constexpr int kWriterCheckpointFrames = 32000;
 // Batches that try to finish a background checkpoint, and how long each
 // waits for readers (CatchUpCheckpoint).
