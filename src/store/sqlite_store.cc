@@ -999,6 +999,10 @@ int SqliteStore::OnWalCommit(void* self, sqlite3* db, const char* name, int fram
     }
     store->last_wal_frames_ = frames;
     if (frames < store->next_checkpoint_frames_) return SQLITE_OK;
+    // While the writer is finishing the last background checkpoint, a new
+    // one would hold SQLite's checkpoint lock and make every catch-up
+    // attempt fail as busy: ask again once the catch-up is done.
+    if (store->catch_up_wanted_.load(std::memory_order_acquire)) return SQLITE_OK;
     // Once per kCheckpointFrames new frames, not after every commit while
     // the WAL stays large (readers can hold a checkpoint back for a while).
     store->next_checkpoint_frames_ = frames + kCheckpointFrames;
