@@ -394,11 +394,13 @@ Result<std::int64_t> ApplyMigrations(MigrationTarget& target, std::int64_t now_u
       continue;
     }
     Status s;
-    const bool runs_here = !m.only_on.has_value() || *m.only_on == target.dialect();
-    for (std::string_view stmt : m.statements) {
-      if (!runs_here) break;
-      s = target.Execute(RenderSql(stmt, target.dialect()));
-      if (!s.ok()) break;
+    // Recorded on every engine; an engine-only migration's statements run
+    // only on its engine.
+    if (!m.only_on.has_value() || *m.only_on == target.dialect()) {
+      for (std::string_view stmt : m.statements) {
+        s = target.Execute(RenderSql(stmt, target.dialect()));
+        if (!s.ok()) break;
+      }
     }
     if (s.ok()) {
       // name is a compile-time constant of [a-z0-9_], safe to inline.
