@@ -4,30 +4,37 @@
 # Builds the Release configuration and the benchmark-only build with the
 # audit log compiled out (preset bench-unaudited), and, as the ceiling, runs
 # nginx serving a static 300-byte JSON file over HTTPS with the same TLS
-# policy (TLS 1.2/1.3, ECDHE+AES-GCM) and the same dev certificate chain. For
-# each kura build in turn it starts `kura serve --dev` on a free port, creates
-# a tenant with its first admin (root token), signs that admin in and, with
-# the admin's session, a collection, role and API key through the API (root
-# does not administer a tenant), and runs wrk
-# (keep-alive, -t2 -c64 -d15s --latency by default):
+# policy (TLS 1.2/1.3, ECDHE+AES-GCM) and the same dev certificate chain. It
+# starts each kura build (`kura serve --dev` on a free port, all of them
+# running from start to end), creates a tenant with its first admin (root
+# token), signs that admin in and, with the admin's session, a collection,
+# role and API key through the API (root does not administer a tenant), and
+# runs wrk (keep-alive, -t2 -c64 -d15s --latency by default) in rounds. Each
+# round runs nginx, then every kura's GET, then every kura's create, the kuras
+# in turn (backwards in even rounds), so that what is compared ran a minute or
+# two apart and a machine whose speed drifts during the run favours no side:
 #   nginx static  GET of the 300-byte file           (bench/wrk/static.lua)
 #   kura GET      GET of one 300-byte record          (bench/wrk/get.lua)
 #   kura create   POST of a 300-byte record, durable  (bench/wrk/create.lua)
+# and, once after the rounds, on the audited build:
 #   kura GET      the same GET with a tenant user's session token instead of
 #                 the API key                         (bench/wrk/get.lua)
 #   kura login    password sign-ins of that user, Argon2id with the server's
 #                 default parameters                  (bench/wrk/login.lua)
-# Prints a markdown table (requests/s, p50, p99, non-2xx), the audited build's
-# share of the unaudited one, and each kura's peak RSS.
+# Prints markdown tables: the median of the rounds per target (requests/s,
+# p50, p99, non-2xx), every round, the ratios (taken within each round, then
+# the median: audited vs nginx, audited vs unaudited), and each kura's peak
+# RSS.
 #
 # Environment: BENCH_THREADS (2), BENCH_CONNECTIONS (64), BENCH_DURATION (15s),
-# BENCH_WARMUP (3s; 0 to skip), BENCH_SKIP_BUILD=1 (use the existing build),
+# BENCH_WARMUP (3s before every run; 0 to skip), BENCH_ROUNDS (3),
+# BENCH_SKIP_BUILD=1 (use the existing build),
 # KURA_BINARY (default build/release/bin/kura), KURA_UNAUDITED_BINARY (default
 # build/bench-unaudited/bin/kura; BENCH_UNAUDITED=0 skips it), BENCH_KEEP=1
 # (keep the work dir), BENCH_LOGIN_CONNECTIONS (4: sign-ins queue for one
 # Argon2id slot per core anyway), KURA_BASELINE_BINARY (optional: a kura
-# built before a change; its API-key GET runs last, for a before/after
-# comparison in the same run).
+# built before a change; its API-key GET runs in every round beside the
+# others, for a before/after comparison in the same run).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 repo=$(pwd)
@@ -36,6 +43,7 @@ threads=${BENCH_THREADS:-2}
 connections=${BENCH_CONNECTIONS:-64}
 duration=${BENCH_DURATION:-15s}
 warmup=${BENCH_WARMUP:-3s}
+rounds=${BENCH_ROUNDS:-3}
 
 unaudited=${BENCH_UNAUDITED:-1}
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
@@ -62,10 +70,14 @@ done
 work=$(mktemp -d /tmp/kura-bench.XXXXXX)
 kura_pid=""
 nginx_pid=""
+declare -A pid=()
 cleanup() {
   # Only the processes this script started, by their pid.
   if [ -n "$nginx_pid" ] && kill -0 "$nginx_pid" 2>/dev/null; then kill "$nginx_pid"; wait "$nginx_pid" 2>/dev/null || true; fi
-  if [ -n "$kura_pid" ] && kill -0 "$kura_pid" 2>/dev/null; then kill "$kura_pid"; wait "$kura_pid" 2>/dev/null || true; fi
+  local p
+  for p in "$kura_pid" "${pid[@]}"; do
+    if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then kill "$p"; wait "$p" 2>/dev/null || true; fi
+  done
   if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -84,12 +96,36 @@ setup_user() {  # a tenant user of role app and its session: sets BENCH_USER, BE
   export BENCH_SESSION
 }
 
+# Every kura runs from here to the end, each in its own data directory; the
+# rounds below alternate between them. Per server: its address, API key,
+# record and pid.
+declare -A addr key rec pid
+keep_server() {  # keep_server LABEL: remember the kura start_kura + setup_tenant just set up
+  addr[$1]=$KURA_ADDR key[$1]=$BENCH_KEY rec[$1]=$record_id pid[$1]=$kura_pid
+  kura_pid=""
+}
+servers=(audited)
 # The first kura's dev chain also serves nginx, so both present the same certificates.
 start_kura audited "$kura"
 setup_tenant
 setup_user
+keep_server audited
 tls_dir=$(dirname "$KURA_CACERT")
 ca_file=$KURA_CACERT
+audited_session=$BENCH_SESSION
+audited_get_bytes=$get_bytes
+if [ "$unaudited" = 1 ]; then
+  start_kura unaudited "$kura_unaudited" KURA_BENCH_UNAUDITED=1
+  setup_tenant
+  keep_server unaudited
+  servers+=(unaudited)
+fi
+if [ -n "$kura_baseline" ]; then
+  start_kura baseline "$kura_baseline"
+  setup_tenant
+  keep_server baseline
+  servers+=(baseline)
+fi
 
 # --- nginx --------------------------------------------------------------------
 nginx_port=$(free_port)
@@ -144,39 +180,37 @@ run_wrk() {  # run_wrk NAME SCRIPT URL [CONNECTIONS]
   wrk -t"$threads" -c"$conns" -d"$duration" --latency -s "$repo/bench/wrk/$script" "$url" >"$work/$name.txt"
   cat "$work/$name.txt" >&2
 }
-run_wrk static static.lua "https://127.0.0.1:$nginx_port/static.json"
+record_url() { echo "${addr[$1]}/v1/t/bench/collections/customers/records"; }
+peak_rss() { awk '/^VmHWM:/ {print $2}' "/proc/${pid[$1]}/status"; }
 
-bench_kura() {  # bench_kura LABEL [get-only|with-sessions]: the runs against the running kura, then its RSS
-  local label=$1 mode=${2:-}
-  local record_url="$KURA_ADDR/v1/t/bench/collections/customers/records"
-  run_wrk "$label-get" get.lua "$record_url/$record_id"
-  if [ "$mode" = with-sessions ]; then
-    BENCH_KEY=$BENCH_SESSION run_wrk "$label-get-session" get.lua "$record_url/$record_id"
+# Rounds: in each, nginx, then every kura's GET, then every kura's create,
+# the kuras in turn — forwards in odd rounds, backwards in even ones — so a
+# comparison is between runs minutes apart at most, and a machine that speeds
+# up or slows down during the run favours neither side.
+for round in $(seq "$rounds"); do
+  order=("${servers[@]}")
+  if [ $((round % 2)) = 0 ]; then
+    order=()
+    for ((i = ${#servers[@]} - 1; i >= 0; i--)); do order+=("${servers[i]}"); done
   fi
-  if [ "$mode" != get-only ]; then run_wrk "$label-create" create.lua "$record_url"; fi
-  if [ "$mode" = with-sessions ]; then
-    run_wrk "$label-login" login.lua "$KURA_ADDR/v1/auth/login" "$login_connections"
-  fi
-  awk '/^VmHWM:/ {print $2}' "/proc/$kura_pid/status" >"$work/$label-peak-rss"
-  echo "$get_bytes" >"$work/$label-get-bytes"
-  stop_kura
-}
-bench_kura audited with-sessions
-if [ "$unaudited" = 1 ]; then
-  start_kura unaudited "$kura_unaudited" KURA_BENCH_UNAUDITED=1
-  setup_tenant
-  bench_kura unaudited
-fi
-if [ -n "$kura_baseline" ]; then
-  start_kura baseline "$kura_baseline"
-  setup_tenant
-  bench_kura baseline get-only
-fi
+  run_wrk "static-$round" static.lua "https://127.0.0.1:$nginx_port/static.json"
+  for s in "${order[@]}"; do BENCH_KEY=${key[$s]} run_wrk "$s-get-$round" get.lua "$(record_url "$s")/${rec[$s]}"; done
+  for s in "${order[@]}"; do
+    [ "$s" = baseline ] && continue
+    BENCH_KEY=${key[$s]} run_wrk "$s-create-$round" create.lua "$(record_url "$s")"
+  done
+done
+for s in "${servers[@]}"; do peak_rss "$s" >"$work/$s-peak-rss"; done
+# Once, after the rounds: the session-token GET and Argon2id sign-ins.
+BENCH_KEY=$audited_session run_wrk audited-get-session get.lua "$(record_url audited)/${rec[audited]}"
+run_wrk audited-login login.lua "${addr[audited]}/v1/auth/login" "$login_connections"
+peak_rss audited >"$work/audited-peak-rss-login"
 
 # --- report -------------------------------------------------------------------
-python3 - "$work" "$threads" "$connections" "$duration" "$static_bytes" "$unaudited" "$kura_baseline" "$login_connections" <<'PY'
-import re, sys, os, platform
-work, threads, conns, duration, static_bytes, unaudited, baseline, login_conns = sys.argv[1:]
+python3 - "$work" "$threads" "$connections" "$duration" "$static_bytes" "$rounds" "${servers[*]}" "$kura_baseline" "$login_connections" "$audited_get_bytes" <<'PY'
+import re, sys, os, platform, statistics
+work, threads, conns, duration, static_bytes, rounds, servers, baseline, login_conns, get_bytes = sys.argv[1:]
+rounds, servers = int(rounds), servers.split()
 
 def ms(text):
     m = re.match(r"([\d.]+)(us|ms|s)", text)
@@ -191,7 +225,8 @@ def parse(name):
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", t)
     errors = re.search(r"Socket errors:(.*)", t)
     total = int(re.search(r"(\d+) requests in", t).group(1))
-    return rps, p50, p99, int(non2xx.group(1)) if non2xx else 0, errors.group(1).strip() if errors else "", total
+    return {"rps": rps, "p50": p50, "p99": p99, "non2xx": int(non2xx.group(1)) if non2xx else 0,
+            "errors": errors.group(1).strip() if errors else "", "total": total}
 
 def read(name):
     return open(os.path.join(work, name)).read().strip()
@@ -202,36 +237,63 @@ for line in open("/proc/cpuinfo"):
         cpu = line.split(":", 1)[1].strip()
         break
 print(f"Machine: {os.cpu_count()} CPUs, {cpu}, Linux {platform.release()}; "
-      f"wrk -t{threads} -c{conns} -d{duration} --latency, HTTPS keep-alive")
-print(f"Response bodies: nginx static {static_bytes} B, kura GET {read('audited-get-bytes')} B; create request body 300 B")
+      f"wrk -t{threads} -c{conns} -d{duration} --latency, HTTPS keep-alive; {rounds} rounds")
+print(f"Response bodies: nginx static {static_bytes} B, kura GET {get_bytes} B; create request body 300 B")
 print()
-print("| target | requests/s | p50 | p99 | non-2xx | socket errors | vs nginx |")
+
+labels = {"static": "nginx static 300 B JSON",
+          "audited-get": "kura GET record (audited)",
+          "audited-create": "kura create record (durable, audited)",
+          "unaudited-get": "kura GET record (audit compiled out)",
+          "unaudited-create": "kura create record (durable, audit compiled out)",
+          "baseline-get": "kura GET record, baseline binary (audited)"}
+targets = ["static"] + [f"{s}-get" for s in servers] + [f"{s}-create" for s in servers if s != "baseline"]
+runs = {t: [parse(f"{t}-{r}") for r in range(1, rounds + 1)] for t in targets}
+
+def median(target, field):
+    return statistics.median(run[field] for run in runs[target])
+
+# Each ratio is taken within a round (runs a minute or two apart), then the
+# median over the rounds.
+def ratio(a, b):
+    return statistics.median(100 * x["rps"] / y["rps"] for x, y in zip(runs[a], runs[b]))
+
+print("Median of the rounds:")
+print()
+print("| target | requests/s | p50 | p99 | non-2xx (all rounds) | socket errors | vs nginx (per round, median) |")
 print("| --- | ---: | ---: | ---: | ---: | --- | ---: |")
-rows = [("static", "nginx static 300 B JSON"), ("audited-get", "kura GET record (audited)"),
-        ("audited-get-session", "kura GET record, session token (audited)"),
-        ("audited-create", "kura create record (durable, audited)"),
-        ("audited-login", f"kura password sign-in (Argon2id, -c{login_conns})")]
-if unaudited == "1":
-    rows += [("unaudited-get", "kura GET record (audit compiled out)"),
-             ("unaudited-create", "kura create record (durable, audit compiled out)")]
-if baseline:
-    rows += [("baseline-get", "kura GET record, baseline binary (audited)")]
-base = None
-rate = {}
-for name, label in rows:
-    rps, p50, p99, non2xx, errors, total = parse(name)
-    rate[name] = rps
-    if base is None:
-        base = rps
-    print(f"| {label} | {rps:,.0f} | {p50:.2f} ms | {p99:.2f} ms | {non2xx} of {total} | {errors or 'none'} | {100 * rps / base:.0f} % |")
+for t in targets:
+    non2xx = sum(r["non2xx"] for r in runs[t])
+    total = sum(r["total"] for r in runs[t])
+    errors = "; ".join(r["errors"] for r in runs[t] if r["errors"]) or "none"
+    print(f"| {labels[t]} | {median(t, 'rps'):,.0f} | {median(t, 'p50'):.2f} ms | {median(t, 'p99'):.2f} ms | "
+          f"{non2xx} of {total} | {errors} | {ratio(t, 'static'):.0f} % |")
 print()
-if unaudited == "1":
-    print(f"Audited vs unaudited: GET {100 * rate['audited-get'] / rate['unaudited-get']:.0f} %, "
-          f"create {100 * rate['audited-create'] / rate['unaudited-create']:.0f} %")
-print(f"Session token vs API key GET: {100 * rate['audited-get-session'] / rate['audited-get']:.0f} %")
+print("Every round (requests/s, p99):")
+print()
+print("| target | " + " | ".join(f"round {r}" for r in range(1, rounds + 1)) + " |")
+print("| --- |" + " ---: |" * rounds)
+for t in targets:
+    print(f"| {labels[t]} | " + " | ".join(f"{r['rps']:,.0f} ({r['p99']:.2f} ms)" for r in runs[t]) + " |")
+print()
+if "unaudited" in servers:
+    print(f"Audited vs unaudited (per round, median): GET {ratio('audited-get', 'unaudited-get'):.0f} %, "
+          f"create {ratio('audited-create', 'unaudited-create'):.0f} %")
 if baseline:
-    print(f"API-key GET vs the baseline binary ({baseline}): {100 * rate['audited-get'] / rate['baseline-get']:.0f} %")
-labels = ["audited"] + (["unaudited"] if unaudited == "1" else []) + (["baseline"] if baseline else [])
-for label in labels:
-    print(f"kura ({label}) peak RSS after the load (VmHWM): {int(read(label + '-peak-rss')) / 1024:.1f} MiB")
+    print(f"API-key GET vs the baseline binary ({baseline}) (per round, median): "
+          f"{ratio('audited-get', 'baseline-get'):.0f} %")
+once = [("audited-get-session", "kura GET record, session token (audited)"),
+        ("audited-login", f"kura password sign-in (Argon2id, -c{login_conns})")]
+print()
+print("After the rounds, once:")
+print()
+print("| target | requests/s | p50 | p99 | non-2xx | socket errors |")
+print("| --- | ---: | ---: | ---: | ---: | --- |")
+for name, label in once:
+    r = parse(name)
+    print(f"| {label} | {r['rps']:,.0f} | {r['p50']:.2f} ms | {r['p99']:.2f} ms | {r['non2xx']} of {r['total']} | {r['errors'] or 'none'} |")
+print()
+for s in servers:
+    print(f"kura ({s}) peak RSS after the rounds (VmHWM): {int(read(s + '-peak-rss')) / 1024:.1f} MiB")
+print(f"kura (audited) peak RSS after the sign-ins too: {int(read('audited-peak-rss-login')) / 1024:.1f} MiB")
 PY

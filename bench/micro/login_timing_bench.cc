@@ -10,6 +10,7 @@
 #include <string>
 
 #include "crypto/seal.h"
+#include "store/key_store.h"
 #include "store/store.h"
 #include "vault/vault.h"
 
