@@ -593,6 +593,26 @@ TEST_F(AuditTest, TailShowsTheNewestEntriesAndFollows) {
     ++count;
   }
   EXPECT_EQ(count, 3);  // MakeTraffic read the tenant's records 3 times (and was refused 3 times)
+
+  // What tail asks the server for: ?last=N, the newest N matches, oldest
+  // first, no next page — the same entries as the end of a full walk.
+  const std::string reads_path = "/v1/t/" + std::string(kTenant) + "/audit?action=record.read&outcome=success";
+  HttpResponse all = server_->http().Get(reads_path + "&limit=1000", tenant->admin_key);
+  ASSERT_EQ(all.status, 200) << all.Describe();
+  HttpResponse last2 = server_->http().Get(reads_path + "&last=2", tenant->admin_key);
+  ASSERT_EQ(last2.status, 200) << last2.Describe();
+  json all_items = json::parse(all.body)["items"];
+  json last_body = json::parse(last2.body);
+  ASSERT_EQ(all_items.size(), 3u) << all.body;
+  ASSERT_EQ(last_body["items"].size(), 2u) << last2.body;
+  EXPECT_EQ(last_body["items"][0]["seq"], all_items[1]["seq"]);
+  EXPECT_EQ(last_body["items"][1]["seq"], all_items[2]["seq"]);
+  EXPECT_TRUE(last_body["next"].is_null()) << last2.body;
+  for (const std::string bad : {"&last=0", "&last=1001", "&last=x", "&last=2&limit=2"}) {
+    HttpResponse refused = server_->http().Get(reads_path + bad, tenant->admin_key);
+    EXPECT_EQ(refused.status, 400) << bad << ": " << refused.Describe();
+    EXPECT_NE(refused.body.find("last"), std::string::npos) << refused.body;
+  }
   // Every tenant's trail at once is the operator's: a tenant key is refused (exit 4).
   ProcessResult other = server_->Cli({"audit", "tail"}, tenant->admin_key);
   EXPECT_EQ(other.exit_code, 4) << other.Describe();

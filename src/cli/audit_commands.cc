@@ -439,24 +439,18 @@ int Tail(Context* ctx, const TailArgs& args) {
     if (!value->empty()) filters += std::string("&") + key + "=" + EscapeComponent(*value);
   }
   int code = kExitOk;
-  // Walks the trail keeping the newest `limit` entries, then follows it.
+  // The newest `limit` entries in one request, then the ones after them.
   std::int64_t after = -1;
-  std::vector<json> window;
-  for (;;) {
-    std::string path = base + "?limit=1000" + filters;
-    if (after >= 0) path += "&after=" + std::to_string(after);
-    auto body = GetJson(ctx, path, &code);
+  {
+    auto body = GetJson(ctx, base + "?last=" + std::to_string(args.limit) + filters, &code);
     if (!body) return code;
     const json& items = (*body)["items"];
     if (!items.is_array()) return kExitError;
     for (const json& item : items) {
-      window.push_back(item);
-      if (static_cast<int>(window.size()) > args.limit) window.erase(window.begin());
+      PrintEntry(ctx, item);
       after = item.value("seq", after);
     }
-    if (!(*body)["next"].is_string()) break;
   }
-  for (const json& item : window) PrintEntry(ctx, item);
   ctx->out->flush();
   while (args.follow) {
     std::this_thread::sleep_for(std::chrono::milliseconds(args.interval_ms));
@@ -524,7 +518,7 @@ void AddAuditCommands(CLI::App* app, Context* ctx) {
     cmd->add_option("--outcome", args->outcome, "Only this outcome (success, permission_denied, …)");
     cmd->add_option("--resource", args->resource, "Only this resource");
     cmd->add_option("-n,--limit", args->limit, "How many of the newest entries to show first")
-        ->check(CLI::Range(1, 100000));
+        ->check(CLI::Range(1, 1000));
     cmd->add_flag("-f,--follow", args->follow, "Keep printing new entries");
     AddClientFlags(cmd, ctx);
     SetAction(cmd, ctx, [ctx, args] { return Tail(ctx, *args); });

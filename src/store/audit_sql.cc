@@ -1,5 +1,6 @@
 #include "store/audit_sql.h"
 
+#include <algorithm>
 #include <array>
 #include <string>
 
@@ -7,7 +8,9 @@ namespace kura::store {
 namespace {
 
 constexpr int kFilters = 7;
-constexpr unsigned kCombinations = 1u << kFilters;
+// One more bit after the filters: newest first.
+constexpr unsigned kNewestBit = 1u << kFilters;
+constexpr unsigned kCombinations = 1u << (kFilters + 1);
 // Filter columns in bit order; from/to compare at_ms.
 constexpr std::array<const char*, kFilters> kConditions = {
     "tenant_id = ", "principal = ", "action = ", "resource = ", "outcome = ", "at_ms >= ", "at_ms < ",
@@ -22,7 +25,8 @@ std::array<std::string, kCombinations> Build(Dialect dialect) {
     for (int i = 0; i < kFilters; ++i) {
       if ((mask & (1u << i)) != 0) sql += std::string(" AND ") + kConditions[static_cast<std::size_t>(i)] + param();
     }
-    sql += " ORDER BY seq LIMIT " + param();
+    sql += (mask & kNewestBit) != 0 ? " ORDER BY seq DESC LIMIT " : " ORDER BY seq LIMIT ";
+    sql += param();
     out[mask] = std::move(sql);
   }
   return out;
@@ -39,7 +43,18 @@ unsigned AuditFilterMask(const AuditQuery& q) {
   if (!q.outcome.empty()) mask |= 1u << 4;
   if (q.from_ms.has_value()) mask |= 1u << 5;
   if (q.to_ms.has_value()) mask |= 1u << 6;
+  if (q.newest) mask |= kNewestBit;
   return mask;
+}
+
+void FinishAuditPage(const AuditQuery& query, int limit, Page<AuditRow>& page) {
+  const bool more = static_cast<int>(page.items.size()) > limit;
+  if (more) page.items.pop_back();
+  if (query.newest) {
+    std::reverse(page.items.begin(), page.items.end());
+  } else if (more) {
+    page.next = std::to_string(page.items.back().seq);
+  }
 }
 
 const char* FindAuditSql(Dialect dialect, unsigned mask) {

@@ -15,7 +15,7 @@
 namespace kura::store {
 
 // Which filters of `query` are set (bit i = the i-th filter in the order
-// below). Parameters are bound in this order: after_seq (always; -1 when
+// below), and whether it wants the newest matches. Parameters are bound in this order: after_seq (always; -1 when
 // unset), then tenant_id, principal, action, resource, outcome, from_ms,
 // to_ms (each only when set), then the row limit.
 unsigned AuditFilterMask(const AuditQuery& query);
@@ -23,6 +23,11 @@ unsigned AuditFilterMask(const AuditQuery& query);
 // The statement for `mask` in `dialect` (`?` or `$n` parameters). Columns:
 // seq, at_ms, tenant_id, principal, action, resource, outcome, entry, hash.
 const char* FindAuditSql(Dialect dialect, unsigned mask);
+
+// Turns the rows FindAuditSql returned (at most limit + 1, in its order) into
+// the page: oldest first; when there were more, a `next` cursor — except for
+// a newest-first query, whose page is the last one by definition.
+void FinishAuditPage(const AuditQuery& query, int limit, Page<AuditRow>& page);
 
 // Columns every audit-row SELECT of both backends returns, in this order.
 inline constexpr char kAuditColumns[] = "seq, at_ms, tenant_id, principal, action, resource, outcome, entry, hash";

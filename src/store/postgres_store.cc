@@ -2293,10 +2293,7 @@ Result<Page<AuditRow>> PostgresStore::FindAudit(const AuditQuery& q) {
     for (int i = 0; i < r.size(); ++i) out.items.push_back(ReadAuditRow(r, i));
     return Status::Ok();
   }));
-  if (static_cast<int>(out.items.size()) > limit) {
-    out.items.pop_back();
-    out.next = std::to_string(out.items.back().seq);
-  }
+  FinishAuditPage(q, limit, out);
   return out;
 }
 

@@ -2395,10 +2395,7 @@ Result<Page<AuditRow>> SqliteStore::FindAudit(const AuditQuery& q) {
     if (!row) break;
     out.items.push_back(ReadAuditRow(st));
   }
-  if (static_cast<int>(out.items.size()) > limit) {
-    out.items.pop_back();
-    out.next = std::to_string(out.items.back().seq);
-  }
+  FinishAuditPage(q, limit, out);
   return out;
 }
 

@@ -299,6 +299,9 @@ struct AuditQuery {
   std::optional<std::int64_t> to_ms;     // at_ms < to_ms
   std::optional<std::int64_t> after_seq; // keyset pagination: seq > after_seq
   int limit = 50;
+  // The newest `limit` matches instead of the oldest (still returned oldest
+  // first, with no next page): `kura audit tail` without walking the trail.
+  bool newest = false;
 };
 
 // --- Coordination and status of the storage itself.

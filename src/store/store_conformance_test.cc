@@ -2423,6 +2423,24 @@ TEST_P(StoreConformanceTest, FindAuditFiltersAndPages) {
   EXPECT_EQ(pages, 4);  // 14 entries: 4 + 4 + 4 + 2
   q.after_seq = 39;
   EXPECT_TRUE(seqs(q).empty());
+
+  // The newest matches: still oldest first, and no next page.
+  q = {};
+  q.tenant_id = "acme";
+  q.limit = 3;
+  q.newest = true;
+  auto newest = store_->FindAudit(q);
+  ASSERT_TRUE(newest.ok()) << newest.status().ToString();
+  EXPECT_FALSE(newest->next.has_value());
+  EXPECT_EQ(seqs(q), (std::vector<std::int64_t>{33, 36, 39}));
+  q.after_seq = 35;  // fewer than the limit after the cursor
+  EXPECT_EQ(seqs(q), (std::vector<std::int64_t>{36, 39}));
+  q = {};
+  q.limit = 100;
+  q.newest = true;
+  q.principal = "root";
+  q.action = "record.update";
+  EXPECT_EQ(seqs(q), expect([](int i) { return i % 4 == 1; }));  // all of them, oldest first
 }
 
 TEST_P(StoreConformanceTest, DeleteTenantKeepsItsAuditTrail) {

@@ -502,7 +502,7 @@ Result<Reply> VaultImpl::AuditPublicKey(const Caller& caller) {
 
 Result<Reply> VaultImpl::AuditTrail(const std::optional<std::string>& tenant, const AuditFilters& filters) {
   KURA_RETURN_IF_ERROR(CheckKeys(filters, {"principal", "action", "resource", "outcome", "from", "to", "after",
-                                           "limit", "tenant"}));
+                                           "limit", "last", "tenant"}));
   store::AuditQuery query;
   query.tenant_id = tenant;
   query.limit = 100;
@@ -525,6 +525,15 @@ Result<Reply> VaultImpl::AuditTrail(const std::optional<std::string>& tenant, co
       KURA_ASSIGN_OR_RETURN(std::int64_t l, ParseNonNegative(value, "limit"));
       if (l < 1) return InvalidArgumentError("limit: must be at least 1");
       query.limit = static_cast<int>(std::min<std::int64_t>(l, kMaxTrailPage));
+    } else if (key == "last") {
+      // The newest N matches, oldest first, and no next page.
+      if (filters.contains("limit")) return InvalidArgumentError("last: give either last or limit, not both");
+      KURA_ASSIGN_OR_RETURN(std::int64_t n, ParseNonNegative(value, "last"));
+      if (n < 1 || n > kMaxTrailPage) {
+        return InvalidArgumentError("last: must be between 1 and " + std::to_string(kMaxTrailPage));
+      }
+      query.limit = static_cast<int>(n);
+      query.newest = true;
     } else if (key == "tenant") {
       if (tenant) return InvalidArgumentError("unknown query parameter 'tenant'");
       query.tenant_id = value;

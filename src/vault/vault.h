@@ -119,7 +119,9 @@ struct Reply {
 // Filters of an audit trail (GET /v1/t/{t}/audit, GET /v1/sys/audit), from
 // the query string: principal, action, resource, outcome (exact matches),
 // from / to (RFC 3339 or unix milliseconds; from inclusive, to exclusive),
-// after (the last seq of the previous page), limit.
+// after (the last seq of the previous page), limit (at most 1,000) — or,
+// instead of limit, last=N: the newest N matches (1 ≤ N ≤ 1,000), oldest
+// first, with no next page (what `kura audit tail` asks for).
 using AuditFilters = std::map<std::string, std::string>;
 
 struct SealStatus {
