@@ -277,6 +277,7 @@ class FakeVault : public vault::Vault {
   Status WriteCheckpoint() override { return Status::Ok(); }
   Status AuditSystemEvent(const std::string&, const std::string&, const Status&) override { return Status::Ok(); }
   Result<std::int64_t> ExpireRecords(int) override { return std::int64_t{0}; }
+  Result<std::int64_t> PurgeEndedSessions(int) override { return std::int64_t{0}; }
 
   // Identity: the transport tests need only that the routes reach the vault.
   Result<vault::NegotiateResult> AuthenticateNegotiate(std::string_view, std::string*) override {

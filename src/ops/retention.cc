@@ -22,7 +22,10 @@ void RetentionJob::Start() {
   }
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "kura-retention");
-    while (Wait(options_.interval)) RunPass();
+    while (Wait(options_.interval)) {
+      RunPass();
+      PurgeSessions();
+    }
   });
 }
 
@@ -60,6 +63,24 @@ std::int64_t RetentionJob::RunPass() {
     if (!Wait(options_.pause)) break;
   }
   if (total > 0) log::Info("retention: destroyed " + std::to_string(total) + " records past their retention");
+  return total;
+}
+
+std::int64_t RetentionJob::PurgeSessions() {
+  const int batch = options_.batch_size < 1 ? 1 : options_.batch_size;
+  std::int64_t total = 0;
+  for (;;) {
+    auto purged = vault_->PurgeEndedSessions(batch);
+    if (!purged.ok()) {
+      if (purged.status().code() != StatusCode::kFailedPrecondition) {
+        log::Warn("retention: session purge stopped: " + purged.status().message());
+      }
+      break;
+    }
+    total += *purged;
+    if (*purged < batch || !Wait(options_.pause)) break;
+  }
+  if (total > 0) log::Info("retention: deleted " + std::to_string(total) + " ended sessions");
   return total;
 }
 

@@ -26,7 +26,7 @@ namespace kura::ops {
 
 struct RetentionOptions {
   std::chrono::milliseconds interval{std::chrono::hours(1)};  // from one pass to the next
-  int batch_size = 100;                                       // records destroyed per vault call
+  int batch_size = 100;                                       // records (or sessions) per vault call
   std::chrono::milliseconds pause{50};                        // between two batches of a pass
 };
 
@@ -45,6 +45,9 @@ class RetentionJob {
   // One pass now, on the calling thread: batches until none is due (or Stop).
   // Returns how many records were destroyed. Used by the thread, and by tests.
   std::int64_t RunPass();
+  // Deletes ended sessions (Vault::PurgeEndedSessions) in batches until none
+  // is due (or Stop); returns how many. The thread runs it after each pass.
+  std::int64_t PurgeSessions();
   // Records destroyed by every job of this process since it started.
   static std::int64_t DestroyedInProcess();
 

@@ -82,5 +82,48 @@ TEST_F(RetentionJobTest, ThreadRunsPassesUntilStopped) {
   job.Stop();
 }
 
+TEST_F(RetentionJobTest, EndedSessionsAreDeletedADayAfterTheyEndWithTheirEntries) {
+  // SetUp signed the admin in once; two more sessions, one of them revoked.
+  auto sign_in = [&] {
+    return Ok(v_->Login(vault::RequestContext{"req-test", "127.0.0.1", ""},
+                        {{"username", kTenantAdmin}, {"password", kTenantAdminPassword}, {"tenant", "acme"}}))
+        .body["token"]
+        .get<std::string>();
+  };
+  const std::string kept = sign_in();
+  const std::string revoked = sign_in();
+  Ok(v_->Logout(Must(*v_, revoked)));
+  auto purge_entries = [&] {
+    return Ok(v_->SystemAuditTrail(root_, {{"action", vault::actions::kSessionPurge}}))
+        .body["items"]
+        .size();
+  };
+  RetentionOptions options;
+  options.batch_size = 2;
+  options.pause = std::chrono::milliseconds(1);
+  RetentionJob job(v_.get(), options);
+  EXPECT_EQ(job.PurgeSessions(), 0);  // the revocation is not a day old
+  EXPECT_TRUE(v_->Authenticate(kept).ok());
+
+  clock_.Advance(std::chrono::hours(25));  // the revocation is; the others expired (8 h) a day ago less 8 h
+  EXPECT_EQ(job.PurgeSessions(), 1);
+  EXPECT_EQ(purge_entries(), 1u);
+  clock_.Advance(std::chrono::hours(8));  // now every session ended more than a day ago
+  EXPECT_EQ(job.PurgeSessions(), 2);  // SetUp's and `kept`: one batch of 2
+  EXPECT_EQ(purge_entries(), 2u);
+  EXPECT_EQ(job.PurgeSessions(), 0);  // nothing left, and no entry for nothing
+  EXPECT_EQ(purge_entries(), 2u);
+  EXPECT_FALSE(v_->Authenticate(kept).ok());
+
+  // Sealed, nothing is deleted (the operator's "stop everything").
+  sign_in();
+  clock_.Advance(std::chrono::hours(33));
+  Ok(v_->Seal(root_));
+  EXPECT_EQ(job.PurgeSessions(), 0);
+  ASSERT_TRUE(v_->AutoUnseal().ok());
+  EXPECT_EQ(job.PurgeSessions(), 1);
+  EXPECT_EQ(purge_entries(), 3u);
+}
+
 }  // namespace
 }  // namespace kura::ops

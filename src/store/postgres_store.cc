@@ -290,6 +290,9 @@ constexpr char kRevokeSession[] =
     "UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL";
 constexpr char kRevokeUserSessions[] =
     "UPDATE sessions SET revoked_at = $1 WHERE tenant_id = $2 AND username = $3 AND revoked_at IS NULL";
+constexpr char kPurgeEndedSessions[] =
+    "DELETE FROM sessions WHERE token_hash IN (SELECT token_hash FROM sessions WHERE expires_at < $1 OR "
+    "revoked_at < $1 LIMIT $2)";
 
 // Lockbox. Every column of an access request, in the order
 // ReadAccessRequest reads.
@@ -799,6 +802,7 @@ class PostgresStore final : public Store {
   Status TouchSession(ByteView token_hash, std::int64_t last_seen_at) override;
   Status UpdateSession(const SessionRow& session, const AuditLink* audit) override;
   Status RevokeSession(ByteView token_hash, std::int64_t at, const AuditLink* audit) override;
+  Result<int> PurgeEndedSessions(std::int64_t ended_before, int limit, const AuditLink* audit) override;
   Result<int> RevokeUserSessions(const std::string& tenant_id, const std::string& username, std::int64_t at,
                                  const AuditLink* audit) override;
 
@@ -1823,6 +1827,19 @@ Result<int> PostgresStore::RevokeUserSessions(const std::string& tenant_id, cons
     return Status::Ok();
   }));
   return revoked;
+}
+
+Result<int> PostgresStore::PurgeEndedSessions(std::int64_t ended_before, int limit, const AuditLink* audit) {
+  if (limit < 1) return InvalidArgumentError("limit must be at least 1");
+  int purged = 0;
+  KURA_RETURN_IF_ERROR(WriteAudited(audit, [&](Connection& c) -> Status {
+    KURA_ASSIGN_OR_RETURN(
+        Rows r, c.Exec(kPurgeEndedSessions, Params().Add(ended_before).Add(std::int64_t{limit}), "purge sessions"));
+    purged = static_cast<int>(r.affected());
+    // Rolls back, so the entry is not written either.
+    return purged == 0 ? NotFoundError("no session has ended") : Status::Ok();
+  }));
+  return purged;
 }
 
 // --- Lockbox

@@ -263,6 +263,9 @@ constexpr char kUpdateSession[] =
 constexpr char kRevokeSession[] = "UPDATE sessions SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL";
 constexpr char kRevokeUserSessions[] =
     "UPDATE sessions SET revoked_at = ? WHERE tenant_id = ? AND username = ? AND revoked_at IS NULL";
+constexpr char kPurgeEndedSessions[] =
+    "DELETE FROM sessions WHERE token_hash IN (SELECT token_hash FROM sessions WHERE expires_at < ?1 OR "
+    "revoked_at < ?1 LIMIT ?2)";
 
 // Lockbox. Every column of an access request, in the order
 // ReadAccessRequest reads.
@@ -667,6 +670,7 @@ class SqliteStore final : public Store {
   Status TouchSession(ByteView token_hash, std::int64_t last_seen_at) override;
   Status UpdateSession(const SessionRow& session, const AuditLink* audit) override;
   Status RevokeSession(ByteView token_hash, std::int64_t at, const AuditLink* audit) override;
+  Result<int> PurgeEndedSessions(std::int64_t ended_before, int limit, const AuditLink* audit) override;
   Result<int> RevokeUserSessions(const std::string& tenant_id, const std::string& username, std::int64_t at,
                                  const AuditLink* audit) override;
 
@@ -2117,6 +2121,21 @@ Result<int> SqliteStore::RevokeUserSessions(const std::string& tenant_id, const 
   });
   if (!s.ok()) return s;
   return revoked;
+}
+
+Result<int> SqliteStore::PurgeEndedSessions(std::int64_t ended_before, int limit, const AuditLink* audit) {
+  if (limit < 1) return InvalidArgumentError("limit must be at least 1");
+  int purged = 0;
+  KURA_RETURN_IF_ERROR(Write(audit, [&](Connection& c) -> Status {
+    KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kPurgeEndedSessions));
+    st.Bind(1, ended_before);
+    st.Bind(2, static_cast<std::int64_t>(limit));
+    KURA_RETURN_IF_ERROR(st.Run("purge sessions"));
+    purged = static_cast<int>(c.Changes());
+    // Rolls back, so the entry is not written either.
+    return purged == 0 ? NotFoundError("no session has ended") : Status::Ok();
+  }));
+  return purged;
 }
 
 // --- Lockbox

@@ -478,6 +478,11 @@ class Store {
   virtual Status RevokeSession(ByteView token_hash, std::int64_t at, const AuditLink* audit) = 0;
   virtual Result<int> RevokeUserSessions(const std::string& tenant_id, const std::string& username, std::int64_t at,
                                          const AuditLink* audit) = 0;
+  // Deletes up to `limit` sessions that ended before `ended_before` (their
+  // absolute expiry, or their revocation, is earlier), with `audit` in the
+  // same transaction; returns how many. NotFound, with nothing written and
+  // no entry, when none had ended.
+  virtual Result<int> PurgeEndedSessions(std::int64_t ended_before, int limit, const AuditLink* audit) = 0;
 
   // --- Lockbox.
   // Inserts a request (AlreadyExists on a duplicate id) and, when `notify`

@@ -1200,6 +1200,50 @@ TEST_P(SessionConformance, RevokeUserSessionsCountsAndIsolates) {
   EXPECT_FALSE(store_->FindSession(B("o1"))->revoked_at.has_value());
 }
 
+TEST_P(SessionConformance, PurgeEndedSessionsDeletesOnlyEndedOnesWithTheirEntry) {
+  MakeTenant("acme");
+  // Every session of Open() expires at 1700044200.
+  for (const char* hash : {"e1", "e2", "e3", "e4", "revoked"}) Open("acme", "alice", hash);
+  Open("", "staff", "s1");
+  ASSERT_TRUE(store_->RevokeSession(B("revoked"), 1700002000, nullptr).ok());
+  const std::int64_t size = *store_->AuditSize();
+
+  // Before any expiry only the revoked one has ended.
+  testing::TestEvent event;
+  event.payload = "purge";
+  testing::TestLink first(event);
+  auto purged = store_->PurgeEndedSessions(1700003000, 10, &first);
+  ASSERT_TRUE(purged.ok()) << purged.status().ToString();
+  EXPECT_EQ(*purged, 1);
+  EXPECT_EQ(store_->FindSession(B("revoked")).status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(store_->FindSession(B("e1")).ok());
+  EXPECT_EQ(*store_->AuditSize(), size + 1);  // the entry, with the delete
+
+  // Nothing more has ended: NotFound, and no entry.
+  testing::TestLink none(event);
+  EXPECT_EQ(store_->PurgeEndedSessions(1700003000, 10, &none).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(*store_->AuditSize(), size + 1);
+
+  // After the expiry, in batches of `limit`, staff sessions included.
+  std::vector<std::unique_ptr<testing::TestLink>> links;
+  int total = 0;
+  for (;;) {
+    links.push_back(std::make_unique<testing::TestLink>(event));
+    auto batch = store_->PurgeEndedSessions(1700044201, 2, links.back().get());
+    if (batch.status().code() == StatusCode::kNotFound) break;
+    ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+    EXPECT_LE(*batch, 2);
+    total += *batch;
+  }
+  EXPECT_EQ(total, 5);  // e1…e4 and the staff session s1
+  for (const char* hash : {"e1", "e2", "e3", "e4", "s1"}) {
+    EXPECT_EQ(store_->FindSession(B(hash)).status().code(), StatusCode::kNotFound) << hash;
+  }
+  EXPECT_EQ(*store_->AuditSize(), size + 1 + 3);  // batches of 2, 2, 1
+  EXPECT_TRUE(store_->GetUser("acme", "alice").ok());  // users stay
+  EXPECT_EQ(store_->PurgeEndedSessions(1700044201, 0, nullptr).status().code(), StatusCode::kInvalidArgument);
+}
+
 // --- Concurrency
 
 TEST_P(StoreConformanceTest, ConcurrentCompareAndSetUpdates) {

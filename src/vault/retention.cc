@@ -1,7 +1,8 @@
 // Retention: crypto-shredding of records past their collection's retention
 // (docs/operations/retention.md). The vault's side is one pass over every
-// tenant's collections that declare retention_days; ops/retention.cc runs it
-// on the lease holder at an interval.
+// tenant's collections that declare retention_days, and the deletion of
+// ended sessions; ops/retention.cc runs both on the lease holder at an
+// interval.
 #include <nlohmann/json.hpp>
 
 #include "core/log.h"
@@ -81,6 +82,17 @@ Result<std::int64_t> VaultImpl::ExpireRecords(int max_records) {
     tenants_page.after = *tenants.next;
   }
   return destroyed;
+}
+
+Result<std::int64_t> VaultImpl::PurgeEndedSessions(int max_sessions) {
+  if (max_sessions < 1) return InvalidArgumentError("max_sessions must be at least 1");
+  KURA_RETURN_IF_ERROR(RequireUnsealed());
+  AuditScope scope(this, RequestContext{}, "system", actions::kSessionPurge, "", "sessions");
+  auto purged = store_->PurgeEndedSessions(NowSeconds() - kSessionKeptAfterEnd, max_sessions, scope.Change());
+  // None had ended: nothing was deleted, so there is nothing to record.
+  if (purged.status().code() == StatusCode::kNotFound) return std::int64_t{0};
+  KURA_RETURN_IF_ERROR(scope.Finish(purged.status()));
+  return std::int64_t{*purged};
 }
 
 }  // namespace kura::vault

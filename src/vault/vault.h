@@ -240,6 +240,7 @@ inline constexpr char kUserList[] = "user.list";
 inline constexpr char kUserUpdate[] = "user.update";
 inline constexpr char kUserDelete[] = "user.delete";
 inline constexpr char kSessionRevoke[] = "session.revoke";
+inline constexpr char kSessionPurge[] = "session.purge";  // ended sessions deleted (principal "system")
 inline constexpr char kAuthPolicyRead[] = "auth_policy.read";
 inline constexpr char kAuthPolicyWrite[] = "auth_policy.write";
 inline constexpr char kRootTokenRevoke[] = "sys.root_token.revoke";
@@ -584,7 +585,20 @@ class Vault {
   // sealed (nothing is destroyed then); Unavailable when the store or the
   // audit log cannot be written.
   virtual Result<std::int64_t> ExpireRecords(int max_records) = 0;
+  // Deletes up to `max_sessions` sessions that ended — expired or revoked —
+  // more than kSessionKeptAfterEnd ago: their rows say who signed in and
+  // when, personal data kept no longer than it serves (the sign-ins and
+  // sign-outs themselves are in the audit log). One audit entry per call
+  // that deleted any (principal "system", action session.purge, resource
+  // "sessions"), committed with the delete. Returns how many; fewer than
+  // `max_sessions` means none is due now. FailedPrecondition while sealed.
+  virtual Result<std::int64_t> PurgeEndedSessions(int max_sessions) = 0;
 };
+
+// How long an ended session's row is kept: a day, a margin far beyond any
+// clock difference between nodes, so no node can still be treating the
+// session as live when another deletes it.
+inline constexpr std::int64_t kSessionKeptAfterEnd = 24 * 60 * 60;
 
 }  // namespace kura::vault
 

@@ -211,6 +211,7 @@ class VaultImpl final : public Vault {
   Status WriteCheckpoint() override;
   Status AuditSystemEvent(const std::string& action, const std::string& resource, const Status& outcome) override;
   Result<std::int64_t> ExpireRecords(int max_records) override;  // retention.cc
+  Result<std::int64_t> PurgeEndedSessions(int max_sessions) override;  // retention.cc
 
  private:
   friend class AuditScope;
