@@ -3,7 +3,9 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <functional>
 #include <string>
+#include <string_view>
 
 #include "core/log.h"
 
@@ -43,45 +45,41 @@ bool RetentionJob::Wait(std::chrono::milliseconds d) {
   return !cv_.wait_for(lock, d, [this] { return stopping_; });
 }
 
-std::int64_t RetentionJob::RunPass() {
+std::int64_t RetentionJob::InBatches(const std::function<Result<std::int64_t>(int)>& call, std::string_view what) {
   const int batch = options_.batch_size < 1 ? 1 : options_.batch_size;
   std::int64_t total = 0;
   for (;;) {
-    auto destroyed = vault_->ExpireRecords(batch);
-    if (!destroyed.ok()) {
-      // Sealed: nothing may be destroyed now; the next pass tries again.
-      if (destroyed.status().code() != StatusCode::kFailedPrecondition) {
-        log::Warn("retention: pass stopped: " + destroyed.status().message());
+    auto done = call(batch);
+    if (!done.ok()) {
+      // Sealed: nothing may be deleted now; the next pass tries again.
+      if (done.status().code() != StatusCode::kFailedPrecondition) {
+        log::Warn("retention: " + std::string(what) + " stopped: " + done.status().message());
       }
       break;
     }
-    total += *destroyed;
-    g_destroyed.fetch_add(*destroyed);
-    if (*destroyed < batch) break;
-    // Each record is its own transaction; the pause between batches leaves
-    // the database (and SQLite's single writer) to foreground requests.
+    total += *done;
+    if (*done < batch) break;
+    // Each batch is its own transaction (or several); the pause between
+    // batches leaves the database (and SQLite's single writer) to
+    // foreground requests.
     if (!Wait(options_.pause)) break;
   }
-  if (total > 0) log::Info("retention: destroyed " + std::to_string(total) + " records past their retention");
+  if (total > 0) log::Info("retention: " + std::string(what) + ": " + std::to_string(total));
   return total;
 }
 
+std::int64_t RetentionJob::RunPass() {
+  return InBatches(
+      [this](int batch) {
+        auto destroyed = vault_->ExpireRecords(batch);
+        if (destroyed.ok()) g_destroyed.fetch_add(*destroyed);
+        return destroyed;
+      },
+      "records destroyed past their retention");
+}
+
 std::int64_t RetentionJob::PurgeSessions() {
-  const int batch = options_.batch_size < 1 ? 1 : options_.batch_size;
-  std::int64_t total = 0;
-  for (;;) {
-    auto purged = vault_->PurgeEndedSessions(batch);
-    if (!purged.ok()) {
-      if (purged.status().code() != StatusCode::kFailedPrecondition) {
-        log::Warn("retention: session purge stopped: " + purged.status().message());
-      }
-      break;
-    }
-    total += *purged;
-    if (*purged < batch || !Wait(options_.pause)) break;
-  }
-  if (total > 0) log::Info("retention: deleted " + std::to_string(total) + " ended sessions");
-  return total;
+  return InBatches([this](int batch) { return vault_->PurgeEndedSessions(batch); }, "ended sessions deleted");
 }
 
 }  // namespace kura::ops

@@ -17,7 +17,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
+#include <string_view>
 #include <thread>
 
 #include "vault/vault.h"
@@ -54,6 +56,10 @@ class RetentionJob {
  private:
   // Waits `d` unless stopping; false when stopping.
   bool Wait(std::chrono::milliseconds d);
+  // Calls `call(batch_size)` until it does fewer than a batch, fails (quietly
+  // when sealed) or the job stops, pausing between calls; the sum of what it
+  // did, logged as `what`.
+  std::int64_t InBatches(const std::function<Result<std::int64_t>(int)>& call, std::string_view what);
 
   vault::Vault* vault_;
   RetentionOptions options_;
