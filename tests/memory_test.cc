@@ -30,6 +30,7 @@
 #include "core/bytes.h"
 #include "core/secret.h"
 #include "crypto/envelope.h"
+#include "crypto/random.h"
 #include "harness.h"
 
 namespace kura::e2e {
@@ -304,6 +305,40 @@ TEST(MemoryTest, NoKeyBytesInTheServerAfterSealAndNoCoreDumps) {
   ASSERT_TRUE(after.error.empty()) << after.error;
   EXPECT_TRUE(after.found.empty()) << "key bytes left in the server's memory after seal (" << after.bytes_read
                                    << " bytes read):" << Join(after.found);
+}
+
+// The bytes of a request are wiped once it is answered: a header kura does
+// not read (it is only ever in the connection's buffers and OpenSSL's
+// decrypted record), a password sent in a JSON body (in the parsed body too)
+// and the bearer token of a request.
+TEST(MemoryTest, RequestBytesAreWipedOnceAnswered) {
+  ASSERT_EQ(::geteuid(), 0u) << "reads the server's memory through /proc/<pid>/mem: run as root, as scripts/test does";
+  std::string error;
+  auto server = KuraServer::Start(ServerOptions{}, &error);
+  ASSERT_NE(server, nullptr) << error;
+  auto tenant = CreateTestTenant(*server, kTenant, &error);
+  ASSERT_TRUE(tenant.has_value()) << error;
+
+  const std::string marker = "x-memory-marker-" + HexEncode(crypto::RandomBytes(16));
+  const std::string password = "Marker-Password-" + HexEncode(crypto::RandomBytes(16));
+  // A key the test makes and revokes: the server keeps only its hash.
+  HttpResponse key = server->http().Post("/v1/t/" + std::string(kTenant) + "/apikeys",
+                                         {{"name", "memory"}, {"role", "admin"}}, tenant->admin_key);
+  ASSERT_EQ(key.status, 201) << key.Describe();
+  const std::string token = key.json["key"];
+  ASSERT_EQ(server->http().Get("/v1/whoami", token, {"X-Unread: " + marker}).status, 200);
+  HttpResponse login = server->http().Post(
+      "/v1/auth/login", {{"tenant", kTenant}, {"username", "nobody-here"}, {"password", password}});
+  ASSERT_EQ(login.status, 401) << login.Describe();
+
+  std::vector<Needle> needles = {{"unread header", Bytes(marker.begin(), marker.end())},
+                                 {"password", Bytes(password.begin(), password.end())},
+                                 {"bearer token", Bytes(token.begin(), token.end())}};
+  ScanResult scan = Scan(server->pid(), needles);
+  ASSERT_TRUE(scan.error.empty()) << scan.error;
+  ASSERT_GT(scan.bytes_read, 0u);
+  EXPECT_TRUE(scan.found.empty()) << "request bytes left in the server's memory (" << scan.bytes_read
+                                  << " bytes read):" << Join(scan.found);
 }
 
 }  // namespace

@@ -88,6 +88,10 @@ bool ConstantTimeEquals(ByteView a, ByteView b) {
   return sodium_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+void WipeMemory(void* data, std::size_t size) {
+  if (data != nullptr && size > 0) sodium_memzero(data, size);
+}
+
 bool DisableCoreDumps() {
   struct rlimit zero = {0, 0};
   bool ok = setrlimit(RLIMIT_CORE, &zero) == 0;

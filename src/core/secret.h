@@ -11,6 +11,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <string>
 
 #include "core/bytes.h"
 
@@ -59,6 +61,42 @@ bool ConstantTimeEquals(ByteView a, ByteView b);
 // Process hardening for a server that holds keys: no core dumps
 // (RLIMIT_CORE = 0, PR_SET_DUMPABLE = 0). Returns false if it could not be applied.
 bool DisableCoreDumps();
+
+// Overwrites `size` bytes at `data` with zeros in a way the compiler keeps.
+void WipeMemory(void* data, std::size_t size);
+
+// An allocator that wipes memory before it gives it back: for buffers that
+// hold request and response bytes (bearer tokens, passwords, shares, record
+// data), so that neither a release nor a reallocation while growing leaves a
+// copy in freed heap memory.
+template <typename T>
+struct WipingAllocator {
+  using value_type = T;
+  WipingAllocator() noexcept = default;
+  template <typename U>
+  WipingAllocator(const WipingAllocator<U>&) noexcept {}  // NOLINT: converting, as allocators are
+  T* allocate(std::size_t n) { return std::allocator<T>().allocate(n); }
+  void deallocate(T* p, std::size_t n) noexcept {
+    WipeMemory(p, n * sizeof(T));
+    std::allocator<T>().deallocate(p, n);
+  }
+  template <typename U>
+  bool operator==(const WipingAllocator<U>&) const noexcept {
+    return true;
+  }
+};
+
+// A string whose buffers are wiped when released; Wipe() also wipes what it
+// holds now (a string that is cleared keeps its buffer).
+using WipedString = std::basic_string<char, std::char_traits<char>, WipingAllocator<char>>;
+inline void Wipe(WipedString& s) {
+  WipeMemory(s.data(), s.size());
+  s.clear();
+}
+inline void Wipe(std::string& s) {
+  WipeMemory(s.data(), s.size());
+  s.clear();
+}
 
 }  // namespace kura
 

@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <vector>
+
 namespace kura {
 namespace {
 
@@ -40,6 +42,32 @@ TEST(DisableCoreDumpsTest, SetsCoreLimitZeroAndNotDumpable) {
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0) << "2: not dumpable before; 3: failed; 4: core limit; 5: still dumpable";
+}
+
+TEST(WipeTest, WipedStringKeepsItsBufferWithZerosInIt) {
+  WipedString s(64, 'k');  // beyond the small-string buffer: on the heap
+  const char* buffer = s.data();
+  const std::size_t capacity = s.capacity();
+  Wipe(s);
+  EXPECT_TRUE(s.empty());
+  // clear() keeps the buffer; the bytes in it are gone.
+  ASSERT_EQ(s.data(), buffer);
+  ASSERT_EQ(s.capacity(), capacity);
+  for (std::size_t i = 0; i < 64; ++i) ASSERT_EQ(buffer[i], 0) << i;
+}
+
+// Containers on the allocator behave as on std::allocator (what it wipes on
+// release is shown end to end by tests/memory_test.cc).
+TEST(WipeTest, WipingAllocatorServesGrowingContainers) {
+  WipedString s;
+  for (int i = 0; i < 1000; ++i) s.push_back(static_cast<char>('a' + i % 26));
+  ASSERT_EQ(s.size(), 1000u);
+  EXPECT_EQ(s[0], 'a');
+  EXPECT_EQ(s[999], static_cast<char>('a' + 999 % 26));
+  std::vector<int, WipingAllocator<int>> v(100, 7);
+  v.resize(10000, 9);
+  EXPECT_EQ(v[99], 7);
+  EXPECT_EQ(v[9999], 9);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "core/secret.h"
 #include "http/request_parsing.h"
 #include "ops/health.h"
 #include "vault/vault.h"
@@ -13,6 +14,21 @@ namespace {
 using nlohmann::json;
 
 std::string Dump(const json& body) { return body.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+// Wipes every string value in `value` (object keys are field names, kept).
+void WipeJsonStrings(json& value) {
+  switch (value.type()) {
+    case json::value_t::string:
+      Wipe(value.get_ref<std::string&>());
+      break;
+    case json::value_t::object:
+    case json::value_t::array:
+      for (json& item : value) WipeJsonStrings(item);
+      break;
+    default:
+      break;
+  }
+}
 
 Response FromReply(const vault::Reply& reply) {
   Response r;
@@ -585,7 +601,13 @@ Response Handlers::Dispatch(const RouteMatch& match, const Request& request, con
       result = vault_->PutLockboxPolicy(caller, t, body);
       break;
   }
-  return FromResult(result, id);
+  Response response = FromResult(result, id);
+  // What the request sent (passwords, shares, record data) and what the
+  // reply carries (new tokens and keys, decrypted records) is in the
+  // response text now or no longer needed: wiped before it is released.
+  WipeJsonStrings(body);
+  if (result.ok()) WipeJsonStrings(result->body);
+  return response;
 }
 
 }  // namespace kura::http

@@ -6,7 +6,7 @@
 namespace kura::http {
 namespace {
 
-void Store(std::string* slot, boost::beast::string_view value, bool* duplicate) {
+void Store(WipedString* slot, boost::beast::string_view value, bool* duplicate) {
   if (!slot->empty()) *duplicate = true;
   slot->assign(value.data(), value.size());
 }
@@ -15,16 +15,11 @@ void Store(std::string* slot, boost::beast::string_view value, bool* duplicate) 
 
 void RequestData::Clear() {
   method = Method::kOther;
-  method_text.clear();
-  target.clear();
-  authorization.clear();
-  content_type.clear();
-  if_match.clear();
-  reason.clear();
-  request_id.clear();
+  for (WipedString* s : {&method_text, &target, &authorization, &content_type, &if_match, &reason, &request_id, &body}) {
+    Wipe(*s);
+  }
   expect_continue = false;
   duplicate_header = false;
-  body.clear();
 }
 
 RequestParser::RequestParser(RequestData* data, std::uint32_t max_header_bytes, std::uint64_t max_body_bytes)

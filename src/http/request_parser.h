@@ -12,25 +12,30 @@
 #include <string>
 #include <string_view>
 
+#include "core/secret.h"
 #include "http/router.h"
 
 namespace kura::http {
 
 // One request's data; Clear() keeps the strings' capacity for the next one.
+// What kura reads of a request. Every string is a WipedString: the bytes
+// of a request (a bearer token, a password, a share, record data) are wiped
+// when the next request clears them and whenever a buffer is released.
 struct RequestData {
   Method method = Method::kOther;
-  std::string method_text;  // for the access log when the method is unknown
-  std::string target;
-  std::string authorization;
-  std::string content_type;
-  std::string if_match;
-  std::string reason;
-  std::string request_id;  // X-Request-Id as sent (validated later)
+  WipedString method_text;  // for the access log when the method is unknown
+  WipedString target;
+  WipedString authorization;
+  WipedString content_type;
+  WipedString if_match;
+  WipedString reason;
+  WipedString request_id;  // X-Request-Id as sent (validated later)
   bool expect_continue = false;
   // A header kura reads appeared twice: ambiguous, refused with 400.
   bool duplicate_header = false;
-  std::string body;
+  WipedString body;
 
+  // Wipes every field (a connection keeps its RequestData between requests).
   void Clear();
 };
 

@@ -26,6 +26,7 @@
 
 #include "auth/token.h"
 #include "core/log.h"
+#include "core/secret.h"
 #include "http/asio_internal.h"
 #include "http/handlers.h"
 #include "http/request_parser.h"
@@ -41,6 +42,8 @@ namespace {
 using SteadyClock = std::chrono::steady_clock;
 using steady_timer = asio::basic_waitable_timer<SteadyClock, asio::wait_traits<SteadyClock>, executor>;
 using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+// A connection's read buffer: wiped whenever it is released or reallocated.
+using RequestBuffer = boost::beast::basic_flat_buffer<WipingAllocator<char>>;
 
 // Mutating calls block until their group commit is durable. Many threads let
 // many of them wait at once, so one sync serves a whole batch.
@@ -157,7 +160,7 @@ class Worker {
   template <typename Stream>
   awaitable<bool> Session(Stream& stream, ConnectionState& state, const std::string& client, bool reject);
   template <typename Stream>
-  awaitable<ReadResult> ReadRequest(Stream& stream, ConnectionState& state, boost::beast::flat_buffer& buffer,
+  awaitable<ReadResult> ReadRequest(Stream& stream, ConnectionState& state, RequestBuffer& buffer,
                                     RequestParser& parser, RequestData& data);
   awaitable<Response> RunBlocking(const RouteMatch& match, const Request& request);
   // Runs a read on this thread and waits, without blocking the thread, for
@@ -168,7 +171,7 @@ class Worker {
   // queued is durable; otherwise the error instead.
   awaitable<Response> AwaitDurable(vault::AuditDeferral& deferral, const RouteMatch& match, const Request& request,
                                    Response& response);
-  awaitable<void> Linger(ConnectionState& state, boost::beast::flat_buffer& buffer);
+  awaitable<void> Linger(ConnectionState& state, RequestBuffer& buffer);
   Response Process(const RouteMatch& match, const Request& request);
 
   void Link(ConnectionState* c) {
@@ -428,7 +431,7 @@ awaitable<void> Worker::Serve(tcp_socket socket, bool reject) {
 }
 
 template <typename Stream>
-awaitable<ReadResult> Worker::ReadRequest(Stream& stream, ConnectionState& state, boost::beast::flat_buffer& buffer,
+awaitable<ReadResult> Worker::ReadRequest(Stream& stream, ConnectionState& state, RequestBuffer& buffer,
                                           RequestParser& parser, RequestData& data) {
   const auto& l = server_->listener();
   bool header_checked = false;
@@ -436,6 +439,10 @@ awaitable<ReadResult> Worker::ReadRequest(Stream& stream, ConnectionState& state
     while (buffer.size() > 0 && !parser.is_done()) {
       error_code ec;
       const std::size_t used = parser.put(buffer.data(), ec);
+      // The parser copied what it keeps into RequestData: the raw bytes
+      // (headers with the bearer token, the body) are wiped, not just
+      // consumed, so they do not linger in the buffer.
+      WipeMemory(const_cast<void*>(buffer.data().data()), used);
       buffer.consume(used);
       if (ec == boost::beast::http::error::need_more) break;
       if (ec == boost::beast::http::error::header_limit) co_return ReadResult::kHeaderTooLarge;
@@ -604,7 +611,7 @@ awaitable<Response> Worker::AwaitDurable(vault::AuditDeferral& deferral, const R
 // After an error answered before the request was fully read: stop sending,
 // then read and drop what the client still sends for a moment, so its TCP
 // stack does not turn our unread bytes into a reset that eats the answer.
-awaitable<void> Worker::Linger(ConnectionState& state, boost::beast::flat_buffer& buffer) {
+awaitable<void> Worker::Linger(ConnectionState& state, RequestBuffer& buffer) {
   error_code ec;
   state.socket->shutdown(asio::socket_base::shutdown_send, ec);
   state.deadline = SteadyClock::now() + kLingerTime;
@@ -619,12 +626,22 @@ awaitable<void> Worker::Linger(ConnectionState& state, boost::beast::flat_buffer
 template <typename Stream>
 awaitable<bool> Worker::Session(Stream& stream, ConnectionState& state, const std::string& client, bool reject) {
   const auto& l = server_->listener();
-  boost::beast::flat_buffer buffer(l.max_header_bytes + kReadChunk);
+  RequestBuffer buffer(l.max_header_bytes + kReadChunk);
   RequestData data;
   std::string request_id;
   std::string out;
   std::string log_line;
   std::optional<RequestParser> parser;
+  // However the session ends: what the last request and response held. (The
+  // buffer and the strings' heap memory wipe themselves when released.)
+  struct ScrubOnExit {
+    RequestData& data;
+    std::string& out;
+    ~ScrubOnExit() {
+      data.Clear();
+      Wipe(out);
+    }
+  } scrub{data, out};
 
   for (;;) {
     parser.emplace(&data, l.max_header_bytes, l.max_body_bytes);
@@ -716,6 +733,10 @@ awaitable<bool> Worker::Session(Stream& stream, ConnectionState& state, const st
     state.deadline = SteadyClock::now() + l.write_timeout;
     error_code ec;
     co_await asio::async_write(stream, asio::buffer(out), asio::redirect_error(use_awaitable, ec));
+    const std::size_t sent_bytes = out.size();
+    // Sent: tokens, shares and record data in it need not stay in memory.
+    Wipe(out);
+    Wipe(response.body);
 
     if (log::AccessEnabled()) {
       const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - start).count();
@@ -731,7 +752,7 @@ awaitable<bool> Worker::Session(Stream& stream, ConnectionState& state, const st
       log_line.push_back(' ');
       AppendInt(response.status, &log_line);
       log_line.push_back(' ');
-      AppendInt(static_cast<long long>(out.size()), &log_line);
+      AppendInt(static_cast<long long>(sent_bytes), &log_line);
       log_line.push_back(' ');
       AppendInt(micros, &log_line);
       log_line.append("us ").append(response.principal);

@@ -77,7 +77,11 @@ Result<std::shared_ptr<ssl::context>> MakeServerTlsContext(const Config::Listene
   }
   // No compression (CRIME), no renegotiation (a DoS lever and historically a
   // source of injection bugs), and our cipher order rather than the client's.
-  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  // CLEANSE_PLAINTEXT: OpenSSL wipes each decrypted record once it has
+  // handed it over, instead of keeping it until the next one overwrites it
+  // (a request's bearer token, password or share would otherwise stay there).
+  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+                               SSL_OP_CLEANSE_PLAINTEXT);
   const std::string list12(Tls12CipherList(listener.tls_profile));
   const std::string list13(kTls13Suites);
   if (SSL_CTX_set_cipher_list(ctx, list12.c_str()) != 1 || SSL_CTX_set_ciphersuites(ctx, list13.c_str()) != 1) {
