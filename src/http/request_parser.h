@@ -17,10 +17,10 @@
 
 namespace kura::http {
 
-// One request's data; Clear() keeps the strings' capacity for the next one.
-// What kura reads of a request. Every string is a WipedString: the bytes
-// of a request (a bearer token, a password, a share, record data) are wiped
-// when the next request clears them and whenever a buffer is released.
+// What kura reads of one request; a connection reuses it (Clear() keeps the
+// strings' capacity). Every string is a WipedString: the bytes of a request
+// (a bearer token, a password, a share, record data) are wiped when the next
+// request clears them and whenever a buffer is released.
 struct RequestData {
   Method method = Method::kOther;
   WipedString method_text;  // for the access log when the method is unknown

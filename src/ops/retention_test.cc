@@ -105,11 +105,11 @@ TEST_F(RetentionJobTest, EndedSessionsAreDeletedADayAfterTheyEndWithTheirEntries
   EXPECT_EQ(job.PurgeSessions(), 0);  // the revocation is not a day old
   EXPECT_TRUE(v_->Authenticate(kept).ok());
 
-  clock_.Advance(std::chrono::hours(25));  // the revocation is; the others expired (8 h) a day ago less 8 h
+  clock_.Advance(std::chrono::hours(25));  // the revocation is; the others expired (at 8 h) only 17 h ago
   EXPECT_EQ(job.PurgeSessions(), 1);
   EXPECT_EQ(purge_entries(), 1u);
   clock_.Advance(std::chrono::hours(8));  // now every session ended more than a day ago
-  EXPECT_EQ(job.PurgeSessions(), 2);  // SetUp's and `kept`: one batch of 2
+  EXPECT_EQ(job.PurgeSessions(), 2);  // SetUp's and `kept`: a full batch of 2, then a call that finds none
   EXPECT_EQ(purge_entries(), 2u);
   EXPECT_EQ(job.PurgeSessions(), 0);  // nothing left, and no entry for nothing
   EXPECT_EQ(purge_entries(), 2u);
