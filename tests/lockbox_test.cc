@@ -16,15 +16,27 @@ namespace {
 
 using nlohmann::json;
 
-// A webhook receiver: appends {"delivery","body"} per POST to a file, 200.
+// A webhook receiver: appends {"delivery","body","verified","age"} per POST
+// to a file, 200. It checks each delivery's signature as a receiver would,
+// with Python's hmac and the secret the test saved to argv[3] (Standard
+// Webhooks v1: base64 HMAC-SHA256 of "<webhook-id>.<webhook-timestamp>.<body>"
+// under the bytes of "whsec_<base64>") — code that shares nothing with kura.
 constexpr char kReceiver[] =
-    "import http.server, json, sys\n"
-    "out = sys.argv[2]\n"
+    "import base64, hashlib, hmac, http.server, json, sys, time\n"
+    "out, secret_file = sys.argv[2], sys.argv[3]\n"
+    "def verified(headers, body):\n"
+    "    key = base64.b64decode(open(secret_file).read().strip()[len('whsec_'):])\n"
+    "    signed = (headers['webhook-id'] + '.' + headers['webhook-timestamp'] + '.').encode() + body\n"
+    "    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()\n"
+    "    given = [s.split(',', 1)[1] for s in headers.get('webhook-signature', '').split() if s.startswith('v1,')]\n"
+    "    return any(hmac.compare_digest(expected, g) for g in given)\n"
     "class H(http.server.BaseHTTPRequestHandler):\n"
     "    def do_POST(self):\n"
     "        body = self.rfile.read(int(self.headers.get('Content-Length', 0)))\n"
     "        with open(out, 'a') as f:\n"
-    "            f.write(json.dumps({'delivery': self.headers.get('X-Kura-Delivery'), 'body': body.decode()}) + '\\n')\n"
+    "            f.write(json.dumps({'delivery': self.headers.get('X-Kura-Delivery'), 'body': body.decode(),\n"
+    "                                'verified': verified(self.headers, body),\n"
+    "                                'age': abs(time.time() - int(self.headers['webhook-timestamp']))}) + '\\n')\n"
     "        self.send_response(200)\n"
     "        self.end_headers()\n"
     "    def log_message(self, *args):\n"
@@ -62,12 +74,17 @@ class LockboxTest : public ::testing::Test {
     receiver_port_ = FreePort();
     deliveries_ = dir_.Sub("deliveries.jsonl");
     receiver_ = BackgroundProcess::Spawn(
-        {"python3", "-c", kReceiver, std::to_string(receiver_port_), deliveries_}, dir_.Sub("receiver.log"), &error);
+        {"python3", "-c", kReceiver, std::to_string(receiver_port_), deliveries_, dir_.Sub("webhook-secret")},
+        dir_.Sub("receiver.log"), &error);
     ASSERT_NE(receiver_, nullptr) << error;
     ASSERT_TRUE(WaitForPort(receiver_port_, std::chrono::seconds(10)));
     r = http().Put("/v1/t/acme/lockbox", {{"webhook_url", "http://127.0.0.1:" + std::to_string(receiver_port_) + "/hook"}},
                    admin_);
     ASSERT_EQ(r.status, 200) << r.Describe();
+    // The webhook's signing secret, shown this once, goes to the receiver.
+    ASSERT_TRUE(r.json["webhook_secret"].is_string()) << r.Describe();
+    ASSERT_TRUE(WriteFile(dir_.Sub("webhook-secret"), r.json["webhook_secret"].get<std::string>()));
+    EXPECT_FALSE(http().Get("/v1/t/acme/lockbox", admin_).json.contains("webhook_secret"));
 
     support_ = MakeStaff(*server_, server_->root_token(), "sam", {"support"});
   }
@@ -109,6 +126,28 @@ class LockboxTest : public ::testing::Test {
   SignedIn support_;
 };
 
+TEST_F(LockboxTest, RotatedWebhookSecretSignsFromTheNextDelivery) {
+  HttpResponse r = http().Put("/v1/t/acme/lockbox", {{"rotate_webhook_secret", true}}, admin_);
+  ASSERT_EQ(r.status, 200) << r.Describe();
+  ASSERT_TRUE(r.json["webhook_secret"].is_string()) << r.Describe();
+  const std::string rotated = r.json["webhook_secret"];
+
+  // The receiver still holds the old secret: the next delivery does not verify.
+  r = http().Post("/v1/access-requests", Request({"record.read"}, {"customers"}), support_.token);
+  ASSERT_EQ(r.status, 201) << r.Describe();
+  std::vector<json> got = Deliveries(1, std::chrono::seconds(20));
+  ASSERT_EQ(got.size(), 1u) << ReadFile(dir_.Sub("receiver.log")) << server_->Log();
+  EXPECT_EQ(got[0]["verified"], false) << got[0].dump();
+
+  // Given the new one, it verifies the next.
+  ASSERT_TRUE(WriteFile(dir_.Sub("webhook-secret"), rotated));
+  r = http().Post("/v1/access-requests", Request({"record.read"}, {"billing"}), support_.token);
+  ASSERT_EQ(r.status, 201) << r.Describe();
+  got = Deliveries(2, std::chrono::seconds(20));
+  ASSERT_EQ(got.size(), 2u) << ReadFile(dir_.Sub("receiver.log")) << server_->Log();
+  EXPECT_EQ(got[1]["verified"], true) << got[1].dump();
+}
+
 TEST_F(LockboxTest, RequestNotifyApproveUseRevoke) {
   const std::string customer = RecordPath("acme", "customers", records_[0]);
   const std::string invoice = RecordPath("acme", "billing", records_[1]);
@@ -130,6 +169,9 @@ TEST_F(LockboxTest, RequestNotifyApproveUseRevoke) {
   EXPECT_EQ(payload["request"]["id"], id);
   EXPECT_EQ(payload["request"]["ticket"], "SUP-123");
   EXPECT_FALSE(got[0]["delivery"].is_null());
+  // Signed with the tenant's secret, at the time it was sent.
+  EXPECT_EQ(got[0]["verified"], true) << got[0].dump();
+  EXPECT_LT(got[0]["age"].get<double>(), 300.0) << got[0].dump();
   // ... and the list route shows it pending.
   r = http().Get("/v1/t/acme/access-requests?status=pending", admin_);
   ASSERT_EQ(r.status, 200) << r.Describe();

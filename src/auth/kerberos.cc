@@ -10,6 +10,8 @@
 #include <string>
 #include <utility>
 
+#include "core/bytes.h"
+
 namespace kura::auth {
 namespace {
 
@@ -123,14 +125,7 @@ bool IsBase64Char(unsigned char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
 }
 
-std::string EncodeBase64(std::string_view data) {
-  if (data.empty()) return {};
-  std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(data.data()), static_cast<int>(data.size()));
-  out.resize(n < 0 ? 0 : static_cast<size_t>(n));
-  return out;
-}
+std::string EncodeBase64(std::string_view data) { return Base64Encode(AsBytes(data)); }
 
 std::optional<std::string> DecodeBase64(std::string_view text) {
   if (text.empty() || text.size() % 4 != 0 || text.size() > kMaxTokenBase64) return std::nullopt;

@@ -82,7 +82,12 @@ void PrintDecision(const nlohmann::json& r, std::ostream& out) {
 void PrintPolicy(const nlohmann::json& p, std::ostream& out) {
   PrintFields(out, p, {"own_approval_only", "approvals_required"});
   if (p.contains("max_duration_seconds")) out << "max_duration: " << DurationText(p["max_duration_seconds"]) << "\n";
-  PrintFields(out, p, {"webhook_url"});
+  PrintFields(out, p, {"webhook_url", "webhook_secret_set"});
+  if (p.contains("webhook_secret")) {
+    out << "webhook_secret: " << ScalarText(p["webhook_secret"]) << "\n"
+        << "\nThe webhook secret is shown only once: give it to the receiver now. Each delivery carries\n"
+        << "webhook-id, webhook-timestamp and webhook-signature (Standard Webhooks, v1: HMAC-SHA256).\n";
+  }
 }
 
 void AddRequest(CLI::App* group, Context* ctx) {
@@ -266,6 +271,7 @@ void AddLockboxCommands(CLI::App* app, Context* ctx) {
       std::string tenant, own_approval_only, max_duration, webhook_url;
       int approvals_required = 0;
       bool no_webhook = false;
+      bool rotate_secret = false;
     };
     auto args = std::make_shared<Args>();
     CLI::App* cmd = group->add_subcommand("set", "Change some of the lockbox rules; what is not given stays");
@@ -280,7 +286,11 @@ void AddLockboxCommands(CLI::App* app, Context* ctx) {
     auto* webhook = cmd->add_option("--webhook-url", args->webhook_url,
                                     "Where approvers are notified of new requests: https:// (plain http:// only to "
                                     "a loopback address)");
-    cmd->add_flag("--no-webhook", args->no_webhook, "Notify through no webhook (the list stays)")->excludes(webhook);
+    auto* no_webhook =
+        cmd->add_flag("--no-webhook", args->no_webhook, "Notify through no webhook (the list stays)")->excludes(webhook);
+    cmd->add_flag("--rotate-webhook-secret", args->rotate_secret,
+                  "Replace the secret deliveries are signed with (shown once; the old one stops at once)")
+        ->excludes(no_webhook);
     AddClientFlags(cmd, ctx);
     SetAction(cmd, ctx, [ctx, args, approvals]() -> int {
       nlohmann::json body = nlohmann::json::object();
@@ -289,10 +299,11 @@ void AddLockboxCommands(CLI::App* app, Context* ctx) {
       if (!args->max_duration.empty()) body["max_duration"] = args->max_duration;
       if (!args->webhook_url.empty()) body["webhook_url"] = args->webhook_url;
       if (args->no_webhook) body["webhook_url"] = nullptr;
+      if (args->rotate_secret) body["rotate_webhook_secret"] = true;
       if (body.empty()) {
         return UsageError(ctx, InvalidArgumentError("nothing to change: give --own-approval-only, "
-                                                    "--approvals-required, --max-duration, --webhook-url or "
-                                                    "--no-webhook"));
+                                                    "--approvals-required, --max-duration, --webhook-url, "
+                                                    "--no-webhook or --rotate-webhook-secret"));
       }
       return CallAndPrint(ctx, {"PUT", TenantPath(args->tenant) + "/lockbox", body, {}}, PrintPolicy);
     });

@@ -206,7 +206,8 @@ TEST_F(AccessCommandsTest, LockboxGetAndSet) {
   EXPECT_THAT(out(), HasSubstr("webhook_url: -"));
 
   server_.Answer(200, R"({"own_approval_only":true,"approvals_required":2,"max_duration_seconds":14400,
-                          "webhook_url":"https://hooks.acme.example/kura"})");
+                          "webhook_url":"https://hooks.acme.example/kura","webhook_secret_set":true,
+                          "webhook_secret":"whsec_c2VjcmV0"})");
   ASSERT_EQ(Run({"lockbox", "set", "--tenant", "acme", "--own-approval-only", "true", "--approvals-required", "2",
                  "--max-duration", "4h", "--webhook-url", "https://hooks.acme.example/kura"}),
             kExitOk)
@@ -218,6 +219,15 @@ TEST_F(AccessCommandsTest, LockboxGetAndSet) {
                                 {"max_duration", "4h"},
                                 {"webhook_url", "https://hooks.acme.example/kura"}}));
   EXPECT_THAT(out(), HasSubstr("max_duration: 4h"));
+  // The new webhook's secret, shown this once.
+  EXPECT_THAT(out(), HasSubstr("webhook_secret: whsec_c2VjcmV0"));
+  EXPECT_THAT(out(), HasSubstr("shown only once"));
+
+  server_.Answer(200, R"({"webhook_url":"https://hooks.acme.example/kura","webhook_secret_set":true,
+                          "webhook_secret":"whsec_bmV3"})");
+  ASSERT_EQ(Run({"lockbox", "set", "--tenant", "acme", "--rotate-webhook-secret"}), kExitOk) << err();
+  EXPECT_EQ(*Last().body, json({{"rotate_webhook_secret", true}}));
+  EXPECT_THAT(out(), HasSubstr("webhook_secret: whsec_bmV3"));
 
   // Only what is given changes; --no-webhook sends null.
   ASSERT_EQ(Run({"lockbox", "set", "--tenant", "acme", "--no-webhook"}), kExitOk) << err();
@@ -229,6 +239,7 @@ TEST_F(AccessCommandsTest, LockboxGetAndSet) {
   EXPECT_EQ(Run({"lockbox", "set", "--tenant", "acme", "--approvals-required", "0"}), kExitUsage);
   EXPECT_EQ(Run({"lockbox", "set", "--tenant", "acme", "--webhook-url", "https://x.example", "--no-webhook"}),
             kExitUsage);
+  EXPECT_EQ(Run({"lockbox", "set", "--tenant", "acme", "--rotate-webhook-secret", "--no-webhook"}), kExitUsage);
   EXPECT_EQ(server_.requests.size(), sent);
 }
 

@@ -236,7 +236,13 @@ int Serve(Context* ctx, const ServeFlags& flags) {
   ops::Checkpointer checkpointer(vault.get(), config.audit.checkpoint_interval);
   // Lockbox notifications to the tenants' webhooks (from the outbox the
   // vault fills with each access request).
-  ops::Notifier notifier(store_ptr, ops::NotifierOptions{});
+  // Each delivery is signed with the tenant's webhook secret, which only the
+  // vault can unwrap.
+  ops::NotifierOptions notifier_options;
+  notifier_options.signer = [v = vault.get()](const store::OutboxRow& row, std::int64_t timestamp) {
+    return v->SignWebhookDelivery(row.tenant_id, std::to_string(row.id), timestamp, row.payload_json);
+  };
+  ops::Notifier notifier(store_ptr, std::move(notifier_options));
   // Crypto-shredding of records past their collection's retention.
   ops::RetentionOptions retention_options;
   retention_options.interval = config.records.retention_interval;

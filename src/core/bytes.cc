@@ -25,29 +25,43 @@ int HexValue(char c) {
 
 }  // namespace
 
-std::string Base64UrlEncode(ByteView data) {
+namespace {
+
+// RFC 4648 §4 (standard) or §5 (URL-safe) alphabet; §5 here is unpadded.
+std::string Base64EncodeWith(ByteView data, const char* alphabet, bool pad) {
   std::string out;
-  out.reserve((data.size() * 4 + 2) / 3);
+  out.reserve((data.size() + 2) / 3 * 4);
   std::size_t i = 0;
   for (; i + 3 <= data.size(); i += 3) {
     std::uint32_t v = (data[i] << 16) | (data[i + 1] << 8) | data[i + 2];
-    out.push_back(kB64Url[(v >> 18) & 63]);
-    out.push_back(kB64Url[(v >> 12) & 63]);
-    out.push_back(kB64Url[(v >> 6) & 63]);
-    out.push_back(kB64Url[v & 63]);
+    out.push_back(alphabet[(v >> 18) & 63]);
+    out.push_back(alphabet[(v >> 12) & 63]);
+    out.push_back(alphabet[(v >> 6) & 63]);
+    out.push_back(alphabet[v & 63]);
   }
   std::size_t rest = data.size() - i;
   if (rest == 1) {
     std::uint32_t v = data[i] << 16;
-    out.push_back(kB64Url[(v >> 18) & 63]);
-    out.push_back(kB64Url[(v >> 12) & 63]);
+    out.push_back(alphabet[(v >> 18) & 63]);
+    out.push_back(alphabet[(v >> 12) & 63]);
+    if (pad) out.append("==");
   } else if (rest == 2) {
     std::uint32_t v = (data[i] << 16) | (data[i + 1] << 8);
-    out.push_back(kB64Url[(v >> 18) & 63]);
-    out.push_back(kB64Url[(v >> 12) & 63]);
-    out.push_back(kB64Url[(v >> 6) & 63]);
+    out.push_back(alphabet[(v >> 18) & 63]);
+    out.push_back(alphabet[(v >> 12) & 63]);
+    out.push_back(alphabet[(v >> 6) & 63]);
+    if (pad) out.push_back('=');
   }
   return out;
+}
+
+}  // namespace
+
+std::string Base64UrlEncode(ByteView data) { return Base64EncodeWith(data, kB64Url, /*pad=*/false); }
+
+std::string Base64Encode(ByteView data) {
+  static constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  return Base64EncodeWith(data, kB64, /*pad=*/true);
 }
 
 std::optional<Bytes> Base64UrlDecode(std::string_view text) {

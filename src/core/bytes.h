@@ -26,6 +26,8 @@ inline Bytes ToBytes(std::string_view s) { return Bytes(s.begin(), s.end()); }
 std::string Base64UrlEncode(ByteView data);
 // Accepts input with or without '=' padding; nullopt on any invalid character.
 std::optional<Bytes> Base64UrlDecode(std::string_view text);
+// RFC 4648 §4 standard base64 with padding (what webhook signatures use).
+std::string Base64Encode(ByteView data);
 
 std::string HexEncode(ByteView data);
 std::optional<Bytes> HexDecode(std::string_view text);

@@ -18,6 +18,17 @@ TEST(Base64UrlTest, Rfc4648Vectors) {
   EXPECT_EQ(Base64UrlEncode(AsBytes("foobar")), "Zm9vYmFy");
 }
 
+TEST(Base64Test, Rfc4648VectorsWithPaddingAndTheStandardAlphabet) {
+  EXPECT_EQ(Base64Encode(AsBytes("")), "");
+  EXPECT_EQ(Base64Encode(AsBytes("f")), "Zg==");
+  EXPECT_EQ(Base64Encode(AsBytes("fo")), "Zm8=");
+  EXPECT_EQ(Base64Encode(AsBytes("foo")), "Zm9v");
+  EXPECT_EQ(Base64Encode(AsBytes("foob")), "Zm9vYg==");
+  EXPECT_EQ(Base64Encode(AsBytes("fooba")), "Zm9vYmE=");
+  EXPECT_EQ(Base64Encode(AsBytes("foobar")), "Zm9vYmFy");
+  EXPECT_EQ(Base64Encode(Bytes{0xfb, 0xff, 0xbf}), "+/+/");
+}
+
 TEST(Base64UrlTest, UsesUrlAlphabet) {
   Bytes b = {0xfb, 0xff, 0xbf};
   EXPECT_EQ(Base64UrlEncode(b), "-_-_");

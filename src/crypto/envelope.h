@@ -24,6 +24,7 @@ enum class KeyPurpose : std::uint8_t {
   kTotpSecret = 5,  // a user's TOTP secret; owner "<tenant>/<username>" ("/<username>" for staff)
   kKek = 6,         // a KEK version wrapped by the seal key; owner ""
   kSecretsKey = 7,  // the vault's key for its small secrets (kTotpSecret wraps); owner ""
+  kWebhookSecret = 8,  // a tenant's webhook signing secret; owner "<tenant>"
 };
 
 // AAD for a record version: "kura/record/v1" 0 tenant 0 collection 0 id 0 version,

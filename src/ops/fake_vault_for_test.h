@@ -351,6 +351,10 @@ class FakeVault : public vault::Vault {
   Result<vault::Reply> PutLockboxPolicy(const vault::Caller& c, const std::string&, const nlohmann::json&) override {
     return Called(c, "PutLockboxPolicy");
   }
+  Result<std::string> SignWebhookDelivery(const std::string&, std::string_view, std::int64_t,
+                                          std::string_view) override {
+    return std::string();
+  }
 
  private:
   static vault::Reply Echo(const char* call, nlohmann::json fields) {

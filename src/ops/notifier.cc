@@ -167,7 +167,19 @@ bool Notifier::Deliver(store::OutboxRow row) {
     GiveUp(&row, "the webhook URL is not https:// (or http:// to a loopback address)");
     return false;
   }
-  Attempt attempt = Post(url.get(), row);
+  const std::int64_t sent_at = ToUnixSeconds(options_.clock->Now());
+  std::string signature;
+  if (options_.signer) {
+    Result<std::string> signed_ = options_.signer(row, sent_at);
+    if (!signed_.ok()) {
+      // Not the receiver's failure (the vault is sealed): no attempt is
+      // counted, and the row is tried again once it can be signed.
+      log::Warn("lockbox notification " + std::to_string(row.id) + ": cannot sign it: " + signed_.status().message());
+      return false;
+    }
+    signature = std::move(*signed_);
+  }
+  Attempt attempt = Post(url.get(), row, sent_at, signature);
   if (attempt.aborted) return false;  // unchanged: still due
   const std::int64_t now = ToUnixSeconds(options_.clock->Now());
   row.attempts += 1;
@@ -203,7 +215,8 @@ void Notifier::GiveUp(store::OutboxRow* row, const std::string& why) {
   }
 }
 
-Notifier::Attempt Notifier::Post(void* curl_url, const store::OutboxRow& row) {
+Notifier::Attempt Notifier::Post(void* curl_url, const store::OutboxRow& row, std::int64_t timestamp,
+                                 const std::string& signature) {
   Attempt out;
   std::unique_ptr<CURL, CurlEasyDeleter> curl(curl_easy_init());
   if (!curl) {
@@ -221,6 +234,9 @@ Notifier::Attempt Notifier::Post(void* curl_url, const store::OutboxRow& row) {
   };
   add_header("Content-Type: application/json");
   add_header("X-Kura-Delivery: " + std::to_string(row.id));
+  add_header("webhook-id: " + std::to_string(row.id));
+  add_header("webhook-timestamp: " + std::to_string(timestamp));
+  if (!signature.empty()) add_header("webhook-signature: " + signature);
   // No "Expect: 100-continue" round trip for larger payloads.
   add_header("Expect:");
   char errbuf[CURL_ERROR_SIZE] = {};

@@ -5,8 +5,15 @@
 // or the attempts run out.
 //
 // Delivery is at least once: a receiver de-duplicates by the
-// `X-Kura-Delivery: <id>` header (a node that loses its lease mid-delivery,
-// or cannot record a success, may send a notification again).
+// `webhook-id: <id>` header (also sent as `X-Kura-Delivery`; a node that
+// loses its lease mid-delivery, or cannot record a success, may send a
+// notification again).
+//
+// Each delivery is signed as Standard Webhooks (standardwebhooks.com)
+// describes, so receivers can use its libraries: `webhook-timestamp` (unix
+// seconds of the attempt) and `webhook-signature: v1,<base64 HMAC-SHA256 of
+// "<id>.<timestamp>.<body>">` under the tenant's webhook secret. The
+// signature comes from NotifierOptions::signer (the vault holds the secrets).
 //
 // Like the Checkpointer it runs only on the node holding the background
 // lease: the LeaseKeeper's on_change starts and stops it. Start after Stop
@@ -21,6 +28,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -76,6 +84,10 @@ struct NotifierOptions {
   int max_attempts = 10;
   // "now" for due times and backoff; must outlive the notifier.
   const Clock* clock = &Clock::Real();
+  // The `webhook-signature` value for a row sent at `timestamp`: "" to send
+  // it unsigned (its tenant has no secret); an error (sealed) leaves the row
+  // due, unchanged, for a later pass. Empty function: unsigned.
+  std::function<Result<std::string>(const store::OutboxRow& row, std::int64_t timestamp)> signer;
 };
 
 class Notifier {
@@ -121,7 +133,8 @@ class Notifier {
   // Marks the row (its attempts already counted) never due again.
   void GiveUp(store::OutboxRow* row, const std::string& why);
   // `curl_url` is a CURLU* (libcurl stays out of this header).
-  Attempt Post(void* curl_url, const store::OutboxRow& row);
+  // `signature`: the webhook-signature value, or "" for none.
+  Attempt Post(void* curl_url, const store::OutboxRow& row, std::int64_t timestamp, const std::string& signature);
 
   std::unique_ptr<NotificationQueue> owned_queue_;
   NotificationQueue* queue_;

@@ -239,6 +239,62 @@ TEST_F(NotifierTest, DeliversOnceWithTheDeliveryHeader) {
   EXPECT_EQ(server_.received().size(), 1u);
 }
 
+TEST_F(NotifierTest, SignsEachAttemptWithTheStandardWebhooksHeaders) {
+  server_.Answer(503);
+  queue_.Add(Row(9, server_.Url()));
+  NotifierOptions options = Options();
+  std::vector<std::pair<std::int64_t, std::int64_t>> asked;  // (row id, timestamp)
+  options.signer = [&](const store::OutboxRow& row, std::int64_t at) -> Result<std::string> {
+    asked.emplace_back(row.id, at);
+    EXPECT_EQ(row.payload_json, kPayload);
+    return "v1,sig-" + std::to_string(at);
+  };
+  Notifier notifier(&queue_, options);
+
+  ASSERT_EQ(*notifier.RunOnce(), 0);  // 503: tried again later, signed anew
+  clock_.Advance(seconds(Notifier::BackoffSeconds(1)));
+  ASSERT_EQ(*notifier.RunOnce(), 1);
+  auto got = server_.received();
+  ASSERT_EQ(got.size(), 2u);
+  ASSERT_EQ(asked.size(), 2u);
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    const std::int64_t at = kStart + (i == 0 ? 0 : Notifier::BackoffSeconds(1));
+    EXPECT_EQ(asked[i], std::make_pair(std::int64_t{9}, at));
+    // The same id on every attempt (receivers de-duplicate by it); the time
+    // and signature of this attempt.
+    EXPECT_EQ(got[i].headers["webhook-id"], "9");
+    EXPECT_EQ(got[i].headers["webhook-timestamp"], std::to_string(at));
+    EXPECT_EQ(got[i].headers["webhook-signature"], "v1,sig-" + std::to_string(at));
+    EXPECT_EQ(got[i].body, kPayload);
+  }
+}
+
+TEST_F(NotifierTest, UnsignableDeliveryWaitsWithoutCountingAnAttempt) {
+  queue_.Add(Row(3, server_.Url()));
+  NotifierOptions options = Options();
+  bool sealed = true;
+  options.signer = [&](const store::OutboxRow&, std::int64_t) -> Result<std::string> {
+    if (sealed) return FailedPreconditionError("kura is sealed");
+    return std::string();  // the tenant's webhook has no secret: sent unsigned
+  };
+  Notifier notifier(&queue_, options);
+
+  ASSERT_EQ(*notifier.RunOnce(), 0);
+  EXPECT_TRUE(server_.received().empty());
+  store::OutboxRow row = queue_.Get(3);
+  EXPECT_EQ(row.attempts, 0);
+  EXPECT_EQ(row.next_attempt_at, kStart);  // still due
+  EXPECT_FALSE(row.delivered_at.has_value());
+
+  sealed = false;
+  ASSERT_EQ(*notifier.RunOnce(), 1);
+  auto got = server_.received();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].headers.count("webhook-signature"), 0u);
+  EXPECT_EQ(got[0].headers["webhook-id"], "3");
+  EXPECT_EQ(queue_.Get(3).attempts, 1);
+}
+
 TEST_F(NotifierTest, RetriesAfterBackoffWhenTheReceiverFails) {
   server_.Answer(500);
   server_.Answer(200);

@@ -6,7 +6,10 @@
 // the next request and an expiry needs no job.
 #include <algorithm>
 
+#include "core/bytes.h"
 #include "core/log.h"
+#include "crypto/hash.h"
+#include "crypto/random.h"
 #include "vault/body.h"
 #include "vault/vault_impl.h"
 
@@ -142,6 +145,9 @@ Result<VaultImpl::LockboxPolicy> VaultImpl::LockboxPolicyFor(const std::string& 
     policy.approvals_required = doc->value("approvals_required", 1);
     policy.max_duration_s = doc->value("max_duration_seconds", kMaxGrantSeconds);
     policy.webhook_url = doc->value("webhook_url", "");
+    if (auto sealed = HexDecode(doc->value("webhook_secret_sealed", "")); sealed) {
+      policy.webhook_secret_sealed = std::move(*sealed);
+    }
   }
   return policy;
 }
@@ -151,8 +157,15 @@ json LockboxPolicyJson(const VaultImpl::LockboxPolicy& p) {
   return {{"own_approval_only", p.own_approval_only},
           {"approvals_required", p.approvals_required},
           {"max_duration_seconds", p.max_duration_s},
-          {"webhook_url", p.webhook_url.empty() ? json(nullptr) : json(p.webhook_url)}};
+          {"webhook_url", p.webhook_url.empty() ? json(nullptr) : json(p.webhook_url)},
+          {"webhook_secret_set", !p.webhook_secret_sealed.empty()}};
 }
+
+// A webhook secret as receivers hold it (Standard Webhooks): "whsec_" and
+// the base64 of its bytes. 32 bytes: HMAC-SHA256's block-size-independent
+// full strength.
+constexpr std::size_t kWebhookSecretBytes = 32;
+constexpr char kWebhookSecretPrefix[] = "whsec_";
 }  // namespace
 
 Result<Reply> VaultImpl::GetLockboxPolicy(const Caller& caller, const std::string& tenant) {
@@ -176,7 +189,8 @@ Result<Reply> VaultImpl::PutLockboxPolicy(const Caller& caller, const std::strin
       return PermissionDeniedError("permission denied: only the tenant's own administrators set its lockbox");
     }
     KURA_RETURN_IF_ERROR(RequireTenantAdmin(caller, tenant));
-    KURA_RETURN_IF_ERROR(CheckObject(body, {"own_approval_only", "approvals_required", "max_duration", "webhook_url"}));
+    KURA_RETURN_IF_ERROR(CheckObject(
+        body, {"own_approval_only", "approvals_required", "max_duration", "webhook_url", "rotate_webhook_secret"}));
     KURA_ASSIGN_OR_RETURN(LockboxPolicy policy, LockboxPolicyFor(tenant));
     if (body.contains("own_approval_only")) {
       if (!body["own_approval_only"].is_boolean()) return InvalidArgumentError("own_approval_only: must be true or false");
@@ -204,13 +218,53 @@ Result<Reply> VaultImpl::PutLockboxPolicy(const Caller& caller, const std::strin
       }
       policy.webhook_url = url.value_or("");
     }
+    bool rotate = false;
+    if (body.contains("rotate_webhook_secret")) {
+      if (!body["rotate_webhook_secret"].is_boolean()) {
+        return InvalidArgumentError("rotate_webhook_secret: must be true or false");
+      }
+      rotate = body["rotate_webhook_secret"].get<bool>();
+      if (rotate && policy.webhook_url.empty()) {
+        return InvalidArgumentError("rotate_webhook_secret: the tenant has no webhook_url");
+      }
+    }
+    // Every webhook has a secret its deliveries are signed with, made here
+    // and shown in this reply only (like an API key): when the webhook is
+    // set, when it has none (set before deliveries were signed), and when
+    // asked to rotate. No webhook, no secret.
+    SecretBytes new_secret;
+    if (policy.webhook_url.empty()) {
+      policy.webhook_secret_sealed.clear();
+    } else if (rotate || policy.webhook_secret_sealed.empty()) {
+      new_secret = crypto::RandomSecret(kWebhookSecretBytes);
+      KURA_ASSIGN_OR_RETURN(policy.webhook_secret_sealed,
+                            keyring_.WrapSecret(new_secret, crypto::KeyPurpose::kWebhookSecret, tenant));
+    }
     json doc = LockboxPolicyJson(policy);
+    doc.erase("webhook_secret_set");
     doc["webhook_url"] = policy.webhook_url;
+    if (!policy.webhook_secret_sealed.empty()) doc["webhook_secret_sealed"] = HexEncode(policy.webhook_secret_sealed);
     KURA_RETURN_IF_ERROR(WriteTenantMeta(tenant, kLockboxMetaPrefix + tenant, doc, scope.Change()));
     Reply reply;
     reply.body = LockboxPolicyJson(policy);
+    if (!new_secret.empty()) {
+      reply.body["webhook_secret"] = kWebhookSecretPrefix + Base64Encode(new_secret.view());
+    }
     return reply;
   }());
+}
+
+Result<std::string> VaultImpl::SignWebhookDelivery(const std::string& tenant, std::string_view delivery_id,
+                                                   std::int64_t timestamp, std::string_view body) {
+  KURA_RETURN_IF_ERROR(RequireUnsealed());
+  KURA_ASSIGN_OR_RETURN(LockboxPolicy policy, LockboxPolicyFor(tenant));
+  if (policy.webhook_secret_sealed.empty()) return std::string();
+  KURA_ASSIGN_OR_RETURN(SecretBytes secret,
+                        keyring_.UnwrapSecret(policy.webhook_secret_sealed, crypto::KeyPurpose::kWebhookSecret, tenant));
+  std::string signed_content;
+  signed_content.reserve(delivery_id.size() + body.size() + 24);
+  signed_content.append(delivery_id).append(".").append(std::to_string(timestamp)).append(".").append(body);
+  return "v1," + Base64Encode(crypto::HmacSha256(secret, AsBytes(signed_content)));
 }
 
 // --- Requests --------------------------------------------------------------------------

@@ -6,10 +6,14 @@
 #include "vault/vault.h"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <set>
 #include <string>
@@ -18,6 +22,7 @@
 #include <vector>
 
 #include "auth/totp.h"
+#include "core/bytes.h"
 #include "vault/vault_test_util.h"
 
 namespace kura::vault {
@@ -155,6 +160,92 @@ class LockboxTest : public VaultFixture {
   std::map<std::string, std::int64_t> last_step_;  // TOTP step of the last code used
   std::map<std::string, std::string> staff_tokens_;
 };
+
+// --- Webhook signing ------------------------------------------------------------------------
+
+// The key inside a "whsec_<base64>" secret.
+Bytes WebhookKey(const std::string& secret) {
+  EXPECT_TRUE(secret.starts_with("whsec_")) << secret;
+  std::string b64 = secret.substr(6);
+  EXPECT_EQ(b64.size(), 44u) << "32 bytes, padded";
+  std::replace(b64.begin(), b64.end(), '+', '-');
+  std::replace(b64.begin(), b64.end(), '/', '_');
+  auto key = Base64UrlDecode(b64);
+  EXPECT_TRUE(key.has_value());
+  return key.value_or(Bytes{});
+}
+
+// Standard Webhooks v1, computed with OpenSSL directly (not kura's HMAC).
+std::string ExpectedSignature(const Bytes& key, const std::string& id, std::int64_t at, const std::string& body) {
+  std::string content = id + "." + std::to_string(at) + "." + body;
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(content.data()),
+       content.size(), mac, &len);
+  return "v1," + Base64Encode(ByteView(mac, len));
+}
+
+TEST_F(LockboxTest, WebhookSecretIsShownOnceAndSignsEveryDelivery) {
+  constexpr std::int64_t kAt = 1790000000;
+  const std::string body = R"({"event":"access_request.created"})";
+  // No webhook, no secret: nothing is signed, and there is nothing to rotate.
+  EXPECT_EQ(Ok(v_->GetLockboxPolicy(admin_key_, kTenant)).body["webhook_secret_set"], false);
+  EXPECT_EQ(Ok(v_->SignWebhookDelivery(kTenant, "1", kAt, body)), "");
+  EXPECT_EQ(v_->PutLockboxPolicy(admin_key_, kTenant, {{"rotate_webhook_secret", true}}).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(v_->PutLockboxPolicy(admin_key_, kTenant, {{"rotate_webhook_secret", "yes"}}).status().code(),
+            StatusCode::kInvalidArgument);
+
+  // Setting the webhook makes its secret, shown in that reply only.
+  auto set = Ok(v_->PutLockboxPolicy(admin_key_, kTenant, {{"webhook_url", "https://hooks.acme.example/kura"}}));
+  ASSERT_TRUE(set.body.contains("webhook_secret")) << set.body.dump();
+  EXPECT_EQ(set.body["webhook_secret_set"], true);
+  const Bytes key = WebhookKey(set.body["webhook_secret"]);
+  auto got = Ok(v_->GetLockboxPolicy(admin_key_, kTenant));
+  EXPECT_FALSE(got.body.contains("webhook_secret")) << got.body.dump();
+  EXPECT_FALSE(got.body.contains("webhook_secret_sealed")) << got.body.dump();
+  EXPECT_EQ(got.body["webhook_secret_set"], true);
+  // Kept wrapped: neither the key nor its text is in the database files.
+  for (const std::string& file : {DbPath(), DbPath() + "-wal"}) {
+    std::ifstream in(file, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(bytes.find(AsString(key)), std::string::npos) << file;
+    EXPECT_EQ(bytes.find(set.body["webhook_secret"].get<std::string>().substr(6)), std::string::npos) << file;
+    EXPECT_EQ(bytes.find(HexEncode(key)), std::string::npos) << file;
+  }
+
+  // Deliveries are signed with it; another id, time or body signs differently.
+  const std::string signature = Ok(v_->SignWebhookDelivery(kTenant, "42", kAt, body));
+  EXPECT_EQ(signature, ExpectedSignature(key, "42", kAt, body));
+  EXPECT_NE(Ok(v_->SignWebhookDelivery(kTenant, "43", kAt, body)), signature);
+  EXPECT_NE(Ok(v_->SignWebhookDelivery(kTenant, "42", kAt + 1, body)), signature);
+  EXPECT_NE(Ok(v_->SignWebhookDelivery(kTenant, "42", kAt, body + " ")), signature);
+  // Another tenant's webhook (none here) signs nothing with it.
+  EXPECT_EQ(Ok(v_->SignWebhookDelivery(kOtherTenant, "42", kAt, body)), "");
+
+  // Other changes, a new URL included, keep the secret (and do not show it).
+  auto other = Ok(v_->PutLockboxPolicy(admin_key_, kTenant,
+                                       {{"approvals_required", 2}, {"webhook_url", "https://hooks2.acme.example/k"}}));
+  EXPECT_FALSE(other.body.contains("webhook_secret"));
+  EXPECT_EQ(Ok(v_->SignWebhookDelivery(kTenant, "42", kAt, body)), signature);
+
+  // Rotation: a new secret, shown once; the old one no longer signs.
+  auto rotated = Ok(v_->PutLockboxPolicy(admin_key_, kTenant, {{"rotate_webhook_secret", true}}));
+  const Bytes new_key = WebhookKey(rotated.body["webhook_secret"]);
+  EXPECT_NE(new_key, key);
+  EXPECT_EQ(Ok(v_->SignWebhookDelivery(kTenant, "42", kAt, body)), ExpectedSignature(new_key, "42", kAt, body));
+
+  // Sealed: nothing can be signed (the notifier keeps the delivery for later).
+  Ok(v_->Seal(root_));
+  EXPECT_EQ(v_->SignWebhookDelivery(kTenant, "42", kAt, body).status().code(), StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(v_->AutoUnseal().ok());
+  EXPECT_EQ(Ok(v_->SignWebhookDelivery(kTenant, "42", kAt, body)), ExpectedSignature(new_key, "42", kAt, body));
+
+  // No webhook any more: the secret goes with it.
+  auto cleared = Ok(v_->PutLockboxPolicy(admin_key_, kTenant, {{"webhook_url", nullptr}}));
+  EXPECT_EQ(cleared.body["webhook_secret_set"], false);
+  EXPECT_EQ(Ok(v_->SignWebhookDelivery(kTenant, "42", kAt, body)), "");
+}
 
 // --- Expiry by time alone ----------------------------------------------------------------
 

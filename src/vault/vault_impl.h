@@ -151,6 +151,8 @@ class VaultImpl final : public Vault {
   Result<Reply> RevokeAccessRequest(const Caller& caller, const std::string& tenant, const std::string& id) override;
   Result<Reply> GetLockboxPolicy(const Caller& caller, const std::string& tenant) override;
   Result<Reply> PutLockboxPolicy(const Caller& caller, const std::string& tenant, const nlohmann::json& body) override;
+  Result<std::string> SignWebhookDelivery(const std::string& tenant, std::string_view delivery_id,
+                                          std::int64_t timestamp, std::string_view body) override;
 
   // A tenant's lockbox settings (lockbox.cc).
   struct LockboxPolicy {
@@ -158,6 +160,7 @@ class VaultImpl final : public Vault {
     int approvals_required = 1;
     std::int64_t max_duration_s = 8 * 3600;
     std::string webhook_url;           // approvers' webhook; "" = none
+    Bytes webhook_secret_sealed;       // its signing secret, wrapped (WrapSecret); empty = none
   };
 
   Result<Reply> CreateTenant(const Caller& caller, const nlohmann::json& body) override;
