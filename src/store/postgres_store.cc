@@ -833,9 +833,9 @@ class PostgresStore final : public Store {
   Status ReleaseLease(const std::string& name, const std::string& node_id) override;
   Result<StorageStatus> GetStorageStatus() override;
 
-  Result<std::vector<std::string>> ListRecordsUpdatedBefore(const std::string& tenant_id,
-                                                            const std::string& collection,
-                                                            std::int64_t updated_before, int limit) override;
+  Result<std::vector<std::string>> ListRecordsUpdatedBefore(const std::string& tenant_id, const std::string& collection,
+                                                            std::int64_t updated_before, const std::string& after_id,
+                                                            int limit) override;
   Status ExpireRecord(const std::string& tenant_id, const std::string& collection, const std::string& id,
                       std::int64_t updated_before, const AuditLink* audit) override;
 
@@ -2412,7 +2412,8 @@ namespace {
 // records.updated_at is the write time of the current version (insert and
 // every update set it).
 constexpr char kListUpdatedBefore[] =
-    "SELECT id FROM records WHERE tenant_id = $1 AND collection = $2 AND updated_at < $3 ORDER BY id LIMIT $4";
+    "SELECT id FROM records WHERE tenant_id = $1 AND collection = $2 AND id > $3 AND updated_at < $4 "
+    "ORDER BY id LIMIT $5";
 // The age test and the delete are one statement: a record updated after it
 // was listed is kept.
 constexpr char kDeleteRecordUpdatedBefore[] =
@@ -2423,12 +2424,13 @@ constexpr char kRecordExists[] = "SELECT 1 FROM records WHERE tenant_id = $1 AND
 
 Result<std::vector<std::string>> PostgresStore::ListRecordsUpdatedBefore(const std::string& tenant_id,
                                                                          const std::string& collection,
-                                                                         std::int64_t updated_before, int limit) {
+                                                                         std::int64_t updated_before,
+                                                                         const std::string& after_id, int limit) {
   if (limit < 1) return InvalidArgumentError("limit must be at least 1");
   std::vector<std::string> out;
   KURA_RETURN_IF_ERROR(Read([&](Connection& c) -> Status {
     Params p;
-    p.Add(tenant_id).Add(collection).Add(updated_before).Add(static_cast<std::int64_t>(limit));
+    p.Add(tenant_id).Add(collection).Add(after_id).Add(updated_before).Add(static_cast<std::int64_t>(limit));
     KURA_ASSIGN_OR_RETURN(Rows r, c.Exec(kListUpdatedBefore, p, "records"));
     out.clear();
     for (int i = 0; i < r.size(); ++i) out.push_back(r.Text(i, 0));

@@ -702,9 +702,9 @@ class SqliteStore final : public Store {
   Status ReleaseLease(const std::string& name, const std::string& node_id) override;
   Result<StorageStatus> GetStorageStatus() override;
 
-  Result<std::vector<std::string>> ListRecordsUpdatedBefore(const std::string& tenant_id,
-                                                            const std::string& collection,
-                                                            std::int64_t updated_before, int limit) override;
+  Result<std::vector<std::string>> ListRecordsUpdatedBefore(const std::string& tenant_id, const std::string& collection,
+                                                            std::int64_t updated_before, const std::string& after_id,
+                                                            int limit) override;
   Status ExpireRecord(const std::string& tenant_id, const std::string& collection, const std::string& id,
                       std::int64_t updated_before, const AuditLink* audit) override;
 
@@ -2506,7 +2506,7 @@ namespace {
 // records.updated_at is the write time of the current version (insert and
 // every update set it).
 constexpr char kListUpdatedBefore[] =
-    "SELECT id FROM records WHERE tenant_id = ? AND collection = ? AND updated_at < ? ORDER BY id LIMIT ?";
+    "SELECT id FROM records WHERE tenant_id = ? AND collection = ? AND id > ? AND updated_at < ? ORDER BY id LIMIT ?";
 // The age test and the delete are one statement: a record updated after it
 // was listed is kept.
 constexpr char kDeleteRecordUpdatedBefore[] =
@@ -2516,14 +2516,16 @@ constexpr char kDeleteRecordUpdatedBefore[] =
 
 Result<std::vector<std::string>> SqliteStore::ListRecordsUpdatedBefore(const std::string& tenant_id,
                                                                        const std::string& collection,
-                                                                       std::int64_t updated_before, int limit) {
+                                                                       std::int64_t updated_before,
+                                                                       const std::string& after_id, int limit) {
   if (limit < 1) return InvalidArgumentError("limit must be at least 1");
   KURA_ASSIGN_OR_RETURN(Reader r, AcquireReader());
   KURA_ASSIGN_OR_RETURN(Statement st, (*r).Prepare(kListUpdatedBefore));
   st.Bind(1, tenant_id);
   st.Bind(2, collection);
-  st.Bind(3, updated_before);
-  st.Bind(4, static_cast<std::int64_t>(limit));
+  st.Bind(3, after_id);
+  st.Bind(4, updated_before);
+  st.Bind(5, static_cast<std::int64_t>(limit));
   std::vector<std::string> out;
   for (;;) {
     KURA_ASSIGN_OR_RETURN(bool row, st.Step("records"));

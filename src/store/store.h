@@ -579,11 +579,14 @@ class Store {
   // retention (docs/operations/retention.md).
   //
   // Ids of the records of (tenant_id, collection) whose current version was
-  // written before `updated_before` (unix seconds), ordered by id, at most
-  // `limit` (1 or more).
+  // written before `updated_before` (unix seconds), ordered by id, after
+  // `after_id` ("" = from the first), at most `limit` (1 or more). A pass
+  // continues from the last id it saw, so it reads past the records it keeps
+  // once instead of once per page.
   virtual Result<std::vector<std::string>> ListRecordsUpdatedBefore(const std::string& tenant_id,
                                                                     const std::string& collection,
-                                                                    std::int64_t updated_before, int limit) = 0;
+                                                                    std::int64_t updated_before,
+                                                                    const std::string& after_id, int limit) = 0;
   // Deletes a record — every version's ciphertext, its index entries and its
   // row — if its current version was still written before `updated_before`,
   // with `audit` in the same transaction. NotFound when absent; Aborted (and

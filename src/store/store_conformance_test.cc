@@ -2585,15 +2585,22 @@ TEST_P(StoreConformanceTest, ListRecordsUpdatedBeforeSeesOnlyOldCurrentVersions)
   ASSERT_TRUE(store_->InsertRecord(Record("acme", "orders", "r4", 1, "d", {}, 100), nullptr).ok());
   ASSERT_TRUE(store_->InsertRecord(Record("other", "people", "r5", 1, "e", {}, 100), nullptr).ok());
 
-  auto old = store_->ListRecordsUpdatedBefore("acme", "people", 201, 10);
+  auto old = store_->ListRecordsUpdatedBefore("acme", "people", 201, "", 10);
   ASSERT_TRUE(old.ok()) << old.status().ToString();
   EXPECT_EQ(*old, (std::vector<std::string>{"r1", "r3"}));
   // The cutoff is exclusive, and the limit holds.
-  EXPECT_EQ(*store_->ListRecordsUpdatedBefore("acme", "people", 200, 10), std::vector<std::string>{"r1"});
-  EXPECT_EQ(*store_->ListRecordsUpdatedBefore("acme", "people", 1000, 2), (std::vector<std::string>{"r1", "r2"}));
-  EXPECT_TRUE(store_->ListRecordsUpdatedBefore("acme", "people", 100, 10)->empty());
-  EXPECT_TRUE(store_->ListRecordsUpdatedBefore("acme", "nothing", 1000, 10)->empty());
-  EXPECT_EQ(store_->ListRecordsUpdatedBefore("acme", "people", 1000, 0).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(*store_->ListRecordsUpdatedBefore("acme", "people", 200, "", 10), std::vector<std::string>{"r1"});
+  EXPECT_EQ(*store_->ListRecordsUpdatedBefore("acme", "people", 1000, "", 2), (std::vector<std::string>{"r1", "r2"}));
+  EXPECT_TRUE(store_->ListRecordsUpdatedBefore("acme", "people", 100, "", 10)->empty());
+  EXPECT_TRUE(store_->ListRecordsUpdatedBefore("acme", "nothing", 1000, "", 10)->empty());
+  EXPECT_EQ(store_->ListRecordsUpdatedBefore("acme", "people", 1000, "", 0).status().code(),
+            StatusCode::kInvalidArgument);
+  // Continued past an id: the pages of one pass, in id order, none twice.
+  EXPECT_EQ(*store_->ListRecordsUpdatedBefore("acme", "people", 1000, "r1", 10),
+            (std::vector<std::string>{"r2", "r3"}));
+  EXPECT_EQ(*store_->ListRecordsUpdatedBefore("acme", "people", 201, "r1", 10), std::vector<std::string>{"r3"});
+  EXPECT_EQ(*store_->ListRecordsUpdatedBefore("acme", "people", 201, "r10", 1), std::vector<std::string>{"r3"});
+  EXPECT_TRUE(store_->ListRecordsUpdatedBefore("acme", "people", 1000, "r3", 10)->empty());
 }
 
 TEST_P(StoreConformanceTest, ExpireRecordDestroysEveryVersionAndIndexEntry) {
@@ -2630,7 +2637,7 @@ TEST_P(StoreConformanceTest, ExpireRecordKeepsARecordUpdatedSinceTheCutoff) {
   MakeTenant("acme");
   ASSERT_TRUE(store_->InsertRecord(Record("acme", "people", "r1", 1, "v1", {{"email", B("h")}}, 100), nullptr).ok());
   // Listed as old…
-  ASSERT_EQ(*store_->ListRecordsUpdatedBefore("acme", "people", 200, 10), std::vector<std::string>{"r1"});
+  ASSERT_EQ(*store_->ListRecordsUpdatedBefore("acme", "people", 200, "", 10), std::vector<std::string>{"r1"});
   // …then updated before the job gets to it: it stays, with its versions,
   // index entries, and no entry in the audit log.
   ASSERT_TRUE(

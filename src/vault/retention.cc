@@ -56,10 +56,12 @@ Result<std::int64_t> VaultImpl::ExpireRecords(int max_records) {
           }
           if (!schema->retention_days) continue;
           const std::int64_t cutoff = now - *schema->retention_days * kSecondsPerDay;
+          std::string after;  // the last id listed: each page starts past the one before
           while (destroyed < max_records) {
             const int want = static_cast<int>(std::min<std::int64_t>(max_records - destroyed, kScanPage));
             KURA_ASSIGN_OR_RETURN(auto ids,
-                                  store_->ListRecordsUpdatedBefore(tenant.id, collection.name, cutoff, want));
+                                  store_->ListRecordsUpdatedBefore(tenant.id, collection.name, cutoff, after, want));
+            if (!ids.empty()) after = ids.back();
             for (const std::string& id : ids) {
               AuditScope scope(this, RequestContext{}, "system", actions::kRecordExpire, tenant.id,
                                ExpiredRecordResource(collection.name, id));

@@ -4,6 +4,7 @@
 // inside it, records updated since, and collections without retention stay.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <set>
 #include <string>
@@ -127,6 +128,27 @@ TEST_F(RetentionTest, WorksInBatches) {
   EXPECT_EQ(Ok(v_->ExpireRecords(2)), 0);
   EXPECT_EQ(ExpireEntries().size(), 5u);
   EXPECT_EQ(v_->ExpireRecords(0).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(RetentionTest, APassWalksPastKeptRecordsToEveryExpiredOne) {
+  // 250 visits on day 0; the first 150 (by id: ids grow with time) are
+  // updated on day 20 and kept on day 40, the last 100 are not. A pass lists
+  // pages of 100 from where the last one ended: the kept ones fill the first
+  // page and part of the second, and every expired one is still reached.
+  std::vector<std::string> visits;
+  for (int i = 0; i < 250; ++i)
+    visits.push_back(Create(acme_key_, "acme", "visits", {{"sku", "V-" + std::to_string(i)}}));
+  std::sort(visits.begin(), visits.end());
+  clock_.Advance(20 * kDay);
+  Caller acme = Must(*v_, acme_key_);
+  for (int i = 0; i < 150; ++i)
+    Ok(v_->UpdateRecord(acme, "acme", "visits", visits[i], {{"data", {{"sku", "kept"}}}}, 1));
+  clock_.Advance(20 * kDay);
+  EXPECT_EQ(Ok(v_->ExpireRecords(1000)), 100);
+  for (int i = 0; i < 250; ++i) {
+    EXPECT_EQ(GetCode(acme_key_, "acme", "visits", visits[i]), i < 150 ? StatusCode::kOk : StatusCode::kNotFound) << i;
+  }
+  EXPECT_EQ(Ok(v_->ExpireRecords(1000)), 0);
 }
 
 TEST_F(RetentionTest, NothingIsDestroyedWhileSealed) {
