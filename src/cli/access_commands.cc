@@ -286,8 +286,8 @@ void AddLockboxCommands(CLI::App* app, Context* ctx) {
     auto* webhook = cmd->add_option("--webhook-url", args->webhook_url,
                                     "Where approvers are notified of new requests: https:// (plain http:// only to "
                                     "a loopback address)");
-    auto* no_webhook =
-        cmd->add_flag("--no-webhook", args->no_webhook, "Notify through no webhook (the list stays)")->excludes(webhook);
+    auto* no_webhook = cmd->add_flag("--no-webhook", args->no_webhook, "Notify through no webhook (the list stays)")
+                           ->excludes(webhook);
     cmd->add_flag("--rotate-webhook-secret", args->rotate_secret,
                   "Replace the secret deliveries are signed with (shown once; the old one stops at once)")
         ->excludes(no_webhook);

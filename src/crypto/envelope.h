@@ -21,9 +21,9 @@ enum class KeyPurpose : std::uint8_t {
   kIndexKey = 2,
   kKekCheck = 3,
   kAuditSigningKey = 4,
-  kTotpSecret = 5,  // a user's TOTP secret; owner "<tenant>/<username>" ("/<username>" for staff)
-  kKek = 6,         // a KEK version wrapped by the seal key; owner ""
-  kSecretsKey = 7,  // the vault's key for its small secrets (kTotpSecret wraps); owner ""
+  kTotpSecret = 5,     // a user's TOTP secret; owner "<tenant>/<username>" ("/<username>" for staff)
+  kKek = 6,            // a KEK version wrapped by the seal key; owner ""
+  kSecretsKey = 7,     // the vault's key for its small secrets (kTotpSecret wraps); owner ""
   kWebhookSecret = 8,  // a tenant's webhook signing secret; owner "<tenant>"
 };
 

@@ -259,8 +259,8 @@ Result<std::string> VaultImpl::SignWebhookDelivery(const std::string& tenant, st
   KURA_RETURN_IF_ERROR(RequireUnsealed());
   KURA_ASSIGN_OR_RETURN(LockboxPolicy policy, LockboxPolicyFor(tenant));
   if (policy.webhook_secret_sealed.empty()) return std::string();
-  KURA_ASSIGN_OR_RETURN(SecretBytes secret,
-                        keyring_.UnwrapSecret(policy.webhook_secret_sealed, crypto::KeyPurpose::kWebhookSecret, tenant));
+  KURA_ASSIGN_OR_RETURN(SecretBytes secret, keyring_.UnwrapSecret(policy.webhook_secret_sealed,
+                                                                  crypto::KeyPurpose::kWebhookSecret, tenant));
   std::string signed_content;
   signed_content.reserve(delivery_id.size() + body.size() + 24);
   signed_content.append(delivery_id).append(".").append(std::to_string(timestamp)).append(".").append(body);
