@@ -1525,12 +1525,20 @@ Result<std::int64_t> PostgresStore::RewriteRecordCiphertexts(const std::string& 
   std::int64_t rewritten = 0;
   Status s = Transact([&](Connection& c) -> Status {
     rewritten = 0;  // a retried transaction counts again from the start
-    for (const CiphertextRewrite& w : rewrites) {
-      Params p;
-      p.Add(ByteView(w.ciphertext)).Add(to_version).Add(tenant_id).Add(w.key.collection).Add(w.key.record_id);
-      p.Add(w.key.version).Add(w.from_key_version);
-      KURA_ASSIGN_OR_RETURN(Rows r, c.Exec(kRewriteCiphertext, p, "re-encrypted record version"));
-      rewritten += r.affected();
+    // Every UPDATE of the batch in one pipeline: one round trip instead of
+    // one per version (the cursor's UPDATE needs their count, so it follows).
+    std::vector<Params> params(rewrites.size());
+    std::vector<pg::Step> steps;
+    steps.reserve(rewrites.size());
+    for (std::size_t i = 0; i < rewrites.size(); ++i) {
+      const CiphertextRewrite& w = rewrites[i];
+      params[i].Add(ByteView(w.ciphertext)).Add(to_version).Add(tenant_id).Add(w.key.collection).Add(w.key.record_id);
+      params[i].Add(w.key.version).Add(w.from_key_version);
+      steps.push_back({kRewriteCiphertext, &params[i], "re-encrypted record version"});
+    }
+    if (!steps.empty()) {
+      KURA_ASSIGN_OR_RETURN(std::vector<Rows> results, c.Pipeline(steps));
+      for (const Rows& r : results) rewritten += r.affected();
     }
     Params p;
     p.Add(cursor.collection).Add(cursor.record_id).Add(cursor.version).Add(rewritten).Add(tenant_id).Add(to_version);
