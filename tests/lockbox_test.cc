@@ -126,26 +126,36 @@ class LockboxTest : public ::testing::Test {
   SignedIn support_;
 };
 
-TEST_F(LockboxTest, RotatedWebhookSecretSignsFromTheNextDelivery) {
+TEST_F(LockboxTest, RotatedWebhookSecretOverlapsTheOldOneSoReceiversSwitchWithoutAGap) {
   HttpResponse r = http().Put("/v1/t/acme/lockbox", {{"rotate_webhook_secret", true}}, admin_);
   ASSERT_EQ(r.status, 200) << r.Describe();
   ASSERT_TRUE(r.json["webhook_secret"].is_string()) << r.Describe();
   const std::string rotated = r.json["webhook_secret"];
 
-  // The receiver still holds the old secret: the next delivery does not verify.
-  r = http().Post("/v1/access-requests", Request({"record.read"}, {"customers"}), support_.token);
-  ASSERT_EQ(r.status, 201) << r.Describe();
+  // The receiver still holds the old secret: the delivery is signed with
+  // both, and verifies.
+  auto ask = [&](const char* collection) {
+    HttpResponse asked = http().Post("/v1/access-requests", Request({"record.read"}, {collection}), support_.token);
+    ASSERT_EQ(asked.status, 201) << asked.Describe();
+  };
+  ask("customers");
   std::vector<json> got = Deliveries(1, std::chrono::seconds(20));
   ASSERT_EQ(got.size(), 1u) << ReadFile(dir_.Sub("receiver.log")) << server_->Log();
-  EXPECT_EQ(got[0]["verified"], false) << got[0].dump();
+  EXPECT_EQ(got[0]["verified"], true) << got[0].dump();
 
-  // Given the new one, it verifies the next.
+  // Switched to the new one: verifies.
   ASSERT_TRUE(WriteFile(dir_.Sub("webhook-secret"), rotated));
-  r = http().Post("/v1/access-requests", Request({"record.read"}, {"billing"}), support_.token);
-  ASSERT_EQ(r.status, 201) << r.Describe();
+  ask("billing");
   got = Deliveries(2, std::chrono::seconds(20));
   ASSERT_EQ(got.size(), 2u) << ReadFile(dir_.Sub("receiver.log")) << server_->Log();
   EXPECT_EQ(got[1]["verified"], true) << got[1].dump();
+
+  // A secret that is neither: does not.
+  ASSERT_TRUE(WriteFile(dir_.Sub("webhook-secret"), "whsec_" + std::string(43, 'A') + "="));
+  ask("customers");
+  got = Deliveries(3, std::chrono::seconds(20));
+  ASSERT_EQ(got.size(), 3u) << ReadFile(dir_.Sub("receiver.log")) << server_->Log();
+  EXPECT_EQ(got[2]["verified"], false) << got[2].dump();
 }
 
 TEST_F(LockboxTest, RequestNotifyApproveUseRevoke) {

@@ -289,7 +289,7 @@ void AddLockboxCommands(CLI::App* app, Context* ctx) {
     auto* no_webhook = cmd->add_flag("--no-webhook", args->no_webhook, "Notify through no webhook (the list stays)")
                            ->excludes(webhook);
     cmd->add_flag("--rotate-webhook-secret", args->rotate_secret,
-                  "Replace the secret deliveries are signed with (shown once; the old one stops at once)")
+                  "Replace the secret deliveries are signed with (shown once; the old one also signs for 24 h)")
         ->excludes(no_webhook);
     AddClientFlags(cmd, ctx);
     SetAction(cmd, ctx, [ctx, args, approvals]() -> int {

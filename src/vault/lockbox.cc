@@ -148,6 +148,10 @@ Result<VaultImpl::LockboxPolicy> VaultImpl::LockboxPolicyFor(const std::string& 
     if (auto sealed = HexDecode(doc->value("webhook_secret_sealed", "")); sealed) {
       policy.webhook_secret_sealed = std::move(*sealed);
     }
+    if (auto sealed = HexDecode(doc->value("webhook_previous_secret_sealed", "")); sealed) {
+      policy.webhook_previous_secret_sealed = std::move(*sealed);
+      policy.webhook_previous_until = doc->value("webhook_previous_until", std::int64_t{0});
+    }
   }
   return policy;
 }
@@ -162,10 +166,12 @@ json LockboxPolicyJson(const VaultImpl::LockboxPolicy& p) {
 }
 
 // A webhook secret as receivers hold it (Standard Webhooks): "whsec_" and
-// the base64 of its bytes. 32 bytes: HMAC-SHA256's block-size-independent
-// full strength.
+// the base64 of its bytes. 32 bytes: the full strength of HMAC-SHA256.
 constexpr std::size_t kWebhookSecretBytes = 32;
 constexpr char kWebhookSecretPrefix[] = "whsec_";
+// After a rotation the old secret signs beside the new one this long (as
+// other webhook senders do), so a receiver switches without a gap.
+constexpr std::int64_t kWebhookRotationOverlapSeconds = 24 * 3600;
 }  // namespace
 
 Result<Reply> VaultImpl::GetLockboxPolicy(const Caller& caller, const std::string& tenant) {
@@ -235,15 +241,25 @@ Result<Reply> VaultImpl::PutLockboxPolicy(const Caller& caller, const std::strin
     SecretBytes new_secret;
     if (policy.webhook_url.empty()) {
       policy.webhook_secret_sealed.clear();
+      policy.webhook_previous_secret_sealed.clear();
     } else if (rotate || policy.webhook_secret_sealed.empty()) {
+      if (!policy.webhook_secret_sealed.empty()) {
+        policy.webhook_previous_secret_sealed = policy.webhook_secret_sealed;
+        policy.webhook_previous_until = NowSeconds() + kWebhookRotationOverlapSeconds;
+      }
       new_secret = crypto::RandomSecret(kWebhookSecretBytes);
       KURA_ASSIGN_OR_RETURN(policy.webhook_secret_sealed,
                             keyring_.WrapSecret(new_secret, crypto::KeyPurpose::kWebhookSecret, tenant));
     }
+    if (policy.webhook_previous_until <= NowSeconds()) policy.webhook_previous_secret_sealed.clear();
     json doc = LockboxPolicyJson(policy);
     doc.erase("webhook_secret_set");
     doc["webhook_url"] = policy.webhook_url;
     if (!policy.webhook_secret_sealed.empty()) doc["webhook_secret_sealed"] = HexEncode(policy.webhook_secret_sealed);
+    if (!policy.webhook_previous_secret_sealed.empty()) {
+      doc["webhook_previous_secret_sealed"] = HexEncode(policy.webhook_previous_secret_sealed);
+      doc["webhook_previous_until"] = policy.webhook_previous_until;
+    }
     KURA_RETURN_IF_ERROR(WriteTenantMeta(tenant, kLockboxMetaPrefix + tenant, doc, scope.Change()));
     Reply reply;
     reply.body = LockboxPolicyJson(policy);
@@ -259,12 +275,22 @@ Result<std::string> VaultImpl::SignWebhookDelivery(const std::string& tenant, st
   KURA_RETURN_IF_ERROR(RequireUnsealed());
   KURA_ASSIGN_OR_RETURN(LockboxPolicy policy, LockboxPolicyFor(tenant));
   if (policy.webhook_secret_sealed.empty()) return std::string();
-  KURA_ASSIGN_OR_RETURN(SecretBytes secret, keyring_.UnwrapSecret(policy.webhook_secret_sealed,
-                                                                  crypto::KeyPurpose::kWebhookSecret, tenant));
   std::string signed_content;
   signed_content.reserve(delivery_id.size() + body.size() + 24);
   signed_content.append(delivery_id).append(".").append(std::to_string(timestamp)).append(".").append(body);
-  return "v1," + Base64Encode(crypto::HmacSha256(secret, AsBytes(signed_content)));
+  auto sign = [&](ByteView sealed) -> Result<std::string> {
+    KURA_ASSIGN_OR_RETURN(SecretBytes secret,
+                          keyring_.UnwrapSecret(sealed, crypto::KeyPurpose::kWebhookSecret, tenant));
+    return "v1," + Base64Encode(crypto::HmacSha256(secret, AsBytes(signed_content)));
+  };
+  KURA_ASSIGN_OR_RETURN(std::string signatures, sign(policy.webhook_secret_sealed));
+  // Within the overlap after a rotation, also with the old secret: the
+  // header lists both, space-separated, and a receiver accepts either.
+  if (!policy.webhook_previous_secret_sealed.empty() && timestamp < policy.webhook_previous_until) {
+    KURA_ASSIGN_OR_RETURN(std::string previous, sign(policy.webhook_previous_secret_sealed));
+    signatures += " " + previous;
+  }
+  return signatures;
 }
 
 // --- Requests --------------------------------------------------------------------------

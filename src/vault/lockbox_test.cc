@@ -229,17 +229,34 @@ TEST_F(LockboxTest, WebhookSecretIsShownOnceAndSignsEveryDelivery) {
   EXPECT_FALSE(other.body.contains("webhook_secret"));
   EXPECT_EQ(Ok(v_->SignWebhookDelivery(kTenant, "42", kAt, body)), signature);
 
-  // Rotation: a new secret, shown once; the old one no longer signs.
+  // Rotation: a new secret, shown once. For a day the old one signs too (the
+  // header lists both), so the receiver can switch without a gap; then only
+  // the new one.
   auto rotated = Ok(v_->PutLockboxPolicy(admin_key_, kTenant, {{"rotate_webhook_secret", true}}));
   const Bytes new_key = WebhookKey(rotated.body["webhook_secret"]);
   EXPECT_NE(new_key, key);
-  EXPECT_EQ(Ok(v_->SignWebhookDelivery(kTenant, "42", kAt, body)), ExpectedSignature(new_key, "42", kAt, body));
+  const std::int64_t now = Now();
+  EXPECT_EQ(Ok(v_->SignWebhookDelivery(kTenant, "42", now, body)),
+            ExpectedSignature(new_key, "42", now, body) + " " + ExpectedSignature(key, "42", now, body));
+  const std::int64_t day_later = now + 24 * 3600;
+  EXPECT_EQ(Ok(v_->SignWebhookDelivery(kTenant, "42", day_later, body)),
+            ExpectedSignature(new_key, "42", day_later, body));
 
   // Sealed: nothing can be signed (the notifier keeps the delivery for later).
   Ok(v_->Seal(root_));
-  EXPECT_EQ(v_->SignWebhookDelivery(kTenant, "42", kAt, body).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(v_->SignWebhookDelivery(kTenant, "42", day_later, body).status().code(), StatusCode::kFailedPrecondition);
   ASSERT_TRUE(v_->AutoUnseal().ok());
-  EXPECT_EQ(Ok(v_->SignWebhookDelivery(kTenant, "42", kAt, body)), ExpectedSignature(new_key, "42", kAt, body));
+  EXPECT_EQ(Ok(v_->SignWebhookDelivery(kTenant, "42", day_later, body)),
+            ExpectedSignature(new_key, "42", day_later, body));
+
+  // A second rotation a day later: the first secret is gone for good.
+  Advance(seconds(24 * 3600));
+  auto again = Ok(v_->PutLockboxPolicy(admin_key_, kTenant, {{"rotate_webhook_secret", true}}));
+  const Bytes third_key = WebhookKey(again.body["webhook_secret"]);
+  const std::string signed_now = Ok(v_->SignWebhookDelivery(kTenant, "7", Now(), body));
+  EXPECT_EQ(signed_now,
+            ExpectedSignature(third_key, "7", Now(), body) + " " + ExpectedSignature(new_key, "7", Now(), body));
+  EXPECT_EQ(signed_now.find(ExpectedSignature(key, "7", Now(), body).substr(3)), std::string::npos);
 
   // No webhook any more: the secret goes with it.
   auto cleared = Ok(v_->PutLockboxPolicy(admin_key_, kTenant, {{"webhook_url", nullptr}}));

@@ -439,8 +439,9 @@ class Vault {
   // The signature of one webhook delivery of the tenant's notifications
   // (Standard Webhooks, v1: HMAC-SHA256 under the tenant's webhook secret of
   // "<delivery_id>.<timestamp>.<body>"), as the `webhook-signature` header
-  // value "v1,<base64>"; "" when the tenant's webhook has no secret (set
-  // before deliveries were signed). FailedPrecondition while sealed. For the
+  // value "v1,<base64>" — followed by " v1,<base64>" under the previous
+  // secret for a day after a rotation; "" when the tenant's webhook has no
+  // secret (set before deliveries were signed). FailedPrecondition while sealed. For the
   // notifier: no caller, not audited (it reveals nothing but a MAC).
   virtual Result<std::string> SignWebhookDelivery(const std::string& tenant, std::string_view delivery_id,
                                                   std::int64_t timestamp, std::string_view body) = 0;

@@ -161,6 +161,10 @@ class VaultImpl final : public Vault {
     std::int64_t max_duration_s = 8 * 3600;
     std::string webhook_url;           // approvers' webhook; "" = none
     Bytes webhook_secret_sealed;       // its signing secret, wrapped (WrapSecret); empty = none
+    // The secret before the last rotation, still signing beside the new one
+    // until `previous_until` (unix seconds), so receivers can switch over.
+    Bytes webhook_previous_secret_sealed;
+    std::int64_t webhook_previous_until = 0;
   };
 
   Result<Reply> CreateTenant(const Caller& caller, const nlohmann::json& body) override;
