@@ -148,10 +148,12 @@ Result<int> Notifier::RunOnce() {
   const std::int64_t now = ToUnixSeconds(options_.clock->Now());
   KURA_ASSIGN_OR_RETURN(std::vector<store::OutboxRow> due, queue_->Due(now, options_.batch));
   int delivered = 0;
+  cannot_sign_ = false;
   for (auto& row : due) {
     // Stopping (lease lost, shutdown): what is left stays due for the next
-    // holder of the lease.
-    if (abort_.load()) break;
+    // holder of the lease. Nothing can be signed (sealed): neither can the
+    // rest, which waits for a later pass.
+    if (abort_.load() || cannot_sign_) break;
     if (Deliver(std::move(row))) ++delivered;
   }
   return delivered;
@@ -174,7 +176,8 @@ bool Notifier::Deliver(store::OutboxRow row) {
     if (!signed_.ok()) {
       // Not the receiver's failure (the vault is sealed): no attempt is
       // counted, and the row is tried again once it can be signed.
-      log::Warn("lockbox notification " + std::to_string(row.id) + ": cannot sign it: " + signed_.status().message());
+      log::Warn("lockbox notifications: cannot sign them, they wait: " + signed_.status().message());
+      cannot_sign_ = true;
       return false;
     }
     signature = std::move(*signed_);

@@ -85,8 +85,9 @@ struct NotifierOptions {
   // "now" for due times and backoff; must outlive the notifier.
   const Clock* clock = &Clock::Real();
   // The `webhook-signature` value for a row sent at `timestamp`: "" to send
-  // it unsigned (its tenant has no secret); an error (sealed) leaves the row
-  // due, unchanged, for a later pass. Empty function: unsigned.
+  // it unsigned (its tenant has no secret); an error (sealed) ends the pass
+  // and leaves its rows due, unchanged, for a later one. Empty function:
+  // unsigned.
   std::function<Result<std::string>(const store::OutboxRow& row, std::int64_t timestamp)> signer;
 };
 
@@ -140,6 +141,7 @@ class Notifier {
   NotificationQueue* queue_;
   NotifierOptions options_;
   std::mutex run_mu_;  // serialises RunOnce
+  bool cannot_sign_ = false;  // this pass's signer failed (under run_mu_)
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;

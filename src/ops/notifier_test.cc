@@ -271,28 +271,35 @@ TEST_F(NotifierTest, SignsEachAttemptWithTheStandardWebhooksHeaders) {
 
 TEST_F(NotifierTest, UnsignableDeliveryWaitsWithoutCountingAnAttempt) {
   queue_.Add(Row(3, server_.Url()));
+  queue_.Add(Row(4, server_.Url()));
   NotifierOptions options = Options();
   bool sealed = true;
+  int asked = 0;
   options.signer = [&](const store::OutboxRow&, std::int64_t) -> Result<std::string> {
+    ++asked;
     if (sealed) return FailedPreconditionError("kura is sealed");
     return std::string();  // the tenant's webhook has no secret: sent unsigned
   };
   Notifier notifier(&queue_, options);
 
   ASSERT_EQ(*notifier.RunOnce(), 0);
+  EXPECT_EQ(asked, 1) << "the pass stops at the first row it cannot sign";
   EXPECT_TRUE(server_.received().empty());
-  store::OutboxRow row = queue_.Get(3);
-  EXPECT_EQ(row.attempts, 0);
-  EXPECT_EQ(row.next_attempt_at, kStart);  // still due
-  EXPECT_FALSE(row.delivered_at.has_value());
+  for (std::int64_t id : {3, 4}) {
+    store::OutboxRow row = queue_.Get(id);
+    EXPECT_EQ(row.attempts, 0);
+    EXPECT_EQ(row.next_attempt_at, kStart);  // still due
+    EXPECT_FALSE(row.delivered_at.has_value());
+  }
 
   sealed = false;
-  ASSERT_EQ(*notifier.RunOnce(), 1);
+  ASSERT_EQ(*notifier.RunOnce(), 2);
   auto got = server_.received();
-  ASSERT_EQ(got.size(), 1u);
+  ASSERT_EQ(got.size(), 2u);
   EXPECT_EQ(got[0].headers.count("webhook-signature"), 0u);
   EXPECT_EQ(got[0].headers["webhook-id"], "3");
   EXPECT_EQ(queue_.Get(3).attempts, 1);
+  EXPECT_EQ(queue_.Get(4).attempts, 1);
 }
 
 TEST_F(NotifierTest, RetriesAfterBackoffWhenTheReceiverFails) {
