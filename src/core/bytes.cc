@@ -23,10 +23,6 @@ int HexValue(char c) {
   return -1;
 }
 
-}  // namespace
-
-namespace {
-
 // RFC 4648 §4 (standard) or §5 (URL-safe) alphabet; §5 here is unpadded.
 std::string Base64EncodeWith(ByteView data, const char* alphabet, bool pad) {
   std::string out;
