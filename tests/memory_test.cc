@@ -330,10 +330,16 @@ TEST(MemoryTest, RequestBytesAreWipedOnceAnswered) {
   HttpResponse login = server->http().Post(
       "/v1/auth/login", {{"tenant", kTenant}, {"username", "nobody-here"}, {"password", password}});
   ASSERT_EQ(login.status, 401) << login.Describe();
+  // A secret made by the server and shown once: gone with its answer too.
+  HttpResponse lockbox = server->http().Put("/v1/t/" + std::string(kTenant) + "/lockbox",
+                                            {{"webhook_url", "https://hooks.example/kura"}}, tenant->admin_key);
+  ASSERT_EQ(lockbox.status, 200) << lockbox.Describe();
+  const std::string webhook_secret = lockbox.json["webhook_secret"].get<std::string>().substr(6);  // after whsec_
 
   std::vector<Needle> needles = {{"unread header", Bytes(marker.begin(), marker.end())},
                                  {"password", Bytes(password.begin(), password.end())},
-                                 {"bearer token", Bytes(token.begin(), token.end())}};
+                                 {"bearer token", Bytes(token.begin(), token.end())},
+                                 {"webhook secret", Bytes(webhook_secret.begin(), webhook_secret.end())}};
   ScanResult scan = Scan(server->pid(), needles);
   ASSERT_TRUE(scan.error.empty()) << scan.error;
   ASSERT_GT(scan.bytes_read, 0u);

@@ -8,6 +8,7 @@
 
 #include "core/bytes.h"
 #include "core/log.h"
+#include "core/secret.h"
 #include "crypto/hash.h"
 #include "crypto/random.h"
 #include "vault/body.h"
@@ -264,7 +265,14 @@ Result<Reply> VaultImpl::PutLockboxPolicy(const Caller& caller, const std::strin
     Reply reply;
     reply.body = LockboxPolicyJson(policy);
     if (!new_secret.empty()) {
-      reply.body["webhook_secret"] = kWebhookSecretPrefix + Base64Encode(new_secret.view());
+      // Built in one buffer that moves into the reply (whose strings are
+      // wiped once it is sent); the encoding's own buffer is wiped here.
+      std::string encoded = Base64Encode(new_secret.view());
+      std::string shown;
+      shown.reserve(sizeof(kWebhookSecretPrefix) - 1 + encoded.size());
+      shown.append(kWebhookSecretPrefix).append(encoded);
+      Wipe(encoded);
+      reply.body["webhook_secret"] = std::move(shown);
     }
     return reply;
   }());
