@@ -947,6 +947,27 @@ class PostgresStore final : public Store {
   };
   // Queues `op` and waits until the appender finished it.
   Status Enqueue(PendingOp& op);
+
+  // Reads of a record's current version from concurrent callers are
+  // coalesced: a caller that finds fewer than kReadLeaders batches running
+  // leads one, the others queue; a leader sends its own read and everything
+  // queued (up to kMaxReadBatch) in one pipeline, wakes the callers it read
+  // for, and hands the lead to the first caller still queued. On this kind
+  // of machine a round trip's system calls and wake-ups cost far more than
+  // the statement, on both sides of the connection.
+  struct PendingRead {
+    const std::string* tenant_id = nullptr;
+    const std::string* collection = nullptr;
+    const std::string* id = nullptr;
+    Status status;
+    std::optional<RecordRow> row;
+    // Set (under read_mu_) before `done` when this caller is handed the lead.
+    bool lead = false;
+    WakeFlag done;
+  };
+  Result<RecordRow> GetCurrentRecordCoalesced(const std::string& tenant_id, const std::string& collection,
+                                              const std::string& id);
+  void RunReadBatch(const std::vector<PendingRead*>& batch);
   void AppenderLoop();
   void RunAppendBatch(std::vector<PendingOp*>& batch);
   // One attempt: on kFailed, `failure` is why and `failure_sqlstate` the
@@ -966,6 +987,10 @@ class PostgresStore final : public Store {
   std::atomic<std::int64_t> retries_{0};
   std::atomic<std::int64_t> audit_commits_{0};
   std::atomic<std::int64_t> audit_appends_{0};
+
+  std::mutex read_mu_;
+  std::deque<PendingRead*> read_queue_;
+  int read_leaders_ = 0;
 
   std::mutex append_mu_;
   std::condition_variable append_cv_;  // the appender waits for work
@@ -1406,29 +1431,119 @@ Status PostgresStore::DeleteRecord(const std::string& tenant_id, const std::stri
   });
 }
 
+namespace {
+constexpr int kReadLeaders = 2;
+constexpr std::size_t kMaxReadBatch = 64;
+
+RecordRow ReadRecordRow(const Rows& r, const std::string& tenant_id, const std::string& collection,
+                        const std::string& id) {
+  RecordRow row;
+  row.tenant_id = tenant_id;
+  row.collection = collection;
+  row.id = id;
+  row.current_version = r.Int(0, 0);
+  row.created_at = r.Int(0, 1);
+  row.version = r.Int(0, 2);
+  row.ciphertext = r.GetBytes(0, 3);
+  row.updated_at = r.Int(0, 4);
+  row.key_version = r.Int(0, 5);
+  return row;
+}
+}  // namespace
+
+Result<RecordRow> PostgresStore::GetCurrentRecordCoalesced(const std::string& tenant_id, const std::string& collection,
+                                                           const std::string& id) {
+  PendingRead me;
+  me.tenant_id = &tenant_id;
+  me.collection = &collection;
+  me.id = &id;
+  {
+    std::lock_guard<std::mutex> lock(read_mu_);
+    if (read_leaders_ < kReadLeaders) {
+      ++read_leaders_;
+      me.lead = true;
+    } else {
+      read_queue_.push_back(&me);
+    }
+  }
+  if (!me.lead) me.done.Wait();  // read for, or handed the lead
+  if (me.lead) {
+    std::vector<PendingRead*> batch{&me};
+    {
+      std::lock_guard<std::mutex> lock(read_mu_);
+      while (!read_queue_.empty() && batch.size() < kMaxReadBatch) {
+        batch.push_back(read_queue_.front());
+        read_queue_.pop_front();
+      }
+    }
+    RunReadBatch(batch);
+    for (std::size_t i = 1; i < batch.size(); ++i) batch[i]->done.Set();
+    PendingRead* next = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(read_mu_);
+      if (read_queue_.empty()) {
+        --read_leaders_;
+      } else {
+        next = read_queue_.front();
+        read_queue_.pop_front();
+        next->lead = true;
+      }
+    }
+    if (next != nullptr) next->done.Set();
+  }
+  if (!me.status.ok()) return me.status;
+  if (!me.row) return NotFoundError("record not found");
+  return std::move(*me.row);
+}
+
+void PostgresStore::RunReadBatch(const std::vector<PendingRead*>& batch) {
+  std::vector<PendingRead*> pending = batch;
+  while (!pending.empty()) {
+    std::vector<Params> params(pending.size());
+    std::vector<pg::Step> steps;
+    steps.reserve(pending.size());
+    for (std::size_t i = 0; i < pending.size(); ++i) {
+      params[i].Add(*pending[i]->tenant_id).Add(*pending[i]->collection).Add(*pending[i]->id);
+      steps.push_back({kGetCurrentRecord, &params[i], "record"});
+    }
+    std::size_t failed_step = 0;
+    bool refused = false;
+    Status s = Read([&](Connection& c) -> Status {
+      auto results = c.Pipeline(steps, &failed_step);
+      if (!results.ok()) {
+        refused = !c.broken();
+        return results.status();
+      }
+      for (std::size_t i = 0; i < pending.size(); ++i) {
+        PendingRead& r = *pending[i];
+        if (!(*results)[i].empty()) r.row = ReadRecordRow((*results)[i], *r.tenant_id, *r.collection, *r.id);
+      }
+      return Status::Ok();
+    });
+    if (s.ok()) return;
+    if (!refused || s.code() == StatusCode::kUnavailable || failed_step >= pending.size()) {
+      // The database, the connection or the pool failed them all alike.
+      for (PendingRead* r : pending) r->status = s;
+      return;
+    }
+    // The server refused one statement and skipped the ones after it: that
+    // read has its answer, the others go again.
+    pending[failed_step]->status = std::move(s);
+    pending.erase(pending.begin() + static_cast<std::ptrdiff_t>(failed_step));
+  }
+}
+
 Result<RecordRow> PostgresStore::GetRecord(const std::string& tenant_id, const std::string& collection,
                                            const std::string& id, std::optional<std::int64_t> version) {
+  if (!version.has_value()) return GetCurrentRecordCoalesced(tenant_id, collection, id);
   std::optional<RecordRow> out;
   KURA_RETURN_IF_ERROR(Read([&](Connection& c) -> Status {
-    Params p;
-    p.Add(tenant_id).Add(collection).Add(id);
-    if (version.has_value()) p.Add(*version);
-    KURA_ASSIGN_OR_RETURN(Rows r, c.Exec(version.has_value() ? kGetRecordVersion : kGetCurrentRecord, p, "record"));
-    if (r.empty()) return Status::Ok();
-    RecordRow row;
-    row.tenant_id = tenant_id;
-    row.collection = collection;
-    row.id = id;
-    row.current_version = r.Int(0, 0);
-    row.created_at = r.Int(0, 1);
-    row.version = r.Int(0, 2);
-    row.ciphertext = r.GetBytes(0, 3);
-    row.updated_at = r.Int(0, 4);
-    row.key_version = r.Int(0, 5);
-    out = std::move(row);
+    KURA_ASSIGN_OR_RETURN(
+        Rows r, c.Exec(kGetRecordVersion, Params().Add(tenant_id).Add(collection).Add(id).Add(*version), "record"));
+    if (!r.empty()) out = ReadRecordRow(r, tenant_id, collection, id);
     return Status::Ok();
   }));
-  if (!out) return NotFoundError(version.has_value() ? "record version not found" : "record not found");
+  if (!out) return NotFoundError("record version not found");
   return std::move(*out);
 }
 
