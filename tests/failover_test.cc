@@ -178,6 +178,19 @@ TEST(FailoverTest, KillPrimaryFailFastPromoteStandbyNothingLost) {
     }
   }
   EXPECT_TRUE(saw_503) << "no 503 within 15 s of losing the primary";
+  {
+    // A record GET with an API key is read ahead on the store's reader
+    // threads; without a database it fails as fast, the same way.
+    const auto t0 = Clock::now();
+    HttpRequest get;
+    get.path = RecordPath(tenant->id, "customers", "0000000000000000000000000A");
+    get.token = tenant->admin_key;
+    get.timeout_ms = 30000;
+    HttpResponse r = probe.Send(get);
+    const long long took = MsSince(t0);
+    EXPECT_LT(took, 8000) << "a record GET hung for " << took << " ms: " << r.Describe();
+    EXPECT_TRUE(IsError(r, 503, "unavailable")) << r.Describe();
+  }
   // Health keeps its meaning (the vault is unsealed: 200) and reports the
   // lost database, from the monitor's cached copy, without waiting on it.
   bool saw_unreachable = false;

@@ -43,6 +43,11 @@ class Handlers {
   // `vault` must outlive the handlers.
   explicit Handlers(vault::Vault* vault) : vault_(vault) {}
   const vault::Vault& vault() const { return *vault_; }
+  // Reads ahead the record of a kGetRecord match (vault::RecordPrefetch).
+  void PrefetchRecord(const RouteMatch& match, std::function<void(std::unique_ptr<vault::RecordPrefetch>)> done) const {
+    vault_->PrefetchRecord(std::string(match.params[0]), std::string(match.params[1]), std::string(match.params[2]),
+                           std::move(done));
+  }
 
   // Answers a request whose route was found (match.kind == kFound). Runs the
   // vault call on the calling thread: audited routes block until their entry

@@ -165,7 +165,13 @@ class Worker {
   awaitable<Response> RunBlocking(const RouteMatch& match, const Request& request);
   // Runs a read on this thread and waits, without blocking the thread, for
   // the durability of the audit entries it appended.
-  awaitable<Response> RunInline(const RouteMatch& match, const Request& request);
+  // With `prefetch`, installed around the handler only: a thread-local must
+  // not stay installed across a suspension, when other connections run.
+  awaitable<Response> RunInline(const RouteMatch& match, const Request& request,
+                                vault::RecordPrefetch* prefetch = nullptr);
+  // A record GET on a store that reads over the network: the row is read
+  // ahead off this thread (vault::RecordPrefetch), then RunInline.
+  awaitable<Response> RunPrefetchedInline(const RouteMatch& match, const Request& request);
   awaitable<Response> RunOnPoolThenAwait(const RouteMatch& match, const Request& request);
   // Sends `response` only once every audit entry (and change) `deferral`
   // queued is durable; otherwise the error instead.
@@ -524,7 +530,13 @@ namespace {
 // free again as soon as the read is done. Everything else (writes, sign-ins
 // with Argon2id, session tokens whose use is recorded, Kerberos) runs on the
 // blocking pool and waits there.
-enum class RunPath { kBlocking, kInline, kPoolThenAwait };
+//
+// A record GET with an API key on such a store (no ?version) is read ahead
+// instead: the store reads the row on its own thread (coalesced with other
+// reads), and the request then runs here, on the I/O thread, with that row —
+// no hop to the pool and back at all. Should the read fail, the request runs
+// the pool's way, which reads again and reports the failure.
+enum class RunPath { kBlocking, kInline, kPoolThenAwait, kPrefetchThenInline };
 
 RunPath ChooseRunPath(const RouteMatch& match, const Request& request, const vault::Vault& vault) {
   switch (match.route) {
@@ -542,6 +554,7 @@ RunPath ChooseRunPath(const RouteMatch& match, const Request& request, const vau
                        auth.substr(kBearer.size()).starts_with(auth::kApiKeyPrefix);
   if (!api_key) return RunPath::kBlocking;
   if (vault.ServesInline()) return RunPath::kInline;
+  if (match.route == RouteId::kGetRecord && request.query.empty()) return RunPath::kPrefetchThenInline;
   // A create's write is one transaction with its entry, which a blocking
   // store commits on the calling thread.
   return match.route == RouteId::kCreateRecord ? RunPath::kBlocking : RunPath::kPoolThenAwait;
@@ -549,12 +562,37 @@ RunPath ChooseRunPath(const RouteMatch& match, const Request& request, const vau
 
 }  // namespace
 
-awaitable<Response> Worker::RunInline(const RouteMatch& match, const Request& request) {
+awaitable<Response> Worker::RunInline(const RouteMatch& match, const Request& request,
+                                      vault::RecordPrefetch* prefetch) {
   vault::AuditDeferral deferral;
   deferral.Install(/*changes=*/match.route == RouteId::kCreateRecord);
+  if (prefetch != nullptr) prefetch->Install();
   Response response = Process(match, request);
+  if (prefetch != nullptr) prefetch->Uninstall();
   deferral.Uninstall();
   co_return co_await AwaitDurable(deferral, match, request, response);
+}
+
+awaitable<Response> Worker::RunPrefetchedInline(const RouteMatch& match, const Request& request) {
+  std::unique_ptr<vault::RecordPrefetch> prefetch =
+      co_await asio::async_initiate<const asio::use_awaitable_t<executor>,
+                                    void(std::unique_ptr<vault::RecordPrefetch>)>(
+          [this, &match](auto handler) {
+            // std::function wants a copyable target; the handler is move-only.
+            struct Pending {
+              decltype(handler) resume;
+              asio::executor_work_guard<asio::io_context::executor_type> work;
+            };
+            auto pending = std::make_shared<Pending>(Pending{std::move(handler), asio::make_work_guard(io_)});
+            server_->handlers().PrefetchRecord(match, [pending](std::unique_ptr<vault::RecordPrefetch> prefetch) {
+              auto ex = pending->work.get_executor();
+              asio::post(ex,
+                         [pending, prefetch = std::move(prefetch)]() mutable { pending->resume(std::move(prefetch)); });
+            });
+          },
+          use_awaitable);
+  if (!prefetch || !prefetch->answered()) co_return co_await RunOnPoolThenAwait(match, request);
+  co_return co_await RunInline(match, request, prefetch.get());
 }
 
 awaitable<Response> Worker::RunOnPoolThenAwait(const RouteMatch& match, const Request& request) {
@@ -715,6 +753,9 @@ awaitable<bool> Worker::Session(Stream& stream, ConnectionState& state, const st
               break;
             case RunPath::kPoolThenAwait:
               response = co_await RunOnPoolThenAwait(match, request);
+              break;
+            case RunPath::kPrefetchThenInline:
+              response = co_await RunPrefetchedInline(match, request);
               break;
             case RunPath::kBlocking:
               response = co_await RunBlocking(match, request);

@@ -190,6 +190,11 @@ class FakeVault : public vault::Vault {
     r.version = version.value_or(3);
     return r;
   }
+  // Reads nothing ahead: GetRecord answers by itself.
+  void PrefetchRecord(const std::string&, const std::string&, const std::string&,
+                      std::function<void(std::unique_ptr<vault::RecordPrefetch>)> done) override {
+    done(nullptr);
+  }
   Result<vault::Reply> UpdateRecord(const vault::Caller& c, const std::string& t, const std::string& coll,
                                     const std::string& id, const nlohmann::json& body,
                                     std::optional<std::int64_t> if_match) override {

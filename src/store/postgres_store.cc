@@ -413,6 +413,10 @@ const char* InsertAuditSql(int rows) {
   static const std::string many = build(32);
   return rows >= 32 ? many.c_str() : rows >= 8 ? eight.c_str() : one.c_str();
 }
+// Reads of current versions: batches running at a time (one reader thread
+// each) and reads per batch (one pipeline).
+constexpr int kReadLeaders = 2;
+constexpr std::size_t kMaxReadBatch = 64;
 // Ops (audited writes and AppendAudit calls) carried by one appender
 // transaction at most.
 constexpr std::size_t kMaxAppendBatch = 1024;
@@ -760,6 +764,8 @@ class PostgresStore final : public Store {
                       const AuditLink* audit) override;
   Result<RecordRow> GetRecord(const std::string& tenant_id, const std::string& collection, const std::string& id,
                               std::optional<std::int64_t> version) override;
+  void GetRecordAsync(std::string tenant_id, std::string collection, std::string id,
+                      std::function<void(Result<RecordRow>)> done) override;
   Result<std::vector<VersionInfo>> ListVersions(const std::string& tenant_id, const std::string& collection,
                                                 const std::string& id) override;
   Result<Page<RecordRow>> ListRecords(const std::string& tenant_id, const std::string& collection,
@@ -949,25 +955,44 @@ class PostgresStore final : public Store {
   Status Enqueue(PendingOp& op);
 
   // Reads of a record's current version from concurrent callers are
-  // coalesced: a caller that finds fewer than kReadLeaders batches running
-  // leads one, the others queue; a leader sends its own read and everything
-  // queued (up to kMaxReadBatch) in one pipeline, wakes the callers it read
-  // for, and hands the lead to the first caller still queued. On this kind
-  // of machine a round trip's system calls and wake-ups cost far more than
-  // the statement, on both sides of the connection.
+  // coalesced: up to kReadLeaders batches run at a time, each one pipeline
+  // (one round trip) of the caller leading it and everything queued (up to
+  // kMaxReadBatch). A blocking caller (GetRecord) that finds a slot leads a
+  // batch itself, and when done hands the lead to the next blocking caller
+  // queued or to a reader thread; GetRecordAsync's reads are led by the
+  // reader threads, which complete them on their own thread. On this kind of
+  // machine a round trip's system calls and wake-ups cost far more than the
+  // statement, on both sides of the connection.
   struct PendingRead {
     const std::string* tenant_id = nullptr;
     const std::string* collection = nullptr;
     const std::string* id = nullptr;
     Status status;
     std::optional<RecordRow> row;
-    // Set (under read_mu_) before `done` when this caller is handed the lead.
+    // A blocking caller: set (under read_mu_) before `done` when it is
+    // handed the lead.
     bool lead = false;
     WakeFlag done;
+    // GetRecordAsync: owns its strings; whoever ran it calls and frees it.
+    std::string owned_tenant_id, owned_collection, owned_id;
+    std::function<void(Result<RecordRow>)> completion;
+
+    Result<RecordRow> TakeResult() {
+      if (!status.ok()) return status;
+      if (!row) return NotFoundError("record not found");
+      return std::move(*row);
+    }
   };
   Result<RecordRow> GetCurrentRecordCoalesced(const std::string& tenant_id, const std::string& collection,
                                               const std::string& id);
+  // Runs batches while there is work: with `self` (a blocking caller that
+  // holds the lead) once, then hands the lead on; without (a reader thread)
+  // until the queue is empty. Takes a lead slot already counted.
+  void LeadReads(PendingRead* self);
   void RunReadBatch(const std::vector<PendingRead*>& batch);
+  // Gives a free lead slot (counted, under read_mu_) to a reader thread.
+  void WakeReaderLocked();
+  void ReaderLoop();
   void AppenderLoop();
   void RunAppendBatch(std::vector<PendingOp*>& batch);
   // One attempt: on kFailed, `failure` is why and `failure_sqlstate` the
@@ -990,7 +1015,11 @@ class PostgresStore final : public Store {
 
   std::mutex read_mu_;
   std::deque<PendingRead*> read_queue_;
-  int read_leaders_ = 0;
+  int read_leaders_ = 0;    // batches running or handed to a reader
+  int readers_wanted_ = 0;  // lead slots handed to reader threads, not yet taken
+  bool read_stopping_ = false;
+  std::condition_variable reader_cv_;
+  std::vector<std::thread> readers_;
 
   std::mutex append_mu_;
   std::condition_variable append_cv_;  // the appender waits for work
@@ -1018,10 +1047,24 @@ Result<std::unique_ptr<PostgresStore>> PostgresStore::Open(const PostgresOptions
     store->idle_.push_back(std::move(first));
   }
   store->appender_ = std::thread([s = store.get()] { s->AppenderLoop(); });
+  for (int i = 0; i < kReadLeaders; ++i) store->readers_.emplace_back([s = store.get()] { s->ReaderLoop(); });
   return store;
 }
 
 PostgresStore::~PostgresStore() {
+  {
+    std::lock_guard<std::mutex> lock(read_mu_);
+    read_stopping_ = true;
+  }
+  reader_cv_.notify_all();
+  for (auto& reader : readers_) reader.join();
+  // Left without a leader only if every lead slot is held by a blocking
+  // caller, which cannot be while the store is destroyed.
+  for (PendingRead* r : read_queue_) {
+    if (!r->completion) continue;
+    std::unique_ptr<PendingRead> owned(r);
+    owned->completion(UnavailableError("database is closed"));
+  }
   {
     std::lock_guard<std::mutex> lock(append_mu_);
     append_stopping_ = true;
@@ -1432,8 +1475,6 @@ Status PostgresStore::DeleteRecord(const std::string& tenant_id, const std::stri
 }
 
 namespace {
-constexpr int kReadLeaders = 2;
-constexpr std::size_t kMaxReadBatch = 64;
 
 RecordRow ReadRecordRow(const Rows& r, const std::string& tenant_id, const std::string& collection,
                         const std::string& id) {
@@ -1467,22 +1508,87 @@ Result<RecordRow> PostgresStore::GetCurrentRecordCoalesced(const std::string& te
     }
   }
   if (!me.lead) me.done.Wait();  // read for, or handed the lead
-  if (me.lead) {
-    std::vector<PendingRead*> batch{&me};
+  if (me.lead) LeadReads(&me);
+  return me.TakeResult();
+}
+
+void PostgresStore::GetRecordAsync(std::string tenant_id, std::string collection, std::string id,
+                                   std::function<void(Result<RecordRow>)> done) {
+  auto read = std::make_unique<PendingRead>();
+  read->owned_tenant_id = std::move(tenant_id);
+  read->owned_collection = std::move(collection);
+  read->owned_id = std::move(id);
+  read->tenant_id = &read->owned_tenant_id;
+  read->collection = &read->owned_collection;
+  read->id = &read->owned_id;
+  read->completion = std::move(done);
+  {
+    std::lock_guard<std::mutex> lock(read_mu_);
+    if (!read_stopping_) {
+      read_queue_.push_back(read.get());
+      if (read_leaders_ < kReadLeaders) {
+        ++read_leaders_;
+        WakeReaderLocked();
+      }
+      read.release();
+      return;
+    }
+  }
+  read->completion(UnavailableError("database is closed"));
+}
+
+void PostgresStore::WakeReaderLocked() {
+  ++readers_wanted_;
+  reader_cv_.notify_one();
+}
+
+void PostgresStore::ReaderLoop() {
+  pthread_setname_np(pthread_self(), "kura-pg-read");
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(read_mu_);
+      reader_cv_.wait(lock, [this] { return read_stopping_ || readers_wanted_ > 0; });
+      if (readers_wanted_ == 0) return;  // stopping, and no lead left to take
+      --readers_wanted_;
+    }
+    LeadReads(nullptr);
+  }
+}
+
+void PostgresStore::LeadReads(PendingRead* self) {
+  for (;;) {
+    std::vector<PendingRead*> batch;
+    if (self != nullptr) batch.push_back(self);
     {
       std::lock_guard<std::mutex> lock(read_mu_);
       while (!read_queue_.empty() && batch.size() < kMaxReadBatch) {
         batch.push_back(read_queue_.front());
         read_queue_.pop_front();
       }
+      if (batch.empty()) {
+        --read_leaders_;
+        return;
+      }
     }
     RunReadBatch(batch);
-    for (std::size_t i = 1; i < batch.size(); ++i) batch[i]->done.Set();
+    for (PendingRead* r : batch) {
+      if (r == self) continue;
+      if (r->completion) {
+        std::unique_ptr<PendingRead> owned(r);
+        owned->completion(owned->TakeResult());
+      } else {
+        r->done.Set();  // the caller may return and destroy it: touch it no more
+      }
+    }
+    if (self == nullptr) continue;
+    // A blocking caller returns with its own answer and hands the lead on.
     PendingRead* next = nullptr;
     {
       std::lock_guard<std::mutex> lock(read_mu_);
       if (read_queue_.empty()) {
         --read_leaders_;
+      } else if (read_queue_.front()->completion) {
+        WakeReaderLocked();
       } else {
         next = read_queue_.front();
         read_queue_.pop_front();
@@ -1490,10 +1596,8 @@ Result<RecordRow> PostgresStore::GetCurrentRecordCoalesced(const std::string& te
       }
     }
     if (next != nullptr) next->done.Set();
+    return;
   }
-  if (!me.status.ok()) return me.status;
-  if (!me.row) return NotFoundError("record not found");
-  return std::move(*me.row);
 }
 
 void PostgresStore::RunReadBatch(const std::vector<PendingRead*>& batch) {

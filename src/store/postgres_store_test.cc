@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -1008,6 +1009,47 @@ TEST_F(PostgresStoreTest, ConcurrentReadsShareRoundTripsAndKeepTheirOwnAnswers) 
   // A versioned read is not coalesced and still finds old versions.
   EXPECT_EQ(store->GetRecord("acme", "people", "r5", 1)->ciphertext, B("v1-r5"));
   EXPECT_EQ(store->GetRecord("acme", "people", "r5", 3).status().code(), StatusCode::kNotFound);
+}
+
+// GetRecordAsync queues without blocking; the reader threads complete each
+// read, on their own thread, with its own answer.
+TEST_F(PostgresStoreTest, AsyncReadsCompleteOnAStoreThreadWithTheirOwnAnswers) {
+  auto store = Open(/*pool_size=*/4);
+  ASSERT_NE(store, nullptr);
+  MakeTenant(*store);
+  constexpr int kRecords = 16;
+  for (int i = 0; i < kRecords; ++i) {
+    ASSERT_TRUE(store->InsertRecord(Record("a" + std::to_string(i), 1, "c" + std::to_string(i)), nullptr).ok());
+  }
+  constexpr int kReads = 300;
+  std::mutex mu;
+  std::condition_variable cv;
+  int completed = 0;
+  int wrong = 0;
+  bool on_caller_thread = false;
+  const auto caller = std::this_thread::get_id();
+  const std::int64_t before = pg::RoundTripsForTest();
+  for (int i = 0; i < kReads; ++i) {
+    const std::string id = "a" + std::to_string(i % kRecords);
+    const int kind = i % 3;  // 0: present, 1: missing, 2: refused (bad UTF-8)
+    const std::string asked = kind == 0 ? id : kind == 1 ? "missing-" + id : "bad\xff" + id;
+    store->GetRecordAsync("acme", "people", asked, [&, kind, id](Result<RecordRow> row) {
+      bool right = kind == 0   ? row.ok() && row->id == id && row->ciphertext == B("c" + id.substr(1))
+                   : kind == 1 ? row.status().code() == StatusCode::kNotFound
+                               : row.status().code() == StatusCode::kInvalidArgument;
+      std::lock_guard<std::mutex> lock(mu);
+      if (!right) ++wrong;
+      if (std::this_thread::get_id() == caller) on_caller_thread = true;
+      ++completed;
+      cv.notify_all();
+    });
+  }
+  std::unique_lock<std::mutex> lock(mu);
+  ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return completed == kReads; })) << completed;
+  EXPECT_EQ(wrong, 0);
+  EXPECT_FALSE(on_caller_thread);
+  // Queued reads share pipelines (each refused one costs its batch a pass).
+  EXPECT_LT(pg::RoundTripsForTest() - before, kReads);
 }
 
 TEST_F(PostgresStoreTest, ConcurrentOpensMigrateOnce) {

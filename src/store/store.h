@@ -390,6 +390,13 @@ class Store {
   // The current version, or the given one. NotFound if absent or pruned.
   virtual Result<RecordRow> GetRecord(const std::string& tenant_id, const std::string& collection,
                                       const std::string& id, std::optional<std::int64_t> version) = 0;
+  // GetRecord of the current version for a caller that must not block:
+  // `done` gets what GetRecord would return, on a store thread (or at once,
+  // on the calling thread, for a store that reads in place: the default).
+  virtual void GetRecordAsync(std::string tenant_id, std::string collection, std::string id,
+                              std::function<void(Result<RecordRow>)> done) {
+    done(GetRecord(tenant_id, collection, id, std::nullopt));
+  }
   // Kept versions, newest first. NotFound if the record does not exist.
   virtual Result<std::vector<VersionInfo>> ListVersions(const std::string& tenant_id, const std::string& collection,
                                                         const std::string& id) = 0;

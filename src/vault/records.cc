@@ -233,7 +233,8 @@ Result<Reply> VaultImpl::GetRecord(const Caller& caller, const std::string& tena
     if (version && *version < 1) return InvalidArgumentError("version: must be at least 1");
     KURA_ASSIGN_OR_RETURN(auto keys, KeysOf(tenant));
     KURA_ASSIGN_OR_RETURN(auto schema, SchemaOf(tenant, collection));
-    auto row = store_->GetRecord(tenant, collection, id, version);
+    auto prefetched = version ? std::nullopt : RecordPrefetch::Take(tenant, collection, id);
+    auto row = prefetched ? std::move(*prefetched) : store_->GetRecord(tenant, collection, id, version);
     if (row.status().code() == StatusCode::kNotFound) {
       return NotFoundError(version ? "record '" + id + "' version " + std::to_string(*version) + " not found"
                                    : "record '" + id + "' not found");
@@ -257,6 +258,59 @@ Result<Reply> VaultImpl::GetRecord(const Caller& caller, const std::string& tena
     reply.version = row->version;
     return reply;
   }());
+}
+
+// --- Prefetched reads
+
+namespace {
+thread_local RecordPrefetch* t_record_prefetch = nullptr;
+}  // namespace
+
+RecordPrefetch::RecordPrefetch(std::string tenant, std::string collection, std::string id, Result<store::RecordRow> row)
+    : tenant_(std::move(tenant)),
+      collection_(std::move(collection)),
+      id_(std::move(id)),
+      row_(std::make_unique<Result<store::RecordRow>>(std::move(row))) {}
+
+RecordPrefetch::~RecordPrefetch() { Uninstall(); }
+
+bool RecordPrefetch::answered() const { return row_->ok() || row_->status().code() == StatusCode::kNotFound; }
+
+void RecordPrefetch::Install() {
+  if (installed_) return;
+  outer_ = t_record_prefetch;
+  t_record_prefetch = this;
+  installed_ = true;
+}
+
+void RecordPrefetch::Uninstall() {
+  if (!installed_) return;
+  t_record_prefetch = outer_;
+  outer_ = nullptr;
+  installed_ = false;
+}
+
+std::optional<Result<store::RecordRow>> RecordPrefetch::Take(const std::string& tenant, const std::string& collection,
+                                                             const std::string& id) {
+  RecordPrefetch* p = t_record_prefetch;
+  if (p == nullptr || !p->row_ || p->tenant_ != tenant || p->collection_ != collection || p->id_ != id) {
+    return std::nullopt;
+  }
+  std::optional<Result<store::RecordRow>> row(std::move(*p->row_));
+  p->row_.reset();
+  return row;
+}
+
+void VaultImpl::PrefetchRecord(const std::string& tenant, const std::string& collection, const std::string& id,
+                               std::function<void(std::unique_ptr<RecordPrefetch>)> done) {
+  if (!CheckPath(tenant, collection).ok() || !CheckRecordId(id).ok()) {
+    done(nullptr);
+    return;
+  }
+  store_->GetRecordAsync(tenant, collection, id,
+                         [tenant, collection, id, done = std::move(done)](Result<store::RecordRow> row) {
+                           done(std::make_unique<RecordPrefetch>(tenant, collection, id, std::move(row)));
+                         });
 }
 
 Result<Reply> VaultImpl::UpdateRecord(const Caller& caller, const std::string& tenant, const std::string& collection,

@@ -35,6 +35,7 @@ class KerberosAcceptor;
 namespace kura::store {
 class Store;
 class KeyStore;
+struct RecordRow;
 }
 namespace kura::crypto {
 class Seal;
@@ -304,6 +305,41 @@ class AuditDeferral {
   bool changes_ = false;
 };
 
+// A record's current version read ahead of the request that wants it
+// (Vault::PrefetchRecord), so that a thread that must not block (an HTTP I/O
+// thread) can serve a record GET on a store whose reads are a network round
+// trip: the read happens off the thread, then the request runs on it with the
+// prefetch installed, and the vault's read of that same record for the
+// request takes the row instead of reading. Nothing is decided by the
+// prefetch: the request is authorised, audited and answered as ever (the row
+// read a moment earlier is as current as one read during the request).
+//
+// Thread safety: Install/Uninstall on the thread that runs the request.
+class RecordPrefetch {
+ public:
+  RecordPrefetch(std::string tenant, std::string collection, std::string id, Result<store::RecordRow> row);
+  ~RecordPrefetch();  // uninstalls if still installed
+  RecordPrefetch(const RecordPrefetch&) = delete;
+  RecordPrefetch& operator=(const RecordPrefetch&) = delete;
+
+  // True when the store answered (the row, or NotFound); otherwise the
+  // caller runs the request the ordinary way, which reads (and reports) anew.
+  bool answered() const;
+  void Install();
+  void Uninstall();
+
+  // The vault's: the row if a prefetch of this record is installed on this
+  // thread and not yet taken (once).
+  static std::optional<Result<store::RecordRow>> Take(const std::string& tenant, const std::string& collection,
+                                                      const std::string& id);
+
+ private:
+  std::string tenant_, collection_, id_;
+  std::unique_ptr<Result<store::RecordRow>> row_;
+  RecordPrefetch* outer_ = nullptr;
+  bool installed_ = false;
+};
+
 class Vault {
  public:
   // Opens the vault sealed. If the seal can unseal by itself (key file) and
@@ -528,6 +564,12 @@ class Vault {
   // "created_at","updated_at"}, masked per the caller's view.
   virtual Result<Reply> GetRecord(const Caller& caller, const std::string& tenant, const std::string& collection,
                                   const std::string& id, std::optional<std::int64_t> version) = 0;
+  // Reads the current version of a record without blocking the caller, for
+  // a GetRecord to come (RecordPrefetch); `done` runs on a store thread, or
+  // at once on this one. Null when the names cannot be a record's (the
+  // request then reports that itself).
+  virtual void PrefetchRecord(const std::string& tenant, const std::string& collection, const std::string& id,
+                              std::function<void(std::unique_ptr<RecordPrefetch>)> done) = 0;
   // PUT …/records/{id} {"data":{…},"subject"?}; if_match = If-Match version
   // (nullopt: unconditional). Stale → Aborted. → {"id","version"}.
   virtual Result<Reply> UpdateRecord(const Caller& caller, const std::string& tenant, const std::string& collection,

@@ -197,6 +197,8 @@ class VaultImpl final : public Vault {
                              const nlohmann::json& body) override;
   Result<Reply> GetRecord(const Caller& caller, const std::string& tenant, const std::string& collection,
                           const std::string& id, std::optional<std::int64_t> version) override;
+  void PrefetchRecord(const std::string& tenant, const std::string& collection, const std::string& id,
+                      std::function<void(std::unique_ptr<RecordPrefetch>)> done) override;
   Result<Reply> UpdateRecord(const Caller& caller, const std::string& tenant, const std::string& collection,
                              const std::string& id, const nlohmann::json& body,
                              std::optional<std::int64_t> if_match) override;

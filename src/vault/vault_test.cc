@@ -342,6 +342,47 @@ class RecordTest : public VaultFixture {
   Caller admin_;
 };
 
+// A row read ahead (Vault::PrefetchRecord) serves the one GetRecord of that
+// record that runs with it installed, after the usual checks; nothing else.
+TEST_F(RecordTest, PrefetchedRowServesOnlyItsOwnRead) {
+  std::string id = Create({{"email", "hana@example.jp"}});
+  std::string other = Create({{"email", "kenji@example.jp"}});
+  std::unique_ptr<RecordPrefetch> prefetch;
+  v_->PrefetchRecord("acme", "customers", id, [&](std::unique_ptr<RecordPrefetch> p) { prefetch = std::move(p); });
+  ASSERT_NE(prefetch, nullptr);  // SQLite reads in place: done at once
+  EXPECT_TRUE(prefetch->answered());
+  // The record moves on after the read ahead: a read served from the
+  // prefetch shows the version it holds.
+  Ok(v_->UpdateRecord(admin_, "acme", "customers", id, {{"data", {{"email", "new@example.jp"}}}}, std::nullopt));
+
+  prefetch->Install();
+  // Not for another record, nor an explicit version, nor a caller without the right.
+  EXPECT_EQ(Ok(v_->GetRecord(admin_, "acme", "customers", other, std::nullopt)).body["data"]["email"],
+            "kenji@example.jp");
+  EXPECT_EQ(Ok(v_->GetRecord(admin_, "acme", "customers", id, 2)).version, 2);
+  EXPECT_EQ(v_->GetRecord(root_, "acme", "customers", id, std::nullopt).status().code(), StatusCode::kPermissionDenied);
+  auto served = Ok(v_->GetRecord(admin_, "acme", "customers", id, std::nullopt));
+  EXPECT_EQ(served.version, 1);
+  EXPECT_EQ(served.body["data"]["email"], "hana@example.jp");
+  // Once only: the next read reads anew.
+  EXPECT_EQ(Ok(v_->GetRecord(admin_, "acme", "customers", id, std::nullopt)).version, 2);
+  prefetch->Uninstall();
+
+  // A missing record is an answer too (the request reports NotFound); names
+  // that cannot be a record's are not read at all.
+  std::unique_ptr<RecordPrefetch> missing;
+  v_->PrefetchRecord("acme", "customers", "0000000000000000000000000A",
+                     [&](std::unique_ptr<RecordPrefetch> p) { missing = std::move(p); });
+  ASSERT_NE(missing, nullptr);
+  EXPECT_TRUE(missing->answered());
+  bool called = false;
+  v_->PrefetchRecord("acme", "customers", "../x", [&](std::unique_ptr<RecordPrefetch> p) {
+    called = true;
+    EXPECT_EQ(p, nullptr);
+  });
+  EXPECT_TRUE(called);
+}
+
 TEST_F(RecordTest, CreateReadUpdateDelete) {
   json data = {{"email", "hana@example.jp"}, {"phone", "+81 90 1234 5678"}, {"age", 31}};
   std::string id = Create(data, "cust-42");
