@@ -118,6 +118,13 @@ Params& Params::Add(ByteView bytes) {
   return *this;
 }
 
+Params& Params::AddTextForm(const std::string& text) {
+  values_.push_back(text.c_str());  // text format: NUL-terminated, no length
+  lengths_.push_back(0);
+  formats_.push_back(0);
+  return *this;
+}
+
 Params& Params::AddNull() {
   values_.push_back(nullptr);
   lengths_.push_back(0);

@@ -66,6 +66,9 @@ class Params {
   Params& Add(std::string_view text);
   Params& Add(ByteView bytes);
   Params& AddNull();
+  // A value in PostgreSQL's text input form, parsed by the server as the
+  // parameter's type (an array literal); `text` must outlive the Params.
+  Params& AddTextForm(const std::string& text);
   // NULL when empty (nullable byte columns such as subject_hmac).
   Params& AddOrNull(ByteView bytes);
   Params& AddOrNull(const std::optional<std::int64_t>& value);

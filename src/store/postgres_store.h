@@ -19,6 +19,9 @@ struct PostgresPoolStats {
   std::int64_t retries = 0;  // calls run again after a lost connection or a serialization failure
   std::int64_t audit_commits = 0;  // appender batches (audited writes and AppendAudit entries) that committed
   std::int64_t audit_appends = 0;  // entries those transactions appended
+  // Statements sent for coalesced reads of current versions: one per batch
+  // when the batch went as one statement, one per read when it was pipelined.
+  std::int64_t read_statements = 0;
 };
 
 // InvalidArgument if `store` was not made by OpenPostgresStore.
