@@ -36,7 +36,7 @@ Response FromReply(const vault::Reply& reply) {
     r.status = 204;
   } else {
     r.status = reply.created ? 201 : 200;
-    r.body = Dump(reply.body);
+    r.body = reply.body_text.empty() ? Dump(reply.body) : reply.body_text;
   }
   r.etag = reply.version;
   return r;
@@ -606,7 +606,10 @@ Response Handlers::Dispatch(const RouteMatch& match, const Request& request, con
   // reply carries (new tokens and keys, decrypted records) is in the
   // response text now or no longer needed: wiped before it is released.
   WipeJsonStrings(body);
-  if (result.ok()) WipeJsonStrings(result->body);
+  if (result.ok()) {
+    WipeJsonStrings(result->body);
+    Wipe(result->body_text);
+  }
   return response;
 }
 

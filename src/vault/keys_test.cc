@@ -26,7 +26,7 @@ class KeysVaultTest : public testing::VaultFixture {
   std::string Email(Vault& v, const Caller& admin, const std::string& t, const std::string& id) {
     auto rec = v.GetRecord(admin, t, "customers", id, std::nullopt);
     if (!rec.ok()) return "error: " + rec.status().ToString();
-    return rec->body["data"]["email"];
+    return Ok(std::move(rec)).body["data"]["email"];
   }
 };
 

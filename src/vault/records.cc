@@ -133,7 +133,7 @@ Result<store::RecordWrite> VaultImpl::SealRecord(const TenantKeys& keys, const C
   return w;
 }
 
-Result<json> VaultImpl::OpenRecord(const TenantKeys& keys, const store::RecordRow& row) const {
+Result<SecretBytes> VaultImpl::OpenRecordText(const TenantKeys& keys, const store::RecordRow& row) const {
   // The associated data names where this ciphertext must be: a ciphertext
   // copied onto another record, collection, tenant or version fails here.
   const SecretBytes* key = keys.DataKey(row.key_version);
@@ -141,9 +141,58 @@ Result<json> VaultImpl::OpenRecord(const TenantKeys& keys, const store::RecordRo
   auto plain = crypto::AeadOpen(*key, row.ciphertext,
                                 crypto::RecordAssociatedData(row.tenant_id, row.collection, row.id, row.version));
   if (!plain.ok()) return RecordDamaged(row.id, row.version);
-  json doc = json::parse(AsString(plain->view()), nullptr, /*allow_exceptions=*/false);
+  return plain;
+}
+
+namespace {
+
+Result<json> ParseRecordText(const SecretBytes& plain, const store::RecordRow& row) {
+  json doc = json::parse(AsString(plain.view()), nullptr, /*allow_exceptions=*/false);
   if (!doc.is_object() || !doc.contains("data") || !doc["data"].is_object()) return RecordDamaged(row.id, row.version);
   return doc;
+}
+
+// The full-view reply of RecordBody as text, without parsing the document:
+// SealRecord sealed exactly `{"data":{…},"subject":null}` or
+// `…,"subject":"…"}` (nlohmann's compact dump: valid UTF-8, no whitespace),
+// and the AEAD tag vouches that these are those bytes, so the document's
+// members go into the reply as they are and the reply's own follow. Anything
+// else (no such document was ever written) gives nullopt: the caller parses,
+// which reports the damage. The order of members differs from RecordBody's
+// (sorted); JSON objects are unordered.
+std::optional<std::string> FullViewBodyText(const store::RecordRow& row, const SecretBytes& plain) {
+  const std::string_view doc = AsString(plain.view());
+  constexpr std::string_view kHead = R"({"data":{)";
+  constexpr std::string_view kSubject = R"(,"subject":)";
+  if (!doc.starts_with(kHead)) return std::nullopt;
+  const std::size_t at = doc.rfind(kSubject);
+  if (at == std::string_view::npos || at < kHead.size()) return std::nullopt;
+  // The subject is null or a string; a string's own quotes and backslashes
+  // are escaped, so the last `,"subject":` is the document's.
+  const std::string_view subject = doc.substr(at + kSubject.size());
+  const bool subject_ok =
+      subject == "null}" || (subject.size() >= 3 && subject.front() == '"' && subject.ends_with("\"}"));
+  if (!subject_ok) return std::nullopt;
+  std::string text;
+  text.reserve(doc.size() + 160);
+  text.append(doc.substr(0, doc.size() - 1));  // without the closing brace
+  text += R"(,"id":)";
+  text += json(row.id).dump();
+  text += R"(,"version":)";
+  text += std::to_string(row.version);
+  text += R"(,"created_at":)";
+  text += TimeJson(row.created_at).dump();
+  text += R"(,"updated_at":)";
+  text += TimeJson(row.updated_at).dump();
+  text += '}';
+  return text;
+}
+
+}  // namespace
+
+Result<json> VaultImpl::OpenRecord(const TenantKeys& keys, const store::RecordRow& row) const {
+  KURA_ASSIGN_OR_RETURN(SecretBytes plain, OpenRecordText(keys, row));
+  return ParseRecordText(plain, row);
 }
 
 json VaultImpl::RecordBody(const store::RecordRow& row, const json& plain, const CollectionSchema& schema,
@@ -252,10 +301,17 @@ Result<Reply> VaultImpl::GetRecord(const Caller& caller, const std::string& tena
       }
     }
     if (!open_keys.ok()) return open_keys.status();
-    KURA_ASSIGN_OR_RETURN(json plain, OpenRecord(**open_keys, *row));
+    KURA_ASSIGN_OR_RETURN(SecretBytes plain_text, OpenRecordText(**open_keys, *row));
     Reply reply;
-    reply.body = RecordBody(*row, plain, *schema, d.view);
     reply.version = row->version;
+    if (d.view == policy::FieldView::kFull) {
+      if (auto text = FullViewBodyText(*row, plain_text)) {
+        reply.body_text = std::move(*text);
+        return reply;
+      }
+    }
+    KURA_ASSIGN_OR_RETURN(json plain, ParseRecordText(plain_text, *row));
+    reply.body = RecordBody(*row, plain, *schema, d.view);
     return reply;
   }());
 }

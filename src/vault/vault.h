@@ -112,6 +112,11 @@ struct AuditTarget {
 // records the version (sent as ETag).
 struct Reply {
   nlohmann::json body;
+  // Instead of `body` (then null): the body already serialised. A record read
+  // in full view splices its decrypted document into the reply as it is,
+  // rather than parse it and print it again. Holds field values: whoever
+  // sends it wipes it (Wipe).
+  std::string body_text;
   bool created = false;
   std::optional<std::int64_t> version;
   bool no_content = false;  // 204: body is empty

@@ -356,6 +356,8 @@ class VaultImpl final : public Vault {
   void ForgetTenant(const std::string& tenant);
 
   // --- records (records.cc).
+  // The decrypted document of a record version: {"data": {…}, "subject": …}.
+  Result<SecretBytes> OpenRecordText(const TenantKeys& keys, const store::RecordRow& row) const;
   Result<nlohmann::json> OpenRecord(const TenantKeys& keys, const store::RecordRow& row) const;
   nlohmann::json RecordBody(const store::RecordRow& row, const nlohmann::json& plain,
                             const CollectionSchema& schema, policy::FieldView view) const;

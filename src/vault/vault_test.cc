@@ -383,6 +383,47 @@ TEST_F(RecordTest, PrefetchedRowServesOnlyItsOwnRead) {
   EXPECT_TRUE(called);
 }
 
+// A full-view read sends the decrypted document as it was sealed, spliced
+// into the reply (Reply::body_text) rather than parsed and printed again:
+// what a client parses must be what the parsed form says, whatever the values
+// hold — a field called "subject", values that look like the document's own
+// members, quotes, backslashes, non-ASCII. A masked view is built parsed.
+TEST_F(RecordTest, FullViewReadSendsTheSealedDocumentAsItIs) {
+  Ok(v_->PutCollection(admin_, "acme", "tricky", json::parse(R"({"fields":{
+      "subject":{"type":"string"}, "obj":{"type":"object"}, "note":{"type":"string","mask":"partial"}}})")));
+  Ok(v_->PutRole(admin_, "acme", "peek", json::parse(R"({"permissions":[
+      {"action":"record.read","collections":["tricky"],"view":"masked"}]})")));
+  Caller peek = Must(*v_, Ok(v_->CreateApiKey(admin_, "acme", {{"name", "p"}, {"role", "peek"}})).body["key"]);
+  const json data = {{"subject", R"(x","subject":"forged"})"},
+                     {"obj", {{"subject", nullptr}, {"k", "\\\"}"}, {"n", {1.5, -2, true}}}},
+                     {"note", "\u5c71\u7530 ,\"subject\":null}"}};
+  for (const std::optional<std::string>& subject :
+       {std::optional<std::string>(), std::optional<std::string>(R"(cust "7" \ ,"subject":null})")}) {
+    json body = {{"data", data}};
+    if (subject) body["subject"] = *subject;
+    const std::string id = Ok(v_->CreateRecord(admin_, "acme", "tricky", body)).body["id"];
+
+    auto full = v_->GetRecord(admin_, "acme", "tricky", id, std::nullopt);
+    ASSERT_TRUE(full.ok()) << full.status().ToString();
+    EXPECT_TRUE(full->body.is_null());
+    ASSERT_FALSE(full->body_text.empty());
+    EXPECT_EQ(full->version, 1);
+    EXPECT_EQ(json::parse(full->body_text), json({{"id", id},
+                                                  {"version", 1},
+                                                  {"data", data},
+                                                  {"subject", subject ? json(*subject) : json(nullptr)},
+                                                  {"created_at", "2030-01-01T00:00:00Z"},
+                                                  {"updated_at", "2030-01-01T00:00:00Z"}}));
+
+    auto masked = v_->GetRecord(peek, "acme", "tricky", id, std::nullopt);
+    ASSERT_TRUE(masked.ok()) << masked.status().ToString();
+    EXPECT_TRUE(masked->body_text.empty());
+    EXPECT_EQ(masked->body["id"], id);
+    EXPECT_EQ(masked->body["data"]["subject"], data["subject"]);
+    EXPECT_NE(masked->body["data"]["note"], data["note"]);
+  }
+}
+
 TEST_F(RecordTest, CreateReadUpdateDelete) {
   json data = {{"email", "hana@example.jp"}, {"phone", "+81 90 1234 5678"}, {"age", 31}};
   std::string id = Create(data, "cust-42");
@@ -453,8 +494,7 @@ TEST_F(RecordTest, DeferredAuditCompletesReadsAndCreates) {
     d.Install();
     auto reply = v_->GetRecord(admin_, "acme", "customers", id, std::nullopt);
     d.Uninstall();
-    ASSERT_TRUE(reply.ok()) << reply.status().ToString();
-    EXPECT_EQ(reply->body["data"]["email"], "hana@example.jp");
+    EXPECT_EQ(Ok(std::move(reply)).body["data"]["email"], "hana@example.jp");
     EXPECT_TRUE(await_durable(d).ok());
   }
   EXPECT_EQ(entries("record.read"), reads + 1);

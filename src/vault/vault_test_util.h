@@ -93,6 +93,13 @@ class VaultFixture : public ::testing::Test {
     if (!r.ok()) throw std::runtime_error(r.status().ToString());  // stops the test here
     return std::move(r).value();
   }
+  // A reply as a client reads it: `body` also when the vault gave it as text
+  // (Reply::body_text, a record read in full view).
+  static Reply Ok(Result<Reply> r) {
+    Reply reply = Ok<Reply>(std::move(r));
+    if (!reply.body_text.empty()) reply.body = nlohmann::json::parse(reply.body_text);
+    return reply;
+  }
 
   // Initialises a key-file vault and returns the root token.
   std::string InitKeyfile(Vault& v) {
