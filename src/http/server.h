@@ -37,6 +37,9 @@ class Server {
   // SIGHUP reloads the TLS certificate and key without a restart.
   virtual Status Run() = 0;
   virtual void Shutdown() = 0;
+
+  // How many times an idle TLS connection gave its record buffers back.
+  virtual std::int64_t idle_tls_buffers_released() const = 0;
 };
 
 }  // namespace kura::http

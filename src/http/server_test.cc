@@ -383,6 +383,31 @@ TEST_F(ServerTest, KeepAliveServesManyRequestsOnOneConnection) {
   EXPECT_EQ(vault_.reads_done, 6);
 }
 
+// A busy TLS connection keeps its record buffers; one idle between requests
+// gives them back within a couple of sweeps and then serves its next
+// requests with new ones.
+TEST_F(ServerTest, IdleTlsConnectionGivesItsBuffersBackAndServesOn) {
+  Start();
+  auto client = Connect();
+  ASSERT_NE(client, nullptr);
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(client->Request("GET", "/v1/t/acme/collections/c/records/r")->status, 200);
+  EXPECT_EQ(server_->idle_tls_buffers_released(), 0);
+  for (int i = 0; i < 400 && server_->idle_tls_buffers_released() == 0; ++i) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  ASSERT_EQ(server_->idle_tls_buffers_released(), 1);
+  std::this_thread::sleep_for(milliseconds(1200));
+  EXPECT_EQ(server_->idle_tls_buffers_released(), 1) << "released once, not again while still idle";
+  for (int i = 0; i < 3; ++i) {
+    auto reply = client->Request("POST", "/v1/t/acme/collections/c/records", R"({"data":{"x":1}})");
+    ASSERT_TRUE(reply) << i;
+    EXPECT_EQ(reply->status, 201);
+  }
+  auto reply = client->Request("GET", "/v1/t/acme/collections/c/records/again");
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->Json()["id"], "again");
+}
+
 TEST_F(ServerTest, PipelinedRequestsAreAnsweredInOrder) {
   Start();
   auto client = Connect();
