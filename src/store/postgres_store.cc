@@ -45,7 +45,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <bit>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -416,10 +418,17 @@ constexpr char kReplication[] =
     "SELECT application_name, state, sync_state, "
     "CAST(EXTRACT(EPOCH FROM replay_lag) * 1000 AS BIGINT) FROM pg_stat_replication ORDER BY application_name";
 
-// Multi-row INSERTs of audit entries: a group commit of n entries costs
-// about n/32 round trips under the head lock instead of n. Sizes are fixed so
-// each text is prepared once per connection.
+// Multi-row INSERTs of audit entries, all in the group commit's one pipeline:
+// n entries take one statement per bit of n (at most 32 rows each), e.g. 19 =
+// 16 + 2 + 1, each statement costing PostgreSQL a bind and an executor run.
+// Sizes are fixed so each text is prepared once per connection.
 constexpr int kAuditColumnsPerRow = 9;
+constexpr int kMaxAuditRowsPerStatement = 32;
+int AuditRowsPerStatement(std::size_t left) {
+  int n = kMaxAuditRowsPerStatement;
+  while (static_cast<std::size_t>(n) > left) n /= 2;
+  return n;
+}
 const char* InsertAuditSql(int rows) {
   auto build = [](int n) {
     std::string sql =
@@ -435,10 +444,10 @@ const char* InsertAuditSql(int rows) {
     }
     return sql;
   };
-  static const std::string one = build(1);
-  static const std::string eight = build(8);
-  static const std::string many = build(32);
-  return rows >= 32 ? many.c_str() : rows >= 8 ? eight.c_str() : one.c_str();
+  // Index k: 2^k rows.
+  static_assert(kMaxAuditRowsPerStatement == 1 << 5);
+  static const std::array<std::string, 6> texts = {build(1), build(2), build(4), build(8), build(16), build(32)};
+  return texts[static_cast<std::size_t>(std::bit_width(static_cast<unsigned>(rows)) - 1)].c_str();
 }
 // Reads of current versions: batches running at a time (one reader thread
 // each) and reads per batch (one pipeline).
@@ -554,7 +563,7 @@ Status AppendAfterHead(Connection& c, AuditHead head, const std::vector<const Au
   std::vector<pg::Step> steps;
   for (std::size_t at = 0; at < rows.size();) {
     const std::size_t left = rows.size() - at;
-    const int n = left >= 32 ? 32 : left >= 8 ? 8 : 1;
+    const int n = AuditRowsPerStatement(left);
     Params& p = params.emplace_back();
     for (int k = 0; k < n; ++k) {
       const AuditRow& r = rows[at + static_cast<std::size_t>(k)];
