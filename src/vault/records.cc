@@ -173,18 +173,14 @@ std::optional<std::string> FullViewBodyText(const store::RecordRow& row, const S
   const bool subject_ok =
       subject == "null}" || (subject.size() >= 3 && subject.front() == '"' && subject.ends_with("\"}"));
   if (!subject_ok) return std::nullopt;
+  const std::string tail = R"(,"id":)" + json(row.id).dump() + R"(,"version":)" + std::to_string(row.version) +
+                           R"(,"created_at":)" + TimeJson(row.created_at).dump() + R"(,"updated_at":)" +
+                           TimeJson(row.updated_at).dump() + "}";
+  // Sized once: a reallocation would free a copy of the values unwiped.
   std::string text;
-  text.reserve(doc.size() + 160);
+  text.reserve(doc.size() - 1 + tail.size());
   text.append(doc.substr(0, doc.size() - 1));  // without the closing brace
-  text += R"(,"id":)";
-  text += json(row.id).dump();
-  text += R"(,"version":)";
-  text += std::to_string(row.version);
-  text += R"(,"created_at":)";
-  text += TimeJson(row.created_at).dump();
-  text += R"(,"updated_at":)";
-  text += TimeJson(row.updated_at).dump();
-  text += '}';
+  text += tail;
   return text;
 }
 
