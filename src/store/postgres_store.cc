@@ -60,6 +60,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/bytes.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "store/audit_sql.h"
@@ -1471,12 +1472,8 @@ class ArrayLiteral {
       text_ += "NULL";
       return;
     }
-    static constexpr char kHex[] = "0123456789abcdef";
     text_ += "\"\\\\x";
-    for (std::uint8_t b : value) {
-      text_ += kHex[b >> 4];
-      text_ += kHex[b & 0xf];
-    }
+    text_ += HexEncode(value);
     text_ += '"';
   }
   void AddInt(std::int64_t value) {
