@@ -1,7 +1,8 @@
 // What survives and what never lands on disk: a restart (clean or after
 // SIGKILL) keeps every acknowledged record and the dev credentials; no file
 // of the data directory holds a stored field value or a token in plain form;
-// SIGTERM lets a request in flight finish and then exits 0.
+// SIGTERM lets a request in flight finish and then exits 0; a second server
+// on the same data directory is refused.
 #include <curl/curl.h>
 #include <signal.h>
 
@@ -115,6 +116,21 @@ TEST_F(PersistenceTest, KillNineLosesNoAcknowledgedWrite) {
   std::string error;
   ASSERT_TRUE(server_->Restart(&error)) << error;
   ExpectRecords(written);
+}
+
+// One process writes a data directory: kura keeps state beside the database
+// (the audit chain's head, its cache of records), so a second server on the
+// same directory is refused at start and the first serves on untouched.
+TEST_F(PersistenceTest, ASecondServerOnTheSameDataDirectoryIsRefused) {
+  const std::map<std::string, json> written = WriteRecords(8);
+  ProcessResult second =
+      RunProcess({KuraBinary(), "serve", "--dev", "--data", server_->data_dir(), "--listen", "127.0.0.1:0"}, {}, "",
+                 std::chrono::seconds(30));
+  EXPECT_FALSE(second.timed_out) << second.Describe();
+  EXPECT_NE(second.exit_code, 0) << second.Describe();
+  EXPECT_NE(second.err.find("is in use by another kura process"), std::string::npos) << second.Describe();
+  ExpectRecords(written);
+  EXPECT_EQ(server_->http().Get("/v1/whoami", tenant_.admin_key).status, 200);
 }
 
 // Every occurrence of `needle` in the files under `dir`, as "file@offset".

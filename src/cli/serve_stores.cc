@@ -79,6 +79,10 @@ Result<std::unique_ptr<store::Store>> OpenStore(const Config& config, const Serv
   }
   store::SqliteOptions options;
   options.path = plan.db_path;
+  options.record_cache_bytes = static_cast<std::size_t>(config.storage.record_cache_mib) << 20;
+  // The server, and the offline tools that open it through here, change data:
+  // one of them at a time.
+  options.exclusive = true;
   auto store = store::OpenSqliteStore(options);
   if (!store.ok()) {
     return Status(store.status().code(), "cannot open the database " + plan.db_path + ": " + store.status().message());

@@ -406,6 +406,7 @@ Status ReadConfig(const Reader& r, const toml::table& root, Config* c) {
       {"gss_keytab", gss_keytab},
       {"key_store_path", r.String(&c->storage.key_store_path)},
       {"pool_size", r.Int(&c->storage.pool_size, 1, 1000)},
+      {"record_cache_mib", r.Int(&c->storage.record_cache_mib, 0, 65536)},
       {"connect_timeout", r.Duration(&c->storage.connect_timeout, false, kMaxConnectTimeout)},
       {"statement_timeout", r.Duration(&c->storage.statement_timeout, false, kMaxStatementTimeout)},
       {"primary", site_of(&c->storage.primary)},

@@ -64,6 +64,7 @@ struct Config {
     std::string gss_keytab_origin;           // "FILE:LINE" of gss_keytab; empty when not from a file
     std::string key_store_path;              // sqlite: the key store; default <storage.path>/keys.db
     int pool_size = 8;                       // postgres: connections per node
+    int record_cache_mib = 64;               // sqlite: sealed current records kept in memory; 0: none
     std::chrono::seconds connect_timeout{5};    // postgres: per host, unless the DSN sets one
     std::chrono::seconds statement_timeout{5};  // postgres: server-side bound per statement
     std::optional<Site> primary;                // postgres: [storage.primary]

@@ -346,6 +346,20 @@ TEST_F(ConfigFileTest, PostgresDefaults) {
   EXPECT_TRUE(c.region_origin.empty());
 }
 
+TEST_F(ConfigFileTest, RecordCacheSize) {
+  Config c;
+  ASSERT_TRUE(Load("[storage]\npath = \"/d\"\n", &c).ok());
+  EXPECT_EQ(c.storage.record_cache_mib, 64);
+  ASSERT_TRUE(Load("[storage]\nrecord_cache_mib = 0\n", &c).ok());
+  EXPECT_EQ(c.storage.record_cache_mib, 0);
+  ASSERT_TRUE(Load("[storage]\nrecord_cache_mib = 512\n", &c).ok());
+  EXPECT_EQ(c.storage.record_cache_mib, 512);
+  EXPECT_EQ(Load("[storage]\nrecord_cache_mib = -1\n").message(),
+            path_ + ":2: storage.record_cache_mib: -1 is out of range [0, 65536]");
+  EXPECT_EQ(Load("[storage]\nrecord_cache_mib = \"64M\"\n").message(),
+            path_ + ":2: storage.record_cache_mib: expected an integer, got a string");
+}
+
 TEST_F(ConfigFileTest, BadPostgresKeys) {
   EXPECT_EQ(Load("[storage]\npool_size = 0\n").message(), path_ + ":2: storage.pool_size: 0 is out of range [1, 1000]");
   EXPECT_EQ(Load("[storage]\npool_size = \"8\"\n").message(),

@@ -2,12 +2,12 @@
 
 #include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-
 #include <mutex>
 #include <string>
 #include <utility>
@@ -287,6 +287,34 @@ Status PrepareDatabaseFile(const std::string& path) {
     }
   }
   return Status::Ok();
+}
+
+Result<DatabaseLock> DatabaseLock::Acquire(const std::string& db_path) {
+  const std::string path = db_path + ".lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return UnavailableError("cannot open lock file " + path + ": " + std::strerror(errno));
+  DatabaseLock lock(fd);
+  while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EINTR) continue;
+    if (errno == EWOULDBLOCK) {
+      return FailedPreconditionError("database " + db_path + " is in use by another kura process (it holds " + path +
+                                     ")");
+    }
+    return UnavailableError("cannot lock " + path + ": " + std::strerror(errno));
+  }
+  return lock;
+}
+
+DatabaseLock& DatabaseLock::operator=(DatabaseLock&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+  }
+  return *this;
+}
+
+DatabaseLock::~DatabaseLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing the last descriptor releases the flock
 }
 
 }  // namespace kura::store::sqlite

@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 
 #include "core/bytes.h"
 #include "core/status.h"
@@ -137,6 +138,28 @@ Status MakeDirectories(const std::filesystem::path& dir);
 // -shm files) before SQLite opens it, which would create it 0644 minus umask
 // and copy that mode to its side files. Unavailable on failure.
 Status PrepareDatabaseFile(const std::string& path);
+
+// The database's lock file, `<path>.lock`, held with an exclusive flock while
+// a store that writes is open: SQLite itself lets any number of processes
+// write one file, but kura's writer keeps state beside the database (the
+// audit chain's head, the record cache) that another writer would make
+// stale. The kernel releases the lock when the process dies, however it dies.
+class DatabaseLock {
+ public:
+  // FailedPrecondition when another open store (in any process) holds it;
+  // Unavailable when the file cannot be created or locked.
+  static Result<DatabaseLock> Acquire(const std::string& db_path);
+  DatabaseLock() = default;
+  DatabaseLock(DatabaseLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  DatabaseLock& operator=(DatabaseLock&& other) noexcept;
+  DatabaseLock(const DatabaseLock&) = delete;
+  DatabaseLock& operator=(const DatabaseLock&) = delete;
+  ~DatabaseLock();
+
+ private:
+  explicit DatabaseLock(int fd) : fd_(fd) {}
+  int fd_ = -1;
+};
 
 // Runs ApplyMigrations on a connection (the writer, before its thread starts).
 // SQLite's exclusive schema lock is BEGIN IMMEDIATE.

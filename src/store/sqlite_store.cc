@@ -48,6 +48,7 @@
 #include "store/identity_internal.h"
 #include "store/lockbox_internal.h"
 #include "store/migrations.h"
+#include "store/record_cache.h"
 #include "store/sqlite_internal.h"
 #include "store/wake_flag_internal.h"
 
@@ -710,8 +711,12 @@ class SqliteStore final : public Store {
 
   GroupCommitStats Stats() const { return {commits_.load(), ops_.load(), checkpoints_.load()}; }
   Status ExecOnWriter(const std::string& sql) {
-    return Write([&](Connection& c) { return c.Exec(sql, "test statement"); });
+    return Write([&](Connection& c) {
+      record_cache_.BeginChangeAll();  // the statement may change any record
+      return c.Exec(sql, "test statement");
+    });
   }
+  RecordCache::Stats CacheStats() const { return record_cache_.stats(); }
 
  private:
   // One queued write. Lives on the calling thread's stack until Finish(), so
@@ -758,8 +763,11 @@ class SqliteStore final : public Store {
     std::unique_ptr<Connection> conn_;
   };
 
-  SqliteStore(SqliteOptions options, std::unique_ptr<Connection> writer)
-      : options_(std::move(options)), writer_(std::move(writer)) {}
+  SqliteStore(SqliteOptions options, sqlite::DatabaseLock lock, std::unique_ptr<Connection> writer)
+      : options_(std::move(options)),
+        lock_(std::move(lock)),
+        writer_(std::move(writer)),
+        record_cache_(options_.record_cache_bytes) {}
 
   // Queues `fn(Connection&) -> Status` for the writer thread and blocks until
   // the batch carrying it has committed (or failed). With `audit`, the entry
@@ -857,6 +865,7 @@ class SqliteStore final : public Store {
   }
 
   const SqliteOptions options_;
+  sqlite::DatabaseLock lock_;           // held (options_.exclusive) until every connection closed
   std::unique_ptr<Connection> writer_;  // used only by writer_thread_ after Open
   std::thread writer_thread_;
 
@@ -877,6 +886,10 @@ class SqliteStore final : public Store {
 
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<Connection>> idle_readers_;
+
+  // Current record versions as read, sealed; changes mark it on the writer
+  // thread (record_cache.h).
+  RecordCache record_cache_;
 
   // Background WAL checkpoints (see CheckpointLoop).
   std::unique_ptr<Connection> checkpointer_;
@@ -906,6 +919,10 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptions& opti
   if (options.max_batch < 1) return InvalidArgumentError("max_batch must be at least 1");
   std::filesystem::path path(options.path);
   KURA_RETURN_IF_ERROR(sqlite::MakeDirectories(path.parent_path()));
+  sqlite::DatabaseLock lock;
+  if (options.exclusive) {
+    KURA_ASSIGN_OR_RETURN(lock, sqlite::DatabaseLock::Acquire(options.path));
+  }
   KURA_RETURN_IF_ERROR(sqlite::PrepareDatabaseFile(options.path));
 
   sqlite::ConnectionOptions wopts;
@@ -943,7 +960,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptions& opti
   sqlite::SqliteMigrationTarget target(*writer);
   KURA_RETURN_IF_ERROR(ApplyMigrations(target, ToUnixSeconds(Clock::Real().Now())).status());
 
-  std::unique_ptr<SqliteStore> store(new SqliteStore(options, std::move(writer)));
+  std::unique_ptr<SqliteStore> store(new SqliteStore(options, std::move(lock), std::move(writer)));
   // The writer thread starts below; until then the writer connection is ours.
   KURA_RETURN_IF_ERROR(store->LoadAuditHead(*store->writer_));
   // Open one reader now so a broken setup fails at open, not at first read.
@@ -1057,6 +1074,8 @@ void SqliteStore::WriterLoop() {
       }
     }
     RunBatch(batch);
+    // Committed or rolled back: the records it changed may be cached again.
+    record_cache_.EndChanges();
     // After Finish() the op's owner may return and destroy it: touch nothing after.
     for (WriteOp* op : batch) op->Finish();
     batch.clear();
@@ -1367,6 +1386,7 @@ Result<Page<TenantRow>> SqliteStore::ListTenants(const PageRequest& page) {
 
 Status SqliteStore::DeleteTenant(const std::string& id, const AuditLink* audit) {
   return Write(audit, [&](Connection& c) -> Status {
+    record_cache_.BeginChangeAll();
     {
       KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kTenantExists));
       st.Bind(1, id);
@@ -1528,6 +1548,7 @@ Status SqliteStore::UpdateRecord(const RecordWrite& w, std::int64_t expected_ver
     return InvalidArgumentError("the new version must be the expected version plus one");
   }
   return Write(audit, [&](Connection& c) -> Status {
+    record_cache_.BeginChange(w.tenant_id, w.collection, w.id);
     KURA_RETURN_IF_ERROR(CheckDataKeyVersion(c, w));
     {
       KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kCasRecord));
@@ -1578,6 +1599,7 @@ Status SqliteStore::UpdateRecord(const RecordWrite& w, std::int64_t expected_ver
 Status SqliteStore::DeleteRecord(const std::string& tenant_id, const std::string& collection, const std::string& id,
                                  const AuditLink* audit) {
   return Write(audit, [&](Connection& c) -> Status {
+    record_cache_.BeginChange(tenant_id, collection, id);
     for (const char* sql : {kDeleteIndex, kDeleteVersions, kDeleteRecord}) {
       KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(sql));
       st.Bind(1, tenant_id);
@@ -1593,6 +1615,12 @@ Status SqliteStore::DeleteRecord(const std::string& tenant_id, const std::string
 
 Result<RecordRow> SqliteStore::GetRecord(const std::string& tenant_id, const std::string& collection,
                                          const std::string& id, std::optional<std::int64_t> version) {
+  // A given version is read from the database: the cache holds current ones.
+  const bool current = !version.has_value();
+  if (current) {
+    if (auto cached = record_cache_.Find(tenant_id, collection, id)) return std::move(*cached);
+  }
+  const std::uint64_t ticket = record_cache_.Ticket();
   KURA_ASSIGN_OR_RETURN(Reader r, AcquireReader());
   KURA_ASSIGN_OR_RETURN(Statement st, (*r).Prepare(version.has_value() ? kGetRecordVersion : kGetCurrentRecord));
   st.Bind(1, tenant_id);
@@ -1611,6 +1639,7 @@ Result<RecordRow> SqliteStore::GetRecord(const std::string& tenant_id, const std
   out.ciphertext = st.ColumnBytes(3);
   out.updated_at = st.ColumnInt(4);
   out.key_version = st.ColumnInt(5);
+  if (current) record_cache_.Fill(out, ticket);
   return out;
 }
 
@@ -1722,6 +1751,7 @@ Result<std::int64_t> SqliteStore::RewriteRecordCiphertexts(const std::string& te
       // transaction: a batch costs one commit however many rows it carries.
       KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kRewriteCiphertext));
       for (const CiphertextRewrite& w : rewrites) {
+        record_cache_.BeginChange(tenant_id, w.key.collection, w.key.record_id);
         st.Bind(1, ByteView(w.ciphertext));
         st.Bind(2, to_version);
         st.Bind(3, tenant_id);
@@ -2538,6 +2568,7 @@ Result<std::vector<std::string>> SqliteStore::ListRecordsUpdatedBefore(const std
 Status SqliteStore::ExpireRecord(const std::string& tenant_id, const std::string& collection, const std::string& id,
                                  std::int64_t updated_before, const AuditLink* audit) {
   return Write(audit, [&](Connection& c) -> Status {
+    record_cache_.BeginChange(tenant_id, collection, id);
     {
       KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kDeleteRecordUpdatedBefore));
       st.Bind(1, tenant_id);
@@ -2577,6 +2608,14 @@ Result<GroupCommitStats> GroupCommitStatsForTest(Store& store) {
   auto* s = dynamic_cast<SqliteStore*>(&store);
   if (s == nullptr) return InvalidArgumentError("not an SQLite store");
   return s->Stats();
+}
+
+Result<RecordCacheStats> RecordCacheStatsForTest(Store& store) {
+  auto* s = dynamic_cast<SqliteStore*>(&store);
+  if (s == nullptr) return InvalidArgumentError("not an SQLite store");
+  auto st = s->CacheStats();
+  return RecordCacheStats{static_cast<std::int64_t>(st.hits), static_cast<std::int64_t>(st.misses),
+                          static_cast<std::int64_t>(st.entries)};
 }
 
 Status ExecOnWriterForTest(Store& store, const std::string& sql) {

@@ -25,6 +25,15 @@ struct GroupCommitStats {
 // InvalidArgument if `store` was not made by OpenSqliteStore.
 Result<GroupCommitStats> GroupCommitStatsForTest(Store& store);
 
+// Reads of the record cache (record_cache.h) since the store was opened, and
+// the rows it holds now.
+struct RecordCacheStats {
+  std::int64_t hits = 0;
+  std::int64_t misses = 0;
+  std::int64_t entries = 0;
+};
+Result<RecordCacheStats> RecordCacheStatsForTest(Store& store);
+
 // Runs one SQL statement without parameters on the writer connection, as a
 // write operation of its own (inside a batch transaction and savepoint), e.g.
 // `PRAGMA max_page_count = N` to make the next growth fail with SQLITE_FULL.

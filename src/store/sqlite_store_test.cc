@@ -614,5 +614,152 @@ TEST_F(SqliteStoreTest, StoresBytesVerbatimAndEmptySubjectAsNull) {
   EXPECT_EQ(QueryText("SELECT typeof(hmac) FROM record_index"), "blob");
 }
 
+// --- The record cache (record_cache.h) and the database lock
+
+TEST_F(SqliteStoreTest, RecordCacheServesRepeatedReadsAndFollowsEveryChange) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  MakeTenant(*store);
+  auto current = [&](const std::string& id) { return store->GetRecord("acme", "people", id, std::nullopt); };
+  auto hits = [&] { return RecordCacheStatsForTest(*store)->hits; };
+
+  ASSERT_TRUE(store->InsertRecord(Record("r1", 1, ToBytes("c1")), nullptr).ok());
+  ASSERT_EQ(current("r1")->ciphertext, ToBytes("c1"));  // read from the database, kept
+  const auto before = hits();
+  ASSERT_EQ(current("r1")->ciphertext, ToBytes("c1"));
+  EXPECT_EQ(hits(), before + 1) << "the second read is served from the cache";
+
+  // Update: the next read sees the new version, and then serves it cached.
+  ASSERT_TRUE(store->UpdateRecord(Record("r1", 2, ToBytes("c2")), 1, nullptr).ok());
+  auto r = current("r1");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->version, 2);
+  EXPECT_EQ(r->current_version, 2);
+  EXPECT_EQ(r->ciphertext, ToBytes("c2"));
+  EXPECT_EQ(current("r1")->ciphertext, ToBytes("c2"));
+  // A read of an older version by number is not the current one.
+  EXPECT_EQ(store->GetRecord("acme", "people", "r1", 1)->ciphertext, ToBytes("c1"));
+  EXPECT_EQ(current("r1")->version, 2);
+
+  // A conflicting update changes nothing, and the cached version stays right.
+  EXPECT_EQ(store->UpdateRecord(Record("r1", 2, ToBytes("stale")), 1, nullptr).code(), StatusCode::kAborted);
+  EXPECT_EQ(current("r1")->ciphertext, ToBytes("c2"));
+
+  // Delete, then a new record under the same id.
+  ASSERT_TRUE(store->DeleteRecord("acme", "people", "r1", nullptr).ok());
+  EXPECT_EQ(current("r1").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(current("r1").status().code(), StatusCode::kNotFound) << "a missing record is never cached";
+  ASSERT_TRUE(store->InsertRecord(Record("r1", 1, ToBytes("again")), nullptr).ok());
+  EXPECT_EQ(current("r1")->ciphertext, ToBytes("again"));
+
+  // Retention.
+  ASSERT_TRUE(store->InsertRecord(Record("r2", 1, ToBytes("old")), nullptr).ok());
+  ASSERT_EQ(current("r2")->ciphertext, ToBytes("old"));
+  ASSERT_TRUE(store->ExpireRecord("acme", "people", "r2", 200, nullptr).ok());
+  EXPECT_EQ(current("r2").status().code(), StatusCode::kNotFound);
+
+  // Re-encryption under a new data key version.
+  ASSERT_EQ(current("r1")->key_version, 2);
+  ASSERT_TRUE(store->SetTenantDataKeyVersion("acme", 3, nullptr).ok());
+  KeyRotationRow rotation;
+  rotation.tenant_id = "acme";
+  rotation.to_version = 3;
+  rotation.total = 1;
+  ASSERT_TRUE(store->PutKeyRotation(rotation, nullptr).ok());
+  RecordVersionKey key{"people", "r1", 1};
+  auto rewritten = store->RewriteRecordCiphertexts("acme", 3, {CiphertextRewrite{key, 2, ToBytes("resealed")}}, key);
+  ASSERT_TRUE(rewritten.ok()) << rewritten.status().ToString();
+  ASSERT_EQ(*rewritten, 1);
+  r = current("r1");
+  EXPECT_EQ(r->ciphertext, ToBytes("resealed"));
+  EXPECT_EQ(r->key_version, 3);
+
+  // Any statement the writer runs for a test may change any record.
+  ASSERT_TRUE(ExecOnWriterForTest(*store, "UPDATE record_versions SET ciphertext = x'0102'").ok());
+  EXPECT_EQ(current("r1")->ciphertext, (Bytes{1, 2}));
+
+  // The tenant goes with every record.
+  ASSERT_TRUE(store->DeleteTenant("acme", nullptr).ok());
+  EXPECT_EQ(current("r1").status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(SqliteStoreTest, RecordCacheOffReadsTheDatabaseEveryTime) {
+  SqliteOptions options;
+  options.path = path_;
+  options.record_cache_bytes = 0;
+  auto store = OpenSqliteStore(options);
+  ASSERT_TRUE(store.ok());
+  MakeTenant(**store);
+  ASSERT_TRUE((*store)->InsertRecord(Record("r1", 1, ToBytes("c1")), nullptr).ok());
+  for (int i = 0; i < 3; ++i) EXPECT_EQ((*store)->GetRecord("acme", "people", "r1", std::nullopt)->version, 1);
+  auto stats = RecordCacheStatsForTest(**store);
+  EXPECT_EQ(stats->hits, 0);
+  EXPECT_EQ(stats->entries, 0);
+}
+
+TEST_F(SqliteStoreTest, RecordCacheNeverServesAVersionOlderThanAnAcknowledgedUpdate) {
+  // Readers race a writer that updates one record over and over. Whatever a
+  // reader gets must be at least the last version whose update returned
+  // before the read began, and its ciphertext must be that version's.
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  MakeTenant(*store);
+  ASSERT_TRUE(store->InsertRecord(Record("r1", 1, ToBytes("v1")), nullptr).ok());
+  constexpr int kVersions = 150;
+  std::atomic<std::int64_t> acknowledged{1};
+  std::atomic<bool> done{false};
+  std::atomic<int> reads{0};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&] {
+      while (!done.load()) {
+        const std::int64_t floor = acknowledged.load();
+        auto r = store->GetRecord("acme", "people", "r1", std::nullopt);
+        if (!r.ok() || r->version < floor || r->ciphertext != ToBytes("v" + std::to_string(r->version))) {
+          failures.fetch_add(1);
+        }
+        reads.fetch_add(1);
+      }
+    });
+  }
+  for (std::int64_t v = 2; v <= kVersions; ++v) {
+    RecordWrite w = Record("r1", v, ToBytes("v" + std::to_string(v)));
+    ASSERT_TRUE(store->UpdateRecord(w, v - 1, nullptr).ok());
+    acknowledged.store(v);
+  }
+  done.store(true);
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(failures.load(), 0) << "of " << reads.load() << " reads";
+  EXPECT_GT(reads.load(), kVersions);
+  EXPECT_EQ(store->GetRecord("acme", "people", "r1", std::nullopt)->version, kVersions);
+  EXPECT_GT(RecordCacheStatsForTest(*store)->hits, 0) << "the race must have involved the cache";
+}
+
+TEST_F(SqliteStoreTest, ExclusiveOpenRefusesASecondWriterUntilTheFirstCloses) {
+  SqliteOptions options;
+  options.path = path_;
+  options.exclusive = true;
+  auto first = OpenSqliteStore(options);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(Mode(path_ + ".lock"), 0600u);
+
+  auto second = OpenSqliteStore(options);
+  ASSERT_EQ(second.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(second.status().message().find("in use by another kura process"), std::string::npos)
+      << second.status().message();
+  EXPECT_NE(second.status().message().find(path_ + ".lock"), std::string::npos) << second.status().message();
+
+  // A reader (kura audit verify) does not take the lock and opens beside it.
+  SqliteOptions reader;
+  reader.path = path_;
+  auto beside = OpenSqliteStore(reader);
+  EXPECT_TRUE(beside.ok()) << beside.status().ToString();
+
+  first->reset();
+  auto third = OpenSqliteStore(options);
+  EXPECT_TRUE(third.ok()) << third.status().ToString();
+}
+
 }  // namespace
 }  // namespace kura::store

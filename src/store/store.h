@@ -19,6 +19,7 @@
 #define KURA_STORE_STORE_H_
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -606,6 +607,13 @@ struct SqliteOptions {
   std::string path;           // database file; created with its directory (0700)
   bool durable = true;        // synchronous=FULL; false only for unit tests
   int max_batch = 256;        // most writes one group commit may carry
+  // Memory for the current versions of recently read records, kept sealed
+  // (record_cache.h); 0 turns the cache off.
+  std::size_t record_cache_bytes = std::size_t{64} << 20;
+  // Hold `<path>.lock` (flock, exclusive) while open, so no second process
+  // writes the database beside this one: a server or an offline tool that
+  // changes data sets it; a reader such as `kura audit verify` does not.
+  bool exclusive = false;
 };
 
 // Opens (creating and migrating as needed) an SQLite store in WAL mode.
