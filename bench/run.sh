@@ -16,6 +16,11 @@
 #   nginx static  GET of the 300-byte file           (bench/wrk/static.lua)
 #   kura GET      GET of one 300-byte record          (bench/wrk/get.lua)
 #   kura create   POST of a 300-byte record, durable  (bench/wrk/create.lua)
+# plus, in every round, the GET and create of the audited build started with
+# its record cache off ([storage] record_cache_mib = 0): get.lua reads one
+# record over and over, which the cache serves after the first read; this
+# shows what a read the cache misses costs, on a database grown by the same
+# creates (BENCH_UNCACHED=0 skips it);
 # and, once after the rounds, on the audited build:
 #   kura GET      the same GET with a tenant user's session token instead of
 #                 the API key                         (bench/wrk/get.lua)
@@ -28,7 +33,8 @@
 #
 # Environment: BENCH_THREADS (2), BENCH_CONNECTIONS (64), BENCH_DURATION (15s),
 # BENCH_WARMUP (3s before every run; 0 to skip), BENCH_ROUNDS (3),
-# BENCH_SKIP_BUILD=1 (use the existing build),
+# BENCH_SKIP_BUILD=1 (use the existing build), BENCH_UNCACHED (1; 0 skips the GET
+# with the record cache off),
 # KURA_BINARY (default build/release/bin/kura), KURA_UNAUDITED_BINARY (default
 # build/bench-unaudited/bin/kura; BENCH_UNAUDITED=0 skips it), BENCH_KEEP=1
 # (keep the work dir), BENCH_LOGIN_CONNECTIONS (4: sign-ins queue for one
@@ -46,6 +52,7 @@ warmup=${BENCH_WARMUP:-3s}
 rounds=${BENCH_ROUNDS:-3}
 
 unaudited=${BENCH_UNAUDITED:-1}
+uncached=${BENCH_UNCACHED:-1}
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
   scripts/install-deps >&2
   cmake --preset release >&2
@@ -119,6 +126,13 @@ if [ "$unaudited" = 1 ]; then
   setup_tenant
   keep_server unaudited
   servers+=(unaudited)
+fi
+if [ "$uncached" = 1 ]; then
+  printf '[storage]\nrecord_cache_mib = 0\n' >"$work/uncached.toml"
+  start_kura uncached "$kura" -- --config "$work/uncached.toml"
+  setup_tenant
+  keep_server uncached
+  servers+=(uncached)
 fi
 if [ -n "$kura_baseline" ]; then
   start_kura baseline "$kura_baseline"
@@ -246,6 +260,8 @@ labels = {"static": "nginx static 300 B JSON",
           "audited-create": "kura create record (durable, audited)",
           "unaudited-get": "kura GET record (audit compiled out)",
           "unaudited-create": "kura create record (durable, audit compiled out)",
+          "uncached-get": "kura GET record, record cache off (audited)",
+          "uncached-create": "kura create record, record cache off (durable, audited)",
           "baseline-get": "kura GET record, baseline binary (audited)"}
 targets = ["static"] + [f"{s}-get" for s in servers] + [f"{s}-create" for s in servers if s != "baseline"]
 runs = {t: [parse(f"{t}-{r}") for r in range(1, rounds + 1)] for t in targets}
@@ -279,6 +295,9 @@ print()
 if "unaudited" in servers:
     print(f"Audited vs unaudited (per round, median): GET {ratio('audited-get', 'unaudited-get'):.0f} %, "
           f"create {ratio('audited-create', 'unaudited-create'):.0f} %")
+if "uncached" in servers:
+    print(f"Audited GET with the record cache vs without (per round, median): "
+          f"{ratio('audited-get', 'uncached-get'):.0f} %")
 if baseline:
     print(f"API-key GET vs the baseline binary ({baseline}) (per round, median): "
           f"{ratio('audited-get', 'baseline-get'):.0f} %")

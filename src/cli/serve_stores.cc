@@ -87,6 +87,9 @@ Result<std::unique_ptr<store::Store>> OpenStore(const Config& config, const Serv
   if (!store.ok()) {
     return Status(store.status().code(), "cannot open the database " + plan.db_path + ": " + store.status().message());
   }
+  log::Info("storage: SQLite " + plan.db_path + ", record cache " +
+            (config.storage.record_cache_mib == 0 ? std::string("off")
+                                                  : std::to_string(config.storage.record_cache_mib) + " MiB"));
   return store;
 }
 
