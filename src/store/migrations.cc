@@ -297,7 +297,64 @@ SELECT seq, at_ms, tenant_id, principal, action, resource, outcome, entry, hash 
     R"sql(CREATE INDEX audit_log_by_principal ON audit_log (principal, seq))sql",
 };
 
-constexpr std::array<Migration, 8> kMigrations = {
+// Migration 9 (SQLite only): the record tables keyed by their primary keys
+// alone (WITHOUT ROWID). Each was a rowid table plus a separate index on its
+// primary key, so a new record was inserted into six b-trees for three rows
+// (seven with the index by record); now into three (four). The same columns,
+// rows, foreign keys and the one secondary index. The new tables are built
+// beside the old ones, children pointing at the new parent; the old ones are
+// dropped children first (nothing cascades), and the renames carry the
+// children's foreign keys along to the new name. PostgreSQL stores tables in
+// heaps with separate indexes either way; it records the version and runs
+// nothing.
+constexpr std::array<std::string_view, 13> kRecordTablesWithoutRowid = {
+    R"sql(CREATE TABLE records_by_key (
+  tenant_id {text} NOT NULL,
+  collection {text} NOT NULL,
+  id {text} NOT NULL,
+  current_version BIGINT NOT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  subject_hmac {bytes},
+  PRIMARY KEY (tenant_id, collection, id),
+  FOREIGN KEY (tenant_id, collection) REFERENCES collections (tenant_id, name) ON DELETE CASCADE
+) {without_rowid})sql",
+    R"sql(INSERT INTO records_by_key (tenant_id, collection, id, current_version, created_at, updated_at, subject_hmac)
+SELECT tenant_id, collection, id, current_version, created_at, updated_at, subject_hmac FROM records)sql",
+    R"sql(CREATE TABLE record_versions_by_key (
+  tenant_id {text} NOT NULL,
+  collection {text} NOT NULL,
+  record_id {text} NOT NULL,
+  version BIGINT NOT NULL,
+  ciphertext {bytes} NOT NULL,
+  created_at BIGINT NOT NULL,
+  key_version BIGINT NOT NULL DEFAULT 1,
+  PRIMARY KEY (tenant_id, collection, record_id, version),
+  FOREIGN KEY (tenant_id, collection, record_id) REFERENCES records_by_key (tenant_id, collection, id) ON DELETE CASCADE
+) {without_rowid})sql",
+    R"sql(INSERT INTO record_versions_by_key (tenant_id, collection, record_id, version, ciphertext, created_at, key_version)
+SELECT tenant_id, collection, record_id, version, ciphertext, created_at, key_version FROM record_versions)sql",
+    R"sql(CREATE TABLE record_index_by_key (
+  tenant_id {text} NOT NULL,
+  collection {text} NOT NULL,
+  field {text} NOT NULL,
+  hmac {bytes} NOT NULL,
+  record_id {text} NOT NULL,
+  PRIMARY KEY (tenant_id, collection, field, hmac, record_id),
+  FOREIGN KEY (tenant_id, collection, record_id) REFERENCES records_by_key (tenant_id, collection, id) ON DELETE CASCADE
+) {without_rowid})sql",
+    R"sql(INSERT INTO record_index_by_key (tenant_id, collection, field, hmac, record_id)
+SELECT tenant_id, collection, field, hmac, record_id FROM record_index)sql",
+    R"sql(DROP TABLE record_index)sql",
+    R"sql(DROP TABLE record_versions)sql",
+    R"sql(DROP TABLE records)sql",
+    R"sql(ALTER TABLE records_by_key RENAME TO records)sql",
+    R"sql(ALTER TABLE record_versions_by_key RENAME TO record_versions)sql",
+    R"sql(ALTER TABLE record_index_by_key RENAME TO record_index)sql",
+    R"sql(CREATE INDEX record_index_by_record ON record_index (tenant_id, collection, record_id))sql",
+};
+
+constexpr std::array<Migration, 9> kMigrations = {
     Migration{1, "initial", kInitial},
     Migration{2, "audit_log", kAuditLog},
     Migration{3, "leases", kLeases},
@@ -306,8 +363,8 @@ constexpr std::array<Migration, 8> kMigrations = {
     Migration{6, "key_rotation", kKeyRotation},
     Migration{7, "key_store_split", kKeyStoreSplit},
     Migration{8, "audit_log_rowid", kAuditLogRowid, Dialect::kSqlite},
+    Migration{9, "record_tables_without_rowid", kRecordTablesWithoutRowid, Dialect::kSqlite},
 };
-
 
 }  // namespace
 
@@ -321,6 +378,7 @@ std::string RenderSql(std::string_view sql, Dialect dialect) {
   static constexpr std::string_view kText = "{text}";
   static constexpr std::string_view kSerialPk = "{serial_pk}";
   static constexpr std::string_view kSeqPk = "{seq_pk}";
+  static constexpr std::string_view kWithoutRowid = "{without_rowid}";
   const bool sqlite = dialect == Dialect::kSqlite;
   std::string_view bytes_type = sqlite ? "BLOB" : "BYTEA";
   // SQLite compares TEXT bytewise (BINARY). PostgreSQL compares by the
@@ -341,6 +399,9 @@ std::string RenderSql(std::string_view sql, Dialect dialect) {
   // A key kura assigns in increasing order. SQLite: the rowid itself, so
   // the table is its own index; PostgreSQL: an ordinary primary key.
   std::string_view seq_pk = sqlite ? "INTEGER PRIMARY KEY" : "BIGINT PRIMARY KEY";
+  // A table stored as one b-tree on its primary key (after the closing
+  // parenthesis). SQLite: WITHOUT ROWID; PostgreSQL has no such choice.
+  std::string_view without_rowid = sqlite ? "WITHOUT ROWID" : "";
   std::string out;
   out.reserve(sql.size());
   for (std::size_t i = 0; i < sql.size();) {
@@ -356,6 +417,9 @@ std::string RenderSql(std::string_view sql, Dialect dialect) {
     } else if (sql.compare(i, kSeqPk.size(), kSeqPk) == 0) {
       out += seq_pk;
       i += kSeqPk.size();
+    } else if (sql.compare(i, kWithoutRowid.size(), kWithoutRowid) == 0) {
+      out += without_rowid;
+      i += kWithoutRowid.size();
     } else {
       out += sql[i++];
     }

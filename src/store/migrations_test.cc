@@ -38,6 +38,13 @@ TEST(RenderSqlTest, MapsSequenceKeyPerDialect) {
             "CREATE TABLE t (seq BIGINT PRIMARY KEY, v BYTEA)");
 }
 
+TEST(RenderSqlTest, MapsWithoutRowidPerDialect) {
+  EXPECT_EQ(RenderSql("CREATE TABLE t (a {text}, PRIMARY KEY (a)) {without_rowid}", Dialect::kSqlite),
+            "CREATE TABLE t (a TEXT, PRIMARY KEY (a)) WITHOUT ROWID");
+  EXPECT_EQ(RenderSql("CREATE TABLE t (a {text}, PRIMARY KEY (a)) {without_rowid}", Dialect::kPostgres),
+            "CREATE TABLE t (a TEXT COLLATE \"C\", PRIMARY KEY (a)) ");
+}
+
 TEST(MigrationListTest, VersionsAreContiguousAndPortable) {
   auto all = AllMigrations();
   ASSERT_FALSE(all.empty());
@@ -185,6 +192,79 @@ TEST_F(MigrationRunnerTest, AuditLogRowidMigrationKeepsEveryEntry) {
                            "duplicate")
                    .ok());
   EXPECT_EQ(Int("SELECT COUNT(*) FROM audit_log WHERE tenant_id = 't1' AND seq > 990"), 3);
+}
+
+// Migration 9 on a database written by a binary that knew only 1–8: the
+// record tables keep every row and their foreign keys, now each one b-tree.
+TEST_F(MigrationRunnerTest, RecordTablesWithoutRowidMigrationKeepsEveryRowAndForeignKey) {
+  sqlite::SqliteMigrationTarget target(*conn_);
+  auto all = AllMigrations();
+  ASSERT_GE(all.size(), 9u);
+  ASSERT_EQ(all[8].name, "record_tables_without_rowid");
+  ASSERT_TRUE(ApplyMigrations(target, 1, all.first(8)).ok());
+  for (const char* sql : {
+           "INSERT INTO tenants (id, name, region, created_at, data_key_version) VALUES ('t1', 'T1', 'jp', 1, 1), "
+           "('t2', 'T2', 'jp', 1, 1)",
+           "INSERT INTO collections (tenant_id, name, schema_json, created_at, updated_at) VALUES "
+           "('t1', 'c', '{}', 1, 1), ('t2', 'c', '{}', 1, 1)",
+           "WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < 299) "
+           "INSERT INTO records (tenant_id, collection, id, current_version, created_at, updated_at, subject_hmac) "
+           "SELECT 't' || (1 + i % 2), 'c', printf('r%04d', i), 2, i, i + 1, CASE WHEN i % 3 = 0 THEN NULL "
+           "ELSE randomblob(32) END FROM s",
+           "INSERT INTO record_versions (tenant_id, collection, record_id, version, ciphertext, created_at, "
+           "key_version) SELECT tenant_id, collection, id, v.n, randomblob(300), created_at + v.n, v.n "
+           "FROM records, (SELECT 1 AS n UNION ALL SELECT 2) v",
+           "INSERT INTO record_index (tenant_id, collection, field, hmac, record_id) "
+           "SELECT tenant_id, collection, 'email', randomblob(32), id FROM records",
+       }) {
+    ASSERT_TRUE(conn_->Exec(sql, "fill").ok()) << sql;
+  }
+  const std::string records_sum =
+      "SELECT SUM(current_version * 7 + created_at * 3 + updated_at + COALESCE(length(subject_hmac), 5) + "
+      "unicode(substr(id, 5)) + length(tenant_id)) FROM records";
+  const std::string versions_sum =
+      "SELECT SUM(version * 11 + created_at + key_version * 13 + unicode(ciphertext) + length(ciphertext)) "
+      "FROM record_versions";
+  const std::string index_sum = "SELECT SUM(unicode(hmac) + unicode(substr(record_id, 5))) FROM record_index";
+  const std::int64_t records_before = Int(records_sum);
+  const std::int64_t versions_before = Int(versions_sum);
+  const std::int64_t index_before = Int(index_sum);
+
+  auto v = ApplyMigrations(target, 2, all);
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(*v, LatestSchemaVersion());
+  EXPECT_EQ(Int("SELECT COUNT(*) FROM records"), 300);
+  EXPECT_EQ(Int("SELECT COUNT(*) FROM record_versions"), 600);
+  EXPECT_EQ(Int("SELECT COUNT(*) FROM record_index"), 300);
+  EXPECT_EQ(Int(records_sum), records_before);
+  EXPECT_EQ(Int(versions_sum), versions_before);
+  EXPECT_EQ(Int(index_sum), index_before);
+  EXPECT_EQ(Int("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('records', "
+                "'record_versions', 'record_index') AND sql LIKE '%WITHOUT ROWID'"),
+            3);
+  EXPECT_EQ(Int("SELECT COUNT(*) FROM sqlite_master WHERE name LIKE '%_by_key'"), 0);
+  EXPECT_EQ(Int("SELECT COUNT(*) FROM sqlite_master WHERE name = 'record_index_by_record'"), 1);
+  EXPECT_EQ(Int("SELECT COUNT(*) FROM pragma_foreign_key_list('record_versions') WHERE \"table\" = 'records'"), 3);
+  EXPECT_EQ(Int("SELECT COUNT(*) FROM pragma_foreign_key_list('record_index') WHERE \"table\" = 'records'"), 3);
+  EXPECT_EQ(Int("SELECT COUNT(*) FROM pragma_foreign_key_check"), 0);
+  // Still one row per key, and no child without its record.
+  EXPECT_FALSE(conn_
+                   ->Exec("INSERT INTO records (tenant_id, collection, id, current_version, created_at, "
+                          "updated_at) VALUES ('t1', 'c', 'r0000', 1, 0, 0)",
+                          "duplicate")
+                   .ok());
+  EXPECT_FALSE(conn_
+                   ->Exec("INSERT INTO record_versions (tenant_id, collection, record_id, version, ciphertext, "
+                          "created_at) VALUES ('t1', 'c', 'missing', 1, x'00', 0)",
+                          "orphan")
+                   .ok());
+  // Deleting a collection still takes its records, their versions and index
+  // entries with it, and nothing of the other tenant's.
+  ASSERT_TRUE(conn_->Exec("DELETE FROM collections WHERE tenant_id = 't1'", "delete collection").ok());
+  EXPECT_EQ(Int("SELECT COUNT(*) FROM records"), 150);
+  EXPECT_EQ(Int("SELECT COUNT(*) FROM record_versions"), 300);
+  EXPECT_EQ(Int("SELECT COUNT(*) FROM record_index"), 150);
+  EXPECT_EQ(Int("SELECT COUNT(*) FROM record_versions WHERE tenant_id = 't1'"), 0);
 }
 
 TEST(SqliteErrorTest, MapsResultCodes) {
