@@ -252,20 +252,14 @@ bool Connection::ProbeIdle() {
   pollfd p{PQsocket(conn_), POLLIN, 0};
   int n = ::poll(&p, 1, 0);
   if (n == 0) return true;  // nothing pending: the usual case
-  // An idle session receives nothing but a termination notice (or EOF).
-  // Reading it makes libpq notice the closed connection.
-  if (PQconsumeInput(conn_) == 0 || PQstatus(conn_) != CONNECTION_OK) {
-    broken_ = true;
-    return false;
-  }
-  // Asynchronous notices (e.g. a parameter status) are harmless; drain any
-  // stray result so the next command starts clean.
-  while (!PQisBusy(conn_)) {
-    PGresult* r = PQgetResult(conn_);
-    if (r == nullptr) break;
-    PQclear(r);
-  }
-  return PQstatus(conn_) == CONNECTION_OK;
+  // An idle session receives nothing unasked but a termination notice (or
+  // EOF), which libpq may not yet report as a closed connection after
+  // reading it; kura sends no LISTEN and no SET between its commands. So
+  // anything pending means the session is ending: drop it rather than send
+  // a command that may be half carried out when the socket closes.
+  PQconsumeInput(conn_);
+  broken_ = true;
+  return false;
 }
 
 // libpq prints notices to stderr by default; route warnings to our log (by

@@ -381,6 +381,15 @@ constexpr char kUpdateNotification[] =
 // links to the committed entry before it. The lock is held to COMMIT.
 constexpr char kLockAuditHead[] = "SELECT next_seq, last_hash FROM audit_head WHERE id = 1 FOR UPDATE";
 constexpr char kUpdateAuditHead[] = "UPDATE audit_head SET next_seq = $1, last_hash = $2 WHERE id = 1";
+// Locks the head like kLockAuditHead, and fails (division by zero, SQLSTATE
+// 22012) unless it is still ($1, $2): the head this node moved it to last.
+// A missing head row fails too. Lets a batch of entries linked after that
+// head go in the same pipeline as the lock and the COMMIT.
+constexpr char kLockAuditHeadIfUnmoved[] =
+    "WITH h AS (SELECT next_seq, last_hash FROM audit_head WHERE id = 1 FOR UPDATE) "
+    "SELECT 1 / COALESCE((SELECT CASE WHEN next_seq = $1 AND last_hash IS NOT DISTINCT FROM $2 THEN 1 ELSE 0 END "
+    "FROM h), 0)";
+constexpr char kDivisionByZero[] = "22012";
 constexpr char kAuditSize[] = "SELECT next_seq FROM audit_head WHERE id = 1";
 constexpr char kReadAudit[] =
     "SELECT seq, at_ms, tenant_id, principal, action, resource, outcome, entry, hash FROM audit_log "
@@ -533,16 +542,24 @@ Result<AuditHead> ReadAuditHead(const Rows& head) {
   return h;
 }
 
-// Appends `links` in order after `head` (locked by the caller's transaction
-// on `c`): links each entry to the previous one, inserts them and moves the
-// head, all in one pipeline. `own[i]` (if given) receives Internal for a
-// malformed entry, which is skipped; with `own` null a malformed entry fails
-// the whole call.
-Status AppendAfterHead(Connection& c, AuditHead head, const std::vector<const AuditLink*>& links,
-                       std::vector<Status>* own) {
+// What appending `links` after a head takes: the linked rows and the
+// statements that insert them and move the head. `steps` point into
+// `params`, which point into `rows`; none of them changes once planned.
+struct AuditAppendPlan {
+  std::vector<AuditRow> rows;
+  std::vector<Params> params;
+  AuditHead after;  // the head once the rows are in
+};
+
+// Links each entry of `links` to the previous one, starting after `head`,
+// and adds the statements to `steps`. `own[i]` (if given) receives Internal
+// for a malformed entry, which is skipped; with `own` null a malformed entry
+// fails the whole call.
+Status PlanAuditAppend(AuditHead head, const std::vector<const AuditLink*>& links, std::vector<Status>* own,
+                       AuditAppendPlan& plan, std::vector<pg::Step>& steps) {
   std::int64_t seq = head.next_seq;
   Bytes prev = std::move(head.last_hash);
-  std::vector<AuditRow> rows;
+  std::vector<AuditRow>& rows = plan.rows;
   rows.reserve(links.size());
   for (std::size_t i = 0; i < links.size(); ++i) {
     AuditRow row = links[i]->Link(seq, prev);
@@ -556,16 +573,14 @@ Status AppendAfterHead(Connection& c, AuditHead head, const std::vector<const Au
     ++seq;
     rows.push_back(std::move(row));
   }
+  plan.after = AuditHead{seq, prev};
   if (rows.empty()) return Status::Ok();
-  // Params point into `rows`, which no longer changes; the steps point into
-  // `params`, sized before the first is taken.
-  std::vector<Params> params;
-  params.reserve(rows.size() + 1);
-  std::vector<pg::Step> steps;
+  // Sized before the first is taken: the steps point into them.
+  plan.params.reserve(rows.size() + 1);
   for (std::size_t at = 0; at < rows.size();) {
     const std::size_t left = rows.size() - at;
     const int n = AuditRowsPerStatement(left);
-    Params& p = params.emplace_back();
+    Params& p = plan.params.emplace_back();
     for (int k = 0; k < n; ++k) {
       const AuditRow& r = rows[at + static_cast<std::size_t>(k)];
       p.Add(r.seq).Add(r.at_ms).Add(std::string_view(r.tenant_id)).Add(std::string_view(r.principal));
@@ -575,18 +590,32 @@ Status AppendAfterHead(Connection& c, AuditHead head, const std::vector<const Au
     steps.push_back({InsertAuditSql(n), &p, "audit entry"});
     at += static_cast<std::size_t>(n);
   }
-  Params& head_params = params.emplace_back();
+  Params& head_params = plan.params.emplace_back();
   head_params.Add(seq).Add(ByteView(rows.back().hash));
   steps.push_back({kUpdateAuditHead, &head_params, "audit head"});
-  return c.Pipeline(steps).status();
+  return Status::Ok();
+}
+
+// Appends `links` in order after `head` (locked by the caller's transaction
+// on `c`) in one pipeline (PlanAuditAppend). `after` (if given) receives the
+// head once they are in.
+Status AppendAfterHead(Connection& c, AuditHead head, const std::vector<const AuditLink*>& links,
+                       std::vector<Status>* own, AuditHead* after = nullptr) {
+  AuditAppendPlan plan;
+  std::vector<pg::Step> steps;
+  KURA_RETURN_IF_ERROR(PlanAuditAppend(std::move(head), links, own, plan, steps));
+  if (!steps.empty()) KURA_RETURN_IF_ERROR(c.Pipeline(steps).status());
+  if (after != nullptr) *after = std::move(plan.after);
+  return Status::Ok();
 }
 
 // Locks the head inside the caller's transaction on `c`, then
 // AppendAfterHead.
-Status AppendLocked(Connection& c, const std::vector<const AuditLink*>& links, std::vector<Status>* own) {
+Status AppendLocked(Connection& c, const std::vector<const AuditLink*>& links, std::vector<Status>* own,
+                    AuditHead* after = nullptr) {
   KURA_ASSIGN_OR_RETURN(Rows locked, c.Exec(kLockAuditHead, Params(), "audit head"));
   KURA_ASSIGN_OR_RETURN(AuditHead head, ReadAuditHead(locked));
-  return AppendAfterHead(c, std::move(head), links, own);
+  return AppendAfterHead(c, std::move(head), links, own, after);
 }
 
 // A write whose statements do not depend on each other's results: the
@@ -1042,6 +1071,15 @@ class PostgresStore final : public Store {
   // One attempt: on kFailed, `failure` is why and `failure_sqlstate` the
   // SQLSTATE behind it ("" if none).
   BatchTry TryAppendBatch(Connection& c, std::vector<PendingOp*>& live, Status& failure, std::string& failure_sqlstate);
+  // A batch of audit entries alone, linked after the head this node's last
+  // append left (own_head_), in one round trip: BEGIN, the head's lock with
+  // a check that it has not moved, the entries, the head and COMMIT. nullopt
+  // when the head had moved (another node appended): nothing was written,
+  // and the batch goes the usual way.
+  std::optional<BatchTry> TryAppendAfterOwnHead(Connection& c, std::vector<PendingOp*>& live, Status& failure,
+                                                std::string& failure_sqlstate);
+  // Notes the head after a commit of this node's entries (or forgets it).
+  void NoteOwnHead(std::optional<AuditHead> head);
 
   const PostgresOptions options_;
   const pg::ConnectOptions connect_;
@@ -1057,6 +1095,14 @@ class PostgresStore final : public Store {
   std::atomic<std::int64_t> audit_commits_{0};
   std::atomic<std::int64_t> read_statements_{0};
   std::atomic<std::int64_t> audit_appends_{0};
+  // Appender thread only. The chain's head as this node's last committed
+  // append left it; unset when not known. After the head was found moved,
+  // the next own_head_skips_ batches go the usual way (own_head_backoff_
+  // doubles with each miss in a row, up to 64), so nodes appending in turn
+  // do not each pay a refused round trip per batch.
+  std::optional<AuditHead> own_head_;
+  int own_head_skips_ = 0;
+  int own_head_backoff_ = 0;
 
   std::mutex read_mu_;
   std::deque<PendingRead*> read_queue_;
@@ -2529,6 +2575,15 @@ PostgresStore::BatchTry PostgresStore::TryAppendBatch(Connection& c, std::vector
     return BatchTry::kFailed;
   };
   for (PendingOp* op : live) op->result = Status::Ok();
+  const bool entries_only =
+      std::all_of(live.begin(), live.end(), [](const PendingOp* op) { return op->run == nullptr; });
+  if (entries_only && own_head_.has_value()) {
+    if (own_head_skips_ > 0) {
+      --own_head_skips_;
+    } else if (auto done = TryAppendAfterOwnHead(c, live, failure, failure_sqlstate); done.has_value()) {
+      return *done;
+    }
+  }
   Status s;
   // Set when the pipelined run locked the head.
   std::optional<AuditHead> head;
@@ -2619,12 +2674,16 @@ PostgresStore::BatchTry PostgresStore::TryAppendBatch(Connection& c, std::vector
     }
   }
   std::vector<Status> own(links.size());
+  std::optional<AuditHead> after;
   if (head.has_value()) {
-    s = AppendAfterHead(c, std::move(*head), links, &own);
+    s = AppendAfterHead(c, std::move(*head), links, &own, &after.emplace());
   } else if (!links.empty()) {
-    s = AppendLocked(c, links, &own);
+    s = AppendLocked(c, links, &own, &after.emplace());
   }
-  if (!s.ok()) return fail(std::move(s));
+  if (!s.ok()) {
+    NoteOwnHead(std::nullopt);
+    return fail(std::move(s));
+  }
   std::int64_t appended = 0;
   std::vector<PendingOp*> dropped;
   for (std::size_t i = 0; i < appending.size(); ++i) {
@@ -2640,11 +2699,15 @@ PostgresStore::BatchTry PostgresStore::TryAppendBatch(Connection& c, std::vector
     if (appending[i]->run != nullptr) dropped.push_back(appending[i]);
   }
   if (!dropped.empty()) {
+    NoteOwnHead(std::nullopt);
     c.ExecSimple("ROLLBACK", "rollback").IgnoreError();
     std::erase_if(live, [&](PendingOp* op) { return std::find(dropped.begin(), dropped.end(), op) != dropped.end(); });
     return BatchTry::kRerun;
   }
   s = c.ExecSimple("COMMIT", "commit");
+  // A head not moved by this batch (no entry) is not known either: it was
+  // not locked when nothing was appended.
+  NoteOwnHead(s.ok() && !appending.empty() ? std::move(after) : std::nullopt);
   if (!s.ok() && !c.broken()) return fail(std::move(s));
   const bool unknown = !s.ok();
   const bool unreplicated = s.ok() && c.SyncReplicationCancelled();
@@ -2660,6 +2723,64 @@ PostgresStore::BatchTry PostgresStore::TryAppendBatch(Connection& c, std::vector
     audit_commits_.fetch_add(1, std::memory_order_relaxed);
     audit_appends_.fetch_add(appended, std::memory_order_relaxed);
   }
+  return BatchTry::kFinished;
+}
+
+void PostgresStore::NoteOwnHead(std::optional<AuditHead> head) { own_head_ = std::move(head); }
+
+std::optional<PostgresStore::BatchTry> PostgresStore::TryAppendAfterOwnHead(Connection& c,
+                                                                            std::vector<PendingOp*>& live,
+                                                                            Status& failure,
+                                                                            std::string& failure_sqlstate) {
+  std::vector<const AuditLink*> links;
+  links.reserve(live.size());
+  for (const PendingOp* op : live) links.push_back(op->link);
+  std::vector<Status> own(links.size());
+  std::vector<pg::Step> steps;
+  steps.push_back({"BEGIN", nullptr, "begin transaction"});
+  Params expected;
+  expected.Add(own_head_->next_seq).AddOrNull(ByteView(own_head_->last_hash));
+  steps.push_back({kLockAuditHeadIfUnmoved, &expected, "audit head"});
+  AuditAppendPlan plan;
+  // With `own` given, a malformed entry is skipped, never the whole call.
+  PlanAuditAppend(*own_head_, links, &own, plan, steps).IgnoreError();
+  steps.push_back({"COMMIT", nullptr, "commit"});
+  std::size_t failed_step = 0;
+  auto results = c.Pipeline(steps, &failed_step);
+  if (!results.ok()) {
+    NoteOwnHead(std::nullopt);
+    if (c.broken()) {
+      // The COMMIT may or may not have been carried out.
+      for (std::size_t i = 0; i < live.size(); ++i) {
+        live[i]->result = own[i].ok() ? CommitOutcomeUnknown() : std::move(own[i]);
+      }
+      return BatchTry::kFinished;
+    }
+    const std::string sqlstate = c.last_sqlstate();
+    if (!c.Idle()) c.ExecSimple("ROLLBACK", "rollback").IgnoreError();
+    if (failed_step == 1 && sqlstate == kDivisionByZero) {
+      own_head_backoff_ = std::min(own_head_backoff_ == 0 ? 1 : 2 * own_head_backoff_, 64);
+      own_head_skips_ = own_head_backoff_;
+      return std::nullopt;
+    }
+    failure_sqlstate = sqlstate;
+    failure = AuditAppendError(results.status());
+    return BatchTry::kFailed;
+  }
+  own_head_backoff_ = 0;
+  const bool unreplicated = c.SyncReplicationCancelled();
+  NoteOwnHead(std::move(plan.after));
+  std::int64_t appended = 0;
+  for (std::size_t i = 0; i < live.size(); ++i) {
+    if (!own[i].ok()) {
+      live[i]->result = std::move(own[i]);
+      continue;
+    }
+    ++appended;
+    if (unreplicated) live[i]->result = NotReplicated();
+  }
+  audit_commits_.fetch_add(1, std::memory_order_relaxed);
+  audit_appends_.fetch_add(appended, std::memory_order_relaxed);
   return BatchTry::kFinished;
 }
 

@@ -977,6 +977,59 @@ TEST_F(PostgresStoreTest, RoundTripsOfAnAuditedCreate) {
   EXPECT_LE(per_create, 12.0);
 }
 
+// Plain appends in a row from one node: after the first (which finds the
+// head), each batch is one round trip. When another node appended in
+// between, the batch finds the head moved, writes nothing that way and goes
+// the usual way; the chain stays whole and in order.
+TEST_F(PostgresStoreTest, AppendsAfterTheNodesOwnHeadAreOneRoundTripEach) {
+  auto a = Open();
+  auto b = Open();
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  ASSERT_TRUE(a->AppendAudit(testing::TestLink("a-0")).ok());  // learns the head, prepares the statements
+  ASSERT_TRUE(a->AppendAudit(testing::TestLink("a-1")).ok());
+  constexpr int kAppends = 20;
+  std::int64_t before = pg::RoundTripsForTest();
+  for (int i = 2; i < 2 + kAppends; ++i) ASSERT_TRUE(a->AppendAudit(testing::TestLink("a-" + std::to_string(i))).ok());
+  EXPECT_EQ(pg::RoundTripsForTest() - before, kAppends);
+
+  // Another node moves the head: a's next batch is refused by the check,
+  // then appended the usual way after b's entry.
+  ASSERT_TRUE(b->AppendAudit(testing::TestLink("b-0")).ok());
+  before = pg::RoundTripsForTest();
+  ASSERT_TRUE(a->AppendAudit(testing::TestLink("a-after-b")).ok());
+  EXPECT_GT(pg::RoundTripsForTest() - before, 1);
+  // After a miss the next batch goes the usual way (backing off), then a's
+  // head is its own again: one round trip.
+  ASSERT_TRUE(a->AppendAudit(testing::TestLink("a-backoff")).ok());
+  before = pg::RoundTripsForTest();
+  ASSERT_TRUE(a->AppendAudit(testing::TestLink("a-end")).ok());
+  EXPECT_EQ(pg::RoundTripsForTest() - before, 1);
+
+  std::vector<std::string> expected;
+  for (int i = 0; i < 2 + kAppends; ++i) expected.push_back("a-" + std::to_string(i));
+  expected.insert(expected.end(), {"b-0", "a-after-b", "a-backoff", "a-end"});
+  EXPECT_EQ(testing::CheckChain(*a), expected);
+  EXPECT_EQ(testing::CheckChain(*b), expected);
+  Client c(dsn_);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c.Query("SELECT next_seq FROM audit_head WHERE id = 1"), std::to_string(expected.size()));
+}
+
+// A head row someone removed is not appended after blindly: the check fails
+// and the usual way reports the loss.
+TEST_F(PostgresStoreTest, AppendAfterOwnHeadRefusesAMissingHeadRow) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->AppendAudit(testing::TestLink("first")).ok());
+  Client c(dsn_);
+  ASSERT_TRUE(c.ok());
+  ASSERT_EQ(c.Query("DELETE FROM audit_head"), "");
+  Status s = store->AppendAudit(testing::TestLink("second"));
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(c.Query("SELECT count(*) FROM audit_log"), "1");
+}
+
 // A re-encryption batch is a few round trips however many versions it
 // rewrites: its UPDATEs go in one pipeline.
 TEST_F(PostgresStoreTest, ReencryptionBatchIsAFewRoundTrips) {
