@@ -1078,8 +1078,6 @@ class PostgresStore final : public Store {
   // and the batch goes the usual way.
   std::optional<BatchTry> TryAppendAfterOwnHead(Connection& c, std::vector<PendingOp*>& live, Status& failure,
                                                 std::string& failure_sqlstate);
-  // Notes the head after a commit of this node's entries (or forgets it).
-  void NoteOwnHead(std::optional<AuditHead> head);
 
   const PostgresOptions options_;
   const pg::ConnectOptions connect_;
@@ -2681,7 +2679,7 @@ PostgresStore::BatchTry PostgresStore::TryAppendBatch(Connection& c, std::vector
     s = AppendLocked(c, links, &own, &after.emplace());
   }
   if (!s.ok()) {
-    NoteOwnHead(std::nullopt);
+    own_head_.reset();
     return fail(std::move(s));
   }
   std::int64_t appended = 0;
@@ -2699,7 +2697,7 @@ PostgresStore::BatchTry PostgresStore::TryAppendBatch(Connection& c, std::vector
     if (appending[i]->run != nullptr) dropped.push_back(appending[i]);
   }
   if (!dropped.empty()) {
-    NoteOwnHead(std::nullopt);
+    own_head_.reset();
     c.ExecSimple("ROLLBACK", "rollback").IgnoreError();
     std::erase_if(live, [&](PendingOp* op) { return std::find(dropped.begin(), dropped.end(), op) != dropped.end(); });
     return BatchTry::kRerun;
@@ -2707,7 +2705,7 @@ PostgresStore::BatchTry PostgresStore::TryAppendBatch(Connection& c, std::vector
   s = c.ExecSimple("COMMIT", "commit");
   // A head not moved by this batch (no entry) is not known either: it was
   // not locked when nothing was appended.
-  NoteOwnHead(s.ok() && !appending.empty() ? std::move(after) : std::nullopt);
+  own_head_ = s.ok() && !appending.empty() ? std::move(after) : std::nullopt;
   if (!s.ok() && !c.broken()) return fail(std::move(s));
   const bool unknown = !s.ok();
   const bool unreplicated = s.ok() && c.SyncReplicationCancelled();
@@ -2725,8 +2723,6 @@ PostgresStore::BatchTry PostgresStore::TryAppendBatch(Connection& c, std::vector
   }
   return BatchTry::kFinished;
 }
-
-void PostgresStore::NoteOwnHead(std::optional<AuditHead> head) { own_head_ = std::move(head); }
 
 std::optional<PostgresStore::BatchTry> PostgresStore::TryAppendAfterOwnHead(Connection& c,
                                                                             std::vector<PendingOp*>& live,
@@ -2748,7 +2744,7 @@ std::optional<PostgresStore::BatchTry> PostgresStore::TryAppendAfterOwnHead(Conn
   std::size_t failed_step = 0;
   auto results = c.Pipeline(steps, &failed_step);
   if (!results.ok()) {
-    NoteOwnHead(std::nullopt);
+    own_head_.reset();
     if (c.broken()) {
       // The COMMIT may or may not have been carried out.
       for (std::size_t i = 0; i < live.size(); ++i) {
@@ -2769,7 +2765,7 @@ std::optional<PostgresStore::BatchTry> PostgresStore::TryAppendAfterOwnHead(Conn
   }
   own_head_backoff_ = 0;
   const bool unreplicated = c.SyncReplicationCancelled();
-  NoteOwnHead(std::move(plan.after));
+  own_head_ = std::move(plan.after);
   std::int64_t appended = 0;
   for (std::size_t i = 0; i < live.size(); ++i) {
     if (!own[i].ok()) {
