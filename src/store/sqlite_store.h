@@ -15,11 +15,14 @@ namespace kura::store {
 // Group-commit counters since the store was opened: `commits` transactions
 // committed by the writer thread, carrying `ops` write operations in total
 // (failed operations included). commits < ops means batching happened.
-// `checkpoints` counts WAL checkpoints, normally run by a background thread.
+// `checkpoints` counts WAL checkpoints, normally run by a background thread;
+// `group_retries` the groups of repeatable operations (record creates) run
+// again one by one after one of them failed.
 struct GroupCommitStats {
   std::int64_t commits = 0;
   std::int64_t ops = 0;
   std::int64_t checkpoints = 0;  // WAL checkpoints completed
+  std::int64_t group_retries = 0;
 };
 
 // InvalidArgument if `store` was not made by OpenSqliteStore.

@@ -451,6 +451,95 @@ TEST_F(SqliteStoreTest, FailedCommitsRestoreTheAuditHead) {
   EXPECT_EQ(payloads, durable);
 }
 
+// Record creates in one batch share one savepoint; when one of them fails,
+// even half-way through its rows, the group is rolled back and run again one
+// by one: the failed create leaves no row and no entry, the others commit
+// with their entries, and the chain stays whole.
+// An entry linked with the wrong sequence number: the store refuses it.
+class MislinkedLink : public TestLink {
+ public:
+  using TestLink::TestLink;
+  AuditRow Link(std::int64_t seq, ByteView prev_hash) const override {
+    AuditRow row = TestLink::Link(seq, prev_hash);
+    ++row.seq;
+    return row;
+  }
+};
+
+TEST_F(SqliteStoreTest, AFailedCreateAmongABatchOfCreatesLeavesNoRowAndNoEntry) {
+  auto store = Open(/*durable=*/false);
+  ASSERT_NE(store, nullptr);
+  MakeTenant(*store);
+  constexpr int kThreads = 16;
+  constexpr int kPerThread = 60;
+  std::mutex mu;
+  std::vector<std::string> committed;  // audit payloads whose write returned OK
+  std::vector<std::string> created;    // record ids
+  std::vector<std::string> refused;    // record ids
+  std::atomic<int> unexpected{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const std::string id = "g-" + std::to_string(t) + "-" + std::to_string(i);
+        TestLink link(id);
+        Status s;
+        bool should_fail = false;
+        if (i % 9 == 4) {
+          // An audit entry alone, between the creates.
+          s = store->AppendAudit(link);
+        } else if (i % 13 == 6) {
+          // Not repeatable: ends the group before it.
+          s = store->PutMeta(id, ToBytes("v"), &link);
+        } else {
+          RecordWrite w = Record(id, 1, Bytes(200, 0x5a));
+          MislinkedLink mislinked(id);
+          const AuditLink* audit = &link;
+          if (i % 7 == 3) {
+            // Fails half-way: the record's rows are in when its entry is
+            // refused.
+            audit = &mislinked;
+            should_fail = true;
+          } else if (i % 11 == 5) {
+            // Fails before any row: not the tenant's data key version.
+            w.key_version = 1;
+            should_fail = true;
+          }
+          s = store->InsertRecord(w, audit);
+          std::lock_guard<std::mutex> lock(mu);
+          (s.ok() ? created : refused).push_back(id);
+        }
+        std::lock_guard<std::mutex> lock(mu);
+        if (s.ok() == should_fail) ++unexpected;
+        if (s.ok()) committed.push_back(id);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(unexpected.load(), 0);
+
+  auto stats = GroupCommitStatsForTest(*store);
+  ASSERT_TRUE(stats.ok());
+  EXPECT_GT(stats->group_retries, 0) << "no failed create shared a group with others";
+
+  for (const std::string& id : refused) {
+    EXPECT_EQ(store->GetRecord("acme", "people", id, std::nullopt).status().code(), StatusCode::kNotFound) << id;
+  }
+  for (const std::string& id : created) {
+    EXPECT_TRUE(store->GetRecord("acme", "people", id, std::nullopt).ok()) << id;
+  }
+  // No row of a refused create is left in any of the record tables.
+  const std::string n = std::to_string(created.size());
+  EXPECT_EQ(QueryText("SELECT count(*) FROM records"), n);
+  EXPECT_EQ(QueryText("SELECT count(*) FROM record_versions"), n);
+  EXPECT_EQ(QueryText("SELECT count(*) FROM record_index"), n);
+
+  std::vector<std::string> payloads = CheckChain(*store);
+  std::sort(payloads.begin(), payloads.end());
+  std::sort(committed.begin(), committed.end());
+  EXPECT_EQ(payloads, committed);
+}
+
 TEST_F(SqliteStoreTest, AuditChainContinuesAfterReopen) {
   {
     auto store = Open();
