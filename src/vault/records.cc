@@ -57,7 +57,10 @@ void WipeString(std::string* s) {
   if (!s->empty()) explicit_bzero(s->data(), s->size());
   s->clear();
 }
-
+struct WipedOnExit {
+  std::string* text;
+  ~WipedOnExit() { WipeString(text); }
+};
 
 Status RecordDamaged(const std::string& id, std::int64_t version) {
   return DataLossError("record '" + id + "' version " + std::to_string(version) + " failed its integrity check");
@@ -96,6 +99,7 @@ Result<bool> VaultImpl::KeysOutdated(const std::string& tenant, const TenantKeys
 Result<store::RecordWrite> VaultImpl::SealRecord(const TenantKeys& keys, const CollectionSchema& schema,
                                                  const std::string& tenant, const std::string& collection,
                                                  const std::string& id, std::int64_t version, const json& data,
+                                                 std::string_view data_text,
                                                  const std::optional<std::string>& subject) const {
   store::RecordWrite w;
   w.tenant_id = tenant;
@@ -108,13 +112,22 @@ Result<store::RecordWrite> VaultImpl::SealRecord(const TenantKeys& keys, const C
   // version when it commits (a rotation may have moved on).
   w.key_version = keys.data_key_version;
 
-  json plain = {{"data", data}, {"subject", subject ? json(*subject) : json(nullptr)}};
-  std::string text;
+  // Exactly what dumping {"data": data, "subject": subject} gives (members
+  // sorted, compact), without dumping the data a second time: data_text is
+  // ValidateRecordData's dump of it. FullViewBodyText relies on this form.
+  std::string subject_text;
   try {
-    text = plain.dump();
+    subject_text = subject ? json(*subject).dump() : "null";
   } catch (const json::exception&) {
-    return InvalidArgumentError("data: strings must be valid UTF-8");
+    return InvalidArgumentError("subject: must be valid UTF-8");
   }
+  constexpr std::string_view kHead = R"({"data":)";
+  constexpr std::string_view kSubject = R"(,"subject":)";
+  std::string text;
+  // Sized once: a reallocation would free a copy of the values unwiped.
+  text.reserve(kHead.size() + data_text.size() + kSubject.size() + subject_text.size() + 1);
+  text.append(kHead).append(data_text).append(kSubject).append(subject_text).push_back('}');
+  WipeString(&subject_text);
   auto sealed = crypto::AeadSeal(keys.data_key, AsBytes(text),
                                  crypto::RecordAssociatedData(tenant, collection, id, version));
   WipeString(&text);
@@ -227,7 +240,8 @@ Result<Reply> VaultImpl::CreateRecord(const Caller& caller, const std::string& t
     KURA_ASSIGN_OR_RETURN(auto subject, ParseSubject(body));
     KURA_ASSIGN_OR_RETURN(auto keys, KeysOf(tenant));
     KURA_ASSIGN_OR_RETURN(auto schema, SchemaOf(tenant, collection));
-    KURA_RETURN_IF_ERROR(ValidateRecordData(*schema, body["data"]));
+    KURA_ASSIGN_OR_RETURN(std::string data_text, ValidateRecordData(*schema, body["data"]));
+    const WipedOnExit wipe_data_text{&data_text};
 
     // 80 random bits per millisecond: a collision is not expected, but if the
     // store reports one, a fresh id is the right answer.
@@ -235,7 +249,7 @@ Result<Reply> VaultImpl::CreateRecord(const Caller& caller, const std::string& t
     for (int attempt = 0;; ++attempt) {
       std::string id = NewTimeOrderedId(clock_->Now(), kRecordIdRandomBytes);
       KURA_ASSIGN_OR_RETURN(store::RecordWrite w,
-                            SealRecord(*keys, *schema, tenant, collection, id, 1, body["data"], subject));
+                            SealRecord(*keys, *schema, tenant, collection, id, 1, body["data"], data_text, subject));
       scope.set_resource(RecordResource(collection, id));
       Reply reply;
       reply.body = {{"id", id}, {"version", 1}};
@@ -380,7 +394,8 @@ Result<Reply> VaultImpl::UpdateRecord(const Caller& caller, const std::string& t
     KURA_ASSIGN_OR_RETURN(auto subject, ParseSubject(body));
     KURA_ASSIGN_OR_RETURN(auto keys, KeysOf(tenant));
     KURA_ASSIGN_OR_RETURN(auto schema, SchemaOf(tenant, collection));
-    KURA_RETURN_IF_ERROR(ValidateRecordData(*schema, body["data"]));
+    KURA_ASSIGN_OR_RETURN(std::string data_text, ValidateRecordData(*schema, body["data"]));
+    const WipedOnExit wipe_data_text{&data_text};
 
     bool resealed = false;
     for (int attempt = 1;; ++attempt) {
@@ -403,7 +418,7 @@ Result<Reply> VaultImpl::UpdateRecord(const Caller& caller, const std::string& t
         }
       }
       KURA_ASSIGN_OR_RETURN(store::RecordWrite w, SealRecord(*keys, *schema, tenant, collection, id, expected + 1,
-                                                             body["data"], new_subject));
+                                                             body["data"], data_text, new_subject));
       Status s = store_->UpdateRecord(w, expected, scope.Change());
       if (s.code() == StatusCode::kAborted && !resealed) {
         // Aborted is a version conflict or a rotated data key; the latter

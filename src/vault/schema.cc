@@ -1,6 +1,7 @@
 #include "vault/schema.h"
 
 #include <cmath>
+#include <cstring>
 
 namespace kura::vault {
 namespace {
@@ -221,7 +222,7 @@ json SchemaToJson(const CollectionSchema& schema) {
   return out;
 }
 
-Status ValidateRecordData(const CollectionSchema& schema, const json& data) {
+Result<std::string> ValidateRecordData(const CollectionSchema& schema, const json& data) {
   if (!data.is_object()) return Invalid("data", "expected an object, got " + TypeOf(data));
   for (const auto& [name, value] : data.items()) {
     auto it = schema.fields.find(name);
@@ -267,9 +268,10 @@ Status ValidateRecordData(const CollectionSchema& schema, const json& data) {
     return Invalid("data", "strings must be valid UTF-8");
   }
   if (text.size() > kMaxRecordDataBytes) {
+    explicit_bzero(text.data(), text.size());
     return Invalid("data", "larger than " + std::to_string(kMaxRecordDataBytes) + " bytes");
   }
-  return Status::Ok();
+  return text;
 }
 
 std::string NormaliseIndexValue(FieldType type, const json& value) {

@@ -75,8 +75,9 @@ nlohmann::json SchemaToJson(const CollectionSchema& schema);
 // Checks a record's `data` against the schema: an object, only declared
 // fields, matching types (integer = a JSON integer), required fields present,
 // max_length respected, at most kMaxRecordDataBytes. InvalidArgument naming
-// the field; messages never contain values.
-Status ValidateRecordData(const CollectionSchema& schema, const nlohmann::json& data);
+// the field; messages never contain values. Returns the data's compact JSON
+// text (what a record seals; it holds the values: the caller wipes it).
+Result<std::string> ValidateRecordData(const CollectionSchema& schema, const nlohmann::json& data);
 
 // The normalised text of an indexed field's value (see above). Precondition:
 // the value has passed ValidateRecordData for a scalar field.

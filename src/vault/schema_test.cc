@@ -125,7 +125,7 @@ class RecordValidationTest : public ::testing::Test {
       "required":["email"]})");
 
   void ExpectBad(const json& data, const std::string& needle) {
-    Status s = ValidateRecordData(schema_, data);
+    Status s = ValidateRecordData(schema_, data).status();
     ASSERT_FALSE(s.ok()) << data.dump();
     EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
     EXPECT_NE(s.message().find(needle), std::string::npos) << s.message() << " (wanted '" << needle << "')";
@@ -138,6 +138,11 @@ TEST_F(RecordValidationTest, AcceptsValidData) {
       "vip":true,"address":{"city":"Tokyo"},"tags":["x",1]})"))
                   .ok());
   EXPECT_TRUE(ValidateRecordData(schema_, json::parse(R"({"email":"a","score":3})")).ok());  // integer is a number
+  // The text returned is the data's compact dump: what a record seals.
+  const json data = json::parse(R"({ "score": 1.5, "email": "a\u00e9\"b" })");
+  auto text = ValidateRecordData(schema_, data);
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(*text, data.dump());
   // max_length counts code points: 20 three-byte characters fit.
   std::string jp;
   for (int i = 0; i < 20; ++i) jp += "\u3042";
@@ -161,10 +166,10 @@ TEST_F(RecordValidationTest, RejectsBadData) {
 }
 
 TEST_F(RecordValidationTest, ErrorsNeverContainValues) {
-  Status s = ValidateRecordData(schema_, json{{"email", "secret-value-123-long-enough"}});
+  Status s = ValidateRecordData(schema_, json{{"email", "secret-value-123-long-enough"}}).status();
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.message().find("secret-value"), std::string::npos);
-  s = ValidateRecordData(schema_, json{{"email", "a"}, {"age", "secret-age"}});
+  s = ValidateRecordData(schema_, json{{"email", "a"}, {"age", "secret-age"}}).status();
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.message().find("secret-age"), std::string::npos);
 }
@@ -172,7 +177,7 @@ TEST_F(RecordValidationTest, ErrorsNeverContainValues) {
 TEST_F(RecordValidationTest, BoundsTotalSize) {
   CollectionSchema open = MustParse(R"({"fields":{"blob":{"type":"string"}}})");
   EXPECT_TRUE(ValidateRecordData(open, json{{"blob", std::string(kMaxRecordDataBytes - 100, 'x')}}).ok());
-  Status s = ValidateRecordData(open, json{{"blob", std::string(kMaxRecordDataBytes, 'x')}});
+  Status s = ValidateRecordData(open, json{{"blob", std::string(kMaxRecordDataBytes, 'x')}}).status();
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
 }

@@ -372,8 +372,8 @@ class VaultImpl final : public Vault {
   // version, so the write is to be sealed again under the new one.
   Result<bool> KeysOutdated(const std::string& tenant, const TenantKeys& keys);
   Result<store::RecordWrite> SealRecord(const TenantKeys& keys, const CollectionSchema& schema,
-                                        const std::string& tenant, const std::string& collection,
-                                        const std::string& id, std::int64_t version, const nlohmann::json& data,
+                                        const std::string& tenant, const std::string& collection, const std::string& id,
+                                        std::int64_t version, const nlohmann::json& data, std::string_view data_text,
                                         const std::optional<std::string>& subject) const;
 
   // --- DEK rotation (rotation.cc).
