@@ -1,4 +1,4 @@
-// Hashes and MACs: SHA-256 and HMAC-SHA-256 (OpenSSL), HKDF-SHA-256.
+// Hashes and MACs: SHA-256 and HKDF-SHA-256 (OpenSSL), HMAC-SHA-256 (libsodium).
 #ifndef KURA_CRYPTO_HASH_H_
 #define KURA_CRYPTO_HASH_H_
 
