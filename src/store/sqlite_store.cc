@@ -724,9 +724,6 @@ class SqliteStore final : public Store {
   RecordCache::Stats CacheStats() const { return record_cache_.stats(); }
 
  private:
-  // One queued write. Lives on the calling thread's stack until Finish(), so
-  // queuing allocates nothing per operation; its caller sleeps on its own
-  // WakeFlag (wake_flag_internal.h).
   // How the writer may run an operation (see RunBatch).
   enum class OpKind {
     // In a savepoint of its own, so that its failure undoes its rows alone.
@@ -739,6 +736,9 @@ class SqliteStore final : public Store {
     // undoes itself, so it needs no savepoint; repeatable too.
     kAppendOnly,
   };
+  // One queued write. Lives on the calling thread's stack until Finish(), so
+  // queuing allocates nothing per operation; its caller sleeps on its own
+  // WakeFlag (wake_flag_internal.h).
   struct WriteOp {
     Status (*run)(void* ctx, Connection& conn) = nullptr;
     void* ctx = nullptr;
@@ -1174,7 +1174,7 @@ Status SqliteStore::RunGroup(Connection& c, std::span<WriteOp*> group) {
   // A savepoint costs more than its two statements: from it on, SQLite
   // copies every page a change touches first (into the statement journal),
   // and the pages a batch of creates touches are the same few b-tree leaves
-  // each time — about a sixth of the writer's time per create when every
+  // each time — about a fifth of the writer's time per create when every
   // create had its own (docs/performance.md). Repeatable operations all
   // succeed almost always, so they run under one savepoint; if one fails,
   // perhaps half-way, the group is rolled back and run again the careful

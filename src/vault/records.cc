@@ -57,6 +57,8 @@ void WipeString(std::string* s) {
   if (!s->empty()) explicit_bzero(s->data(), s->size());
   s->clear();
 }
+
+// Wipes a string holding record values when its scope ends, however it ends.
 struct WipedOnExit {
   std::string* text;
   ~WipedOnExit() { WipeString(text); }
