@@ -23,7 +23,6 @@ template <typename T, void (*Free)(T*)>
 using OsslPtr = std::unique_ptr<T, OsslDeleter<T, Free>>;
 
 using CipherCtxPtr = OsslPtr<EVP_CIPHER_CTX, EVP_CIPHER_CTX_free>;
-using MacCtxPtr = OsslPtr<EVP_MAC_CTX, EVP_MAC_CTX_free>;
 using KdfCtxPtr = OsslPtr<EVP_KDF_CTX, EVP_KDF_CTX_free>;
 using PkeyPtr = OsslPtr<EVP_PKEY, EVP_PKEY_free>;
 using X509Ptr = OsslPtr<X509, X509_free>;
