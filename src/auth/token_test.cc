@@ -133,6 +133,16 @@ TEST(TokenTest, NonCanonicalSecretIsRejected) {
   ASSERT_EQ(session_pos % 4, 0u);
   session.back() = alphabet[session_pos + 3];
   EXPECT_FALSE(ParseToken(session).ok());
+
+  // Every last character: accepted exactly when the text is the canonical
+  // encoding of the bytes it decodes to.
+  std::string secret = GenerateRootToken().substr(kRootTokenPrefix.size());
+  for (char c : alphabet) {
+    secret.back() = c;
+    auto bytes = Base64UrlDecode(secret);
+    const bool canonical = bytes && bytes->size() == kTokenSecretBytes && Base64UrlEncode(*bytes) == secret;
+    EXPECT_EQ(ParseToken(std::string(kRootTokenPrefix) + secret).ok(), canonical) << c;
+  }
 }
 
 TEST(TokenTest, HashIsSha256OfTheWholeToken) {

@@ -27,12 +27,26 @@ std::int64_t ToUnixSeconds(TimePoint t) {
 TimePoint FromUnixSeconds(std::int64_t s) { return TimePoint(std::chrono::seconds(s)); }
 
 std::string FormatRfc3339(TimePoint t) {
-  std::time_t secs = static_cast<std::time_t>(ToUnixSeconds(t));
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+  const std::int64_t secs = ToUnixSeconds(t);
+  // Every record read formats two times: the civil date from <chrono> and the
+  // digits by hand cost a fraction of gmtime_r and strftime. A TimePoint
+  // counts nanoseconds in 64 bits, so its year is four digits (1677–2262).
+  const auto day = std::chrono::floor<std::chrono::days>(std::chrono::sys_seconds(std::chrono::seconds(secs)));
+  const std::chrono::year_month_day date(day);
+  const auto second_of_day = static_cast<int>(secs - std::chrono::sys_seconds(day).time_since_epoch().count());
+  std::string text = "0000-00-00T00:00:00Z";
+  const auto put = [&text](std::size_t at, int value, int digits) {
+    for (int i = digits - 1; i >= 0; --i, value /= 10) {
+      text[at + static_cast<std::size_t>(i)] = static_cast<char>('0' + value % 10);
+    }
+  };
+  put(0, static_cast<int>(date.year()), 4);
+  put(5, static_cast<int>(static_cast<unsigned>(date.month())), 2);
+  put(8, static_cast<int>(static_cast<unsigned>(date.day())), 2);
+  put(11, second_of_day / 3600, 2);
+  put(14, second_of_day / 60 % 60, 2);
+  put(17, second_of_day % 60, 2);
+  return text;
 }
 
 std::optional<TimePoint> ParseRfc3339(std::string_view text) {

@@ -3,6 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <ctime>
+#include <random>
+#include <string>
+#include <vector>
 
 namespace kura {
 namespace {
@@ -14,6 +18,27 @@ TEST(Rfc3339Test, FormatsUtcWithSecondPrecision) {
   EXPECT_EQ(FormatRfc3339(FromUnixSeconds(1795638426)), "2026-11-25T20:27:06Z");
   // Sub-second parts are dropped, not rounded.
   EXPECT_EQ(FormatRfc3339(FromUnixSeconds(59) + std::chrono::milliseconds(999)), "1970-01-01T00:00:59Z");
+}
+
+// The same text as gmtime_r and strftime, whose spelling FormatRfc3339 had.
+TEST(Rfc3339Test, FormatsAsStrftimeDoes) {
+  const auto strftime_text = [](std::int64_t secs) {
+    std::time_t time = static_cast<std::time_t>(secs);
+    std::tm tm{};
+    gmtime_r(&time, &tm);
+    char buf[40];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return std::string(buf);
+  };
+  // A TimePoint holds nanoseconds in 64 bits: 1677-09-21 to 2262-04-11.
+  std::vector<std::int64_t> times = {0,          -1,          59,        86399, 86400, -86400,
+                                     951782400 /* 2000-02-29 */, 4107542399 /* 2100-02-28T23:59:59 */,
+                                     4107542400, 9214646400 /* 2262-01-01 */, -9214560000 /* 1678-01-01 */,
+                                     1795638426};
+  std::mt19937_64 rng(7);
+  std::uniform_int_distribution<std::int64_t> any(-9214560000, 9214646400);
+  for (int i = 0; i < 20000; ++i) times.push_back(any(rng));
+  for (std::int64_t t : times) EXPECT_EQ(FormatRfc3339(FromUnixSeconds(t)), strftime_text(t)) << t;
 }
 
 TEST(Rfc3339Test, ParsesUtc) {

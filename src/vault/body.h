@@ -25,6 +25,13 @@ Result<std::optional<std::string>> OptionalString(const nlohmann::json& body, st
 // An optional integer member: nullopt when absent.
 Result<std::optional<std::int64_t>> OptionalInteger(const nlohmann::json& body, std::string_view key);
 
+// Compact JSON text, byte for byte what nlohmann's dump() writes (keys in
+// order, no whitespace, non-ASCII as UTF-8), appended to `out`, only faster.
+// Throws nlohmann::json::type_error on a string that is not valid UTF-8, as
+// dump() does.
+void AppendCompactJson(const nlohmann::json& value, std::string* out);
+void AppendJsonString(std::string_view s, std::string* out);
+
 // RFC 3339 text of a unix time, or null.
 nlohmann::json TimeJson(std::optional<std::int64_t> unix_seconds);
 

@@ -188,9 +188,13 @@ std::optional<std::string> FullViewBodyText(const store::RecordRow& row, const S
   const bool subject_ok =
       subject == "null}" || (subject.size() >= 3 && subject.front() == '"' && subject.ends_with("\"}"));
   if (!subject_ok) return std::nullopt;
-  const std::string tail = R"(,"id":)" + json(row.id).dump() + R"(,"version":)" + std::to_string(row.version) +
-                           R"(,"created_at":)" + TimeJson(row.created_at).dump() + R"(,"updated_at":)" +
-                           TimeJson(row.updated_at).dump() + "}";
+  std::string tail = R"(,"id":)";
+  AppendJsonString(row.id, &tail);
+  tail += R"(,"version":)" + std::to_string(row.version) + R"(,"created_at":)";
+  AppendCompactJson(TimeJson(row.created_at), &tail);
+  tail += R"(,"updated_at":)";
+  AppendCompactJson(TimeJson(row.updated_at), &tail);
+  tail += '}';
   // Sized once: a reallocation would free a copy of the values unwiped.
   std::string text;
   text.reserve(doc.size() - 1 + tail.size());

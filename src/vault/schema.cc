@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "vault/body.h"
+
 namespace kura::vault {
 namespace {
 
@@ -263,8 +265,10 @@ Result<std::string> ValidateRecordData(const CollectionSchema& schema, const jso
   }
   std::string text;
   try {
-    text = data.dump();
+    text.reserve(512);
+    AppendCompactJson(data, &text);
   } catch (const json::exception&) {
+    explicit_bzero(text.data(), text.size());  // the fields before the bad string
     return Invalid("data", "strings must be valid UTF-8");
   }
   if (text.size() > kMaxRecordDataBytes) {

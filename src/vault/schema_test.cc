@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 namespace kura::vault {
 namespace {
 
@@ -147,6 +149,54 @@ TEST_F(RecordValidationTest, AcceptsValidData) {
   std::string jp;
   for (int i = 0; i < 20; ++i) jp += "\u3042";
   EXPECT_TRUE(ValidateRecordData(schema_, json{{"email", jp}}).ok());
+}
+
+// ValidateRecordData writes the compact text itself (for speed): it must be
+// byte for byte the library's dump(), which records sealed before were.
+TEST_F(RecordValidationTest, TextIsExactlyTheLibrarysCompactDump) {
+  std::string every_ascii;
+  for (int c = 0; c < 0x80; ++c) every_ascii.push_back(static_cast<char>(c));
+  const std::vector<json> values = {
+      "",
+      every_ascii,
+      "quote \" backslash \\ slash / tab \t newline \n cr \r ff \f bs \b nul " + std::string(1, '\0') + " del \x7f",
+      "\u00e9t\u00e9 \u3042 \U0001F600 mixed \"quoted\" \x01",
+      json::parse(R"("escaped \u0000 \u001f \ud83d\ude00 \u00e9")"),
+      0,
+      -1,
+      42,
+      std::numeric_limits<std::int64_t>::min(),
+      std::numeric_limits<std::int64_t>::max(),
+      std::numeric_limits<std::uint64_t>::max(),
+      0.0,
+      -0.0,
+      1.5,
+      1.0,
+      -3.25e-7,
+      1e300,
+      6.02214076e23,
+      0.1,
+      true,
+      false,
+      nullptr,
+      json::object(),
+      json::array(),
+      json::parse(R"({"b":[1,"x",{"c\n":null}],"a":{"z":[],"y":{}},"\u00e9":-0.5})"),
+      json::parse(R"([[[["deep"]]],{"k":"v"},[],{}])"),
+  };
+  for (const json& v : values) {
+    const json data = {{"email", "a"},
+                       {"address", {{"v", v}, {v.is_string() ? v.get<std::string>() : "k", v}}},
+                       {"tags", json::array({v, v})}};
+    auto text = ValidateRecordData(schema_, data);
+    ASSERT_TRUE(text.ok()) << text.status().message();
+    EXPECT_EQ(*text, data.dump());
+  }
+  // Invalid UTF-8 (possible only in a value built in code, not parsed) is
+  // refused, as the library's dump refuses it.
+  ExpectBad(json{{"email", "a"}, {"address", {{"k", "ok"}, {"z", "bad \xff byte"}}}},
+            "data: strings must be valid UTF-8");
+  ExpectBad(json{{"email", "a"}, {"address", {{"bad \xc3 key", 1}}}}, "data: strings must be valid UTF-8");
 }
 
 TEST_F(RecordValidationTest, RejectsBadData) {
