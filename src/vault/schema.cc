@@ -265,6 +265,7 @@ Result<std::string> ValidateRecordData(const CollectionSchema& schema, const jso
   }
   std::string text;
   try {
+    // Room for a typical record: growing frees a copy of the values unwiped.
     text.reserve(512);
     AppendCompactJson(data, &text);
   } catch (const json::exception&) {
