@@ -4,7 +4,8 @@
 // operation and block; the writer takes up to max_batch queued operations,
 // runs them in one transaction, each inside its own SAVEPOINT (so a failing
 // operation, e.g. a version conflict, rolls back alone; consecutive record
-// creates share one, see RunGroup), and COMMITs once. With
+// creates share one, or none at the start of the transaction, see RunGroup),
+// and COMMITs once. With
 // synchronous=FULL that single commit is the single fsync every operation of
 // the batch waits for: throughput grows with concurrency instead of being
 // capped at one fsync per write.
@@ -714,7 +715,9 @@ class SqliteStore final : public Store {
   Status ExpireRecord(const std::string& tenant_id, const std::string& collection, const std::string& id,
                       std::int64_t updated_before, const AuditLink* audit) override;
 
-  GroupCommitStats Stats() const { return {commits_.load(), ops_.load(), checkpoints_.load(), group_retries_.load()}; }
+  GroupCommitStats Stats() const {
+    return {commits_.load(), ops_.load(), checkpoints_.load(), group_retries_.load(), transaction_retries_.load()};
+  }
   Status ExecOnWriter(const std::string& sql) {
     return Write([&](Connection& c) {
       record_cache_.BeginChangeAll();  // the statement may change any record
@@ -850,8 +853,9 @@ class SqliteStore final : public Store {
   // or not; sets op.result. A non-OK return: the transaction is gone, or a
   // savepoint could not be handled — the batch must be abandoned.
   Status RunOp(Connection& c, WriteOp& op, bool savepoint);
-  // Runs consecutive repeatable operations under one savepoint.
-  Status RunGroup(Connection& c, std::span<WriteOp*> group);
+  // Runs consecutive repeatable operations under one savepoint, or under
+  // none when they start the transaction.
+  Status RunGroup(Connection& c, std::span<WriteOp*> group, bool starts_transaction);
   void CatchUpCheckpoint();
 
   // The audit chain's head: the next sequence number and the hash of the
@@ -905,6 +909,7 @@ class SqliteStore final : public Store {
 
   std::atomic<std::int64_t> commits_{0};
   std::atomic<std::int64_t> group_retries_{0};
+  std::atomic<std::int64_t> transaction_retries_{0};
   std::atomic<std::int64_t> ops_{0};
 
   std::mutex readers_mu_;
@@ -1170,7 +1175,7 @@ Status SqliteStore::RunOp(Connection& c, WriteOp& op, bool savepoint) {
   return Status::Ok();
 }
 
-Status SqliteStore::RunGroup(Connection& c, std::span<WriteOp*> group) {
+Status SqliteStore::RunGroup(Connection& c, std::span<WriteOp*> group, bool starts_transaction) {
   // A savepoint costs more than its two statements: from it on, SQLite
   // copies every page a change touches first (into the statement journal),
   // and the pages a batch of creates touches are the same few b-tree leaves
@@ -1178,9 +1183,12 @@ Status SqliteStore::RunGroup(Connection& c, std::span<WriteOp*> group) {
   // create had its own (docs/performance.md). Repeatable operations all
   // succeed almost always, so they run under one savepoint; if one fails,
   // perhaps half-way, the group is rolled back and run again the careful
-  // way, each in its own savepoint.
+  // way, each in its own savepoint. A group that starts the transaction (a
+  // batch of creates) needs no savepoint at all: rolling the transaction
+  // back undoes it as well, and the transaction begins again.
   const AuditHead group_start = head_;
-  KURA_RETURN_IF_ERROR(Exec(c, kGroupSavepoint, "savepoint"));
+  const bool savepoint = !starts_transaction;
+  if (savepoint) KURA_RETURN_IF_ERROR(Exec(c, kGroupSavepoint, "savepoint"));
   bool failed = false;
   for (WriteOp* op : group) {
     KURA_RETURN_IF_ERROR(RunOp(c, *op, /*savepoint=*/false));
@@ -1190,14 +1198,20 @@ Status SqliteStore::RunGroup(Connection& c, std::span<WriteOp*> group) {
     }
   }
   if (failed) {
-    KURA_RETURN_IF_ERROR(Exec(c, kGroupRollbackTo, "rollback to savepoint"));
+    if (savepoint) {
+      KURA_RETURN_IF_ERROR(Exec(c, kGroupRollbackTo, "rollback to savepoint"));
+    } else {
+      KURA_RETURN_IF_ERROR(Exec(c, kRollback, "rollback"));
+      KURA_RETURN_IF_ERROR(Exec(c, kBegin, "begin transaction"));
+      transaction_retries_.fetch_add(1, std::memory_order_relaxed);
+    }
     head_ = group_start;
     group_retries_.fetch_add(1, std::memory_order_relaxed);
     for (WriteOp* op : group) {
       KURA_RETURN_IF_ERROR(RunOp(c, *op, /*savepoint=*/op->kind != OpKind::kAppendOnly));
     }
   }
-  return Exec(c, kGroupRelease, "release savepoint");
+  return savepoint ? Exec(c, kGroupRelease, "release savepoint") : Status::Ok();
 }
 
 void SqliteStore::RunBatch(std::vector<WriteOp*>& batch) {
@@ -1239,7 +1253,7 @@ void SqliteStore::RunBatch(std::vector<WriteOp*>& batch) {
       changes = changes || batch[end]->kind == OpKind::kRepeatableChange;
     }
     if (changes && end - i >= 2) {
-      s = RunGroup(c, std::span<WriteOp*>(batch).subspan(i, end - i));
+      s = RunGroup(c, std::span<WriteOp*>(batch).subspan(i, end - i), /*starts_transaction=*/i == 0);
       i = end;
     } else {
       WriteOp& op = *batch[i++];

@@ -17,12 +17,14 @@ namespace kura::store {
 // (failed operations included). commits < ops means batching happened.
 // `checkpoints` counts WAL checkpoints, normally run by a background thread;
 // `group_retries` the groups of repeatable operations (record creates) run
-// again one by one after one of them failed.
+// again one by one after one of them failed; `transaction_retries` those of
+// them that had started their transaction and were rolled back with it.
 struct GroupCommitStats {
   std::int64_t commits = 0;
   std::int64_t ops = 0;
   std::int64_t checkpoints = 0;  // WAL checkpoints completed
   std::int64_t group_retries = 0;
+  std::int64_t transaction_retries = 0;
 };
 
 // InvalidArgument if `store` was not made by OpenSqliteStore.
