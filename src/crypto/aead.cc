@@ -3,15 +3,20 @@
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
+#include <sodium.h>
 
+#include <array>
 #include <climits>
 #include <cstring>
 
+#include "crypto/aead_internal.h"
 #include "crypto/openssl_internal.h"
 #include "crypto/random.h"
 
 namespace kura::crypto {
 namespace {
+
+using internal::GcmImpl;
 
 // Fetched once and shared (immutable, reference-counted): avoids OpenSSL's
 // implicit algorithm lookup on every record encryption.
@@ -74,9 +79,8 @@ Status AddAad(EVP_CIPHER_CTX* ctx, bool encrypt, ByteView aad) {
 }
 
 // Encrypts into `out` (plaintext.size() bytes) and `tag_out` (16 bytes).
-Status EncryptInto(ByteView key, ByteView iv, ByteView aad_prefix, ByteView aad, ByteView plaintext, std::uint8_t* out,
-                   std::uint8_t* tag_out) {
-  KURA_RETURN_IF_ERROR(CheckSizes(key, iv, aad_prefix.size() + aad.size(), plaintext.size()));
+Status OpenSslEncryptInto(ByteView key, ByteView iv, ByteView aad_prefix, ByteView aad, ByteView plaintext,
+                          std::uint8_t* out, std::uint8_t* tag_out) {
   internal::CipherCtxPtr ctx(EVP_CIPHER_CTX_new());
   if (!ctx) return internal::OpenSslError("EVP_CIPHER_CTX_new");
   KURA_RETURN_IF_ERROR(InitContext(ctx.get(), true, key, iv));
@@ -106,11 +110,8 @@ Status EncryptInto(ByteView key, ByteView iv, ByteView aad_prefix, ByteView aad,
 
 // Decrypts into `out` (ciphertext.size() bytes). On a tag mismatch returns
 // DataLoss and zeroes `out`, so unauthenticated plaintext never escapes.
-Status DecryptInto(ByteView key, ByteView iv, ByteView aad_prefix, ByteView aad, ByteView ciphertext, ByteView tag,
-                   std::uint8_t* out) {
-  KURA_RETURN_IF_ERROR(CheckSizes(key, iv, aad_prefix.size() + aad.size(), ciphertext.size()));
-  // Only full-length tags: a truncated tag would weaken the forgery bound.
-  if (tag.size() != kAeadTagSize) return InvalidArgumentError("AES-256-GCM tag must be 16 bytes");
+Status OpenSslDecryptInto(ByteView key, ByteView iv, ByteView aad_prefix, ByteView aad, ByteView ciphertext,
+                          ByteView tag, std::uint8_t* out) {
   internal::CipherCtxPtr ctx(EVP_CIPHER_CTX_new());
   if (!ctx) return internal::OpenSslError("EVP_CIPHER_CTX_new");
   KURA_RETURN_IF_ERROR(InitContext(ctx.get(), false, key, iv));
@@ -137,6 +138,101 @@ Status DecryptInto(ByteView key, ByteView iv, ByteView aad_prefix, ByteView aad,
   return Status::Ok();
 }
 
+// libsodium takes the associated data in one piece: the format's version
+// byte and the caller's associated data, joined on the stack when they fit.
+class JoinedAad {
+ public:
+  JoinedAad(ByteView prefix, ByteView aad) {
+    const std::size_t size = prefix.size() + aad.size();
+    std::uint8_t* at = size <= small_.size() ? small_.data() : (large_.resize(size), large_.data());
+    if (!prefix.empty()) std::memcpy(at, prefix.data(), prefix.size());
+    if (!aad.empty()) std::memcpy(at + prefix.size(), aad.data(), aad.size());
+    view_ = ByteView(at, size);
+  }
+  ByteView view() const { return view_; }
+
+ private:
+  std::array<std::uint8_t, 256> small_;
+  Bytes large_;
+  ByteView view_;
+};
+
+Status SodiumEncryptInto(ByteView key, ByteView iv, ByteView aad_prefix, ByteView aad, ByteView plaintext,
+                         std::uint8_t* out, std::uint8_t* tag_out) {
+  const JoinedAad joined(aad_prefix, aad);
+  // libsodium declares its buffers non-null, even empty ones.
+  std::uint8_t none = 0;
+  if (plaintext.empty()) out = &none;
+  const std::uint8_t* in = plaintext.empty() ? &none : plaintext.data();
+  unsigned long long tag_len = 0;
+  if (crypto_aead_aes256gcm_encrypt_detached(out, tag_out, &tag_len, in, plaintext.size(), joined.view().data(),
+                                             joined.view().size(), nullptr, iv.data(), key.data()) != 0 ||
+      tag_len != kAeadTagSize) {
+    return InternalError("AES-256-GCM encrypt failed");
+  }
+  return Status::Ok();
+}
+
+Status SodiumDecryptInto(ByteView key, ByteView iv, ByteView aad_prefix, ByteView aad, ByteView ciphertext,
+                         ByteView tag, std::uint8_t* out) {
+  const JoinedAad joined(aad_prefix, aad);
+  // libsodium declares its buffers non-null, even empty ones.
+  std::uint8_t none = 0;
+  if (ciphertext.empty()) out = &none;
+  const std::uint8_t* in = ciphertext.empty() ? &none : ciphertext.data();
+  if (crypto_aead_aes256gcm_decrypt_detached(out, nullptr, in, ciphertext.size(), tag.data(), joined.view().data(),
+                                             joined.view().size(), iv.data(), key.data()) != 0) {
+    if (!ciphertext.empty()) sodium_memzero(out, ciphertext.size());
+    return DataLossError("ciphertext failed authentication");
+  }
+  return Status::Ok();
+}
+
+// libsodium's AES-256-GCM for short texts where it can run (AES-NI and
+// CLMUL; 96-bit nonces only, which every sealed record has), OpenSSL's EVP
+// otherwise. Every record read and write seals or opens one: EVP allocates a
+// context, looks up the provider's implementation and counts references on
+// the shared cipher object, which two I/O threads contend for — about 1.2 µs
+// for a 300-byte seal (1.3 µs on two threads at once) against 0.5 µs through
+// libsodium. OpenSSL's stitched AES-GCM is the faster one per byte (about
+// 3.5 GB/s against 1.3), so from 2 KiB on it is used again
+// (kura_micro_bench BM_AeadSeal/BM_AeadOpen). Same bytes either way.
+constexpr std::size_t kLibsodiumMaxText = 2048;
+
+GcmImpl ChooseImpl(ByteView iv, std::size_t text_size) {
+  return iv.size() == kAeadNonceSize && text_size <= kLibsodiumMaxText && internal::LibsodiumGcmAvailable()
+             ? GcmImpl::kLibsodium
+             : GcmImpl::kOpenSsl;
+}
+
+Status EncryptInto(GcmImpl impl, ByteView key, ByteView iv, ByteView aad_prefix, ByteView aad, ByteView plaintext,
+                   std::uint8_t* out, std::uint8_t* tag_out) {
+  KURA_RETURN_IF_ERROR(CheckSizes(key, iv, aad_prefix.size() + aad.size(), plaintext.size()));
+  if (impl == GcmImpl::kLibsodium) {
+    if (iv.size() != kAeadNonceSize || !internal::LibsodiumGcmAvailable()) {
+      return InvalidArgumentError("libsodium's AES-256-GCM needs a 96-bit IV and AES-NI");
+    }
+    return SodiumEncryptInto(key, iv, aad_prefix, aad, plaintext, out, tag_out);
+  }
+  return OpenSslEncryptInto(key, iv, aad_prefix, aad, plaintext, out, tag_out);
+}
+
+// Decrypts into `out` (ciphertext.size() bytes). On a tag mismatch returns
+// DataLoss and zeroes `out`, so unauthenticated plaintext never escapes.
+Status DecryptInto(GcmImpl impl, ByteView key, ByteView iv, ByteView aad_prefix, ByteView aad, ByteView ciphertext,
+                   ByteView tag, std::uint8_t* out) {
+  KURA_RETURN_IF_ERROR(CheckSizes(key, iv, aad_prefix.size() + aad.size(), ciphertext.size()));
+  // Only full-length tags: a truncated tag would weaken the forgery bound.
+  if (tag.size() != kAeadTagSize) return InvalidArgumentError("AES-256-GCM tag must be 16 bytes");
+  if (impl == GcmImpl::kLibsodium) {
+    if (iv.size() != kAeadNonceSize || !internal::LibsodiumGcmAvailable()) {
+      return InvalidArgumentError("libsodium's AES-256-GCM needs a 96-bit IV and AES-NI");
+    }
+    return SodiumDecryptInto(key, iv, aad_prefix, aad, ciphertext, tag, out);
+  }
+  return OpenSslDecryptInto(key, iv, aad_prefix, aad, ciphertext, tag, out);
+}
+
 }  // namespace
 
 Result<Bytes> AeadSeal(const SecretBytes& key, ByteView plaintext, ByteView associated_data) {
@@ -150,8 +246,9 @@ Result<Bytes> AeadSeal(const SecretBytes& key, ByteView plaintext, ByteView asso
   // Random 96-bit nonces: no counter state to persist or lose across
   // restarts and replicas; keys are rotated long before 2^32 messages.
   PublicRandomBytes(nonce, kAeadNonceSize);
-  KURA_RETURN_IF_ERROR(EncryptInto(key.view(), ByteView(nonce, kAeadNonceSize), ByteView(&version, 1), associated_data,
-                                   plaintext, body, tag));
+  const ByteView nonce_view(nonce, kAeadNonceSize);
+  KURA_RETURN_IF_ERROR(EncryptInto(ChooseImpl(nonce_view, plaintext.size()), key.view(), nonce_view,
+                                   ByteView(&version, 1), associated_data, plaintext, body, tag));
   return out;
 }
 
@@ -167,24 +264,44 @@ Result<SecretBytes> AeadOpen(const SecretBytes& key, ByteView sealed, ByteView a
   // Transient: AeadOpen runs on every record read; callers that keep the result
   // for long (an unwrapped key) move it into guarded memory.
   SecretBytes plaintext = SecretBytes::Transient(body_size);
-  KURA_RETURN_IF_ERROR(DecryptInto(key.view(), nonce, version, associated_data, body, tag, plaintext.data()));
+  KURA_RETURN_IF_ERROR(DecryptInto(ChooseImpl(nonce, body_size), key.view(), nonce, version, associated_data, body, tag,
+                                   plaintext.data()));
   return plaintext;
 }
 
 Status Aes256GcmEncrypt(ByteView key, ByteView iv, ByteView aad, ByteView plaintext, Bytes* ciphertext, Bytes* tag) {
+  return internal::Aes256GcmEncryptWith(ChooseImpl(iv, plaintext.size()), key, iv, aad, plaintext, ciphertext, tag);
+}
+
+Status Aes256GcmDecrypt(ByteView key, ByteView iv, ByteView aad, ByteView ciphertext, ByteView tag, Bytes* plaintext) {
+  return internal::Aes256GcmDecryptWith(ChooseImpl(iv, ciphertext.size()), key, iv, aad, ciphertext, tag, plaintext);
+}
+
+namespace internal {
+
+bool LibsodiumGcmAvailable() {
+  static const bool available = sodium_init() >= 0 && crypto_aead_aes256gcm_is_available() == 1;
+  return available;
+}
+
+Status Aes256GcmEncryptWith(GcmImpl impl, ByteView key, ByteView iv, ByteView aad, ByteView plaintext,
+                            Bytes* ciphertext, Bytes* tag) {
   Bytes ct(plaintext.size());
   Bytes t(kAeadTagSize);
-  KURA_RETURN_IF_ERROR(EncryptInto(key, iv, {}, aad, plaintext, ct.data(), t.data()));
+  KURA_RETURN_IF_ERROR(EncryptInto(impl, key, iv, {}, aad, plaintext, ct.data(), t.data()));
   *ciphertext = std::move(ct);
   *tag = std::move(t);
   return Status::Ok();
 }
 
-Status Aes256GcmDecrypt(ByteView key, ByteView iv, ByteView aad, ByteView ciphertext, ByteView tag, Bytes* plaintext) {
+Status Aes256GcmDecryptWith(GcmImpl impl, ByteView key, ByteView iv, ByteView aad, ByteView ciphertext, ByteView tag,
+                            Bytes* plaintext) {
   Bytes pt(ciphertext.size());
-  KURA_RETURN_IF_ERROR(DecryptInto(key, iv, {}, aad, ciphertext, tag, pt.data()));
+  KURA_RETURN_IF_ERROR(DecryptInto(impl, key, iv, {}, aad, ciphertext, tag, pt.data()));
   *plaintext = std::move(pt);
   return Status::Ok();
 }
+
+}  // namespace internal
 
 }  // namespace kura::crypto

@@ -1,4 +1,5 @@
-// AES-256-GCM authenticated encryption (OpenSSL EVP).
+// AES-256-GCM authenticated encryption (libsodium with AES-NI and 96-bit
+// nonces, OpenSSL EVP otherwise; the same bytes either way).
 //
 // The sealed format (docs/formats/ciphertext.md):
 //   version (1 byte, kAeadFormatV1) || nonce (12) || ciphertext || tag (16)

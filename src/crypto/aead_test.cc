@@ -4,8 +4,10 @@
 
 #include <ostream>
 #include <string>
+#include <tuple>
 
 #include "core/bytes.h"
+#include "crypto/aead_internal.h"
 #include "crypto/random.h"
 
 namespace kura::crypto {
@@ -61,40 +63,96 @@ const GcmVector kVectors[] = {
 // Names the vector in test output instead of dumping the struct's bytes.
 void PrintTo(const GcmVector& v, std::ostream* os) { *os << v.name; }
 
-class GcmVectorTest : public testing::TestWithParam<GcmVector> {};
+using internal::GcmImpl;
+
+// Every vector through each implementation, and through the public function
+// (which picks one).
+enum class Via { kPublic, kLibsodium, kOpenSsl };
+
+class GcmVectorTest : public testing::TestWithParam<std::tuple<GcmVector, Via>> {
+ protected:
+  void SetUp() override {
+    const GcmVector& v = std::get<0>(GetParam());
+    if (via() == Via::kLibsodium && (!internal::LibsodiumGcmAvailable() || Hex(v.iv).size() != kAeadNonceSize)) {
+      GTEST_SKIP() << "libsodium's AES-256-GCM: 96-bit IVs on AES-NI CPUs only";
+    }
+  }
+  Via via() const { return std::get<1>(GetParam()); }
+  Status Encrypt(ByteView key, ByteView iv, ByteView aad, ByteView plaintext, Bytes* ciphertext, Bytes* tag) {
+    if (via() == Via::kPublic) return Aes256GcmEncrypt(key, iv, aad, plaintext, ciphertext, tag);
+    return internal::Aes256GcmEncryptWith(Impl(), key, iv, aad, plaintext, ciphertext, tag);
+  }
+  Status Decrypt(ByteView key, ByteView iv, ByteView aad, ByteView ciphertext, ByteView tag, Bytes* plaintext) {
+    if (via() == Via::kPublic) return Aes256GcmDecrypt(key, iv, aad, ciphertext, tag, plaintext);
+    return internal::Aes256GcmDecryptWith(Impl(), key, iv, aad, ciphertext, tag, plaintext);
+  }
+
+ private:
+  GcmImpl Impl() const { return via() == Via::kLibsodium ? GcmImpl::kLibsodium : GcmImpl::kOpenSsl; }
+};
 
 TEST_P(GcmVectorTest, EncryptMatchesPublishedCiphertextAndTag) {
-  const GcmVector& v = GetParam();
+  const GcmVector& v = std::get<0>(GetParam());
   Bytes ciphertext, tag;
-  ASSERT_TRUE(Aes256GcmEncrypt(Hex(v.key), Hex(v.iv), Hex(v.aad), Hex(v.plaintext), &ciphertext, &tag).ok());
+  ASSERT_TRUE(Encrypt(Hex(v.key), Hex(v.iv), Hex(v.aad), Hex(v.plaintext), &ciphertext, &tag).ok());
   EXPECT_EQ(HexEncode(ciphertext), HexEncode(Hex(v.ciphertext)));
   EXPECT_EQ(HexEncode(tag), HexEncode(Hex(v.tag)));
 }
 
 TEST_P(GcmVectorTest, DecryptRecoversPlaintext) {
-  const GcmVector& v = GetParam();
+  const GcmVector& v = std::get<0>(GetParam());
   Bytes plaintext;
-  ASSERT_TRUE(Aes256GcmDecrypt(Hex(v.key), Hex(v.iv), Hex(v.aad), Hex(v.ciphertext), Hex(v.tag), &plaintext).ok());
+  ASSERT_TRUE(Decrypt(Hex(v.key), Hex(v.iv), Hex(v.aad), Hex(v.ciphertext), Hex(v.tag), &plaintext).ok());
   EXPECT_EQ(HexEncode(plaintext), HexEncode(Hex(v.plaintext)));
 }
 
 TEST_P(GcmVectorTest, DecryptRejectsAlteredTagAndAad) {
-  const GcmVector& v = GetParam();
+  const GcmVector& v = std::get<0>(GetParam());
   Bytes tag = Hex(v.tag);
   tag[0] ^= 0x01;
   Bytes plaintext = {0xaa};
-  Status s = Aes256GcmDecrypt(Hex(v.key), Hex(v.iv), Hex(v.aad), Hex(v.ciphertext), tag, &plaintext);
+  Status s = Decrypt(Hex(v.key), Hex(v.iv), Hex(v.aad), Hex(v.ciphertext), tag, &plaintext);
   EXPECT_EQ(s.code(), StatusCode::kDataLoss);
   EXPECT_EQ(plaintext, Bytes{0xaa}) << "output must not be touched on failure";
 
   Bytes aad = Hex(v.aad);
   aad.push_back(0x00);
-  s = Aes256GcmDecrypt(Hex(v.key), Hex(v.iv), aad, Hex(v.ciphertext), Hex(v.tag), &plaintext);
+  s = Decrypt(Hex(v.key), Hex(v.iv), aad, Hex(v.ciphertext), Hex(v.tag), &plaintext);
   EXPECT_EQ(s.code(), StatusCode::kDataLoss);
 }
 
-INSTANTIATE_TEST_SUITE_P(Published, GcmVectorTest, testing::ValuesIn(kVectors),
-                         [](const testing::TestParamInfo<GcmVector>& info) { return std::string(info.param.name); });
+std::string VectorName(const testing::TestParamInfo<std::tuple<GcmVector, Via>>& info) {
+  static const char* const kVia[] = {"Public", "Libsodium", "OpenSsl"};
+  return std::string(std::get<0>(info.param).name) + "_" + kVia[static_cast<int>(std::get<1>(info.param))];
+}
+
+INSTANTIATE_TEST_SUITE_P(Published, GcmVectorTest,
+                         testing::Combine(testing::ValuesIn(kVectors),
+                                          testing::Values(Via::kPublic, Via::kLibsodium, Via::kOpenSsl)),
+                         VectorName);
+
+// The two implementations agree on record-sized inputs with random keys,
+// nonces and associated data, and each opens what the other sealed.
+TEST(Aes256GcmTest, LibsodiumAndOpenSslAgree) {
+  if (!internal::LibsodiumGcmAvailable()) GTEST_SKIP() << "no AES-NI: only OpenSSL runs here";
+  for (std::size_t size : {0, 1, 15, 16, 17, 300, 4096, 65537}) {
+    const Bytes key = RandomBytes(kAeadKeySize), iv = RandomBytes(kAeadNonceSize);
+    const Bytes aad = RandomBytes(size % 300), plaintext = RandomBytes(size);
+    Bytes ct1, tag1, ct2, tag2, back;
+    ASSERT_TRUE(internal::Aes256GcmEncryptWith(GcmImpl::kLibsodium, key, iv, aad, plaintext, &ct1, &tag1).ok());
+    ASSERT_TRUE(internal::Aes256GcmEncryptWith(GcmImpl::kOpenSsl, key, iv, aad, plaintext, &ct2, &tag2).ok());
+    EXPECT_EQ(ct1, ct2) << size;
+    EXPECT_EQ(tag1, tag2) << size;
+    ASSERT_TRUE(internal::Aes256GcmDecryptWith(GcmImpl::kOpenSsl, key, iv, aad, ct1, tag1, &back).ok());
+    EXPECT_EQ(back, plaintext);
+    ASSERT_TRUE(internal::Aes256GcmDecryptWith(GcmImpl::kLibsodium, key, iv, aad, ct2, tag2, &back).ok());
+    EXPECT_EQ(back, plaintext);
+  }
+  // libsodium is never asked for what it cannot do.
+  Bytes ct, tag;
+  EXPECT_EQ(internal::Aes256GcmEncryptWith(GcmImpl::kLibsodium, Bytes(32), Bytes(16), {}, {}, &ct, &tag).code(),
+            StatusCode::kInvalidArgument);
+}
 
 TEST(Aes256GcmTest, RejectsWrongKeySizeAndTruncatedTag) {
   Bytes ct, tag;
