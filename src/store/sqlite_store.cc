@@ -726,6 +726,25 @@ class SqliteStore final : public Store {
   }
   RecordCache::Stats CacheStats() const { return record_cache_.stats(); }
 
+  // The data key versions of the tenants whose records the writer created
+  // since its last operation of another kind. A record create changes no
+  // tenant, so within a run of them a version read once holds: a batch of
+  // creates reads it once, not once per create. Writer thread only.
+  class DataKeyVersions {
+   public:
+    const std::int64_t* Find(const std::string& tenant_id) const {
+      for (const auto& [tenant, version] : entries_) {
+        if (tenant == tenant_id) return &version;
+      }
+      return nullptr;
+    }
+    void Remember(const std::string& tenant_id, std::int64_t version) { entries_.emplace_back(tenant_id, version); }
+    void Forget() { entries_.clear(); }
+
+   private:
+    std::vector<std::pair<std::string, std::int64_t>> entries_;  // a few tenants per batch
+  };
+
  private:
   // How the writer may run an operation (see RunBatch).
   enum class OpKind {
@@ -910,6 +929,7 @@ class SqliteStore final : public Store {
   std::atomic<std::int64_t> commits_{0};
   std::atomic<std::int64_t> group_retries_{0};
   std::atomic<std::int64_t> transaction_retries_{0};
+  DataKeyVersions data_key_versions_;
   std::atomic<std::int64_t> ops_{0};
 
   std::mutex readers_mu_;
@@ -1152,6 +1172,8 @@ Status SqliteStore::Exec(Connection& c, const char* sql, std::string_view what) 
 }
 
 Status SqliteStore::RunOp(Connection& c, WriteOp& op, bool savepoint) {
+  // Any other operation may change a tenant (a data key rotation does).
+  if (op.kind == OpKind::kChange) data_key_versions_.Forget();
   if (savepoint) KURA_RETURN_IF_ERROR(Exec(c, kSavepoint, "savepoint"));
   // Only ops that append can move the head; copy it only for those.
   std::optional<AuditHead> op_start;
@@ -1226,6 +1248,7 @@ void SqliteStore::RunBatch(std::vector<WriteOp*>& batch) {
     FailAll(batch, UnavailableError("write not committed: " + why.message()), /*keep_own_errors=*/false);
   };
 
+  data_key_versions_.Forget();  // read again in this transaction
   Status s = Exec(c, kBegin, "begin transaction");
   if (!s.ok()) {
     abandon(s);
@@ -1561,12 +1584,20 @@ Status InsertVersionRow(Connection& c, const RecordWrite& w) {
 
 // Refuses a write sealed under a data key version that is no longer the
 // tenant's current one (a rotation moved on since the caller loaded its keys).
-Status CheckDataKeyVersion(Connection& c, const RecordWrite& w) {
-  KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kDataKeyVersion));
-  st.Bind(1, w.tenant_id);
-  KURA_ASSIGN_OR_RETURN(bool row, st.Step("tenant"));
-  if (!row) return NotFoundError("tenant not found");
-  const std::int64_t current = st.ColumnInt(0);
+// `known`, when given, holds versions read earlier in the same run of record
+// creates (which change no tenant; see DataKeyVersions).
+Status CheckDataKeyVersion(Connection& c, const RecordWrite& w, SqliteStore::DataKeyVersions* known = nullptr) {
+  std::int64_t current = 0;
+  if (const std::int64_t* seen = known != nullptr ? known->Find(w.tenant_id) : nullptr) {
+    current = *seen;
+  } else {
+    KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kDataKeyVersion));
+    st.Bind(1, w.tenant_id);
+    KURA_ASSIGN_OR_RETURN(bool row, st.Step("tenant"));
+    if (!row) return NotFoundError("tenant not found");
+    current = st.ColumnInt(0);
+    if (known != nullptr) known->Remember(w.tenant_id, current);
+  }
   if (current != w.key_version) {
     return AbortedError("data key version " + std::to_string(w.key_version) + " is not the tenant's current (" +
                         std::to_string(current) + ")");
@@ -1590,8 +1621,8 @@ Status InsertIndexRows(Connection& c, const RecordWrite& w) {
 }
 
 // The rows of a new record (version 1), under the tenant's current data key.
-Status InsertRecordRows(Connection& c, const RecordWrite& w) {
-  KURA_RETURN_IF_ERROR(CheckDataKeyVersion(c, w));
+Status InsertRecordRows(Connection& c, const RecordWrite& w, SqliteStore::DataKeyVersions* known = nullptr) {
+  KURA_RETURN_IF_ERROR(CheckDataKeyVersion(c, w, known));
   {
     KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kInsertRecord));
     st.Bind(1, w.tenant_id);
@@ -1612,7 +1643,7 @@ Status InsertRecordRows(Connection& c, const RecordWrite& w) {
 Status SqliteStore::InsertRecord(const RecordWrite& w, const AuditLink* audit) {
   if (w.version != 1) return InvalidArgumentError("a new record starts at version 1");
   return Write(
-      audit, [&](Connection& c) { return InsertRecordRows(c, w); }, OpKind::kRepeatableChange);
+      audit, [&](Connection& c) { return InsertRecordRows(c, w, &data_key_versions_); }, OpKind::kRepeatableChange);
 }
 
 Status SqliteStore::UpdateRecord(const RecordWrite& w, std::int64_t expected_version, const AuditLink* audit) {
@@ -2432,8 +2463,9 @@ void SqliteStore::InsertRecordAsync(RecordWrite write, std::unique_ptr<AuditLink
     return;
   }
   WriteAsync(
-      std::move(audit), [w = std::move(write)](Connection& c) { return InsertRecordRows(c, w); }, std::move(done),
-      OpKind::kRepeatableChange);
+      std::move(audit),
+      [this, w = std::move(write)](Connection& c) { return InsertRecordRows(c, w, &data_key_versions_); },
+      std::move(done), OpKind::kRepeatableChange);
 }
 
 Result<std::int64_t> SqliteStore::AuditSize() {

@@ -543,6 +543,60 @@ TEST_F(SqliteStoreTest, AFailedCreateAmongABatchOfCreatesLeavesNoRowAndNoEntry) 
   EXPECT_EQ(payloads, committed);
 }
 
+// A batch of creates reads the tenant's data key version once (it changes no
+// tenant); a rotation among them must be seen by the creates after it. In the
+// order the audit log records, every committed create carries the version
+// current at its place.
+TEST_F(SqliteStoreTest, CreatesSeeADataKeyRotationCommittedBeforeThem) {
+  auto store = Open(/*durable=*/false);
+  ASSERT_NE(store, nullptr);
+  MakeTenant(*store);
+  constexpr std::int64_t kFirstVersion = 2;  // Record()'s and the new tenant's
+  constexpr int kRotations = 40;
+  std::atomic<std::int64_t> believed{kFirstVersion};
+  std::atomic<bool> rotating{true};
+  std::atomic<int> refused{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 12; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; rotating.load() || i < 20; ++i) {
+        const std::string id = "k-" + std::to_string(t) + "-" + std::to_string(i);
+        RecordWrite w = Record(id, 1, Bytes(64, 0x5a));
+        w.key_version = believed.load();
+        TestLink link("c " + std::to_string(w.key_version));
+        Status s = store->InsertRecord(w, &link);
+        if (!s.ok()) {
+          ASSERT_EQ(s.code(), StatusCode::kAborted) << s.ToString();
+          ++refused;
+        }
+      }
+    });
+  }
+  for (std::int64_t v = kFirstVersion + 1; v <= kFirstVersion + kRotations; ++v) {
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+    TestLink link("r " + std::to_string(v));
+    ASSERT_TRUE(store->SetTenantDataKeyVersion("acme", v, &link).ok());
+    believed.store(v);
+  }
+  rotating.store(false);
+  for (auto& th : threads) th.join();
+  EXPECT_GT(refused.load(), 0) << "no create raced a rotation";
+
+  std::int64_t current = kFirstVersion;
+  int creates = 0;
+  for (const std::string& entry : CheckChain(*store)) {
+    const std::int64_t version = std::stoll(entry.substr(2));
+    if (entry[0] == 'r') {
+      current = version;
+    } else {
+      ++creates;
+      EXPECT_EQ(version, current) << "a create under version " << version << " committed after rotation to " << current;
+    }
+  }
+  EXPECT_GT(creates, 0);
+  EXPECT_EQ(current, kFirstVersion + kRotations);
+}
+
 TEST_F(SqliteStoreTest, AuditChainContinuesAfterReopen) {
   {
     auto store = Open();
