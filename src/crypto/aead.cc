@@ -193,10 +193,10 @@ Status SodiumDecryptInto(ByteView key, ByteView iv, ByteView aad_prefix, ByteVie
 // otherwise. Every record read and write seals or opens one: EVP allocates a
 // context, looks up the provider's implementation and counts references on
 // the shared cipher object, which two I/O threads contend for — about 1.2 µs
-// for a 300-byte seal (1.3 µs on two threads at once) against 0.5 µs through
-// libsodium. OpenSSL's stitched AES-GCM is the faster one per byte (about
-// 3.5 GB/s against 1.3), so from 2 KiB on it is used again
-// (kura_micro_bench BM_AeadSeal/BM_AeadOpen). Same bytes either way.
+// for a 300-byte seal (1.5 µs on two threads at once) against 0.5 µs through
+// libsodium. OpenSSL's stitched AES-GCM is about twice as fast per byte, so
+// texts over 2 KiB (the crossover, on one thread and on two) go to it again
+// (docs/performance.md). Same bytes either way.
 constexpr std::size_t kLibsodiumMaxText = 2048;
 
 GcmImpl ChooseImpl(ByteView iv, std::size_t text_size) {
@@ -205,13 +205,18 @@ GcmImpl ChooseImpl(ByteView iv, std::size_t text_size) {
              : GcmImpl::kOpenSsl;
 }
 
+Status CheckLibsodiumCanRun(ByteView iv) {
+  if (iv.size() != kAeadNonceSize || !internal::LibsodiumGcmAvailable()) {
+    return InvalidArgumentError("libsodium's AES-256-GCM needs a 96-bit IV and AES-NI");
+  }
+  return Status::Ok();
+}
+
 Status EncryptInto(GcmImpl impl, ByteView key, ByteView iv, ByteView aad_prefix, ByteView aad, ByteView plaintext,
                    std::uint8_t* out, std::uint8_t* tag_out) {
   KURA_RETURN_IF_ERROR(CheckSizes(key, iv, aad_prefix.size() + aad.size(), plaintext.size()));
   if (impl == GcmImpl::kLibsodium) {
-    if (iv.size() != kAeadNonceSize || !internal::LibsodiumGcmAvailable()) {
-      return InvalidArgumentError("libsodium's AES-256-GCM needs a 96-bit IV and AES-NI");
-    }
+    KURA_RETURN_IF_ERROR(CheckLibsodiumCanRun(iv));
     return SodiumEncryptInto(key, iv, aad_prefix, aad, plaintext, out, tag_out);
   }
   return OpenSslEncryptInto(key, iv, aad_prefix, aad, plaintext, out, tag_out);
@@ -225,9 +230,7 @@ Status DecryptInto(GcmImpl impl, ByteView key, ByteView iv, ByteView aad_prefix,
   // Only full-length tags: a truncated tag would weaken the forgery bound.
   if (tag.size() != kAeadTagSize) return InvalidArgumentError("AES-256-GCM tag must be 16 bytes");
   if (impl == GcmImpl::kLibsodium) {
-    if (iv.size() != kAeadNonceSize || !internal::LibsodiumGcmAvailable()) {
-      return InvalidArgumentError("libsodium's AES-256-GCM needs a 96-bit IV and AES-NI");
-    }
+    KURA_RETURN_IF_ERROR(CheckLibsodiumCanRun(iv));
     return SodiumDecryptInto(key, iv, aad_prefix, aad, ciphertext, tag, out);
   }
   return OpenSslDecryptInto(key, iv, aad_prefix, aad, ciphertext, tag, out);

@@ -1621,7 +1621,7 @@ Status InsertIndexRows(Connection& c, const RecordWrite& w) {
 }
 
 // The rows of a new record (version 1), under the tenant's current data key.
-Status InsertRecordRows(Connection& c, const RecordWrite& w, SqliteStore::DataKeyVersions* known = nullptr) {
+Status InsertRecordRows(Connection& c, const RecordWrite& w, SqliteStore::DataKeyVersions* known) {
   KURA_RETURN_IF_ERROR(CheckDataKeyVersion(c, w, known));
   {
     KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kInsertRecord));
