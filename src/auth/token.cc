@@ -1,34 +1,17 @@
 #include "auth/token.h"
 
+#include "core/bytes.h"
 #include "crypto/hash.h"
 #include "crypto/random.h"
 
 namespace kura::auth {
 namespace {
 
-// The 6-bit value of a base64url character, or -1.
-int Base64UrlValue(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '-') return 62;
-  if (c == '_') return 63;
-  return -1;
-}
-
 // The secret part must be exactly the canonical encoding of 32 bytes: this
 // rejects padded, truncated and non-canonical variants of the same bytes, so
-// one secret has exactly one accepted spelling (and one hash). 43 characters
-// carry 258 bits; the canonical spelling has the last character's two spare
-// bits zero. (Checked here, on every request, without decoding the secret.)
-static_assert(kTokenSecretChars * 6 == kTokenSecretBytes * 8 + 2);
-bool IsValidSecret(std::string_view s) {
-  if (s.size() != kTokenSecretChars) return false;
-  for (char c : s) {
-    if (Base64UrlValue(c) < 0) return false;
-  }
-  return (Base64UrlValue(s.back()) & 0x3) == 0;
-}
+// one secret has exactly one accepted spelling (and one hash). Checked on
+// every request, without decoding the secret.
+bool IsValidSecret(std::string_view s) { return IsCanonicalBase64Url(s, kTokenSecretBytes); }
 
 Status Malformed() { return UnauthenticatedError("invalid, expired or revoked token"); }
 

@@ -82,6 +82,15 @@ std::optional<Bytes> Base64UrlDecode(std::string_view text) {
   return out;
 }
 
+bool IsCanonicalBase64Url(std::string_view text, std::size_t bytes) {
+  if (text.size() != (bytes * 8 + 5) / 6) return false;
+  for (char c : text) {
+    if (B64Value(c) < 0) return false;
+  }
+  const std::size_t spare_bits = text.size() * 6 - bytes * 8;  // 0, 2 or 4
+  return text.empty() || (B64Value(text.back()) & ((1 << spare_bits) - 1)) == 0;
+}
+
 std::string HexEncode(ByteView data) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;

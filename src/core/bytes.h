@@ -26,6 +26,11 @@ inline Bytes ToBytes(std::string_view s) { return Bytes(s.begin(), s.end()); }
 std::string Base64UrlEncode(ByteView data);
 // Accepts input with or without '=' padding; nullopt on any invalid character.
 std::optional<Bytes> Base64UrlDecode(std::string_view text);
+// Whether `text` is the unpadded base64url encoding of exactly `bytes` bytes,
+// spelled the one canonical way (spare bits of the last character zero),
+// without decoding it: what Base64UrlDecode accepts and Base64UrlEncode
+// gives back, for that length.
+bool IsCanonicalBase64Url(std::string_view text, std::size_t bytes);
 // RFC 4648 §4 standard base64 with padding (what webhook signatures use).
 std::string Base64Encode(ByteView data);
 

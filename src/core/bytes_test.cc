@@ -75,6 +75,33 @@ TEST(Base64UrlTest, RefusesNonCanonicalTrailingBits) {
   EXPECT_FALSE(Base64UrlDecode("Zm9"));
 }
 
+// The check without decoding agrees with decoding and encoding back, for
+// every length up to 40 bytes and every last character, and refuses padding,
+// other lengths and characters outside the alphabet.
+TEST(Base64UrlTest, CanonicalCheckAgreesWithTheRoundTrip) {
+  const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  for (std::size_t n = 0; n <= 40; ++n) {
+    Bytes data(n);
+    for (std::size_t i = 0; i < n; ++i) data[i] = static_cast<std::uint8_t>(i * 37 + n);
+    std::string text = Base64UrlEncode(data);
+    EXPECT_TRUE(IsCanonicalBase64Url(text, n)) << n;
+    EXPECT_FALSE(IsCanonicalBase64Url(text, n + 1)) << n;
+    if (n > 0) {
+      EXPECT_FALSE(IsCanonicalBase64Url(text, n - 1)) << n;
+    }
+    if (text.empty()) continue;
+    EXPECT_FALSE(IsCanonicalBase64Url(text + "=", n));
+    for (char c : alphabet) {
+      text.back() = c;
+      auto decoded = Base64UrlDecode(text);
+      const bool canonical = decoded && decoded->size() == n && Base64UrlEncode(*decoded) == text;
+      EXPECT_EQ(IsCanonicalBase64Url(text, n), canonical) << n << " " << c;
+    }
+    text.front() = '+';
+    EXPECT_FALSE(IsCanonicalBase64Url(text, n));
+  }
+}
+
 TEST(HexTest, EncodesLowercase) {
   Bytes b = {0x00, 0x01, 0xab, 0xff};
   EXPECT_EQ(HexEncode(b), "0001abff");
