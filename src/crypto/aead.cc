@@ -157,6 +157,21 @@ class JoinedAad {
   ByteView view_;
 };
 
+// The key schedule, wiped when done. libsodium's one-call functions expand
+// the key into a state on their own stack and leave it there (its first two
+// round keys are the key itself): the memory test found a KEK that way.
+class ExpandedKey {
+ public:
+  explicit ExpandedKey(ByteView key) { crypto_aead_aes256gcm_beforenm(&state_, key.data()); }
+  ~ExpandedKey() { sodium_memzero(&state_, sizeof state_); }
+  ExpandedKey(const ExpandedKey&) = delete;
+  ExpandedKey& operator=(const ExpandedKey&) = delete;
+  const crypto_aead_aes256gcm_state* state() const { return &state_; }
+
+ private:
+  crypto_aead_aes256gcm_state state_;
+};
+
 Status SodiumEncryptInto(ByteView key, ByteView iv, ByteView aad_prefix, ByteView aad, ByteView plaintext,
                          std::uint8_t* out, std::uint8_t* tag_out) {
   const JoinedAad joined(aad_prefix, aad);
@@ -164,9 +179,10 @@ Status SodiumEncryptInto(ByteView key, ByteView iv, ByteView aad_prefix, ByteVie
   std::uint8_t none = 0;
   if (plaintext.empty()) out = &none;
   const std::uint8_t* in = plaintext.empty() ? &none : plaintext.data();
+  ExpandedKey expanded(key);
   unsigned long long tag_len = 0;
-  if (crypto_aead_aes256gcm_encrypt_detached(out, tag_out, &tag_len, in, plaintext.size(), joined.view().data(),
-                                             joined.view().size(), nullptr, iv.data(), key.data()) != 0 ||
+  if (crypto_aead_aes256gcm_encrypt_detached_afternm(out, tag_out, &tag_len, in, plaintext.size(), joined.view().data(),
+                                                     joined.view().size(), nullptr, iv.data(), expanded.state()) != 0 ||
       tag_len != kAeadTagSize) {
     return InternalError("AES-256-GCM encrypt failed");
   }
@@ -180,8 +196,10 @@ Status SodiumDecryptInto(ByteView key, ByteView iv, ByteView aad_prefix, ByteVie
   std::uint8_t none = 0;
   if (ciphertext.empty()) out = &none;
   const std::uint8_t* in = ciphertext.empty() ? &none : ciphertext.data();
-  if (crypto_aead_aes256gcm_decrypt_detached(out, nullptr, in, ciphertext.size(), tag.data(), joined.view().data(),
-                                             joined.view().size(), iv.data(), key.data()) != 0) {
+  ExpandedKey expanded(key);
+  if (crypto_aead_aes256gcm_decrypt_detached_afternm(out, nullptr, in, ciphertext.size(), tag.data(),
+                                                     joined.view().data(), joined.view().size(), iv.data(),
+                                                     expanded.state()) != 0) {
     if (!ciphertext.empty()) sodium_memzero(out, ciphertext.size());
     return DataLossError("ciphertext failed authentication");
   }
