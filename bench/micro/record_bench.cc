@@ -5,6 +5,7 @@
 #include <benchmark/benchmark.h>
 
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <string>
 
 #include "auth/token.h"

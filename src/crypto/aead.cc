@@ -78,7 +78,7 @@ Status AddAad(EVP_CIPHER_CTX* ctx, bool encrypt, ByteView aad) {
   return Status::Ok();
 }
 
-// Encrypts into `out` (plaintext.size() bytes) and `tag_out` (16 bytes).
+// EncryptInto and DecryptInto (below) through OpenSSL's EVP.
 Status OpenSslEncryptInto(ByteView key, ByteView iv, ByteView aad_prefix, ByteView aad, ByteView plaintext,
                           std::uint8_t* out, std::uint8_t* tag_out) {
   internal::CipherCtxPtr ctx(EVP_CIPHER_CTX_new());
@@ -108,8 +108,6 @@ Status OpenSslEncryptInto(ByteView key, ByteView iv, ByteView aad_prefix, ByteVi
   return Status::Ok();
 }
 
-// Decrypts into `out` (ciphertext.size() bytes). On a tag mismatch returns
-// DataLoss and zeroes `out`, so unauthenticated plaintext never escapes.
 Status OpenSslDecryptInto(ByteView key, ByteView iv, ByteView aad_prefix, ByteView aad, ByteView ciphertext,
                           ByteView tag, std::uint8_t* out) {
   internal::CipherCtxPtr ctx(EVP_CIPHER_CTX_new());
@@ -230,6 +228,7 @@ Status CheckLibsodiumCanRun(ByteView iv) {
   return Status::Ok();
 }
 
+// Encrypts into `out` (plaintext.size() bytes) and `tag_out` (16 bytes).
 Status EncryptInto(GcmImpl impl, ByteView key, ByteView iv, ByteView aad_prefix, ByteView aad, ByteView plaintext,
                    std::uint8_t* out, std::uint8_t* tag_out) {
   KURA_RETURN_IF_ERROR(CheckSizes(key, iv, aad_prefix.size() + aad.size(), plaintext.size()));
