@@ -38,9 +38,9 @@ done
 shift $((OPTIND - 1))
 [ $# -ge 1 ] || { echo "bench/cpu.sh: name at least one LABEL=BINARY" >&2; exit 2; }
 case $script in get | create) ;; *) echo "bench/cpu.sh: -s is get or create" >&2; exit 2 ;; esac
-for tool in wrk curl python3; do
-  command -v "$tool" >/dev/null || { echo "bench/cpu.sh: $tool missing (scripts/install-deps)" >&2; exit 1; }
-done
+# shellcheck source=bench/lib.sh
+. "$repo/bench/lib.sh"
+require_tools wrk curl python3
 
 work=$(mktemp -d /tmp/kura-cpu.XXXXXX)
 kura_pid=""
@@ -50,8 +50,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# shellcheck source=bench/lib.sh
-. "$repo/bench/lib.sh"
 export BENCH_BODY_FILE="$work/record.json"
 write_record_body "$BENCH_BODY_FILE"
 

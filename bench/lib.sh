@@ -1,6 +1,13 @@
-# Shared by the benchmark scripts (bench/run.sh, bench/reencrypt.sh,
+# Shared by the benchmark scripts (bench/run.sh, bench/cpu.sh, bench/reencrypt.sh,
 # bench/pg_baseline.sh); sourced, not run. Expects $work (a temp directory the caller removes) and sets
 # kura_pid, which the caller's EXIT trap stops.
+
+require_tools() {  # require_tools NAME…: exits unless every one is on PATH
+  local tool
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || { echo "bench: $tool missing (scripts/install-deps)" >&2; exit 1; }
+  done
+}
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'

@@ -26,13 +26,10 @@ clients=${BENCH_CLIENTS:-16}
 rounds=${BENCH_ROUNDS:-3}
 kura=${KURA_BINARY:-$repo/build/release/bin/kura}
 [ -x "$kura" ] || { echo "bench: no kura binary at $kura (cmake --build --preset release)" >&2; exit 1; }
-for tool in wrk pgbench psql curl python3; do
-  command -v "$tool" >/dev/null || [ -x "/usr/lib/postgresql/15/bin/$tool" ] ||
-    { echo "bench: $tool missing (scripts/install-deps)" >&2; exit 1; }
-done
 PATH=/usr/lib/postgresql/15/bin:$PATH
 # shellcheck source=bench/lib.sh
 . "$repo/bench/lib.sh"
+require_tools wrk pgbench psql curl python3
 
 work=$(mktemp -d /tmp/kura-pgbench.XXXXXX)
 chmod 755 "$work"

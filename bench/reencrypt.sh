@@ -37,9 +37,9 @@ if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
 fi
 kura=${KURA_BINARY:-$repo/build/release/bin/kura}
 [ -x "$kura" ] || { echo "bench: no kura binary at $kura" >&2; exit 1; }
-for tool in wrk curl python3 sqlite3; do
-  command -v "$tool" >/dev/null || { echo "bench: $tool missing" >&2; exit 1; }
-done
+# shellcheck source=bench/lib.sh
+. "$repo/bench/lib.sh"
+require_tools wrk curl python3 sqlite3
 
 work=$(mktemp -d /tmp/kura-reencrypt.XXXXXX)
 kura_pid=""
@@ -58,8 +58,6 @@ trap cleanup EXIT
   true
 } >"$work/kura.toml"
 
-# shellcheck source=bench/lib.sh
-. "$repo/bench/lib.sh"
 export BENCH_BODY_FILE="$work/record.json"
 write_record_body "$BENCH_BODY_FILE"
 start_kura data "$kura" -- --config "$work/kura.toml"

@@ -70,9 +70,9 @@ login_connections=${BENCH_LOGIN_CONNECTIONS:-4}
 if [ "$unaudited" = 1 ]; then
   [ -x "$kura_unaudited" ] || { echo "bench: no unaudited kura binary at $kura_unaudited" >&2; exit 1; }
 fi
-for tool in wrk nginx curl python3; do
-  command -v "$tool" >/dev/null || { echo "bench: $tool missing (scripts/install-deps)" >&2; exit 1; }
-done
+# shellcheck source=bench/lib.sh
+. "$repo/bench/lib.sh"
+require_tools wrk nginx curl python3
 
 work=$(mktemp -d /tmp/kura-bench.XXXXXX)
 kura_pid=""
@@ -90,8 +90,6 @@ cleanup() {
 trap cleanup EXIT
 
 # --- kura ---------------------------------------------------------------------
-# shellcheck source=bench/lib.sh
-. "$repo/bench/lib.sh"
 export BENCH_BODY_FILE="$work/record.json"
 write_record_body "$BENCH_BODY_FILE"
 
