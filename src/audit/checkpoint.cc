@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "audit/entry.h"
+#include "audit/entry_internal.h"
 #include "crypto/hash.h"
 
 namespace kura::audit {
@@ -84,13 +85,6 @@ std::optional<std::int64_t> ParseCount(std::string_view text) {
   return v;
 }
 
-bool IsLowerHex(std::string_view s) {
-  for (char c : s) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
-}
-
 std::string Where(std::int64_t tree_size) { return "audit checkpoint at tree size " + std::to_string(tree_size); }
 
 }  // namespace
@@ -129,7 +123,7 @@ Result<Checkpoint> ParseCheckpointNote(std::string_view note) {
   if (lines.size() != 5) return bad("expected 5 lines");
   if (lines[0] != kHeader) return bad("unknown header");
   Checkpoint checkpoint;
-  if (lines[1].size() != 2 * kKeyIdBytes || !IsLowerHex(lines[1])) return bad("bad key id");
+  if (lines[1].size() != 2 * kKeyIdBytes || !internal::IsLowerHex(lines[1])) return bad("bad key id");
   checkpoint.key_id = std::string(lines[1]);
   auto size = ParseCount(lines[2]);
   if (!size) return bad("bad tree size");

@@ -210,13 +210,6 @@ bool ScanPlainString(std::string_view s, std::size_t* i, std::string_view* out) 
   return true;
 }
 
-bool IsLowerHex(std::string_view s) {
-  for (char c : s) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 namespace {
@@ -358,7 +351,8 @@ bool ScanPlainEntry(std::string_view s, EntryFields* out) {
   std::string_view ignored;
   if (!ScanLiteral(s, &i, "{\"v\":1,\"seq\":") || !ScanInt(s, &i, &out->seq) || out->seq < 0) return false;
   if (!ScanLiteral(s, &i, ",\"prev\":\"") || !ScanPlainString(s, &i, &out->prev_hex)) return false;
-  if (!(out->prev_hex.empty() || (out->prev_hex.size() == 2 * kHashSize && IsLowerHex(out->prev_hex)))) return false;
+  if (!(out->prev_hex.empty() || (out->prev_hex.size() == 2 * kHashSize && internal::IsLowerHex(out->prev_hex))))
+    return false;
   if (!ScanLiteral(s, &i, ",\"at_ms\":") || !ScanInt(s, &i, &out->at_ms)) return false;
   if (!ScanLiteral(s, &i, ",\"principal\":\"") || !ScanPlainString(s, &i, &out->principal)) return false;
   if (!ScanLiteral(s, &i, ",\"tenant\":\"") || !ScanPlainString(s, &i, &out->tenant)) return false;

@@ -39,6 +39,14 @@ std::string ValidUtf8(std::string_view text);
 // reusing `scratch` to avoid an allocation per entry.
 void LeafHashInto(std::string_view entry, std::string* scratch, std::uint8_t* out);
 
+// True when every character of `s` is 0-9 or a-f (hashes, key ids).
+inline bool IsLowerHex(std::string_view s) {
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
 }  // namespace kura::audit::internal
 
 #endif  // KURA_AUDIT_ENTRY_INTERNAL_H_

@@ -16,13 +16,6 @@ int B64Value(char c) {
   return -1;
 }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // RFC 4648 §4 (standard) or §5 (URL-safe) alphabet; §5 here is unpadded.
 std::string Base64EncodeWith(ByteView data, const char* alphabet, bool pad) {
   std::string out;
@@ -52,6 +45,13 @@ std::string Base64EncodeWith(ByteView data, const char* alphabet, bool pad) {
 }
 
 }  // namespace
+
+int HexDigitValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
 
 std::string Base64UrlEncode(ByteView data) { return Base64EncodeWith(data, kB64Url, /*pad=*/false); }
 
@@ -106,7 +106,7 @@ std::optional<Bytes> HexDecode(std::string_view text) {
   if (text.size() % 2 != 0) return std::nullopt;
   Bytes out(text.size() / 2);
   for (std::size_t i = 0; i < out.size(); ++i) {
-    int hi = HexValue(text[2 * i]), lo = HexValue(text[2 * i + 1]);
+    int hi = HexDigitValue(text[2 * i]), lo = HexDigitValue(text[2 * i + 1]);
     if (hi < 0 || lo < 0) return std::nullopt;
     out[i] = static_cast<std::uint8_t>(hi << 4 | lo);
   }

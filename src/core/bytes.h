@@ -36,6 +36,8 @@ std::string Base64Encode(ByteView data);
 
 std::string HexEncode(ByteView data);
 std::optional<Bytes> HexDecode(std::string_view text);
+// The value of one hex digit (either case), or -1.
+int HexDigitValue(char c);
 
 }  // namespace kura
 

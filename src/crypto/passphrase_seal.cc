@@ -14,10 +14,9 @@
 namespace kura::crypto {
 namespace {
 
-constexpr std::size_t kKekSize = 32;
 constexpr int kParamsFormat = 1;
 constexpr char kKdfName[] = "argon2id13";
-constexpr char kWhat[] = "passphrase seal file";
+constexpr char kParamsFileWhat[] = "passphrase seal file";
 // Upper bounds accepted from the parameters file: a tampered file must not be
 // able to make every start allocate gigabytes or spin for minutes.
 constexpr unsigned long long kMaxOpslimit = 64;
@@ -68,7 +67,7 @@ class PassphraseSeal final : public Seal {
                           {"salt", Base64UrlEncode(params.salt)},
                           {"opslimit", params.opslimit},
                           {"memlimit", params.memlimit}};
-    KURA_RETURN_IF_ERROR(internal::WriteNewFile(options_.params_path, doc.dump() + "\n", kWhat));
+    KURA_RETURN_IF_ERROR(internal::WriteNewFile(options_.params_path, doc.dump() + "\n", kParamsFileWhat));
     SealInitResult result;
     result.kek = std::move(kek);
     return result;
@@ -114,14 +113,14 @@ class PassphraseSeal final : public Seal {
   }
 
   Result<KdfParams> LoadParams() const {
-    auto text = internal::ReadSmallFile(options_.params_path, 4096, kWhat);
+    auto text = internal::ReadSmallFile(options_.params_path, 4096, kParamsFileWhat);
     if (!text.ok()) {
       if (text.status().code() == StatusCode::kNotFound) {
         return FailedPreconditionError(text.status().message() + " (the vault was not initialised with this seal)");
       }
       return text.status();
     }
-    const std::string where = std::string(kWhat) + " " + options_.params_path;
+    const std::string where = std::string(kParamsFileWhat) + " " + options_.params_path;
     nlohmann::json doc = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
     if (!doc.is_object() || !doc.contains("format") || !doc["format"].is_number_integer()) {
       return DataLossError(where + " is malformed");
@@ -146,7 +145,7 @@ class PassphraseSeal final : public Seal {
 
   static Result<SecretBytes> Derive(const SecretBytes& passphrase, const KdfParams& params) {
     if (sodium_init() < 0) return InternalError("libsodium cannot be initialised");
-    SecretBytes kek(kKekSize);
+    SecretBytes kek(internal::kKekSize);
     // crypto_pwhash reads the passphrase as bytes; an empty one is valid
     // input (and is refused by the KEK check like any other wrong one).
     static const char kEmpty[1] = {0};

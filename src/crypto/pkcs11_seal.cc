@@ -32,12 +32,11 @@
 namespace kura::crypto {
 namespace {
 
-constexpr std::size_t kKekSize = 32;
 constexpr std::size_t kIvSize = 12;
 constexpr std::size_t kTagBits = 128;
 constexpr int kFileFormat = 1;
 constexpr char kAad[] = "kura-kek-v1";  // binds the ciphertext to its purpose and format
-constexpr char kWhat[] = "PKCS#11 wrapped-KEK file";
+constexpr char kWrappedKekWhat[] = "PKCS#11 wrapped-KEK file";
 
 std::string Hex(CK_RV rv) {
   char buf[32];
@@ -161,8 +160,8 @@ class Pkcs11Seal final : public Seal {
 
   Result<SealInitResult> Initialize(const SealInitOptions& /*options*/) override {
     // Never replace an existing wrapped KEK: it may be the only way to the data.
-    if (auto existing = internal::ReadSmallFile(options_.wrapped_kek_path, 4096, kWhat); existing.ok()) {
-      return AlreadyExistsError(std::string(kWhat) + " " + options_.wrapped_kek_path +
+    if (auto existing = internal::ReadSmallFile(options_.wrapped_kek_path, 4096, kWrappedKekWhat); existing.ok()) {
+      return AlreadyExistsError(std::string(kWrappedKekWhat) + " " + options_.wrapped_kek_path +
                                 " already exists; refusing to overwrite it");
     } else if (existing.status().code() != StatusCode::kNotFound) {
       return existing.status();
@@ -174,10 +173,10 @@ class Pkcs11Seal final : public Seal {
       key = created;
     }
     SealInitResult result;
-    result.kek = RandomSecret(kKekSize);
+    result.kek = RandomSecret(internal::kKekSize);
     WrappedKek wrapped;
     wrapped.iv = RandomBytes(kIvSize);
-    wrapped.ciphertext.resize(kKekSize + kTagBits / 8 + 16);  // room for tag (+ slack)
+    wrapped.ciphertext.resize(internal::kKekSize + kTagBits / 8 + 16);  // room for tag (+ slack)
     CK_GCM_PARAMS gcm = GcmParams(wrapped.iv);
     CK_MECHANISM mech = {CKM_AES_GCM, &gcm, sizeof(gcm)};
     CK_FUNCTION_LIST_PTR f = module_->f();
@@ -190,7 +189,7 @@ class Pkcs11Seal final : public Seal {
         rv != CKR_OK) {
       return P11Error("C_Encrypt with key '" + options_.key_label + "'", rv);
     }
-    if (out_len != kKekSize + kTagBits / 8) {
+    if (out_len != internal::kKekSize + kTagBits / 8) {
       return UnavailableError("PKCS#11: C_Encrypt (CKM_AES_GCM) returned " + std::to_string(out_len) +
                               " bytes; expected 48");
     }
@@ -202,7 +201,7 @@ class Pkcs11Seal final : public Seal {
                           {"key_label", options_.key_label},
                           {"iv", Base64UrlEncode(wrapped.iv)},
                           {"ciphertext", Base64UrlEncode(wrapped.ciphertext)}};
-    KURA_RETURN_IF_ERROR(internal::WriteNewFile(options_.wrapped_kek_path, doc.dump() + "\n", kWhat));
+    KURA_RETURN_IF_ERROR(internal::WriteNewFile(options_.wrapped_kek_path, doc.dump() + "\n", kWrappedKekWhat));
     return result;
   }
 
@@ -225,13 +224,13 @@ class Pkcs11Seal final : public Seal {
     CK_RV rv = f->C_Decrypt(session->get(), wrapped.ciphertext.data(), wrapped.ciphertext.size(), out.data(), &out_len);
     // Any failure is a rejection: SoftHSM reports a bad GCM tag as
     // CKR_GENERAL_ERROR rather than CKR_ENCRYPTED_DATA_INVALID.
-    if (rv != CKR_OK || out_len != kKekSize) {
+    if (rv != CKR_OK || out_len != internal::kKekSize) {
       return InvalidArgumentError("PKCS#11: decrypt failed: the wrapped KEK in " + options_.wrapped_kek_path +
                                   " cannot be decrypted with key '" + options_.key_label + "' on token '" +
                                   options_.token_label + "' (" + (rv != CKR_OK ? RvText(rv) : "wrong length") +
                                   "; another key with that label, or the file was altered)");
     }
-    SecretBytes kek = SecretBytes::FromBytes(ByteView(out.data(), kKekSize));
+    SecretBytes kek = SecretBytes::FromBytes(ByteView(out.data(), internal::kKekSize));
     return std::optional<SecretBytes>(std::move(kek));
   }
 
@@ -363,14 +362,14 @@ class Pkcs11Seal final : public Seal {
   }
 
   Result<WrappedKek> LoadWrapped() const {
-    auto text = internal::ReadSmallFile(options_.wrapped_kek_path, 4096, kWhat);
+    auto text = internal::ReadSmallFile(options_.wrapped_kek_path, 4096, kWrappedKekWhat);
     if (!text.ok()) {
       if (text.status().code() == StatusCode::kNotFound) {
         return FailedPreconditionError(text.status().message() + " (the vault was not initialised with this seal)");
       }
       return text.status();
     }
-    const std::string where = std::string(kWhat) + " " + options_.wrapped_kek_path;
+    const std::string where = std::string(kWrappedKekWhat) + " " + options_.wrapped_kek_path;
     nlohmann::json doc = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
     if (!doc.is_object() || !doc.contains("format") || !doc["format"].is_number_integer()) {
       return DataLossError(where + " is malformed");
@@ -384,7 +383,7 @@ class Pkcs11Seal final : public Seal {
     if (text_of("mechanism") != "CKM_AES_GCM" || text_of("aad") != kAad) return DataLossError(where + " is malformed");
     auto iv = Base64UrlDecode(text_of("iv"));
     auto ct = Base64UrlDecode(text_of("ciphertext"));
-    if (!iv || iv->size() != kIvSize || !ct || ct->size() != kKekSize + kTagBits / 8) {
+    if (!iv || iv->size() != kIvSize || !ct || ct->size() != internal::kKekSize + kTagBits / 8) {
       return DataLossError(where + " is malformed");
     }
     return WrappedKek{std::move(*iv), std::move(*ct)};

@@ -17,8 +17,6 @@
 namespace kura::crypto {
 namespace {
 
-constexpr std::size_t kKekSize = 32;
-
 using internal::Errno;
 using internal::Fd;
 using internal::ModeText;
@@ -48,7 +46,7 @@ class KeyfileSeal final : public Seal {
       return UnavailableError("cannot create key file " + path_ + ": " + Errno(err));
     }
     SealInitResult result;
-    result.kek = RandomSecret(kKekSize);
+    result.kek = RandomSecret(internal::kKekSize);
     // The umask can only narrow 0600, but set it explicitly so the file is
     // exactly owner read/write whatever the umask was.
     Status status = WriteAll(fd.get(), result.kek);
@@ -81,13 +79,13 @@ class KeyfileSeal final : public Seal {
       return InvalidArgumentError("key file " + path_ + " is accessible by group or others (mode " +
                                   ModeText(st.st_mode) + "); run chmod 600 on it");
     }
-    if (st.st_size != static_cast<off_t>(kKekSize)) {
+    if (st.st_size != static_cast<off_t>(internal::kKekSize)) {
       return InvalidArgumentError("key file " + path_ + " has " + std::to_string(st.st_size) + " bytes; expected 32");
     }
-    SecretBytes kek(kKekSize);
+    SecretBytes kek(internal::kKekSize);
     std::size_t got = 0;
-    while (got < kKekSize) {
-      const ssize_t n = ::read(fd.get(), kek.data() + got, kKekSize - got);
+    while (got < internal::kKekSize) {
+      const ssize_t n = ::read(fd.get(), kek.data() + got, internal::kKekSize - got);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return UnavailableError("cannot read key file " + path_ + ": " + Errno(errno));
       if (n == 0) return InvalidArgumentError("key file " + path_ + " is shorter than 32 bytes");
@@ -123,7 +121,7 @@ class ShamirSeal final : public Seal {
 
   Result<SealInitResult> Initialize(const SealInitOptions& options) override {
     SealInitResult result;
-    result.kek = RandomSecret(kKekSize);
+    result.kek = RandomSecret(internal::kKekSize);
     // SplitSecret validates shares/threshold (InvalidArgument).
     KURA_ASSIGN_OR_RETURN(result.shares, SplitSecret(result.kek, options.shares, options.threshold));
     Reset();

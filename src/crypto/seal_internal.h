@@ -7,6 +7,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -15,6 +16,9 @@
 #include "core/status.h"
 
 namespace kura::crypto::internal {
+
+// Every seal guards one AES-256 KEK.
+constexpr std::size_t kKekSize = 32;
 
 // Closes a descriptor on scope exit.
 class Fd {

@@ -7,13 +7,13 @@
 #include "core/log.h"
 
 namespace kura::http {
-namespace {
-
 void AppendInt(std::int64_t value, std::string* out) {
   char buf[24];
   auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
   out->append(buf, end);
 }
+
+namespace {
 
 // RFC 9110 Date, formatted at most once per second per thread.
 std::string_view HttpDate() {

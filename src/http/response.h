@@ -48,6 +48,9 @@ struct ResponseMeta {
 // Appends the status line, headers and body to `out`.
 void SerializeResponse(const Response& response, const ResponseMeta& meta, std::string* out);
 
+// Appends the decimal digits of `value` (no allocation beyond `out`'s own).
+void AppendInt(std::int64_t value, std::string* out);
+
 }  // namespace kura::http
 
 #endif  // KURA_HTTP_RESPONSE_H_

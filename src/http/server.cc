@@ -120,12 +120,6 @@ Result<asio::ip::address> ResolveHost(const std::string& host) {
   return results.begin()->endpoint().address();
 }
 
-void AppendInt(long long value, std::string* out) {
-  char buf[24];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
-  out->append(buf, end);
-}
-
 // Replaces anything that could forge or break an access log line.
 void AppendSanitised(std::string_view text, std::size_t max, std::string* out) {
   if (text.size() > max) text = text.substr(0, max);
@@ -820,7 +814,7 @@ awaitable<bool> Worker::Session(Stream& stream, ConnectionState& state, const st
       log_line.push_back(' ');
       AppendInt(response.status, &log_line);
       log_line.push_back(' ');
-      AppendInt(static_cast<long long>(sent_bytes), &log_line);
+      AppendInt(static_cast<std::int64_t>(sent_bytes), &log_line);
       log_line.push_back(' ');
       AppendInt(micros, &log_line);
       log_line.append("us ").append(response.principal);

@@ -12,8 +12,6 @@ namespace {
 
 constexpr std::size_t kMaxDisplayName = 200;  // code points
 
-bool IsKnownRegion(std::string_view r) { return r == "jp" || r == "us" || r == "eu" || r == "in"; }
-
 Status CheckName(std::string_view what, const std::string& name) {
   if (!policy::IsValidName(name)) {
     return InvalidArgumentError(std::string(what) + ": invalid name (1-64 of a-z, 0-9, '_', '-')");
@@ -43,12 +41,6 @@ json ApiKeyJson(const store::ApiKeyRow& row) {
           {"created_at", TimeJson(row.created_at)},
           {"expires_at", TimeJson(row.expires_at)},
           {"revoked_at", TimeJson(row.revoked_at)}};
-}
-
-Reply NoContent() {
-  Reply reply;
-  reply.no_content = true;
-  return reply;
 }
 
 }  // namespace

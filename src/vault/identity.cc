@@ -27,14 +27,12 @@ constexpr char kBadLogin[] = "sign-in failed: wrong username or password, or the
 constexpr char kTotpNeeded[] = "sign-in needs a TOTP code (\"totp\") or a recovery code (\"recovery_code\")";
 constexpr char kBadSession[] = "invalid, expired or revoked token";
 constexpr char kBadKerberos[] = "Kerberos authentication failed";
-constexpr char kDenied[] = "permission denied";
 constexpr char kStaffPolicyMeta[] = "auth.policy.staff";
 constexpr char kTenantPolicyMetaPrefix[] = "auth.policy.tenant/";
 // A session's last_seen_at is written at most this often: the idle timeout is
 // kept to within a minute without a write on every request.
 constexpr std::int64_t kTouchGranularitySeconds = 60;
 constexpr std::size_t kMaxPrincipalName = 256;
-constexpr int kUpdateRetries = 16;  // cheap: a retry re-reads the row, it does not re-run Argon2id
 
 const std::vector<std::string_view>& StaffRoleNames() {
   static const std::vector<std::string_view> kNames = {staff_roles::kSupport, staff_roles::kSecurityOfficer,
@@ -82,12 +80,6 @@ json PolicyJson(const auth::PasswordPolicy& p, bool step_up_requires_totp) {
           {"lockout_duration_seconds", p.lockout_duration.count()},
           {"require_totp", p.require_totp},
           {"step_up_requires_totp", step_up_requires_totp}};
-}
-
-Reply NoContent() {
-  Reply reply;
-  reply.no_content = true;
-  return reply;
 }
 
 }  // namespace

@@ -6,10 +6,6 @@
 
 namespace kura::vault {
 
-namespace {
-constexpr char kSealed[] = "vault is sealed";
-}  // namespace
-
 const SecretBytes* TenantKeys::DataKey(std::int64_t version) const {
   if (version == data_key_version) return data_key.empty() ? nullptr : &data_key;
   auto it = older_data_keys.find(version);

@@ -69,6 +69,9 @@ Result<store::WrappedKeyRow> WrapUnder(const KekSet& keks, const SecretBytes& ke
 // DataLoss when the wrap fails its integrity check.
 Result<SecretBytes> UnwrapFrom(const KekSet& keks, const store::WrappedKeyRow& row);
 
+// What every operation refused while sealed answers.
+constexpr char kSealed[] = "vault is sealed";
+
 class Keyring {
  public:
   bool IsSealed() const { return sealed_.load(std::memory_order_acquire); }

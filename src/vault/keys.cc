@@ -15,7 +15,6 @@ using nlohmann::json;
 namespace {
 
 constexpr int kMaxKeyStoreAttempts = 5;
-constexpr std::int64_t kSecondsPerDay = 86400;
 
 std::string PurposeName(int purpose) {
   switch (static_cast<crypto::KeyPurpose>(purpose)) {

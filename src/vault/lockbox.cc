@@ -28,7 +28,6 @@ constexpr std::size_t kMaxDetail = 2000;  // code points
 constexpr std::size_t kMaxTicket = 128;
 constexpr std::size_t kMaxWebhookUrl = 2048;
 constexpr int kMaxApprovals = 5;
-constexpr int kUpdateRetries = 16;
 constexpr char kLockboxDenied[] = "permission denied";
 // A grant with users.admin administers the tenant, but never makes anyone
 // (the staff member's own account, a key) an administrator or an approver:

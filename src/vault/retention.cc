@@ -15,7 +15,6 @@ using nlohmann::json;
 
 namespace {
 
-constexpr std::int64_t kSecondsPerDay = 24 * 60 * 60;
 // Tenants and collections are read in pages of this size.
 constexpr int kScanPage = 100;
 

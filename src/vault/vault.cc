@@ -23,10 +23,6 @@ constexpr std::size_t kCacheEntries = 10000;
 // One message for every authentication failure: which of unknown, expired or
 // revoked applied must not be learnable from outside.
 constexpr char kBadToken[] = "invalid, expired or revoked token";
-constexpr char kSealed[] = "vault is sealed";
-constexpr char kDenied[] = "permission denied";
-
-bool IsKnownRegion(std::string_view r) { return r == "jp" || r == "us" || r == "eu" || r == "in"; }
 
 }  // namespace
 

@@ -446,6 +446,24 @@ class VaultImpl final : public Vault {
 // Cache key of a (tenant, name) pair; names cannot contain NUL.
 inline std::string PairKey(const std::string& tenant, const std::string& name) { return tenant + '\0' + name; }
 
+// Shared by VaultImpl's files.
+constexpr char kDenied[] = "permission denied";
+constexpr std::int64_t kSecondsPerDay = 24 * 60 * 60;
+// Compare-and-swap updates of a row (users, access requests) retry this often
+// when another request changed it in between.
+constexpr int kUpdateRetries = 16;
+
+inline bool IsKnownRegion(std::string_view region) {
+  return region == "jp" || region == "us" || region == "eu" || region == "in";
+}
+
+// A 204 reply.
+inline Reply NoContent() {
+  Reply reply;
+  reply.no_content = true;
+  return reply;
+}
+
 }  // namespace kura::vault
 
 #endif  // KURA_VAULT_VAULT_IMPL_H_
