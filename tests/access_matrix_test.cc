@@ -38,7 +38,7 @@ enum Caller { kNone, kGarbage, kExpired, kRevoked, kOther, kLimited, kAdmin, kAd
 const char* const kCallerNames[] = {"none",    "garbage", "expired",    "revoked", "other-tenant",
                                     "limited", "admin",   "admin-user", "root"};
 
-constexpr const char* kTenant = "matrix-e2e";
+constexpr const char* kMatrixTenant = "matrix-e2e";
 constexpr const char* kOtherTenant = "matrix-other";
 
 // Expected status for one cell; several values where the contract allows a
@@ -72,10 +72,10 @@ class AccessMatrixTest : public ::testing::Test {
     const std::string root = server_->root_token();
 
     // The expiring key first: it must be past its expiry when the matrix runs.
-    auto tenant = CreateTestTenant(*server_, kTenant, &error);
+    auto tenant = CreateTestTenant(*server_, kMatrixTenant, &error);
     ASSERT_TRUE(tenant) << error;
     const auto expires = std::chrono::system_clock::now() + std::chrono::seconds(3);
-    json expiring = CreateApiKey(*server_, tenant->admin_session, kTenant, "admin", &error, Rfc3339(expires));
+    json expiring = CreateApiKey(*server_, tenant->admin_session, kMatrixTenant, "admin", &error, Rfc3339(expires));
     ASSERT_FALSE(expiring.is_null()) << error;
     tokens_[kExpired] = expiring["key"];
     // While valid it works (the server is local: this takes well under the 2+ s left).
@@ -95,27 +95,28 @@ class AccessMatrixTest : public ::testing::Test {
     tokens_[kOther] = other->admin_key;
 
     // `orders`: a second collection the limited role has no permission on.
-    HttpResponse r = http.Put(std::string("/v1/t/") + kTenant + "/collections/orders",
+    HttpResponse r = http.Put(std::string("/v1/t/") + kMatrixTenant + "/collections/orders",
                               {{"fields", {{"item", {{"type", "string"}, {"class", "internal"}}}}}}, tokens_[kAdmin]);
     ASSERT_TRUE(r.status == 201 || r.status == 200) << r.Describe();
-    r = http.Put(std::string("/v1/t/") + kTenant + "/roles/reader",
+    r = http.Put(std::string("/v1/t/") + kMatrixTenant + "/roles/reader",
                  {{"permissions", {{{"action", "record.read"}, {"collections", {"customers"}}, {"view", "full"}}}}},
                  tokens_[kAdmin]);
     ASSERT_TRUE(r.status == 201 || r.status == 200) << r.Describe();
-    json limited = CreateApiKey(*server_, tokens_[kAdmin], kTenant, "reader", &error);
+    json limited = CreateApiKey(*server_, tokens_[kAdmin], kMatrixTenant, "reader", &error);
     ASSERT_FALSE(limited.is_null()) << error;
     tokens_[kLimited] = limited["key"];
 
-    json revoked = CreateApiKey(*server_, tokens_[kAdmin], kTenant, "admin", &error);
+    json revoked = CreateApiKey(*server_, tokens_[kAdmin], kMatrixTenant, "admin", &error);
     ASSERT_FALSE(revoked.is_null()) << error;
     tokens_[kRevoked] = revoked["key"];
     ASSERT_EQ(http.Get("/v1/whoami", tokens_[kRevoked]).status, 200);
-    r = http.Delete(std::string("/v1/t/") + kTenant + "/apikeys/" + revoked["id"].get<std::string>(), tokens_[kAdmin]);
+    r = http.Delete(std::string("/v1/t/") + kMatrixTenant + "/apikeys/" + revoked["id"].get<std::string>(),
+                    tokens_[kAdmin]);
     ASSERT_EQ(r.status, 204) << r.Describe();
 
-    record_ = NewRecord(kTenant, "customers", tokens_[kAdmin], &error);
+    record_ = NewRecord(kMatrixTenant, "customers", tokens_[kAdmin], &error);
     ASSERT_FALSE(record_.empty()) << error;
-    order_ = NewRecord(kTenant, "orders", tokens_[kAdmin], &error, {{"item", "tea"}});
+    order_ = NewRecord(kMatrixTenant, "orders", tokens_[kAdmin], &error, {{"item", "tea"}});
     ASSERT_FALSE(order_.empty()) << error;
     other_record_ = NewRecord(kOtherTenant, "customers", tokens_[kOther], &error);
     ASSERT_FALSE(other_record_.empty()) << error;
@@ -135,7 +136,7 @@ class AccessMatrixTest : public ::testing::Test {
   }
 
   std::vector<Route> Routes() {
-    const std::string t = std::string("/v1/t/") + kTenant;
+    const std::string t = std::string("/v1/t/") + kMatrixTenant;
     const std::string root = server_->root_token();
     const std::string admin = tokens_[kAdmin];
     auto get = [](std::string path) {
@@ -166,10 +167,10 @@ class AccessMatrixTest : public ::testing::Test {
                               .body = json({{"id", unique("cell-tenant-")}, {"name", "Cell"}}).dump()};
          },
          k403, k403, k403, k201},
-        {"GET /v1/tenants/{t}", get(std::string("/v1/tenants/") + kTenant), k403, k403, k403, k200},
+        {"GET /v1/tenants/{t}", get(std::string("/v1/tenants/") + kMatrixTenant), k403, k403, k403, k200},
         {"DELETE /v1/tenants/{t}", del([this, root, unique](Caller c, std::string* e) {
            // Root deletes a tenant made for the cell; the others try theirs.
-           if (c != kRoot) return std::string("/v1/tenants/") + kTenant;
+           if (c != kRoot) return std::string("/v1/tenants/") + kMatrixTenant;
            std::string id = unique("doomed-");
            HttpResponse r = server_->http().Post("/v1/tenants", {{"id", id}, {"name", "Doomed"}}, root);
            if (r.status != 201) *e = "create tenant to delete: " + r.Describe();
@@ -205,7 +206,7 @@ class AccessMatrixTest : public ::testing::Test {
          k201, k403},
         {"DELETE /v1/t/{t}/apikeys/{id}", del([this, t, admin](Caller, std::string* e) {
            std::string error;
-           json key = CreateApiKey(*server_, admin, kTenant, "reader", &error);
+           json key = CreateApiKey(*server_, admin, kMatrixTenant, "reader", &error);
            if (key.is_null()) {
              *e = error;
              return t + "/apikeys/none";
@@ -217,26 +218,28 @@ class AccessMatrixTest : public ::testing::Test {
         {"GET /v1/t/{t}/users/{u}", get(t + "/users/" + kTestAdminUsername), k403, k403, k200, k403},
         {"GET /v1/t/{t}/auth-policy", get(t + "/auth-policy"), k403, k403, k200, k403},
         // Records: tenant keys within their role; never root.
-        {"POST …/customers/records", with_body("POST", RecordsPath(kTenant, "customers"), customer), k403, k403, k201,
-         k403},
-        {"GET …/customers/records/{id}", get(RecordPath(kTenant, "customers", record_)), k403, k200, k200, k403},
+        {"POST …/customers/records", with_body("POST", RecordsPath(kMatrixTenant, "customers"), customer), k403, k403,
+         k201, k403},
+        {"GET …/customers/records/{id}", get(RecordPath(kMatrixTenant, "customers", record_)), k403, k200, k200, k403},
         {"PUT …/customers/records/{id}",
-         with_body("PUT", RecordPath(kTenant, "customers", record_), {{"data", {{"email", "put@example.com"}}}}), k403,
-         k403, k200, k403},
+         with_body("PUT", RecordPath(kMatrixTenant, "customers", record_), {{"data", {{"email", "put@example.com"}}}}),
+         k403, k403, k200, k403},
         {"DELETE …/customers/records/{id}", del([this, admin](Caller, std::string* e) {
-           return RecordPath(kTenant, "customers", NewRecord(kTenant, "customers", admin, e));
+           return RecordPath(kMatrixTenant, "customers", NewRecord(kMatrixTenant, "customers", admin, e));
          }),
          k403, k403, k204, k403},
-        {"GET …/customers/records/{id}/versions", get(RecordPath(kTenant, "customers", record_) + "/versions"), k403,
-         k200, k200, k403},
-        {"GET …/customers/records?email=", get(RecordsPath(kTenant, "customers") + "?email=matrix%40example.com"), k403,
-         k200, k200, k403},
+        {"GET …/customers/records/{id}/versions", get(RecordPath(kMatrixTenant, "customers", record_) + "/versions"),
+         k403, k200, k200, k403},
+        {"GET …/customers/records?email=", get(RecordsPath(kMatrixTenant, "customers") + "?email=matrix%40example.com"),
+         k403, k200, k200, k403},
         // Walking a whole collection without a filter is bulk export (SPEC §3):
         // it needs record.export, which the limited role lacks.
-        {"GET …/customers/records (walk)", get(RecordsPath(kTenant, "customers") + "?limit=5"), k403, k403, k200, k403},
-        {"GET …/orders/records/{id}", get(RecordPath(kTenant, "orders", order_)), k403, k403, k200, k403},
-        {"POST …/orders/records", with_body("POST", RecordsPath(kTenant, "orders"), {{"data", {{"item", "cake"}}}}),
-         k403, k403, k201, k403},
+        {"GET …/customers/records (walk)", get(RecordsPath(kMatrixTenant, "customers") + "?limit=5"), k403, k403, k200,
+         k403},
+        {"GET …/orders/records/{id}", get(RecordPath(kMatrixTenant, "orders", order_)), k403, k403, k200, k403},
+        {"POST …/orders/records",
+         with_body("POST", RecordsPath(kMatrixTenant, "orders"), {{"data", {{"item", "cake"}}}}), k403, k403, k201,
+         k403},
         // The other tenant's record: only its own key.
         {"GET /v1/t/{other}/…/records/{id}", get(RecordPath(kOtherTenant, "customers", other_record_)), k200, k403,
          k403, k403},
@@ -373,15 +376,15 @@ TEST_F(AccessMatrixTest, DeniedCallsChangeNothing) {
   ASSERT_NO_FATAL_FAILURE(Prepare());
   auto& http = server_->http();
   const std::string root = server_->root_token();
-  const std::string t = std::string("/v1/t/") + kTenant;
+  const std::string t = std::string("/v1/t/") + kMatrixTenant;
 
-  EXPECT_EQ(http.Delete(std::string("/v1/tenants/") + kTenant, tokens_[kAdmin]).status, 403);
-  EXPECT_EQ(http.Get(std::string("/v1/tenants/") + kTenant, root).status, 200);
+  EXPECT_EQ(http.Delete(std::string("/v1/tenants/") + kMatrixTenant, tokens_[kAdmin]).status, 403);
+  EXPECT_EQ(http.Get(std::string("/v1/tenants/") + kMatrixTenant, root).status, 200);
 
-  EXPECT_EQ(http.Delete(RecordPath(kTenant, "customers", record_), tokens_[kLimited]).status, 403);
-  EXPECT_EQ(http.Delete(RecordPath(kTenant, "customers", record_), tokens_[kOther]).status, 403);
-  EXPECT_EQ(http.Delete(RecordPath(kTenant, "customers", record_), root).status, 403);
-  EXPECT_EQ(http.Get(RecordPath(kTenant, "customers", record_), tokens_[kAdmin]).status, 200);
+  EXPECT_EQ(http.Delete(RecordPath(kMatrixTenant, "customers", record_), tokens_[kLimited]).status, 403);
+  EXPECT_EQ(http.Delete(RecordPath(kMatrixTenant, "customers", record_), tokens_[kOther]).status, 403);
+  EXPECT_EQ(http.Delete(RecordPath(kMatrixTenant, "customers", record_), root).status, 403);
+  EXPECT_EQ(http.Get(RecordPath(kMatrixTenant, "customers", record_), tokens_[kAdmin]).status, 200);
 
   // A limited key cannot mint itself an admin key.
   HttpResponse r = http.Post(t + "/apikeys", {{"name", "escalate"}, {"role", "admin"}}, tokens_[kLimited]);
@@ -391,7 +394,7 @@ TEST_F(AccessMatrixTest, DeniedCallsChangeNothing) {
                {{"permissions", {{{"action", "record.write"}, {"collections", {"*"}}, {"view", "full"}}}}},
                tokens_[kLimited]);
   EXPECT_TRUE(IsError(r, 403, "permission_denied"));
-  r = http.Post(RecordsPath(kTenant, "customers"), {{"data", {{"email", "x@example.com"}}}}, tokens_[kLimited]);
+  r = http.Post(RecordsPath(kMatrixTenant, "customers"), {{"data", {{"email", "x@example.com"}}}}, tokens_[kLimited]);
   EXPECT_TRUE(IsError(r, 403, "permission_denied"));
 
   // The built-in admin role can be neither replaced nor deleted.

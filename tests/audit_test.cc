@@ -35,7 +35,7 @@ namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
-constexpr const char* kTenant = "audit-e2e";
+constexpr const char* kAuditTenant = "audit-e2e";
 
 // dev mode with checkpoints every second, so a short test sees several.
 std::string WriteFastCheckpointConfig(const TempDir& dir) {
@@ -118,7 +118,7 @@ class AuditTamperTest : public AuditTest {
   void SetUp() override {
     ASSERT_NO_FATAL_FAILURE(StartServer());
     std::string error;
-    auto tenant = CreateTestTenant(*server_, kTenant, &error);
+    auto tenant = CreateTestTenant(*server_, kAuditTenant, &error);
     ASSERT_TRUE(tenant) << error;
     pubkey_ = scratch_.Sub("audit.pem");
     ProcessResult key = server_->Cli({"audit", "pubkey", "--out", pubkey_}, server_->root_token());
@@ -269,7 +269,7 @@ TEST_F(AuditTamperTest, ForgedCheckpointIsNamed) {
 TEST_F(AuditTest, ForkedHistoryIsCaughtByTheSavedCheckpoint) {
   ASSERT_NO_FATAL_FAILURE(StartServer());
   std::string error;
-  auto tenant = CreateTestTenant(*server_, kTenant, &error);
+  auto tenant = CreateTestTenant(*server_, kAuditTenant, &error);
   ASSERT_TRUE(tenant) << error;
   pubkey_ = scratch_.Sub("audit.pem");
   ASSERT_EQ(server_->Cli({"audit", "pubkey", "--out", pubkey_}, server_->root_token()).exit_code, 0);
@@ -359,7 +359,7 @@ print('ok')
 TEST_F(AuditTest, IndependentVerifierChecksProofAndSignature) {
   ASSERT_NO_FATAL_FAILURE(StartServer());
   std::string error;
-  auto tenant = CreateTestTenant(*server_, kTenant, &error);
+  auto tenant = CreateTestTenant(*server_, kAuditTenant, &error);
   ASSERT_TRUE(tenant) << error;
   ASSERT_NO_FATAL_FAILURE(MakeTraffic(*server_, *tenant, 4));
   std::this_thread::sleep_for(milliseconds(1500));
@@ -374,7 +374,7 @@ TEST_F(AuditTest, IndependentVerifierChecksProofAndSignature) {
   const std::int64_t size = checkpoint["tree_size"];
 
   // An entry of the tenant's own trail (a record read) covered by that checkpoint.
-  HttpResponse trail = http.Get("/v1/t/" + std::string(kTenant) + "/audit?action=record.read", tenant->admin_key);
+  HttpResponse trail = http.Get("/v1/t/" + std::string(kAuditTenant) + "/audit?action=record.read", tenant->admin_key);
   ASSERT_EQ(trail.status, 200) << trail.Describe();
   ASSERT_FALSE(trail.json["items"].empty());
   const json item = trail.json["items"][0];
@@ -425,11 +425,11 @@ TEST_F(AuditTest, FullDiskFailsClosedAndRecovers) {
 
   ASSERT_NO_FATAL_FAILURE(StartServer(mount_point + "/data"));
   std::string error;
-  auto tenant = CreateTestTenant(*server_, kTenant, &error);
+  auto tenant = CreateTestTenant(*server_, kAuditTenant, &error);
   ASSERT_TRUE(tenant) << error;
   auto& http = server_->http();
-  HttpResponse first = http.Post(RecordsPath(kTenant, "customers"), {{"data", {{"email", "a@example.com"}}}},
-                                 tenant->admin_key);
+  HttpResponse first =
+      http.Post(RecordsPath(kAuditTenant, "customers"), {{"data", {{"email", "a@example.com"}}}}, tenant->admin_key);
   ASSERT_EQ(first.status, 201) << first.Describe();
   const std::string record = first.json["id"];
   std::int64_t created = 1;
@@ -443,7 +443,7 @@ TEST_F(AuditTest, FullDiskFailsClosedAndRecovers) {
   bool refused = false;
   for (int i = 0; i < 400 && !refused; ++i) {
     auto start = steady_clock::now();
-    HttpResponse r = http.Post(RecordsPath(kTenant, "customers"),
+    HttpResponse r = http.Post(RecordsPath(kAuditTenant, "customers"),
                                {{"data", {{"email", "fill" + std::to_string(i) + "@example.com"}}}}, tenant->admin_key);
     auto took = steady_clock::now() - start;
     if (r.status == 201) {
@@ -457,10 +457,10 @@ TEST_F(AuditTest, FullDiskFailsClosedAndRecovers) {
   ASSERT_TRUE(refused) << "the full file system never refused a write";
   for (int i = 0; i < 5; ++i) {
     auto start = steady_clock::now();
-    HttpResponse read = http.Get(RecordPath(kTenant, "customers", record), tenant->admin_key);
+    HttpResponse read = http.Get(RecordPath(kAuditTenant, "customers", record), tenant->admin_key);
     EXPECT_TRUE(IsError(read, 503, "unavailable")) << "a read whose entry cannot be made durable: " << read.Describe();
-    HttpResponse write = http.Post(RecordsPath(kTenant, "customers"), {{"data", {{"email", "no@example.com"}}}},
-                                   tenant->admin_key);
+    HttpResponse write =
+        http.Post(RecordsPath(kAuditTenant, "customers"), {{"data", {{"email", "no@example.com"}}}}, tenant->admin_key);
     EXPECT_TRUE(IsError(write, 503, "unavailable")) << write.Describe();
     EXPECT_LT(steady_clock::now() - start, std::chrono::seconds(1));
   }
@@ -469,17 +469,17 @@ TEST_F(AuditTest, FullDiskFailsClosedAndRecovers) {
   fs::remove(filler);
   HttpResponse read;
   for (int i = 0; i < 50; ++i) {
-    read = http.Get(RecordPath(kTenant, "customers", record), tenant->admin_key);
+    read = http.Get(RecordPath(kAuditTenant, "customers", record), tenant->admin_key);
     if (read.status == 200) break;
     std::this_thread::sleep_for(milliseconds(100));
   }
   EXPECT_EQ(read.status, 200) << read.Describe();
-  HttpResponse write = http.Post(RecordsPath(kTenant, "customers"), {{"data", {{"email", "back@example.com"}}}},
-                                 tenant->admin_key);
+  HttpResponse write =
+      http.Post(RecordsPath(kAuditTenant, "customers"), {{"data", {{"email", "back@example.com"}}}}, tenant->admin_key);
   EXPECT_EQ(write.status, 201) << write.Describe();
   ++created;
   // Nothing the refused requests tried is there.
-  auto ids = ListAllRecordIds(http, tenant->admin_key, kTenant, "customers");
+  auto ids = ListAllRecordIds(http, tenant->admin_key, kAuditTenant, "customers");
   ASSERT_TRUE(ids);
   EXPECT_EQ(static_cast<std::int64_t>(ids->size()), created);
 
@@ -494,7 +494,7 @@ TEST_F(AuditTest, FullDiskFailsClosedAndRecovers) {
 TEST_F(AuditTest, KillUnderLoadLosesNoEntry) {
   ASSERT_NO_FATAL_FAILURE(StartServer());
   std::string error;
-  auto tenant = CreateTestTenant(*server_, kTenant, &error);
+  auto tenant = CreateTestTenant(*server_, kAuditTenant, &error);
   ASSERT_TRUE(tenant) << error;
 
   std::atomic<bool> stop{false};
@@ -513,10 +513,10 @@ TEST_F(AuditTest, KillUnderLoadLosesNoEntry) {
         request.timeout_ms = 5000;
         if (i % 2 == 0 || last_id.empty()) {
           request.method = "POST";
-          request.path = RecordsPath(kTenant, "customers");
+          request.path = RecordsPath(kAuditTenant, "customers");
           request.body = json{{"data", {{"email", request_id + "@example.com"}}}}.dump();
         } else {
-          request.path = RecordPath(kTenant, "customers", last_id);
+          request.path = RecordPath(kAuditTenant, "customers", last_id);
         }
         HttpResponse r = http.Send(request);
         if (r.status == 0) break;  // the server is gone
@@ -548,7 +548,7 @@ TEST_F(AuditTest, KillUnderLoadLosesNoEntry) {
   }
   for (const std::string& id : acknowledged) EXPECT_TRUE(audited.count(id)) << "no entry for acknowledged " << id;
   // No change without its entry: every stored record has its creation entry.
-  auto ids = ListAllRecordIds(server_->http(), tenant->admin_key, kTenant, "customers");
+  auto ids = ListAllRecordIds(server_->http(), tenant->admin_key, kAuditTenant, "customers");
   ASSERT_TRUE(ids);
   for (const std::string& id : *ids) {
     EXPECT_TRUE(created_resources.count("collections/customers/records/" + id)) << "record " << id << " has no entry";
@@ -563,7 +563,7 @@ TEST_F(AuditTest, KillUnderLoadLosesNoEntry) {
 TEST_F(AuditTest, TailShowsTheNewestEntriesAndFollows) {
   ASSERT_NO_FATAL_FAILURE(StartServer());
   std::string error;
-  auto tenant = CreateTestTenant(*server_, kTenant, &error);
+  auto tenant = CreateTestTenant(*server_, kAuditTenant, &error);
   ASSERT_TRUE(tenant) << error;
   ASSERT_NO_FATAL_FAILURE(MakeTraffic(*server_, *tenant, 3));
 
@@ -578,10 +578,9 @@ TEST_F(AuditTest, TailShowsTheNewestEntriesAndFollows) {
   EXPECT_EQ(seqs[2], seqs[1] + 1);
 
   // A tenant's own trail, filtered; its key needs audit.read (admin has it).
-  ProcessResult reads = server_->Cli(
-      {"audit", "tail", "--tenant", kTenant, "--action", "record.read", "--outcome", "success", "-n", "100", "--format",
-       "json"},
-      tenant->admin_key);
+  ProcessResult reads = server_->Cli({"audit", "tail", "--tenant", kAuditTenant, "--action", "record.read", "--outcome",
+                                      "success", "-n", "100", "--format", "json"},
+                                     tenant->admin_key);
   ASSERT_EQ(reads.exit_code, 0) << reads.Describe();
   std::istringstream read_lines(reads.out);
   int count = 0;
@@ -589,14 +588,14 @@ TEST_F(AuditTest, TailShowsTheNewestEntriesAndFollows) {
     json item = json::parse(line);
     EXPECT_EQ(item["action"], "record.read");
     EXPECT_EQ(item["outcome"], "success");
-    EXPECT_EQ(item["tenant"], kTenant);
+    EXPECT_EQ(item["tenant"], kAuditTenant);
     ++count;
   }
   EXPECT_EQ(count, 3);  // MakeTraffic read the tenant's records 3 times (and was refused 3 times)
 
   // What tail asks the server for: ?last=N, the newest N matches, oldest
   // first, no next page — the same entries as the end of a full walk.
-  const std::string reads_path = "/v1/t/" + std::string(kTenant) + "/audit?action=record.read&outcome=success";
+  const std::string reads_path = "/v1/t/" + std::string(kAuditTenant) + "/audit?action=record.read&outcome=success";
   HttpResponse all = server_->http().Get(reads_path + "&limit=1000", tenant->admin_key);
   ASSERT_EQ(all.status, 200) << all.Describe();
   HttpResponse last2 = server_->http().Get(reads_path + "&last=2", tenant->admin_key);
@@ -700,7 +699,7 @@ TEST_F(AuditTest, SiemSinksReceiveEveryEntryOnceAcrossRotationAndRestart) {
   std::string error;
   server_ = KuraServer::Start(options, &error);
   ASSERT_NE(server_, nullptr) << error;
-  auto tenant = CreateTestTenant(*server_, kTenant, &error);
+  auto tenant = CreateTestTenant(*server_, kAuditTenant, &error);
   ASSERT_TRUE(tenant) << error;
   ASSERT_NO_FATAL_FAILURE(MakeTraffic(*server_, *tenant, 6));
   ASSERT_EQ(server_->Stop(), 0) << server_->Log();

@@ -315,6 +315,14 @@ ProcessResult RunProcess(const std::vector<std::string>& argv, const Env& env, c
   return result;
 }
 
+std::string SqliteShell(const std::string& db, const std::string& sql) {
+  ProcessResult r = RunProcess({"sqlite3", db, sql});
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  std::string out = r.out;
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out;
+}
+
 std::unique_ptr<BackgroundProcess> BackgroundProcess::Spawn(const std::vector<std::string>& argv,
                                                             const std::string& log_path, std::string* error) {
   posix_spawn_file_actions_t actions;

@@ -77,6 +77,10 @@ ProcessResult RunProcess(const std::vector<std::string>& argv, const Env& env = 
                          const std::string& stdin_data = "",
                          std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
+// One statement or dot-command through the sqlite3 shell on `db` (a failure
+// fails the test); its output without trailing newlines.
+std::string SqliteShell(const std::string& db, const std::string& sql);
+
 // A helper process running beside a test (e.g. `openssl s_server`), stdout
 // and stderr appended to `log_path`; SIGTERM then SIGKILL on destruction.
 class BackgroundProcess {

@@ -27,7 +27,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-constexpr char kRealm[] = "KURA.TEST";
+constexpr char kKdcRealm[] = "KURA.TEST";
 // kdc.sh sets `clockskew = 3` in the realm: the acceptor forgives a ticket's
 // end time by this much.
 constexpr int kClockSkewSeconds = 3;
@@ -245,8 +245,8 @@ class KerberosTest : public ::testing::Test {
                           "[log]\nlevel = \"info\"\n"
                           "[kerberos]\nenabled = true\n"
                           "keytab = \"" +
-                              RealmDir() + "/http.keytab\"\n" + "service_principal = \"HTTP/localhost@" + kRealm +
-                              "\"\n" + "map_realms = [\"" + kRealm + "\"]\n"));
+                              RealmDir() + "/http.keytab\"\n" + "service_principal = \"HTTP/localhost@" + kKdcRealm +
+                              "\"\n" + "map_realms = [\"" + kKdcRealm + "\"]\n"));
     ServerOptions options;
     options.config_file = config;
     std::string error;
@@ -263,7 +263,8 @@ class KerberosTest : public ::testing::Test {
     // alice: a Kerberos-only staff member, mapped explicitly (no password,
     // no TOTP enrolment: the KDC is the factor).
     HttpResponse r = server_->http().Post(
-        "/v1/sys/staff", {{"username", "alice"}, {"roles", {"auditor"}}, {"kerberos", std::string("alice@") + kRealm}},
+        "/v1/sys/staff",
+        {{"username", "alice"}, {"roles", {"auditor"}}, {"kerberos", std::string("alice@") + kKdcRealm}},
         server_->root_token());
     ASSERT_EQ(r.status, 201) << r.Describe();
   }
@@ -534,7 +535,7 @@ TEST_F(KerberosTest, TicketForAnotherServiceIsRefused) {
   EXPECT_FALSE(c.body.contains("token")) << c.Describe();
   // curl did get (and present) a ticket for the other service.
   ProcessResult klist = RunProcess({"klist"}, KrbEnv());
-  EXPECT_NE(klist.out.find(std::string("HTTP/otherhost@") + kRealm), std::string::npos) << klist.Describe();
+  EXPECT_NE(klist.out.find(std::string("HTTP/otherhost@") + kKdcRealm), std::string::npos) << klist.Describe();
 
   // By hand too, on the verified connection: refused like every other failure.
   NegotiateClient client("otherhost");

@@ -27,15 +27,6 @@ namespace {
 
 using nlohmann::json;
 
-// One query with the sqlite3 shell, output trimmed.
-std::string Sql(const std::string& db, const std::string& sql) {
-  ProcessResult r = RunProcess({"sqlite3", db, sql});
-  EXPECT_EQ(r.exit_code, 0) << r.Describe();
-  std::string out = r.out;
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return out;
-}
-
 json Data(const std::string& tag, int i) {
   return {{"email", tag + std::to_string(i) + "@example.com"},
           {"name", "Person " + tag + std::to_string(i)},
@@ -64,7 +55,7 @@ void ExpectReadBack(HttpClient& http, const TestTenant& tenant, const std::map<s
   }
 }
 
-std::string Hex(const std::string& bytes) {
+std::string UpperHex(const std::string& bytes) {
   static const char* digits = "0123456789ABCDEF";
   std::string out;
   for (unsigned char c : bytes) {
@@ -101,7 +92,7 @@ TEST_F(KeysTest, KekRotationUnderConcurrentLoadLosesNothing) {
   TestTenant b = Tenant("rot-b");
   std::map<std::string, json> records_a = Fill(*server_, a, "a", 15);
   std::map<std::string, json> records_b = Fill(*server_, b, "b", 15);
-  const std::string old_kek = Sql(KeysDb(), "SELECT hex(wrapped) FROM key_kek_versions");
+  const std::string old_kek = SqliteShell(KeysDb(), "SELECT hex(wrapped) FROM key_kek_versions");
   ASSERT_FALSE(old_kek.empty());
 
   // Writers and readers over HTTPS, each with its own connection, until the
@@ -166,11 +157,11 @@ TEST_F(KeysTest, KekRotationUnderConcurrentLoadLosesNothing) {
 
   // keys.db: only KEK version 4, every key wrapped by it, the old KEK's
   // wrapped bytes gone from the file (and its write-ahead log).
-  EXPECT_EQ(Sql(KeysDb(), "SELECT group_concat(version) FROM key_kek_versions"), "4");
-  EXPECT_EQ(Sql(KeysDb(), "SELECT COUNT(*) FROM key_wrapped_keys WHERE kek_version <> 4"), "0");
-  EXPECT_EQ(Sql(KeysDb(), "SELECT COUNT(DISTINCT owner) FROM key_wrapped_keys"), "4");  // vault, a, b, c
+  EXPECT_EQ(SqliteShell(KeysDb(), "SELECT group_concat(version) FROM key_kek_versions"), "4");
+  EXPECT_EQ(SqliteShell(KeysDb(), "SELECT COUNT(*) FROM key_wrapped_keys WHERE kek_version <> 4"), "0");
+  EXPECT_EQ(SqliteShell(KeysDb(), "SELECT COUNT(DISTINCT owner) FROM key_wrapped_keys"), "4");  // vault, a, b, c
   for (const std::string& f : {KeysDb(), KeysDb() + "-wal"}) {
-    EXPECT_EQ(Hex(ReadFile(f)).find(old_kek), std::string::npos) << f;
+    EXPECT_EQ(UpperHex(ReadFile(f)).find(old_kek), std::string::npos) << f;
   }
 
   // A restart unseals with the seal key alone and reads everything back.
@@ -191,15 +182,15 @@ TEST_F(KeysTest, DeletedTenantIsUnreadableInAnOldCopyOfTheDataStore) {
   // The "old backup": kura.db alone, copied consistently while running.
   TempDir backup("kura-e2e-shred-backup");
   const std::string copy = backup.Sub("kura.db");
-  Sql(DataDb(), ".backup '" + copy + "'");
+  SqliteShell(DataDb(), ".backup '" + copy + "'");
   ASSERT_TRUE(std::filesystem::exists(copy));
-  EXPECT_EQ(Sql(copy, "SELECT COUNT(*) FROM tenants"), "2");
+  EXPECT_EQ(SqliteShell(copy, "SELECT COUNT(*) FROM tenants"), "2");
 
   HttpResponse del = server_->http().Delete("/v1/tenants/" + a.id, server_->root_token());
   ASSERT_EQ(del.status, 204) << del.Describe();
   // The key store holds no key of A, and never held one in the data store.
-  EXPECT_EQ(Sql(KeysDb(), "SELECT COUNT(*) FROM key_wrapped_keys WHERE owner = '" + a.id + "'"), "0");
-  EXPECT_EQ(Sql(KeysDb(), "SELECT COUNT(*) FROM key_wrapped_keys WHERE owner = '" + b.id + "'"), "2");
+  EXPECT_EQ(SqliteShell(KeysDb(), "SELECT COUNT(*) FROM key_wrapped_keys WHERE owner = '" + a.id + "'"), "0");
+  EXPECT_EQ(SqliteShell(KeysDb(), "SELECT COUNT(*) FROM key_wrapped_keys WHERE owner = '" + b.id + "'"), "2");
   // The destruction is in the audit log, before the tenant's deletion.
   HttpResponse trail = server_->http().Get("/v1/sys/audit?limit=1000&action=key.destroy", server_->root_token());
   ASSERT_EQ(trail.status, 200) << trail.Describe();
@@ -327,7 +318,8 @@ class SealMigrationTest : public ::testing::Test {
   // set back to the key file (as if the migration were undone by hand), the
   // start is refused by the key check itself.
   void ExpectOldKeyFileRefused() {
-    Sql(dir_.Sub("data") + "/keys.db", "UPDATE key_meta SET value = '{\"type\":\"keyfile\"}' WHERE name = 'seal'");
+    SqliteShell(dir_.Sub("data") + "/keys.db",
+                "UPDATE key_meta SET value = '{\"type\":\"keyfile\"}' WHERE name = 'seal'");
     ProcessResult old = RunProcess({KuraBinary(), "serve", "--config", old_config_}, {}, "", std::chrono::seconds(60));
     EXPECT_NE(old.exit_code, 0) << old.Describe();
     EXPECT_NE(old.err.find("does not match this vault"), std::string::npos) << old.Describe();

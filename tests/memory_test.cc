@@ -38,7 +38,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr char kTenant[] = "memtest";
+constexpr char kMemoryTenant[] = "memtest";
 
 struct Needle {
   std::string name;
@@ -69,7 +69,7 @@ std::vector<std::vector<std::string>> Query(const std::string& db, const std::st
   return rows;
 }
 
-Bytes Hex(const std::string& text) {
+Bytes HexBytes(const std::string& text) {
   auto b = HexDecode(text);
   EXPECT_TRUE(b.has_value()) << text;
   return b.value_or(Bytes());
@@ -92,19 +92,21 @@ std::vector<Needle> VaultKeys(const std::string& data_dir, const SecretBytes& se
   for (const auto& row : Query(keys_db, "SELECT version, hex(wrapped) FROM key_kek_versions")) {
     const std::int64_t version = std::stoll(row.at(0));
     const std::string name = "KEK version " + row.at(0);
-    Bytes kek = Unwrap(seal_key, Hex(row.at(1)), crypto::KeyPurpose::kKek, "", version, name);
+    Bytes kek = Unwrap(seal_key, HexBytes(row.at(1)), crypto::KeyPurpose::kKek, "", version, name);
     keks.emplace(version, SecretBytes::FromBytes(kek));
     out.push_back({name, std::move(kek)});
   }
-  for (const auto& row : Query(keys_db, "SELECT owner, purpose, version, kek_version, hex(wrapped) "
-                                        "FROM key_wrapped_keys WHERE owner IN ('', '" + std::string(kTenant) + "')")) {
+  for (const auto& row : Query(keys_db,
+                               "SELECT owner, purpose, version, kek_version, hex(wrapped) "
+                               "FROM key_wrapped_keys WHERE owner IN ('', '" +
+                                   std::string(kMemoryTenant) + "')")) {
     const std::string name = "key owner='" + row.at(0) + "' purpose=" + row.at(1) + " version=" + row.at(2);
     auto kek = keks.find(std::stoll(row.at(3)));
     if (kek == keks.end()) {
       ADD_FAILURE() << name << ": its KEK version is missing";
       continue;
     }
-    out.push_back({name, Unwrap(kek->second, Hex(row.at(4)), static_cast<crypto::KeyPurpose>(std::stoi(row.at(1))),
+    out.push_back({name, Unwrap(kek->second, HexBytes(row.at(4)), static_cast<crypto::KeyPurpose>(std::stoi(row.at(1))),
                                 row.at(0), std::stoll(row.at(2)), name)});
   }
   return out;
@@ -261,18 +263,20 @@ TEST(MemoryTest, NoKeyBytesInTheServerAfterSealAndNoCoreDumps) {
   // outside that flag cannot be told apart here: every process of this test
   // runs as root with every capability.
 
-  auto tenant = CreateTestTenant(*server, kTenant, &error);
+  auto tenant = CreateTestTenant(*server, kMemoryTenant, &error);
   ASSERT_TRUE(tenant.has_value()) << error;
   // Use the keys: write and read a record (data key), look it up by an
   // indexed field (index key).
-  auto created = server->http().Post(RecordsPath(kTenant, "customers"),
-                                     {{"data", {{"email", "memory@test.example"}, {"name", "Memory Test"}}}},
-                                     tenant->admin_key);
+  auto created =
+      server->http().Post(RecordsPath(kMemoryTenant, "customers"),
+                          {{"data", {{"email", "memory@test.example"}, {"name", "Memory Test"}}}}, tenant->admin_key);
   ASSERT_EQ(created.status, 201) << created.Describe();
   const std::string id = created.json["id"];
-  ASSERT_EQ(server->http().Get(RecordPath(kTenant, "customers", id), tenant->admin_key).status, 200);
-  ASSERT_EQ(server->http().Get(RecordsPath(kTenant, "customers") + "?email=memory%40test.example",
-                               tenant->admin_key).status, 200);
+  ASSERT_EQ(server->http().Get(RecordPath(kMemoryTenant, "customers", id), tenant->admin_key).status, 200);
+  ASSERT_EQ(server->http()
+                .Get(RecordsPath(kMemoryTenant, "customers") + "?email=memory%40test.example", tenant->admin_key)
+                .status,
+            200);
 
   const std::string key_file = server->data_dir() + "/kek.key";
   const std::string seal_key_text = ReadFile(key_file);
@@ -283,7 +287,7 @@ TEST(MemoryTest, NoKeyBytesInTheServerAfterSealAndNoCoreDumps) {
     needles.push_back(std::move(n));
   }
   bool has_data_key = false;
-  const std::string data_key_name = "key owner='" + std::string(kTenant) + "' purpose=1 ";
+  const std::string data_key_name = "key owner='" + std::string(kMemoryTenant) + "' purpose=1 ";
   for (const Needle& n : needles) has_data_key = has_data_key || n.name.starts_with(data_key_name);
   ASSERT_TRUE(has_data_key) << "the tenant's data key is not in the key store";
 
@@ -299,7 +303,8 @@ TEST(MemoryTest, NoKeyBytesInTheServerAfterSealAndNoCoreDumps) {
 
   ProcessResult seal = server->Cli({"operator", "seal"}, server->root_token());
   ASSERT_EQ(seal.exit_code, 0) << seal.Describe();
-  EXPECT_TRUE(IsError(server->http().Get(RecordPath(kTenant, "customers", id), tenant->admin_key), 503, "sealed"));
+  EXPECT_TRUE(
+      IsError(server->http().Get(RecordPath(kMemoryTenant, "customers", id), tenant->admin_key), 503, "sealed"));
 
   ScanResult after = Scan(pid, needles);
   ASSERT_TRUE(after.error.empty()) << after.error;
@@ -316,22 +321,22 @@ TEST(MemoryTest, RequestBytesAreWipedOnceAnswered) {
   std::string error;
   auto server = KuraServer::Start(ServerOptions{}, &error);
   ASSERT_NE(server, nullptr) << error;
-  auto tenant = CreateTestTenant(*server, kTenant, &error);
+  auto tenant = CreateTestTenant(*server, kMemoryTenant, &error);
   ASSERT_TRUE(tenant.has_value()) << error;
 
   const std::string marker = "x-memory-marker-" + HexEncode(crypto::RandomBytes(16));
   const std::string password = "Marker-Password-" + HexEncode(crypto::RandomBytes(16));
   // A key the test makes and revokes: the server keeps only its hash.
-  HttpResponse key = server->http().Post("/v1/t/" + std::string(kTenant) + "/apikeys",
+  HttpResponse key = server->http().Post("/v1/t/" + std::string(kMemoryTenant) + "/apikeys",
                                          {{"name", "memory"}, {"role", "admin"}}, tenant->admin_key);
   ASSERT_EQ(key.status, 201) << key.Describe();
   const std::string token = key.json["key"];
   ASSERT_EQ(server->http().Get("/v1/whoami", token, {"X-Unread: " + marker}).status, 200);
   HttpResponse login = server->http().Post(
-      "/v1/auth/login", {{"tenant", kTenant}, {"username", "nobody-here"}, {"password", password}});
+      "/v1/auth/login", {{"tenant", kMemoryTenant}, {"username", "nobody-here"}, {"password", password}});
   ASSERT_EQ(login.status, 401) << login.Describe();
   // A secret made by the server and shown once: gone with its answer too.
-  HttpResponse lockbox = server->http().Put("/v1/t/" + std::string(kTenant) + "/lockbox",
+  HttpResponse lockbox = server->http().Put("/v1/t/" + std::string(kMemoryTenant) + "/lockbox",
                                             {{"webhook_url", "https://hooks.example/kura"}}, tenant->admin_key);
   ASSERT_EQ(lockbox.status, 200) << lockbox.Describe();
   const std::string webhook_secret = lockbox.json["webhook_secret"].get<std::string>().substr(6);  // after whsec_

@@ -140,14 +140,16 @@ class PgServerRelease : public ::testing::Environment {
 };
 [[maybe_unused]] ::testing::Environment* const kRelease = ::testing::AddGlobalTestEnvironment(new PgServerRelease);
 
+}  // namespace
+
 // Runs one SQL text with psql (unaligned, tuples only) as the test role.
-ProcessResult RunSql(const std::string& dsn, const std::string& sql) {
+ProcessResult PgSql(const std::string& dsn, const std::string& sql) {
   return RunProcess({Psql(), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-c", sql}, {}, "",
                     std::chrono::seconds(60));
 }
 
 // A TOML basic string.
-std::string TomlString(const std::string& s) {
+std::string PgToml(const std::string& s) {
   std::string out = "\"";
   for (char ch : s) {
     if (ch == '"' || ch == '\\') out += '\\';
@@ -156,7 +158,7 @@ std::string TomlString(const std::string& s) {
   return out + "\"";
 }
 
-std::string Hex(const std::string& s) {
+std::string PgHex(const std::string& s) {
   static const char* digits = "0123456789abcdef";
   std::string out;
   for (unsigned char ch : s) {
@@ -169,7 +171,7 @@ std::string Hex(const std::string& s) {
 // Splits `password=…` out of a key=value DSN (pg-server.sh prints the
 // password inline): kura gets the DSN without it and the password in a
 // 0600 file, as the operations guide recommends.
-void SplitPassword(const std::string& dsn, std::string* rest, std::string* password) {
+void PgSplitPassword(const std::string& dsn, std::string* rest, std::string* password) {
   std::istringstream in(dsn);
   std::string word;
   rest->clear();
@@ -184,8 +186,6 @@ void SplitPassword(const std::string& dsn, std::string* rest, std::string* passw
   }
 }
 
-}  // namespace
-
 std::string PgBinDir() { return kPgBin; }
 std::string PgScript(const std::string& name) { return (fs::path(__FILE__).parent_path() / "pg" / name).string(); }
 bool PgInstalled() { return ::access((std::string(kPgBin) + "/initdb").c_str(), X_OK) == 0; }
@@ -193,12 +193,6 @@ bool PgRequired() { return EnvSet("KURA_REQUIRE_PG"); }
 std::string SharedPgDsn() { return ServerState().dsn; }
 std::string SharedPgWhyNot() { return ServerState().why; }
 std::string PgExportValue(const std::string& out, const std::string& name) { return ExportValue(out, name); }
-ProcessResult PgSql(const std::string& dsn, const std::string& sql) { return RunSql(dsn, sql); }
-std::string PgToml(const std::string& s) { return TomlString(s); }
-std::string PgHex(const std::string& s) { return Hex(s); }
-void PgSplitPassword(const std::string& dsn, std::string* rest, std::string* password) {
-  SplitPassword(dsn, rest, password);
-}
 
 std::string PgDsnWithSchema(const std::string& base, const std::string& schema) {
   if (base.rfind("postgres", 0) == 0 && base.find("://") != std::string::npos) {

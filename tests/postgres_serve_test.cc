@@ -48,28 +48,18 @@ struct PgServerView {
   std::string why;
 };
 PgServerView Server() { return {SharedPgDsn(), SharedPgWhyNot()}; }
-ProcessResult RunSql(const std::string& dsn, const std::string& sql) { return PgSql(dsn, sql); }
-std::string TomlString(const std::string& s) { return PgToml(s); }
-std::string Hex(const std::string& s) { return PgHex(s); }
-void SplitPassword(const std::string& dsn, std::string* rest, std::string* password) {
-  PgSplitPassword(dsn, rest, password);
-}
-bool EnvSet(const char* name) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0';
-}
 
 class PostgresServeTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!Server().dsn.empty()) return;
-    if (EnvSet("KURA_REQUIRE_PG")) FAIL() << "no PostgreSQL for the tests: " << Server().why;
+    if (PgRequired()) FAIL() << "no PostgreSQL for the tests: " << Server().why;
     GTEST_SKIP() << "no PostgreSQL for the tests: " << Server().why << " (set KURA_REQUIRE_PG=1 to fail instead)";
   }
   void TearDown() override {
     if (!schema_.empty()) {
       ProcessResult r =
-          RunSql(Server().dsn, "SET client_min_messages = warning; DROP SCHEMA IF EXISTS " + schema_ + " CASCADE");
+          PgSql(Server().dsn, "SET client_min_messages = warning; DROP SCHEMA IF EXISTS " + schema_ + " CASCADE");
       EXPECT_EQ(r.exit_code, 0) << r.Describe();
     }
   }
@@ -78,7 +68,7 @@ class PostgresServeTest : public ::testing::Test {
   std::string FreshSchemaDsn() {
     static std::atomic<int> counter{0};
     schema_ = "kura_e2e_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
-    ProcessResult r = RunSql(Server().dsn, "CREATE SCHEMA " + schema_);
+    ProcessResult r = PgSql(Server().dsn, "CREATE SCHEMA " + schema_);
     EXPECT_EQ(r.exit_code, 0) << r.Describe();
     return PgDsnWithSchema(Server().dsn, schema_);
   }
@@ -92,15 +82,15 @@ TEST_F(PostgresServeTest, DevModeOnPostgresKeepsRecordsEncrypted) {
   ASSERT_FALSE(HasFailure());
 
   std::string kura_dsn = dsn, password;
-  if (dsn.find("://") == std::string::npos) SplitPassword(dsn, &kura_dsn, &password);
+  if (dsn.find("://") == std::string::npos) PgSplitPassword(dsn, &kura_dsn, &password);
   std::string config =
-      "region = \"jp\"\nsite = \"tokyo-1\"\n\n[storage]\nengine = \"postgres\"\ndsn = " + TomlString(kura_dsn) +
+      "region = \"jp\"\nsite = \"tokyo-1\"\n\n[storage]\nengine = \"postgres\"\ndsn = " + PgToml(kura_dsn) +
       "\npool_size = 4\nconnect_timeout = \"5s\"\nstatement_timeout = \"10s\"\n";
   if (!password.empty()) {
     const std::string pw_file = dir.Sub("pg-password");
     ASSERT_TRUE(WriteFile(pw_file, password + "\n"));
     ASSERT_EQ(::chmod(pw_file.c_str(), 0600), 0);
-    config += "password_file = " + TomlString(pw_file) + "\n";
+    config += "password_file = " + PgToml(pw_file) + "\n";
   }
   config +=
       "\n[storage.primary]\nsite = \"tokyo-1\"\nregion = \"jp\"\n"
@@ -178,29 +168,29 @@ TEST_F(PostgresServeTest, DevModeOnPostgresKeepsRecordsEncrypted) {
   EXPECT_EQ(v1.json["data"], data);
 
   // Straight from the database: both versions are stored, as ciphertext.
-  ProcessResult count = RunSql(dsn, "SELECT count(*) FROM record_versions WHERE record_id = '" + id + "'");
+  ProcessResult count = PgSql(dsn, "SELECT count(*) FROM record_versions WHERE record_id = '" + id + "'");
   ASSERT_EQ(count.exit_code, 0) << count.Describe();
   EXPECT_EQ(count.out, "2\n");
-  ProcessResult rows = RunSql(dsn, "SELECT t::text FROM record_versions t");
+  ProcessResult rows = PgSql(dsn, "SELECT t::text FROM record_versions t");
   ASSERT_EQ(rows.exit_code, 0) << rows.Describe();
   ASSERT_NE(rows.out.find(id), std::string::npos) << rows.out;
   for (const std::string& needle : {marker, std::string("5555-0142"), std::string("Yamada")}) {
     EXPECT_EQ(rows.out.find(needle), std::string::npos) << "plaintext \"" << needle << "\" in record_versions";
-    EXPECT_EQ(rows.out.find(Hex(needle)), std::string::npos) << "hex of \"" << needle << "\" in record_versions";
+    EXPECT_EQ(rows.out.find(PgHex(needle)), std::string::npos) << "hex of \"" << needle << "\" in record_versions";
   }
   // And nowhere else in kura's tables either (index, records, keys, …).
   ProcessResult tables =
-      RunSql(dsn, "SELECT table_name FROM information_schema.tables WHERE table_schema = '" + schema_ + "' ORDER BY 1");
+      PgSql(dsn, "SELECT table_name FROM information_schema.tables WHERE table_schema = '" + schema_ + "' ORDER BY 1");
   ASSERT_EQ(tables.exit_code, 0) << tables.Describe();
   std::istringstream names(tables.out);
   int table_count = 0;
   for (std::string table; std::getline(names, table);) {
     if (table.empty()) continue;
     ++table_count;
-    ProcessResult dump = RunSql(dsn, "SELECT t::text FROM \"" + table + "\" t");
+    ProcessResult dump = PgSql(dsn, "SELECT t::text FROM \"" + table + "\" t");
     ASSERT_EQ(dump.exit_code, 0) << dump.Describe();
     EXPECT_EQ(dump.out.find(marker), std::string::npos) << "plaintext in table " << table;
-    EXPECT_EQ(dump.out.find(Hex(marker)), std::string::npos) << "hex plaintext in table " << table;
+    EXPECT_EQ(dump.out.find(PgHex(marker)), std::string::npos) << "hex plaintext in table " << table;
     EXPECT_EQ(dump.out.find(root), std::string::npos) << "root token in table " << table;
     EXPECT_EQ(dump.out.find(tenant->admin_key), std::string::npos) << "API key in table " << table;
   }

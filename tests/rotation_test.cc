@@ -22,15 +22,6 @@ namespace {
 
 using nlohmann::json;
 
-// Runs one query with the sqlite3 shell and returns its output, trimmed.
-std::string Sql(const std::string& db, const std::string& sql) {
-  ProcessResult r = RunProcess({"sqlite3", "-readonly", db, sql});
-  EXPECT_EQ(r.exit_code, 0) << r.Describe();
-  std::string out = r.out;
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return out;
-}
-
 json RecordData(const std::string& tag, int i) {
   return {{"email", tag + std::to_string(i) + "@example.com"},
           {"phone", "+81-90-1234-" + std::to_string(1000 + i)},
@@ -117,16 +108,16 @@ class RotationTest : public ::testing::Test {
   void ExpectOnlyKeyVersion(std::int64_t version) {
     const std::string db = server_->data_dir() + "/kura.db";
     const std::string v = std::to_string(version);
-    EXPECT_EQ(Sql(db, "SELECT COUNT(*) FROM record_versions WHERE tenant_id = '" + std::string(kTenant) +
-                          "' AND key_version < " + v),
+    EXPECT_EQ(SqliteShell(db, "SELECT COUNT(*) FROM record_versions WHERE tenant_id = '" + std::string(kTenant) +
+                                  "' AND key_version < " + v),
               "0");
-    EXPECT_NE(Sql(db, "SELECT COUNT(*) FROM record_versions WHERE tenant_id = '" + std::string(kTenant) +
-                          "' AND key_version = " + v),
+    EXPECT_NE(SqliteShell(db, "SELECT COUNT(*) FROM record_versions WHERE tenant_id = '" + std::string(kTenant) +
+                                  "' AND key_version = " + v),
               "0");
     // Purpose 1 = data key (docs/formats/keys.md).
-    EXPECT_EQ(Sql(server_->data_dir() + "/keys.db",
-                  "SELECT group_concat(version) FROM key_wrapped_keys WHERE owner = '" + std::string(kTenant) +
-                      "' AND purpose = 1"),
+    EXPECT_EQ(SqliteShell(server_->data_dir() + "/keys.db",
+                          "SELECT group_concat(version) FROM key_wrapped_keys WHERE owner = '" + std::string(kTenant) +
+                              "' AND purpose = 1"),
               v);
   }
 

@@ -20,8 +20,8 @@ namespace {
 
 using nlohmann::json;
 
-constexpr char kTenant[] = "staffmx";
-constexpr char kAdmin[] = "hana";
+constexpr char kStaffTenant[] = "staffmx";
+constexpr char kTenantAdmin[] = "hana";
 
 struct StaffRoute {
   std::string name;  // for the table
@@ -50,15 +50,17 @@ class StaffMatrixTest : public ::testing::Test {
 
     // The operator's part: the tenant with its first admin. The rest is the
     // admin's: a collection, a record, a role, an API key.
-    HttpResponse r = http().Post(
-        "/v1/tenants", {{"id", kTenant}, {"name", "Staff Matrix KK"}, {"admin", {{"username", kAdmin}, {"password", kUserPassword}}}},
-        root);
+    HttpResponse r = http().Post("/v1/tenants",
+                                 {{"id", kStaffTenant},
+                                  {"name", "Staff Matrix KK"},
+                                  {"admin", {{"username", kTenantAdmin}, {"password", kUserPassword}}}},
+                                 root);
     ASSERT_EQ(r.status, 201) << r.Describe();
-    admin_ = SignInUser(*server_, kTenant, kAdmin);
+    admin_ = SignInUser(*server_, kStaffTenant, kTenantAdmin);
     ASSERT_FALSE(admin_.empty());
     r = http().Put(T() + "/collections/customers", CustomersSchema(), admin_);
     ASSERT_EQ(r.status, 201) << r.Describe();
-    r = http().Post(RecordsPath(kTenant, "customers"), {{"data", {{"email", "mika@example.com"}}}}, admin_);
+    r = http().Post(RecordsPath(kStaffTenant, "customers"), {{"data", {{"email", "mika@example.com"}}}}, admin_);
     ASSERT_EQ(r.status, 201) << r.Describe();
     record_ = r.json["id"].get<std::string>();
     r = http().Put(T() + "/roles/reader",
@@ -81,7 +83,7 @@ class StaffMatrixTest : public ::testing::Test {
 
     // A request still pending is no grant.
     r = http().Post("/v1/access-requests",
-                    {{"tenant", kTenant},
+                    {{"tenant", kStaffTenant},
                      {"permissions", {"record.read", "record.write", "record.export", "users.admin"}},
                      {"collections", {"*"}},
                      {"duration", "1h"},
@@ -93,24 +95,24 @@ class StaffMatrixTest : public ::testing::Test {
   }
 
   HttpClient& http() { return server_->http(); }
-  static std::string T() { return std::string("/v1/t/") + kTenant; }
+  static std::string T() { return std::string("/v1/t/") + kStaffTenant; }
 
   std::vector<StaffRoute> Routes() const {
     const std::string t = T();
-    const std::string record = RecordPath(kTenant, "customers", record_);
+    const std::string record = RecordPath(kStaffTenant, "customers", record_);
     const json customer = {{"data", {{"email", "cell@example.com"}}}};
     const json role = {{"permissions", {{{"action", "record.read"}, {"collections", {"*"}}, {"view", "full"}}}}};
     return {
         // Records.
-        {"POST …/records", "POST", RecordsPath(kTenant, "customers"), customer},
+        {"POST …/records", "POST", RecordsPath(kStaffTenant, "customers"), customer},
         {"GET …/records/{id}", "GET", record, std::nullopt},
         {"GET …/records/{id}?version=1", "GET", record + "?version=1", std::nullopt},
         {"PUT …/records/{id}", "PUT", record, json{{"data", {{"email", "put@example.com"}}}}},
         {"DELETE …/records/{id}", "DELETE", record, std::nullopt},
         {"GET …/records/{id}/versions", "GET", record + "/versions", std::nullopt},
-        {"GET …/records?email= (find)", "GET", RecordsPath(kTenant, "customers") + "?email=mika%40example.com",
+        {"GET …/records?email= (find)", "GET", RecordsPath(kStaffTenant, "customers") + "?email=mika%40example.com",
          std::nullopt},
-        {"GET …/records (export)", "GET", RecordsPath(kTenant, "customers") + "?limit=5", std::nullopt},
+        {"GET …/records (export)", "GET", RecordsPath(kStaffTenant, "customers") + "?limit=5", std::nullopt},
         // Collections.
         {"GET /v1/t/{t}/collections", "GET", t + "/collections", std::nullopt},
         {"GET /v1/t/{t}/collections/{c}", "GET", t + "/collections/customers", std::nullopt},
@@ -131,10 +133,10 @@ class StaffMatrixTest : public ::testing::Test {
         {"GET /v1/t/{t}/users", "GET", t + "/users", std::nullopt},
         {"POST /v1/t/{t}/users", "POST", t + "/users",
          json{{"username", "mole"}, {"password", kUserPassword}, {"roles", {"admin"}}}},
-        {"GET /v1/t/{t}/users/{u}", "GET", t + "/users/" + kAdmin, std::nullopt},
-        {"PUT /v1/t/{t}/users/{u}", "PUT", t + "/users/" + kAdmin, json{{"password", kStaffPassword}}},
-        {"DELETE /v1/t/{t}/users/{u}", "DELETE", t + "/users/" + kAdmin, std::nullopt},
-        {"DELETE /v1/t/{t}/users/{u}/sessions", "DELETE", t + "/users/" + kAdmin + "/sessions", std::nullopt},
+        {"GET /v1/t/{t}/users/{u}", "GET", t + "/users/" + kTenantAdmin, std::nullopt},
+        {"PUT /v1/t/{t}/users/{u}", "PUT", t + "/users/" + kTenantAdmin, json{{"password", kStaffPassword}}},
+        {"DELETE /v1/t/{t}/users/{u}", "DELETE", t + "/users/" + kTenantAdmin, std::nullopt},
+        {"DELETE /v1/t/{t}/users/{u}/sessions", "DELETE", t + "/users/" + kTenantAdmin + "/sessions", std::nullopt},
         // Sign-in policy and lockbox policy.
         {"GET /v1/t/{t}/auth-policy", "GET", t + "/auth-policy", std::nullopt},
         {"PUT /v1/t/{t}/auth-policy", "PUT", t + "/auth-policy", json{{"require_totp", false}}},
@@ -189,9 +191,9 @@ TEST_F(StaffMatrixTest, EveryTenantRouteForEveryStaffRoleIsDeniedAndAudited) {
   // Each call left exactly one entry, recording the denial under no grant.
   std::map<std::string, std::vector<json>> entries;  // request id → entries
   for (const StaffCaller& caller : callers_) {
-    HttpResponse trail = http().Get("/v1/sys/audit?limit=1000&tenant=" + std::string(kTenant) +
-                                        "&principal=" + UrlEncode(caller.principal),
-                                    server_->root_token());
+    HttpResponse trail = http().Get(
+        "/v1/sys/audit?limit=1000&tenant=" + std::string(kStaffTenant) + "&principal=" + UrlEncode(caller.principal),
+        server_->root_token());
     ASSERT_EQ(trail.status, 200) << trail.Describe();
     EXPECT_TRUE(trail.json["next"].is_null()) << "one page holds them all";
     for (const json& item : trail.json["items"]) {
@@ -206,13 +208,13 @@ TEST_F(StaffMatrixTest, EveryTenantRouteForEveryStaffRoleIsDeniedAndAudited) {
     ASSERT_EQ(found.size(), 1u) << "entries with request id " << cell.request_id;
     EXPECT_EQ(found[0]["outcome"], "permission_denied") << found[0].dump();
     EXPECT_EQ(found[0]["principal"], callers_[cell.caller].principal) << found[0].dump();
-    EXPECT_EQ(found[0]["tenant"], kTenant) << found[0].dump();
+    EXPECT_EQ(found[0]["tenant"], kStaffTenant) << found[0].dump();
     EXPECT_EQ(found[0]["grant_id"], "") << found[0].dump();
     EXPECT_FALSE(found[0]["action"].get<std::string>().empty()) << found[0].dump();
   }
 
   // Nothing changed: the record, the role, the key, the admin are as they were.
-  HttpResponse r = http().Get(RecordPath(kTenant, "customers", record_), admin_);
+  HttpResponse r = http().Get(RecordPath(kStaffTenant, "customers", record_), admin_);
   ASSERT_EQ(r.status, 200) << r.Describe();
   EXPECT_EQ(r.json["version"], 1);
   EXPECT_EQ(r.json["data"]["email"], "mika@example.com");
@@ -226,7 +228,7 @@ TEST_F(StaffMatrixTest, EveryTenantRouteForEveryStaffRoleIsDeniedAndAudited) {
   ASSERT_EQ(r.status, 200) << r.Describe();
   ASSERT_EQ(r.json["items"].size(), 1u) << r.Describe();
   EXPECT_TRUE(r.json["items"][0]["revoked_at"].is_null()) << r.Describe();
-  EXPECT_FALSE(SignInUser(*server_, kTenant, kAdmin).empty()) << "the admin's password is unchanged";
+  EXPECT_FALSE(SignInUser(*server_, kStaffTenant, kTenantAdmin).empty()) << "the admin's password is unchanged";
 }
 
 }  // namespace

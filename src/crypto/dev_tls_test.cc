@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "core/test_dir_for_test.h"
+
 namespace kura::crypto {
 namespace {
 
@@ -43,22 +45,6 @@ struct NamesFree {
 };
 using X509Ptr = std::unique_ptr<X509, X509Free>;
 using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "kura-tls-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string Sub(const std::string& name) const { return (fs::path(path_) / name).string(); }
-
- private:
-  std::string path_;
-};
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -141,7 +127,7 @@ class DevTlsTest : public testing::Test {
   X509* leaf() { return chain_[0].get(); }
   X509* intermediate() { return chain_[1].get(); }
 
-  TempDir dir_;
+  TestDir dir_;
   DevTlsPaths paths_;
   X509Ptr root_;
   std::vector<X509Ptr> chain_;
@@ -254,7 +240,7 @@ TEST_F(DevTlsTest, IncompleteSetIsRegenerated) {
 }
 
 TEST(DevTlsNamesTest, RejectsNamesThatAreNotHostsOrAddresses) {
-  TempDir dir;
+  TestDir dir;
   for (const char* bad : {"a,b", "DNS:evil", "bad name", "", "-lead.example", "x..y", "email:a@b"}) {
     Result<DevTlsPaths> r = EnsureDevTls(dir.Sub("tls"), {bad});
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << bad;

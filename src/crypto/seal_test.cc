@@ -9,30 +9,13 @@
 #include <fstream>
 #include <iterator>
 
+#include "core/test_dir_for_test.h"
 #include "crypto/shamir.h"
 
 namespace kura::crypto {
 namespace {
 
-namespace fs = std::filesystem;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "kura-seal-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string File(const std::string& name) const { return (fs::path(path_) / name).string(); }
-
- private:
-  std::string path_;
-};
-
-Bytes ReadFile(const std::string& path) {
+Bytes ReadBytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
@@ -50,8 +33,8 @@ mode_t ModeOf(const std::string& path) {
 }
 
 TEST(KeyfileSealTest, InitializeCreates0600FileAndAutoUnsealReadsIt) {
-  TempDir dir;
-  const std::string path = dir.File("kek.key");
+  TestDir dir;
+  const std::string path = dir.Sub("kek.key");
   std::unique_ptr<Seal> seal = MakeKeyfileSeal(path);
   EXPECT_EQ(seal->Type(), "keyfile");
 
@@ -63,7 +46,7 @@ TEST(KeyfileSealTest, InitializeCreates0600FileAndAutoUnsealReadsIt) {
   EXPECT_EQ(init->kek.size(), 32u);
   EXPECT_TRUE(init->shares.empty());
   EXPECT_EQ(ModeOf(path), 0600u);
-  EXPECT_TRUE(init->kek.Equals(ReadFile(path)));
+  EXPECT_TRUE(init->kek.Equals(ReadBytes(path)));
 
   // A fresh seal object (a restart) reads the same KEK back, twice.
   for (int i = 0; i < 2; ++i) {
@@ -75,18 +58,18 @@ TEST(KeyfileSealTest, InitializeCreates0600FileAndAutoUnsealReadsIt) {
 }
 
 TEST(KeyfileSealTest, RefusesToOverwrite) {
-  TempDir dir;
-  const std::string path = dir.File("kek.key");
+  TestDir dir;
+  const std::string path = dir.Sub("kek.key");
   ASSERT_TRUE(MakeKeyfileSeal(path)->Initialize({}).ok());
-  const Bytes before = ReadFile(path);
+  const Bytes before = ReadBytes(path);
   Result<SealInitResult> again = MakeKeyfileSeal(path)->Initialize({});
   EXPECT_EQ(again.status().code(), StatusCode::kAlreadyExists);
-  EXPECT_EQ(ReadFile(path), before);
+  EXPECT_EQ(ReadBytes(path), before);
 }
 
 TEST(KeyfileSealTest, RefusesGroupOrWorldAccessibleFile) {
-  TempDir dir;
-  const std::string path = dir.File("kek.key");
+  TestDir dir;
+  const std::string path = dir.Sub("kek.key");
   ASSERT_TRUE(MakeKeyfileSeal(path)->Initialize({}).ok());
   for (mode_t mode : {0644, 0604, 0640, 0660, 0606}) {
     ASSERT_EQ(::chmod(path.c_str(), mode), 0);
@@ -99,28 +82,28 @@ TEST(KeyfileSealTest, RefusesGroupOrWorldAccessibleFile) {
 }
 
 TEST(KeyfileSealTest, MissingOrWrongSizeFile) {
-  TempDir dir;
-  Result<std::optional<SecretBytes>> missing = MakeKeyfileSeal(dir.File("none.key"))->AutoUnseal();
+  TestDir dir;
+  Result<std::optional<SecretBytes>> missing = MakeKeyfileSeal(dir.Sub("none.key"))->AutoUnseal();
   EXPECT_EQ(missing.status().code(), StatusCode::kUnavailable);
   EXPECT_NE(missing.status().message().find("does not exist"), std::string::npos);
 
-  const std::string short_path = dir.File("short.key");
+  const std::string short_path = dir.Sub("short.key");
   WriteFile(short_path, Bytes(31, 7), 0600);
   EXPECT_EQ(MakeKeyfileSeal(short_path)->AutoUnseal().status().code(), StatusCode::kInvalidArgument);
 
-  const std::string long_path = dir.File("long.key");
+  const std::string long_path = dir.Sub("long.key");
   WriteFile(long_path, Bytes(33, 7), 0600);
   Result<std::optional<SecretBytes>> too_long = MakeKeyfileSeal(long_path)->AutoUnseal();
   EXPECT_EQ(too_long.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(too_long.status().message().find("expected 32"), std::string::npos);
 
-  EXPECT_EQ(MakeKeyfileSeal(dir.File(""))->AutoUnseal().status().code(), StatusCode::kInvalidArgument);  // a dir
+  EXPECT_EQ(MakeKeyfileSeal(dir.Sub(""))->AutoUnseal().status().code(), StatusCode::kInvalidArgument);  // a dir
 }
 
 TEST(KeyfileSealTest, DoesNotFollowSymlinks) {
-  TempDir dir;
-  const std::string real = dir.File("real.key");
-  const std::string link = dir.File("link.key");
+  TestDir dir;
+  const std::string real = dir.Sub("real.key");
+  const std::string link = dir.Sub("link.key");
   ASSERT_TRUE(MakeKeyfileSeal(real)->Initialize({}).ok());
   ASSERT_EQ(::symlink(real.c_str(), link.c_str()), 0);
   EXPECT_FALSE(MakeKeyfileSeal(link)->AutoUnseal().ok());
@@ -128,8 +111,8 @@ TEST(KeyfileSealTest, DoesNotFollowSymlinks) {
 }
 
 TEST(KeyfileSealTest, SubmitIsRefused) {
-  TempDir dir;
-  Result<UnsealProgress> r = MakeKeyfileSeal(dir.File("kek.key"))->Submit("anything");
+  TestDir dir;
+  Result<UnsealProgress> r = MakeKeyfileSeal(dir.Sub("kek.key"))->Submit("anything");
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(r.status().message(), "key file seal takes no unseal input");
 }

@@ -10,14 +10,15 @@
 #include <string>
 
 #include "core/bytes.h"
+#include "core/test_dir_for_test.h"
 
 namespace kura::crypto {
 namespace {
 
-Bytes Hex(std::string_view hex) { return HexDecode(hex).value(); }
+Bytes Unhex(std::string_view hex) { return HexDecode(hex).value(); }
 
 SigningKey KeyFromHexSeed(std::string_view hex) {
-  auto key = SigningKey::FromSeed(SecretBytes::FromBytes(Hex(hex)));
+  auto key = SigningKey::FromSeed(SecretBytes::FromBytes(Unhex(hex)));
   EXPECT_TRUE(key.ok()) << key.status().ToString();
   return std::move(key).value();
 }
@@ -37,7 +38,7 @@ TEST(SigningTest, Rfc8032Test1) {
 TEST(SigningTest, Rfc8032Test2) {
   SigningKey key = KeyFromHexSeed("4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb");
   EXPECT_EQ(HexEncode(key.public_key()), "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c");
-  const Bytes message = Hex("72");
+  const Bytes message = Unhex("72");
   const Bytes signature = key.Sign(message);
   EXPECT_EQ(HexEncode(signature),
             "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c"
@@ -49,7 +50,7 @@ TEST(SigningTest, Rfc8032Test2) {
 TEST(SigningTest, Rfc8032Test3) {
   SigningKey key = KeyFromHexSeed("c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7");
   EXPECT_EQ(HexEncode(key.public_key()), "fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025");
-  const Bytes message = Hex("af82");
+  const Bytes message = Unhex("af82");
   const Bytes signature = key.Sign(message);
   EXPECT_EQ(HexEncode(signature),
             "6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac18ff9b538d16f290ae67f760984dc659"
@@ -121,7 +122,7 @@ TEST(SigningTest, PemRoundTrip) {
 // The SubjectPublicKeyInfo of the RFC 8032 TEST 1 key (RFC 8410 §10.1 shows
 // the same structure): a fixed 12-byte prefix and the raw key.
 TEST(SigningTest, PemIsSubjectPublicKeyInfo) {
-  const Bytes public_key = Hex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
+  const Bytes public_key = Unhex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
   EXPECT_EQ(PublicKeyToPem(public_key),
             "-----BEGIN PUBLIC KEY-----\n"
             "MCowBQYDK2VwAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\n"
@@ -150,25 +151,12 @@ TEST(SigningTest, PemRejectsOtherInput) {
   EXPECT_TRUE(PublicKeyFromPem(pem + "\n\n").ok());
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "kura-signing-test.XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
 void WriteFile(const std::string& path, std::string_view data) {
   std::ofstream out(path, std::ios::binary);
   out.write(data.data(), static_cast<std::streamsize>(data.size()));
 }
 
-int RunShell(const std::string& command) {
+int ShellStatus(const std::string& command) {
   int rc = std::system(command.c_str());
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
@@ -176,8 +164,8 @@ int RunShell(const std::string& command) {
 // Anyone can check a kura signature with the OpenSSL command line, given the
 // PEM public key: that is the independent verification the audit log promises.
 TEST(SigningTest, OpenSslCommandLineVerifies) {
-  if (RunShell("openssl version >/dev/null 2>&1") != 0) GTEST_SKIP() << "no openssl command";
-  TempDir dir;
+  if (ShellStatus("openssl version >/dev/null 2>&1") != 0) GTEST_SKIP() << "no openssl command";
+  TestDir dir;
   SigningKey key = SigningKey::Generate();
   const std::string message = "kura-audit-checkpoint v1\n0123456789abcdef\n7\nroot\n1700000000000\n";
   WriteFile(dir.path() + "/pub.pem", PublicKeyToPem(key.public_key()));
@@ -186,18 +174,18 @@ TEST(SigningTest, OpenSslCommandLineVerifies) {
   const std::string verify = "cd '" + dir.path() +
                              "' && openssl pkeyutl -verify -pubin -inkey pub.pem -rawin -in msg -sigfile sig "
                              ">out 2>&1";
-  EXPECT_EQ(RunShell(verify), 0);
+  EXPECT_EQ(ShellStatus(verify), 0);
 
   // And OpenSSL refuses the signature for a changed message.
   WriteFile(dir.path() + "/msg", message + "x");
-  EXPECT_NE(RunShell(verify), 0);
+  EXPECT_NE(ShellStatus(verify), 0);
 
   // The other way round: OpenSSL signs with a key we derived, we verify.
   WriteFile(dir.path() + "/msg", message);
-  ASSERT_EQ(RunShell("cd '" + dir.path() +
-                     "' && openssl genpkey -algorithm ed25519 -out key.pem 2>/dev/null && "
-                     "openssl pkey -in key.pem -pubout -out pub2.pem && "
-                     "openssl pkeyutl -sign -inkey key.pem -rawin -in msg -out sig2"),
+  ASSERT_EQ(ShellStatus("cd '" + dir.path() +
+                        "' && openssl genpkey -algorithm ed25519 -out key.pem 2>/dev/null && "
+                        "openssl pkey -in key.pem -pubout -out pub2.pem && "
+                        "openssl pkeyutl -sign -inkey key.pem -rawin -in msg -out sig2"),
             0);
   std::ifstream pub_in(dir.path() + "/pub2.pem");
   std::string pub2((std::istreambuf_iterator<char>(pub_in)), std::istreambuf_iterator<char>());

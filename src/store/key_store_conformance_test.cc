@@ -1,16 +1,14 @@
 // The KeyStore conformance suite: the SQLite and PostgreSQL backends pass it
 // unchanged. PostgreSQL tests need a server (pg_test_env.h): without one they
 // are skipped, or fail when KURA_REQUIRE_PG=1.
-#include "store/key_store.h"
-
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <memory>
@@ -19,7 +17,9 @@
 #include <thread>
 #include <vector>
 
+#include "store/key_store.h"
 #include "store/pg_test_env.h"
+#include "store/store_test_util.h"
 
 namespace kura::store {
 namespace {
@@ -31,7 +31,7 @@ struct KeyStoreFactory {
   std::function<std::string()> unavailable = [] { return std::string(); };
 };
 
-std::string FactoryName(const ::testing::TestParamInfo<KeyStoreFactory>& info) { return info.param.name; }
+std::string KeyStoreFactoryName(const ::testing::TestParamInfo<KeyStoreFactory>& info) { return info.param.name; }
 [[maybe_unused]] void PrintTo(const KeyStoreFactory& f, std::ostream* os) { *os << f.name; }
 
 std::filesystem::path Root() {
@@ -49,7 +49,7 @@ class RootCleanup : public ::testing::Environment {
 };
 [[maybe_unused]] ::testing::Environment* const kCleanup = ::testing::AddGlobalTestEnvironment(new RootCleanup);
 
-KeyStoreFactory SqliteFactory() {
+KeyStoreFactory SqliteKeyStoreFactory() {
   return {"sqlite", [](const std::string& slot) -> std::unique_ptr<KeyStore> {
             SqliteKeyStoreOptions o;
             o.path = (Root() / slot / "keys.db").string();
@@ -63,7 +63,7 @@ KeyStoreFactory SqliteFactory() {
           }};
 }
 
-KeyStoreFactory PostgresFactory() {
+KeyStoreFactory PostgresKeyStoreFactory() {
   return {"postgres",
           [](const std::string& slot) -> std::unique_ptr<KeyStore> {
             // One schema per slot, so reopening a slot reaches the same tables.
@@ -93,8 +93,6 @@ KeyStoreFactory PostgresFactory() {
           },
           [] { return testing::PgSkipReason(); }};
 }
-
-Bytes B(std::string_view s) { return ToBytes(s); }
 
 WrappedKeyRow Key(const std::string& owner, int purpose, std::int64_t version, std::int64_t kek_version,
                   std::string_view wrapped) {
@@ -379,9 +377,11 @@ TEST_P(SqliteKeyStoreTest, RefusesTheDataStoreFile) {
   EXPECT_EQ(ks.status().code(), StatusCode::kFailedPrecondition) << ks.status().ToString();
 }
 
-INSTANTIATE_TEST_SUITE_P(Sqlite, KeyStoreConformanceTest, ::testing::Values(SqliteFactory()), FactoryName);
-INSTANTIATE_TEST_SUITE_P(Postgres, KeyStoreConformanceTest, ::testing::Values(PostgresFactory()), FactoryName);
-INSTANTIATE_TEST_SUITE_P(Sqlite, SqliteKeyStoreTest, ::testing::Values(SqliteFactory()), FactoryName);
+INSTANTIATE_TEST_SUITE_P(Sqlite, KeyStoreConformanceTest, ::testing::Values(SqliteKeyStoreFactory()),
+                         KeyStoreFactoryName);
+INSTANTIATE_TEST_SUITE_P(Postgres, KeyStoreConformanceTest, ::testing::Values(PostgresKeyStoreFactory()),
+                         KeyStoreFactoryName);
+INSTANTIATE_TEST_SUITE_P(Sqlite, SqliteKeyStoreTest, ::testing::Values(SqliteKeyStoreFactory()), KeyStoreFactoryName);
 
 }  // namespace
 }  // namespace kura::store

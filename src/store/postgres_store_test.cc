@@ -25,23 +25,13 @@
 #include "store/pg_test_env.h"
 #include "store/postgres_internal.h"
 #include "store/store.h"
+#include "store/store_test_util.h"
 
 namespace kura::store {
 namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-
-Bytes B(std::string_view s) { return ToBytes(s); }
-
-TenantRow Tenant(const std::string& id) {
-  TenantRow t;
-  t.id = id;
-  t.name = "Tenant " + id;
-  t.region = "eu";
-  t.created_at = 1700000000;
-  return t;
-}
 
 RecordWrite Record(const std::string& id, std::int64_t version, const std::string& ciphertext) {
   RecordWrite w;

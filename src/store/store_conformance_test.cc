@@ -27,6 +27,7 @@
 #include "store/postgres_store.h"
 #include "store/sqlite_store.h"
 #include "store/store.h"
+#include "store/store_test_util.h"
 
 namespace kura::store {
 namespace {
@@ -101,18 +102,6 @@ StoreFactory PostgresFactory() {
 }
 
 // --- Helpers
-
-Bytes B(std::string_view s) { return ToBytes(s); }
-
-TenantRow Tenant(const std::string& id) {
-  TenantRow t;
-  t.id = id;
-  t.name = "Tenant " + id;
-  t.region = "eu";
-  t.created_at = 1700000000;
-  t.data_key_version = 1;
-  return t;
-}
 
 CollectionRow Collection(const std::string& tenant, const std::string& name, const std::string& schema = "{}",
                          std::int64_t at = 1700000100) {
