@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <cctype>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -20,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/bytes.h"
 #include "harness.h"
 
 namespace kura::e2e {
@@ -55,13 +57,10 @@ void ExpectReadBack(HttpClient& http, const TestTenant& tenant, const std::map<s
   }
 }
 
+// As SQLite's hex() spells it.
 std::string UpperHex(const std::string& bytes) {
-  static const char* digits = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out += digits[c >> 4];
-    out += digits[c & 15];
-  }
+  std::string out = HexEncode(AsBytes(bytes));
+  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return out;
 }
 

@@ -3,6 +3,7 @@
 #include "pg_support.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,7 +16,7 @@
 #include <sstream>
 #include <string>
 
-#include <gtest/gtest.h>
+#include "core/bytes.h"
 
 namespace kura::e2e {
 
@@ -158,15 +159,7 @@ std::string PgToml(const std::string& s) {
   return out + "\"";
 }
 
-std::string PgHex(const std::string& s) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (unsigned char ch : s) {
-    out += digits[ch >> 4];
-    out += digits[ch & 15];
-  }
-  return out;
-}
+std::string PgHex(const std::string& s) { return HexEncode(AsBytes(s)); }
 
 // Splits `password=…` out of a key=value DSN (pg-server.sh prints the
 // password inline): kura gets the DSN without it and the password in a
