@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# bench/build-time.sh [PRESET…]: how long a clean build of each CMake preset
-# (default: release debug) takes on this machine — configure and build, from a
-# fresh clone of the committed HEAD into a temp directory, with ccache off, as
-# CI on a fresh machine builds. Prints a markdown table: wall time, the CPU
-# time of the compilers and linkers (user + sys), and the machine.
+# bench/build-time.sh [PRESET[@COMMIT]…]: how long a clean build of each CMake
+# preset (default: release debug) takes on this machine — configure and build,
+# from a fresh clone of the committed HEAD (or COMMIT) into a temp directory,
+# with ccache off, as CI on a fresh machine builds. Prints a markdown table:
+# wall time, the CPU time of the compilers and linkers (user + sys), and the
+# machine. This machine's speed drifts by a third from hour to hour: to compare
+# two commits, alternate them in one run (debug@abc123 debug debug@abc123 debug).
 # Nothing else should run meanwhile: the builds use every core.
 set -euo pipefail
 
@@ -16,14 +18,18 @@ require_tools git cmake ninja
 
 presets=("$@")
 [ ${#presets[@]} -gt 0 ] || presets=(release debug)
-commit=$(git -C "$repo" rev-parse --short HEAD)
 export CCACHE_DISABLE=1
 
 echo "| preset | wall | CPU (user + sys) | commit | machine |"
 echo "| --- | --- | --- | --- | --- |"
-for preset in "${presets[@]}"; do
+for spec in "${presets[@]}"; do
+  preset=${spec%%@*}
+  rev=HEAD
+  [ "$preset" = "$spec" ] || rev=${spec#*@}
+  commit=$(git -C "$repo" rev-parse --short "$rev^{commit}")
   rm -rf "$work/kura"
   git clone -q "$repo" "$work/kura"
+  git -C "$work/kura" checkout -q "$commit"
   TIMEFORMAT='%R %U %S'
   # The inner braces keep the build's output redirection off time's report.
   if ! { time { (cd "$work/kura" && cmake --preset "$preset" && cmake --build --preset "$preset") \
