@@ -1,19 +1,6 @@
-// The `kura` binary: one CLI11 app with the server (`serve`) and the client
-// commands that talk to it over HTTPS.
-#include <string>
-#include <vector>
-
-#include "cli/app.h"
+// The `kura` binary. Everything it does is in kura_cli (KuraMain,
+// kura_main.cc): this file stays out of that library so that the unit tests,
+// which link it, keep their own main.
 #include "cli/server_commands.h"
 
-int main(int argc, char** argv) {
-  CLI::App app{"", "kura"};
-  kura::cli::Context ctx;
-  kura::cli::ConfigureRootApp(&app);
-  kura::cli::AddServeCommand(&app, &ctx);
-  CLI::App* operator_group = kura::cli::AddClientCommands(&app, &ctx);
-  kura::cli::AddOperatorTlsCommand(operator_group, &ctx);
-  kura::cli::AddOperatorMigrateSealCommand(operator_group, &ctx);
-  kura::cli::AddAuditCommands(&app, &ctx);
-  return kura::cli::Run(&app, &ctx, std::vector<std::string>(argv + 1, argv + argc));
-}
+int main(int argc, char** argv) { return kura::cli::KuraMain(argc, argv); }
