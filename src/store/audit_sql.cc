@@ -16,19 +16,51 @@ constexpr std::array<const char*, kFilters> kConditions = {
     "tenant_id = ", "principal = ", "action = ", "resource = ", "outcome = ", "at_ms >= ", "at_ms < ",
 };
 
+constexpr unsigned kTenantBit = 1u << 0;
+constexpr unsigned kPrincipalBit = 1u << 1;
+
+// The statement text for one mask: parameters numbered ($n, or ?n in SQLite,
+// which lets the block query below use one twice) in AuditFilterMask's order.
+std::string BuildOne(Dialect dialect, unsigned mask) {
+  const char* sigil = dialect == Dialect::kSqlite ? "?" : "$";
+  int n = 0;
+  auto param = [&] { return sigil + std::to_string(++n); };
+  const bool newest = (mask & kNewestBit) != 0;
+  // SQLite with a tenant or principal filter: through that key's blocks
+  // (audit_sql.h). CROSS JOIN keeps the blocks as the outer loop; blocks
+  // ascending, then seq ascending within each, is seq order, so the planner
+  // needs no sort for ORDER BY (in either direction).
+  const bool by_block = dialect == Dialect::kSqlite && (mask & (kTenantBit | kPrincipalBit)) != 0;
+  std::string sql = "SELECT ";
+  if (by_block) {
+    const bool tenant = (mask & kTenantBit) != 0;
+    const std::string shift = std::to_string(kAuditBlockShift);
+    // ?1 is after_seq; ?2 the tenant, or the principal when only it is set.
+    sql += std::string("a.seq, a.at_ms, a.tenant_id, a.principal, a.action, a.resource, a.outcome, a.entry, a.hash ") +
+           "FROM " +
+           (tenant ? "audit_tenant_blocks b CROSS JOIN audit_log a WHERE b.tenant_id = ?2"
+                   : "audit_principal_blocks b CROSS JOIN audit_log a WHERE b.principal = ?2") +
+           " AND b.block >= ((?1 + 1) >> " + shift + ") AND a.seq >= (b.block << " + shift +
+           ") AND a.seq < ((b.block + 1) << " + shift + ") AND a.seq > " + param();
+  } else {
+    sql += std::string(kAuditColumns) + " FROM audit_log WHERE seq > " + param();
+  }
+  for (int i = 0; i < kFilters; ++i) {
+    if ((mask & (1u << i)) != 0) {
+      sql += std::string(" AND ") + (by_block ? "a." : "") + kConditions[static_cast<std::size_t>(i)] + param();
+    }
+  }
+  if (by_block) {
+    sql += newest ? " ORDER BY b.block DESC, a.seq DESC LIMIT " : " ORDER BY b.block, a.seq LIMIT ";
+  } else {
+    sql += newest ? " ORDER BY seq DESC LIMIT " : " ORDER BY seq LIMIT ";
+  }
+  return sql + param();
+}
+
 std::array<std::string, kCombinations> Build(Dialect dialect) {
   std::array<std::string, kCombinations> out;
-  for (unsigned mask = 0; mask < kCombinations; ++mask) {
-    int n = 0;
-    auto param = [&] { return dialect == Dialect::kSqlite ? std::string("?") : "$" + std::to_string(++n); };
-    std::string sql = std::string("SELECT ") + kAuditColumns + " FROM audit_log WHERE seq > " + param();
-    for (int i = 0; i < kFilters; ++i) {
-      if ((mask & (1u << i)) != 0) sql += std::string(" AND ") + kConditions[static_cast<std::size_t>(i)] + param();
-    }
-    sql += (mask & kNewestBit) != 0 ? " ORDER BY seq DESC LIMIT " : " ORDER BY seq LIMIT ";
-    sql += param();
-    out[mask] = std::move(sql);
-  }
+  for (unsigned mask = 0; mask < kCombinations; ++mask) out[mask] = BuildOne(dialect, mask);
   return out;
 }
 
@@ -36,8 +68,8 @@ std::array<std::string, kCombinations> Build(Dialect dialect) {
 
 unsigned AuditFilterMask(const AuditQuery& q) {
   unsigned mask = 0;
-  if (q.tenant_id.has_value()) mask |= 1u << 0;
-  if (!q.principal.empty()) mask |= 1u << 1;
+  if (q.tenant_id.has_value()) mask |= kTenantBit;
+  if (!q.principal.empty()) mask |= kPrincipalBit;
   if (!q.action.empty()) mask |= 1u << 2;
   if (!q.resource.empty()) mask |= 1u << 3;
   if (!q.outcome.empty()) mask |= 1u << 4;

@@ -32,6 +32,19 @@ void FinishAuditPage(const AuditQuery& query, int limit, Page<AuditRow>& page);
 // Columns every audit-row SELECT of both backends returns, in this order.
 inline constexpr char kAuditColumns[] = "seq, at_ms, tenant_id, principal, action, resource, outcome, entry, hash";
 
+// SQLite's trail index is by block of 2^kAuditBlockShift sequence numbers
+// (migration 10): `audit_tenant_blocks` and `audit_principal_blocks` hold one
+// row per tenant (principal) and block that has an entry of it, written in
+// the entry's transaction. A filtered trail walks that key's blocks in order
+// and, in each, the log's rows by sequence number, keeping the matching ones.
+// Why not an index on (tenant_id, seq) as PostgreSQL has: it costs two b-tree
+// inserts per entry, inside the batch every read waits for — about a quarter
+// of the writer's time per audited GET (docs/performance.md) — where block
+// rows cost one insert per key and block, nearly nothing under load. A
+// trail then reads at most a block (64 rows) per hit: the idea of
+// PostgreSQL's BRIN indexes, kept per key.
+inline constexpr int kAuditBlockShift = 6;
+
 }  // namespace kura::store
 
 #endif  // KURA_STORE_AUDIT_SQL_H_

@@ -2,6 +2,8 @@
 
 #include <array>
 
+#include "store/audit_sql.h"
+
 namespace kura::store {
 namespace {
 
@@ -354,7 +356,29 @@ SELECT tenant_id, collection, field, hmac, record_id FROM record_index)sql",
     R"sql(CREATE INDEX record_index_by_record ON record_index (tenant_id, collection, record_id))sql",
 };
 
-constexpr std::array<Migration, 9> kMigrations = {
+// Migration 10 (SQLite only): the trail indexes by block (audit_sql.h says
+// why). The block rows of the entries already logged are derived from them;
+// the two per-entry indexes go. PostgreSQL keeps its indexes (its appends
+// run on the database server, in one round trip per batch).
+static_assert(kAuditBlockShift == 6, "migration 10 numbers the blocks as seq >> 6");
+constexpr std::array<std::string_view, 6> kAuditBlockIndex = {
+    R"sql(CREATE TABLE audit_tenant_blocks (
+  tenant_id {text} NOT NULL,
+  block BIGINT NOT NULL,
+  PRIMARY KEY (tenant_id, block)
+) {without_rowid})sql",
+    R"sql(CREATE TABLE audit_principal_blocks (
+  principal {text} NOT NULL,
+  block BIGINT NOT NULL,
+  PRIMARY KEY (principal, block)
+) {without_rowid})sql",
+    R"sql(INSERT INTO audit_tenant_blocks (tenant_id, block) SELECT DISTINCT tenant_id, seq >> 6 FROM audit_log)sql",
+    R"sql(INSERT INTO audit_principal_blocks (principal, block) SELECT DISTINCT principal, seq >> 6 FROM audit_log)sql",
+    R"sql(DROP INDEX audit_log_by_tenant)sql",
+    R"sql(DROP INDEX audit_log_by_principal)sql",
+};
+
+constexpr std::array<Migration, 10> kMigrations = {
     Migration{1, "initial", kInitial},
     Migration{2, "audit_log", kAuditLog},
     Migration{3, "leases", kLeases},
@@ -364,6 +388,7 @@ constexpr std::array<Migration, 9> kMigrations = {
     Migration{7, "key_store_split", kKeyStoreSplit},
     Migration{8, "audit_log_rowid", kAuditLogRowid, Dialect::kSqlite},
     Migration{9, "record_tables_without_rowid", kRecordTablesWithoutRowid, Dialect::kSqlite},
+    Migration{10, "audit_block_index", kAuditBlockIndex, Dialect::kSqlite},
 };
 
 }  // namespace

@@ -42,6 +42,7 @@
 #include <optional>
 #include <span>
 #include <thread>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -332,6 +333,10 @@ constexpr char kUpdateNotification[] =
 constexpr char kInsertAudit[] =
     "INSERT INTO audit_log (seq, at_ms, tenant_id, principal, action, resource, outcome, entry, hash) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+// One row per key and block (audit_sql.h); the first entry of each inserts it.
+constexpr char kInsertTenantBlock[] = "INSERT OR IGNORE INTO audit_tenant_blocks (tenant_id, block) VALUES (?, ?)";
+constexpr char kInsertPrincipalBlock[] =
+    "INSERT OR IGNORE INTO audit_principal_blocks (principal, block) VALUES (?, ?)";
 constexpr char kReadAuditHead[] = "SELECT next_seq, last_hash FROM audit_head WHERE id = 1";
 constexpr char kLastAuditRow[] = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1";
 // An upsert, so a head row that went missing is put back.
@@ -889,10 +894,19 @@ class SqliteStore final : public Store {
   // Links `link` to the head, inserts the row and advances head_ — only
   // once the row is in, so a failed append leaves head_ as it was.
   Status AppendAuditRow(Connection& c, const AuditLink& link);
-  // A rolled-back transaction took the appends it carried with it: puts the
-  // in-memory head back and has the next batch re-read it from the database.
-  void RestoreAuditHead(AuditHead saved) {
+  // Inserts the block rows `row` needs (audit_sql.h), unless block_keys_
+  // says this block has them already.
+  Status IndexAuditBlock(Connection& c, const AuditRow& row);
+  // A rolled-back savepoint took the appends it carried with it, block rows
+  // included: puts the in-memory head back and forgets which block rows exist.
+  void RewindAuditHead(AuditHead saved) {
     head_ = std::move(saved);
+    block_keys_.Forget();
+  }
+  // The same for a rolled-back transaction, and has the next batch re-read
+  // the head from the database.
+  void RestoreAuditHead(AuditHead saved) {
+    RewindAuditHead(std::move(saved));
     head_reload_ = true;
   }
   // Fails every operation of a batch whose transaction is gone.
@@ -920,6 +934,34 @@ class SqliteStore final : public Store {
   AuditHead head_;
   std::int64_t stored_next_seq_ = -1;
   bool head_reload_ = false;  // re-read the head at the next batch
+  // The tenants and principals whose block row for the current block is in
+  // the database or in the open transaction (writer thread). Forgetting is
+  // always safe: the insert is OR IGNORE.
+  class BlockKeys {
+   public:
+    // True the first time a key is seen in `block` (since the last Forget).
+    bool FirstInBlock(std::int64_t block, const std::string& tenant, const std::string& principal, bool* tenant_first,
+                      bool* principal_first) {
+      if (block != block_) {
+        Forget();
+        block_ = block;
+      }
+      *tenant_first = tenants_.insert(tenant).second;
+      *principal_first = principals_.insert(principal).second;
+      return *tenant_first || *principal_first;
+    }
+    void Forget() {
+      block_ = -1;
+      tenants_.clear();
+      principals_.clear();
+    }
+
+   private:
+    std::int64_t block_ = -1;
+    std::unordered_set<std::string> tenants_;
+    std::unordered_set<std::string> principals_;
+  };
+  BlockKeys block_keys_;
 
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
@@ -1190,7 +1232,7 @@ Status SqliteStore::RunOp(Connection& c, WriteOp& op, bool savepoint) {
     return op.result.ok() ? UnavailableError("transaction rolled back") : op.result;
   }
   if (!op.result.ok()) {
-    if (op_start.has_value()) head_ = std::move(*op_start);
+    if (op_start.has_value()) RewindAuditHead(std::move(*op_start));
     if (savepoint) KURA_RETURN_IF_ERROR(Exec(c, kRollbackTo, "rollback to savepoint"));
   }
   if (savepoint) KURA_RETURN_IF_ERROR(Exec(c, kRelease, "release savepoint"));
@@ -1227,7 +1269,7 @@ Status SqliteStore::RunGroup(Connection& c, std::span<WriteOp*> group, bool star
       KURA_RETURN_IF_ERROR(Exec(c, kBegin, "begin transaction"));
       transaction_retries_.fetch_add(1, std::memory_order_relaxed);
     }
-    head_ = group_start;
+    RewindAuditHead(group_start);
     group_retries_.fetch_add(1, std::memory_order_relaxed);
     for (WriteOp* op : group) {
       KURA_RETURN_IF_ERROR(RunOp(c, *op, /*savepoint=*/op->kind != OpKind::kAppendOnly));
@@ -1363,6 +1405,11 @@ Status SqliteStore::AppendAuditRow(Connection& c, const AuditLink& link) {
   if (row.seq != head_.next_seq || row.hash.empty()) {
     return InternalError("audit log: the entry was linked with another sequence number or without a hash");
   }
+  // Before the entry: should its insert fail (it undoes itself, without a
+  // savepoint), a block row with no entry of its key costs a trail query a
+  // few rows read, where an entry without its block row would be missing
+  // from the trail.
+  KURA_RETURN_IF_ERROR(IndexAuditBlock(c, row));
   KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kInsertAudit));
   st.Bind(1, row.seq);
   st.Bind(2, row.at_ms);
@@ -1383,6 +1430,26 @@ Status SqliteStore::AppendAuditRow(Connection& c, const AuditLink& link) {
   ++head_.next_seq;
   head_.last_hash = std::move(row.hash);
   return Status::Ok();
+}
+
+Status SqliteStore::IndexAuditBlock(Connection& c, const AuditRow& row) {
+  bool tenant_first = false;
+  bool principal_first = false;
+  const std::int64_t block = row.seq >> kAuditBlockShift;
+  if (!block_keys_.FirstInBlock(block, row.tenant_id, row.principal, &tenant_first, &principal_first)) {
+    return Status::Ok();
+  }
+  auto insert = [&](const char* sql, const std::string& key) -> Status {
+    KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(sql));
+    st.Bind(1, key);
+    st.Bind(2, block);
+    return st.Run("audit trail index");
+  };
+  Status s = tenant_first ? insert(kInsertTenantBlock, row.tenant_id) : Status::Ok();
+  if (s.ok() && principal_first) s = insert(kInsertPrincipalBlock, row.principal);
+  // Not inserted after all: this block's keys must be inserted again.
+  if (!s.ok()) block_keys_.Forget();
+  return s;
 }
 
 // --- Reader pool
