@@ -891,8 +891,9 @@ class SqliteStore final : public Store {
   // Reads the head from audit_head, reconciled with the log's last row, into
   // head_ (writer connection; at open, or inside a batch's transaction).
   Status LoadAuditHead(Connection& c);
-  // Links `link` to the head, inserts the row and advances head_ — only
-  // once the row is in, so a failed append leaves head_ as it was.
+  // Links `link` to the head, inserts the row (and its trail index rows)
+  // and advances head_ — only once the row is in, so a failed append leaves
+  // head_ as it was.
   Status AppendAuditRow(Connection& c, const AuditLink& link);
   // Inserts the block rows `row` needs (audit_sql.h), unless block_keys_
   // says this block has them already.
@@ -939,7 +940,8 @@ class SqliteStore final : public Store {
   // always safe: the insert is OR IGNORE.
   class BlockKeys {
    public:
-    // True the first time a key is seen in `block` (since the last Forget).
+    // Whether the tenant or the principal (which: the out-parameters) is
+    // seen in `block` for the first time since the last Forget.
     bool FirstInBlock(std::int64_t block, const std::string& tenant, const std::string& principal, bool* tenant_first,
                       bool* principal_first) {
       if (block != block_) {
