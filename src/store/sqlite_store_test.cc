@@ -723,10 +723,10 @@ TEST_F(SqliteStoreTest, AuditTablesAndIndexes) {
   sqlite3_close(db);
 }
 
-// Every entry gets its trail index rows however its batch went: in the
-// first batch of a block or a later one, after a reopen, and none for
-// entries that were never committed (FailedCommitsRestoreTheAuditHead checks
-// the rolled-back batches).
+// Every entry has its trail index rows, whichever batch of its block it
+// came in and across a reopen, and each key one row per block
+// (FailedCommitsRestoreTheAuditHead checks the same after rolled-back
+// batches).
 TEST_F(SqliteStoreTest, TrailIndexRowsFollowTheEntries) {
   std::vector<std::unique_ptr<TestLink>> links;
   auto append = [&](Store& store, int i) {
