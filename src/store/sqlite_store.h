@@ -22,7 +22,8 @@ namespace kura::store {
 struct GroupCommitStats {
   std::int64_t commits = 0;
   std::int64_t ops = 0;
-  std::int64_t checkpoints = 0;  // WAL checkpoints completed
+  std::int64_t checkpoints = 0;     // WAL checkpoints completed
+  std::int64_t database_syncs = 0;  // database file synced after a background checkpoint
   std::int64_t group_retries = 0;
   std::int64_t transaction_retries = 0;
 };
