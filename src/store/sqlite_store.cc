@@ -1140,16 +1140,18 @@ void SqliteStore::CheckpointLoop() {
       if (checkpoint_stopping_) return;
       checkpoint_wanted_ = false;
     }
+    const char* step = "checkpoint";
     int rc = sqlite3_wal_checkpoint_v2(checkpointer_->raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
     if (rc == SQLITE_OK) {
       checkpoints_.fetch_add(1, std::memory_order_relaxed);
+      step = "sync of the checkpointed pages";
       rc = SyncCheckpointedPages();
     }
     if (rc == SQLITE_OK) {
       catch_up_wanted_.store(true, std::memory_order_release);
     } else if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) {
       // Not fatal: the WAL keeps every commit durable; the next commit asks again.
-      log::Warn("store: WAL checkpoint failed: " + checkpointer_->Error(rc, "checkpoint").message());
+      log::Warn("store: WAL checkpoint failed: " + checkpointer_->Error(rc, step).message());
     }
   }
 }
