@@ -267,6 +267,13 @@ std::string JoinEntry(std::int64_t seq, ByteView prev_hash, std::string_view bod
   return out;
 }
 
+// The length of `text`'s leading run of ASCII bytes.
+std::size_t AsciiPrefix(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size() && static_cast<unsigned char>(text[i]) < 0x80) ++i;
+  return i;
+}
+
 }  // namespace
 
 std::string EncodeEntry(std::int64_t seq, ByteView prev_hash, const Event& event) {
@@ -298,22 +305,23 @@ Bytes LeafHash(ByteView entry) {
   return crypto::Sha256(buf);
 }
 
-PendingEntry::PendingEntry(Event event)
-    : event_(std::move(event)),
-      body_(EncodeEntryBody(event_)),
-      // The columns hold what the entry says, which differs from the event
-      // only where the event had malformed UTF-8.
-      tenant_(internal::ValidUtf8(event_.tenant)),
-      principal_(internal::ValidUtf8(event_.principal)),
-      action_(internal::ValidUtf8(event_.action)),
-      resource_(internal::ValidUtf8(event_.resource)),
-      outcome_(internal::ValidUtf8(event_.outcome)) {}
+// Keeps only what Link needs. The event's strings are freed here, on the
+// caller's thread, rather than by the store's writer, which destroys the entry.
+PendingEntry::PendingEntry(Event event) : at_ms_(event.at_ms), body_(EncodeEntryBody(event)) {
+  // The columns hold what the entry says, which differs from the event only
+  // where the event had malformed UTF-8.
+  tenant_ = internal::ValidUtf8(std::move(event.tenant));
+  principal_ = internal::ValidUtf8(std::move(event.principal));
+  action_ = internal::ValidUtf8(std::move(event.action));
+  resource_ = internal::ValidUtf8(std::move(event.resource));
+  outcome_ = internal::ValidUtf8(std::move(event.outcome));
+}
 
 store::AuditRow PendingEntry::Link(std::int64_t seq, ByteView prev_hash) const {
   store::AuditRow row;
   std::string entry = JoinEntry(seq, prev_hash, body_);
   row.seq = seq;
-  row.at_ms = event_.at_ms;
+  row.at_ms = at_ms_;
   row.tenant_id = tenant_;
   row.principal = principal_;
   row.action = action_;
@@ -366,9 +374,13 @@ bool ScanPlainEntry(std::string_view s, EntryFields* out) {
   return i + 1 == s.size() && s[i] == '}';
 }
 
+std::string ValidUtf8(std::string&& text) {
+  if (AsciiPrefix(text) == text.size()) return std::move(text);
+  return ValidUtf8(std::string_view(text));
+}
+
 std::string ValidUtf8(std::string_view text) {
-  std::size_t i = 0;
-  while (i < text.size() && static_cast<unsigned char>(text[i]) < 0x80) ++i;
+  std::size_t i = AsciiPrefix(text);
   if (i == text.size()) return std::string(text);
   std::string out(text.substr(0, i));
   while (i < text.size()) {

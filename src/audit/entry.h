@@ -57,11 +57,10 @@ class PendingEntry final : public store::AuditLink {
   // Encodes everything but the head (seq, prev) here, on the caller's
   // thread, so that Link (in the store's writer) only adds the head and hashes.
   explicit PendingEntry(Event event);
-  const Event& event() const { return event_; }
   store::AuditRow Link(std::int64_t seq, ByteView prev_hash) const override;
 
  private:
-  Event event_;
+  std::int64_t at_ms_;
   std::string body_;
   std::string tenant_, principal_, action_, resource_, outcome_;
 };

@@ -34,6 +34,8 @@ bool ScanPlainEntry(std::string_view bytes, EntryFields* out);
 // replaced by U+FFFD, exactly as the encoder treats it; what a column holds
 // so that it equals the decoded entry.
 std::string ValidUtf8(std::string_view text);
+// The same, taking `text` over without a copy when it is plain ASCII.
+std::string ValidUtf8(std::string&& text);
 
 // The leaf hash of `entry` (SHA-256 of 0x00 || entry) into `out` (32 bytes),
 // reusing `scratch` to avoid an allocation per entry.

@@ -138,6 +138,8 @@ TEST(EncodeEntryTest, OutputIsAlwaysAscii) {
     auto decoded = DecodeEntry(entry);
     ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
     EXPECT_EQ(decoded->event.reason, internal::ValidUtf8(e.reason));
+    // Taking the string over gives the same text.
+    EXPECT_EQ(internal::ValidUtf8(std::string(e.reason)), internal::ValidUtf8(std::string_view(e.reason)));
   }
 }
 
