@@ -305,8 +305,9 @@ Bytes LeafHash(ByteView entry) {
   return crypto::Sha256(buf);
 }
 
-// Keeps only what Link needs. The event's strings are freed here, on the
-// caller's thread, rather than by the store's writer, which destroys the entry.
+// Keeps only what Link needs: the event's other strings are freed here, on
+// the caller's thread, rather than by the store's writer, which destroys the
+// entry after its commit.
 PendingEntry::PendingEntry(Event event) : at_ms_(event.at_ms), body_(EncodeEntryBody(event)) {
   // The columns hold what the entry says, which differs from the event only
   // where the event had malformed UTF-8.
