@@ -721,8 +721,11 @@ class SqliteStore final : public Store {
                       std::int64_t updated_before, const AuditLink* audit) override;
 
   GroupCommitStats Stats() const {
-    return {commits_.load(),        ops_.load(),           checkpoints_.load(),
-            database_syncs_.load(), group_retries_.load(), transaction_retries_.load()};
+    // Syncs read first: each follows its checkpoint's count, so a snapshot
+    // never shows more syncs than checkpoints.
+    const std::int64_t database_syncs = database_syncs_.load();
+    return {commits_.load(), ops_.load(),           checkpoints_.load(),
+            database_syncs,  group_retries_.load(), transaction_retries_.load()};
   }
   Status ExecOnWriter(const std::string& sql) {
     return Write([&](Connection& c) {
