@@ -1,6 +1,8 @@
 // The `kura` binary's command tree: the server (`serve`), the offline
 // operator and audit commands, and the client commands that talk to a server
 // over HTTPS.
+#include "cli/kura_main.h"
+
 #include <string>
 #include <vector>
 

@@ -1,6 +1,6 @@
 // Commands that run inside the server process or use its libraries:
 // `kura serve` (serve.cc), `kura operator tls` (tls_command.cc) and the
-// others below; and the `kura` binary's entry point.
+// others below.
 #ifndef KURA_CLI_SERVER_COMMANDS_H_
 #define KURA_CLI_SERVER_COMMANDS_H_
 
@@ -16,10 +16,6 @@ void AddAuditCommands(CLI::App* app, Context* ctx);
 void AddOperatorTlsCommand(CLI::App* operator_group, Context* ctx);
 // Adds `migrate-seal` (seal_migrate_command.cc, offline) to the `operator` group.
 void AddOperatorMigrateSealCommand(CLI::App* operator_group, Context* ctx);
-
-// The `kura` binary (kura_main.cc): builds the whole command tree, parses
-// argv and runs the command; returns the process exit code.
-int KuraMain(int argc, char** argv);
 
 }  // namespace kura::cli
 
