@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -317,6 +318,11 @@ TEST_P(KeyStoreConformanceTest, ConcurrentInsertsAndRotationNeverStrandAKey) {
       }
     }
   });
+  // The rotations start once the writer is writing, so that inserts race them.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (inserted.load() == 0 && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+  ASSERT_GT(inserted.load(), 0) << "the writer inserted nothing";
+  const int inserted_before_rotations = inserted.load();
   int rotations = 0;
   for (int r = 0; r < 15; ++r) {
     for (int attempt = 0; attempt < 50; ++attempt) {
@@ -338,6 +344,7 @@ TEST_P(KeyStoreConformanceTest, ConcurrentInsertsAndRotationNeverStrandAKey) {
   stop = true;
   writer.join();
   EXPECT_EQ(rotations, 15);
+  EXPECT_GT(inserted.load(), inserted_before_rotations) << "no insert ran beside the rotations";
   auto keks = *ks_->ListKekVersions();
   ASSERT_EQ(keks.size(), 1u);
   auto all = *ks_->ListAllKeys();

@@ -882,7 +882,7 @@ TEST_F(PostgresStoreTest, ConcurrentAuditedWritersOnTwoNodes) {
   constexpr int kPerThread = 30;
   std::mutex mu;
   std::set<std::string> ok_payloads;
-  std::map<std::string, std::set<std::int64_t>> versions;  // record → versions written
+  std::map<std::string, std::map<std::int64_t, std::string>> versions;  // record → version → payload written
   std::atomic<int> errors{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
@@ -917,7 +917,7 @@ TEST_F(PostgresStoreTest, ConcurrentAuditedWritersOnTwoNodes) {
         }
         std::lock_guard<std::mutex> lock(mu);
         ok_payloads.insert(payload);
-        EXPECT_TRUE(versions[record].insert(version).second) << record << " v" << version << " written twice";
+        EXPECT_TRUE(versions[record].emplace(version, payload).second) << record << " v" << version << " written twice";
       }
     });
   }
@@ -928,9 +928,10 @@ TEST_F(PostgresStoreTest, ConcurrentAuditedWritersOnTwoNodes) {
   EXPECT_EQ(chain.size(), ok_payloads.size());
   // Each OK write is its version, with its ciphertext.
   for (const auto& [record, written] : versions) {
-    for (std::int64_t v : written) {
+    for (const auto& [v, payload] : written) {
       auto got = b->GetRecord("acme", "people", record, v);
       ASSERT_TRUE(got.ok()) << record << " v" << v << ": " << got.status().ToString();
+      EXPECT_EQ(got->ciphertext, B(payload)) << record << " v" << v;
     }
     if (record.rfind("shared-", 0) == 0) {
       // Versions are contiguous: 1 (made above) plus one per OK update.
@@ -1255,9 +1256,12 @@ TEST_F(PostgresStoreTest, IdsOrderBytewiseAndBadTextIsInvalidArgument) {
   EXPECT_EQ(bad.message().find("secret"), std::string::npos);
   Status nul = store->CreateTenant(Tenant(std::string("nul\0-secret", 11)), nullptr);
   EXPECT_EQ(nul.code(), StatusCode::kInvalidArgument) << nul.ToString();
+  EXPECT_EQ(nul.message().find("secret"), std::string::npos);
   // A duplicate's message does not carry the id either.
-  Status dup = store->CreateTenant(Tenant("a"), nullptr);
-  EXPECT_EQ(dup.code(), StatusCode::kAlreadyExists);
+  ASSERT_TRUE(store->CreateTenant(Tenant("dup-secret"), nullptr).ok());
+  Status dup = store->CreateTenant(Tenant("dup-secret"), nullptr);
+  EXPECT_EQ(dup.code(), StatusCode::kAlreadyExists) << dup.ToString();
+  EXPECT_EQ(dup.message().find("secret"), std::string::npos) << dup.ToString();
 }
 
 }  // namespace

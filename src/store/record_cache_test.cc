@@ -148,9 +148,14 @@ TEST(RecordCacheTest, RefillReplacesTheEntry) {
   RecordCache cache(1 << 20);
   cache.Fill(Row("r1", 1), cache.Ticket());
   const auto bytes = cache.stats().bytes;
-  cache.Fill(Row("r1", 1), cache.Ticket());
+  // The same key again, a newer row 200 bytes larger: the old entry goes.
+  cache.Fill(Row("r1", 2, 500), cache.Ticket());
   EXPECT_EQ(cache.stats().entries, 1u);
-  EXPECT_EQ(cache.stats().bytes, bytes);
+  EXPECT_EQ(cache.stats().bytes, bytes + 200);
+  auto hit = cache.Find("acme", "people", "r1");
+  ASSERT_TRUE(hit.has_value());
+  EXPECT_EQ(hit->version, 2);
+  EXPECT_EQ(hit->ciphertext, Row("r1", 2, 500).ciphertext);
 }
 
 }  // namespace
