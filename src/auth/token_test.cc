@@ -148,9 +148,13 @@ TEST(TokenTest, NonCanonicalSecretIsRejected) {
 TEST(TokenTest, HashIsSha256OfTheWholeToken) {
   // SHA-256("abc"), FIPS 180-2.
   EXPECT_EQ(HexEncode(TokenHash("abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  // A well-formed API key: prefix, id and secret are all hashed
+  // (`printf %s TOKEN | sha256sum`).
+  const std::string token = "kura_key_0123456789abcdef01234567_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+  ASSERT_TRUE(ParseToken(token).ok());
+  EXPECT_EQ(HexEncode(TokenHash(token)), "588c75c8d8fa080c19bfbf26140c3d32f7f2fdaa55f256f21139318a4e4617cf");
   NewApiKey key = GenerateApiKey();
   EXPECT_EQ(TokenHash(key.token).size(), 32u);
-  EXPECT_EQ(TokenHash(key.token), TokenHash(key.token));
   // Same id, different secret → different hash.
   std::string other = key.token;
   other.back() = other.back() == 'A' ? 'Q' : 'A';

@@ -91,10 +91,42 @@ TEST(CurlTransportTest, ConnectionRefusedIsUnavailable) {
   EXPECT_THAT(r.status().message(), ::testing::Not(HasSubstr("secret-token")));
 }
 
+// A port on loopback that listens but never accepts: the kernel completes
+// the TCP handshake into the backlog, so a client gets as far as TLS set-up.
+class SilentListener {
+ public:
+  SilentListener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    EXPECT_EQ(::listen(fd_, 4), 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+  }
+  ~SilentListener() { ::close(fd_); }
+  SilentListener(const SilentListener&) = delete;
+  SilentListener& operator=(const SilentListener&) = delete;
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
 TEST(CurlTransportTest, MissingCaFileIsUnavailable) {
-  auto t = MakeCurlTransport({"https://127.0.0.1:" + std::to_string(ClosedPort()), "", "/nonexistent/ca.pem"});
+  // The CA file is loaded once connected (a closed port fails before that).
+  SilentListener listener;
+  auto t = MakeCurlTransport({"https://127.0.0.1:" + std::to_string(listener.port()), "", "/nonexistent/ca.pem"});
   ASSERT_TRUE(t.ok());
-  EXPECT_EQ((*t)->Send({"GET", "/v1/sys/health", std::nullopt, {}}).status().code(), StatusCode::kUnavailable);
+  auto r = (*t)->Send({"GET", "/v1/sys/health", std::nullopt, {}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
+  // libcurl's error names the file it could not load.
+  EXPECT_THAT(r.status().message(), HasSubstr("/nonexistent/ca.pem"));
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <sys/socket.h>
@@ -33,7 +34,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using std::chrono::milliseconds;
 
-// --- Test PKI: root CA → intermediate → leaf (ECDSA P-256, SHA-256) ---------
+// --- Test PKI: root CA → intermediate → leaf (ECDSA P-256 or a given key; SHA-256) ---
 
 struct KeyFree {
   void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
@@ -91,12 +92,11 @@ struct Pki {
 };
 
 // Writes ca.pem, chain.pem (leaf + intermediate) and key.pem into `dir`;
-// the leaf's CN is `leaf_cn`.
-Pki MakePki(const fs::path& dir, const std::string& leaf_cn) {
+// the leaf's CN is `leaf_cn`, its key `leaf_key` (the CAs stay P-256).
+Pki MakePki(const fs::path& dir, const std::string& leaf_cn, Key leaf_key = Key(EVP_EC_gen("P-256"))) {
   fs::create_directories(dir);
   Key root_key(EVP_EC_gen("P-256"));
   Key inter_key(EVP_EC_gen("P-256"));
-  Key leaf_key(EVP_EC_gen("P-256"));
   Cert root = MakeCert(root_key.get(), "kura test root", nullptr, nullptr, true, 1);
   Cert inter = MakeCert(inter_key.get(), "kura test intermediate", root.get(), root_key.get(), true, 2);
   Cert leaf = MakeCert(leaf_key.get(), leaf_cn, inter.get(), inter_key.get(), false, 3);
@@ -579,11 +579,32 @@ TEST_F(ServerTest, OldTlsVersionsAndCbcSuitesAreRefused) {
   int reason = 0;
   EXPECT_EQ(Client::Connect(server_->port(), cbc, &reason), nullptr);
   EXPECT_EQ(reason, SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE);
+}
 
-  // RSA key exchange (no forward secrecy) is refused too.
-  ClientOptions rsa = cbc;
-  rsa.cipher_list = "AES128-GCM-SHA256:AES256-GCM-SHA384";
-  EXPECT_EQ(Client::Connect(server_->port(), rsa, &reason), nullptr);
+// Suites that need an RSA certificate can only be negotiated (or refused)
+// by a server that has one.
+TEST_F(ServerTest, RsaKeyExchangeAndRsaCbcSuitesAreRefused) {
+  Pki rsa = MakePki(*dir_ / "rsa", "kura-rsa", Key(EVP_RSA_gen(2048)));
+  Config config = MakeConfig();
+  config.listener.tls_cert = rsa.chain;
+  config.listener.tls_key = rsa.key;
+  Start(config);
+  // Control: the RSA certificate serves ECDHE-RSA with GCM.
+  ClientOptions options;
+  options.legacy = true;
+  options.min_version = options.max_version = TLS1_2_VERSION;
+  options.cipher_list = "ECDHE-RSA-AES128-GCM-SHA256";
+  auto client = Connect(options);
+  ASSERT_NE(client, nullptr);
+  EXPECT_STREQ(SSL_get_cipher_name(client->ssl()), "ECDHE-RSA-AES128-GCM-SHA256");
+
+  // RSA key exchange (no forward secrecy), and CBC under ECDHE-RSA.
+  for (const char* suite : {"AES128-GCM-SHA256", "AES256-GCM-SHA384", "ECDHE-RSA-AES128-SHA"}) {
+    options.cipher_list = suite;
+    int reason = 0;
+    EXPECT_EQ(Client::Connect(server_->port(), options, &reason), nullptr) << suite;
+    EXPECT_EQ(reason, SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE) << suite;
+  }
 }
 
 TEST_F(ServerTest, CompatibilityProfileAcceptsEcdheCbc) {

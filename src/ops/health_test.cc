@@ -1,10 +1,17 @@
 #include "ops/health.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "ops/fake_vault_for_test.h"
+#include "store/sqlite_store.h"
+#include "store/store.h"
 
 namespace kura::ops {
 namespace {
@@ -70,8 +77,6 @@ TEST(HealthTest, StorageObjectShowsReplication) {
   h.storage = snap;
   h.node = NodeHealth{"tokyo-1/vm/1", "audit-background", true, 4};
   nlohmann::json j = h.ToJson();
-  EXPECT_EQ(j["ready"], true);
-  EXPECT_EQ(h.HttpStatus(), 200);
   const nlohmann::json& s = j["storage"];
   EXPECT_EQ(s["engine"], "postgres");
   EXPECT_EQ(s["primary"], true);
@@ -85,19 +90,38 @@ TEST(HealthTest, StorageObjectShowsReplication) {
   EXPECT_EQ(s["node"]["checkpoint_runs"], 4);
 }
 
+// The monitor's poll fails (here the store's leases table is gone, so its
+// status query errors as it would on a lost database): health says so, and
+// readiness is still the vault's alone.
 TEST(HealthTest, UnreachableDatabaseIsReportedButDoesNotChangeReadiness) {
-  Health h;
-  h.ready = true;
-  StorageSnapshot snap;
-  snap.engine = "postgres";
-  snap.reachable = false;
-  snap.error = "database: server unavailable";
-  h.storage = snap;
-  nlohmann::json j = h.ToJson();
+  const std::filesystem::path dir =
+      std::filesystem::path(::testing::TempDir()) / ("kura_ops_health_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  store::SqliteOptions o;
+  o.path = (dir / "kura.db").string();
+  o.durable = false;
+  auto opened = store::OpenSqliteStore(o);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  std::unique_ptr<store::Store> db = std::move(opened).value();
+  ASSERT_TRUE(store::ExecOnWriterForTest(*db, "DROP TABLE leases").ok());
+  StorageMonitor monitor(db.get(), "sqlite", std::chrono::seconds(2));
+  monitor.PollOnce();
+
+  SetHealthSources(&monitor, nullptr);
+  testing::FakeVault vault;
+  Health h = CheckHealth(vault);
+  SetHealthSources(nullptr, nullptr);
+  EXPECT_TRUE(h.ready);
   EXPECT_EQ(h.HttpStatus(), 200);
+  ASSERT_TRUE(h.storage.has_value());
+  EXPECT_FALSE(h.storage->reachable);
+  EXPECT_FALSE(h.storage->error.empty());
+  nlohmann::json j = h.ToJson();
   EXPECT_EQ(j["storage"]["reachable"], false);
-  EXPECT_EQ(j["storage"]["error"], "database: server unavailable");
+  EXPECT_EQ(j["storage"]["error"], h.storage->error);
   EXPECT_FALSE(j["storage"].contains("primary"));
+  db.reset();
+  std::filesystem::remove_all(dir);
 }
 
 TEST(HealthTest, NoStorageObjectWithoutRegisteredSources) {

@@ -3,7 +3,11 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -14,17 +18,28 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <thread>
+
+#include "crypto/dev_tls.h"
 
 namespace kura::ops {
 namespace {
 
 using std::chrono::seconds;
 
+struct SslCtxFree {
+  void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
+};
+struct SslFree {
+  void operator()(SSL* ssl) const { SSL_free(ssl); }
+};
+
 // A webhook receiver on 127.0.0.1: records each request and answers with the
 // next queued status (200 when the queue is empty). One request per
-// connection. A TLS ClientHello is refused by closing the connection.
+// connection. Plain HTTP, or given `tls` HTTPS with that certificate chain
+// and key.
 class TinyHttpServer {
  public:
   struct Received {
@@ -32,7 +47,12 @@ class TinyHttpServer {
     std::map<std::string, std::string> headers;  // names lower-case
   };
 
-  TinyHttpServer() {
+  explicit TinyHttpServer(const crypto::DevTlsPaths* tls = nullptr) {
+    if (tls != nullptr) {
+      tls_.reset(SSL_CTX_new(TLS_server_method()));
+      EXPECT_EQ(SSL_CTX_use_certificate_chain_file(tls_.get(), tls->server_chain.c_str()), 1);
+      EXPECT_EQ(SSL_CTX_use_PrivateKey_file(tls_.get(), tls->server_key.c_str(), SSL_FILETYPE_PEM), 1);
+    }
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -56,7 +76,7 @@ class TinyHttpServer {
     answers_.push_back(status);
   }
   std::string Url(const std::string& path = "/hook") const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path;
+    return (tls_ ? "https" : "http") + std::string("://127.0.0.1:") + std::to_string(port_) + path;
   }
   int port() const { return port_; }
   std::vector<Received> received() {
@@ -66,27 +86,60 @@ class TinyHttpServer {
 
  private:
   void Loop() {
+    // OpenSSL writes with write(2): a client that already hung up must give
+    // this thread EPIPE, not a SIGPIPE that ends the test binary.
+    sigset_t sigpipe;
+    sigemptyset(&sigpipe);
+    sigaddset(&sigpipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &sigpipe, nullptr);
     while (!stop_.load()) {
       pollfd p{fd_, POLLIN, 0};
       if (::poll(&p, 1, 50) <= 0) continue;
       int conn = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
       if (conn < 0) continue;
-      Serve(conn);
+      timeval tv{10, 0};
+      ::setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      if (tls_) {
+        std::unique_ptr<SSL, SslFree> ssl(SSL_new(tls_.get()));
+        SSL_set_fd(ssl.get(), conn);
+        // A client that does not trust the certificate hangs up during the
+        // handshake: nothing is received.
+        if (SSL_accept(ssl.get()) == 1) {
+          Serve(Connection{conn, ssl.get()});
+          SSL_shutdown(ssl.get());
+        }
+        ERR_clear_error();
+      } else {
+        Serve(Connection{conn, nullptr});
+      }
       ::close(conn);
     }
   }
 
-  void Serve(int conn) {
-    timeval tv{10, 0};
-    ::setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  // An accepted connection, plain (ssl == nullptr) or TLS.
+  struct Connection {
+    int fd;
+    SSL* ssl;
+    ssize_t Recv(char* buf, size_t size) const {
+      return ssl ? SSL_read(ssl, buf, static_cast<int>(size)) : ::recv(fd, buf, size, 0);
+    }
+    void Send(const std::string& data) const {
+      if (ssl) {
+        SSL_write(ssl, data.data(), static_cast<int>(data.size()));
+      } else {
+        ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+      }
+    }
+  };
+
+  void Serve(const Connection& conn) {
     std::string data;
     char buf[4096];
     size_t header_end = std::string::npos;
     while (header_end == std::string::npos) {
-      ssize_t n = ::recv(conn, buf, sizeof buf, 0);
+      ssize_t n = conn.Recv(buf, sizeof buf);
       if (n <= 0) return;
       data.append(buf, static_cast<size_t>(n));
-      if (static_cast<unsigned char>(data[0]) == 0x16) return;  // TLS handshake: not ours to answer
       header_end = data.find("\r\n\r\n");
     }
     Received r;
@@ -113,7 +166,7 @@ class TinyHttpServer {
     size_t length = r.headers.count("content-length") ? std::stoul(r.headers["content-length"]) : 0;
     r.body = data.substr(header_end + 4);
     while (r.body.size() < length) {
-      ssize_t n = ::recv(conn, buf, sizeof buf, 0);
+      ssize_t n = conn.Recv(buf, sizeof buf);
       if (n <= 0) return;
       r.body.append(buf, static_cast<size_t>(n));
     }
@@ -127,9 +180,10 @@ class TinyHttpServer {
       received_.push_back(std::move(r));
     }
     std::string reply = "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
-    ::send(conn, reply.data(), reply.size(), MSG_NOSIGNAL);
+    conn.Send(reply);
   }
 
+  std::unique_ptr<SSL_CTX, SslCtxFree> tls_;
   int fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};
@@ -442,14 +496,34 @@ TEST_F(NotifierTest, DownReceiverRecordsTheErrorAndRetriesLater) {
 }
 
 TEST_F(NotifierTest, HttpsVerifiesTheReceiver) {
-  // The receiver speaks no TLS: nothing is delivered in the clear instead.
-  queue_.Add(Row(11, "https://127.0.0.1:" + std::to_string(server_.port()) + "/hook"));
-  Notifier notifier(&queue_, Options());
-  ASSERT_EQ(*notifier.RunOnce(), 0);
+  const std::filesystem::path dir =
+      std::filesystem::path(::testing::TempDir()) / ("kura_ops_notifier_tls_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  auto tls = crypto::EnsureDevTls(dir.string());
+  ASSERT_TRUE(tls.ok()) << tls.status().ToString();
+  TinyHttpServer https(&*tls);
+  queue_.Add(Row(11, https.Url()));
+
+  // Its CA is not among the system's: the handshake fails and nothing is sent.
+  Notifier untrusting(&queue_, Options());
+  ASSERT_EQ(*untrusting.RunOnce(), 0);
   store::OutboxRow row = queue_.Get(11);
   EXPECT_FALSE(row.delivered_at.has_value());
-  EXPECT_FALSE(row.last_error.empty());
-  EXPECT_TRUE(server_.received().empty());
+  EXPECT_EQ(row.attempts, 1);
+  EXPECT_NE(row.last_error.find("certificate"), std::string::npos) << row.last_error;
+  EXPECT_TRUE(https.received().empty());
+
+  // Trusting that CA, the same receiver gets it.
+  NotifierOptions options = Options();
+  options.ca_file = tls->ca_cert;
+  Notifier trusting(&queue_, options);
+  clock_.Advance(seconds(Notifier::BackoffSeconds(1)));
+  ASSERT_EQ(*trusting.RunOnce(), 1);
+  ASSERT_EQ(https.received().size(), 1u);
+  EXPECT_EQ(https.received()[0].headers["x-kura-delivery"], "11");
+  EXPECT_EQ(https.received()[0].body, kPayload);
+  EXPECT_TRUE(queue_.Get(11).delivered_at.has_value());
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(NotifierTest, OutboxErrorIsReturned) {

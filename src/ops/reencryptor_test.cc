@@ -12,6 +12,7 @@ namespace kura::ops {
 namespace {
 
 using std::chrono::milliseconds;
+using std::chrono::seconds;
 using testing::FakeVault;
 
 TEST(ReencryptorTest, PausesInProportionToTheBatchAndAtLeastTheMinimum) {
@@ -51,11 +52,18 @@ class ThreeBatchVault : public FakeVault {
 TEST(ReencryptorTest, RunsBatchesUntilIdleAndStopsPromptly) {
   ThreeBatchVault vault;
   const std::int64_t before = Reencryptor::RewrittenInProcess();
-  Reencryptor job(&vault, ReencryptorOptions{.batch_size = 7, .idle_interval = milliseconds(20)});
+  // An idle interval far longer than Stop may take: Stop must wake the job.
+  Reencryptor job(&vault, ReencryptorOptions{.batch_size = 7, .idle_interval = seconds(10)});
   job.Start();
-  for (int i = 0; i < 500 && vault.steps < 6; ++i) std::this_thread::sleep_for(milliseconds(10));
+  const auto deadline = std::chrono::steady_clock::now() + seconds(10);
+  while (vault.steps < 5 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(milliseconds(10));
+  EXPECT_GE(vault.steps.load(), 5);  // three batches, the end, then the first idle poll
+  // Time for the job to start its idle wait, so Stop has to interrupt it
+  // (a Stop arriving before the wait passes either way).
+  std::this_thread::sleep_for(milliseconds(100));
+  const auto stop_start = std::chrono::steady_clock::now();
   job.Stop();
-  EXPECT_GE(vault.steps.load(), 6);  // three batches, the end, then idle polls
+  EXPECT_LT(std::chrono::steady_clock::now() - stop_start, seconds(2));
   EXPECT_EQ(vault.last_batch.load(), 7);
   EXPECT_EQ(Reencryptor::RewrittenInProcess() - before, 21);
   job.Stop();  // twice is fine

@@ -472,7 +472,6 @@ TEST_F(RecordTest, CreateReadUpdateDelete) {
   EXPECT_TRUE(FindIds("email", "hana@example.jp").empty());
 }
 
-// Regression: an id starting with '-' was taken for an option by the CLI.
 // The HTTP server's I/O thread calls record reads and creates under an
 // AuditDeferral: the call returns before its entry (and a create's write) is
 // durable, and OnDurable says when it is.
@@ -539,6 +538,7 @@ TEST_F(RecordTest, DeferredAuditCompletesReadsAndCreates) {
   EXPECT_EQ(entries("record.read"), failed_reads + 1);
 }
 
+// Regression: an id starting with '-' was taken for an option by the CLI.
 TEST_F(RecordTest, RecordIdsNeverStartWithAPunctuationMark) {
   for (int i = 0; i < 300; ++i) {
     std::string id = Create({{"email", "a@b.example"}});
@@ -865,7 +865,7 @@ TEST_F(RecordTest, FlippedCiphertextBitIsDataLoss) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(DbPath().c_str(), &db), SQLITE_OK);
   sqlite3_busy_timeout(db, 5000);
-  // Flip the last byte (the tag) by rewriting the blob.
+  // Flip one bit in the middle of the stored ciphertext by rewriting the blob.
   sqlite3_stmt* stmt = nullptr;
   ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT ciphertext FROM record_versions WHERE record_id = ?", -1, &stmt, nullptr),
             SQLITE_OK);
@@ -888,9 +888,17 @@ TEST_F(RecordTest, FlippedCiphertextBitIsDataLoss) {
 
 TEST_F(RecordTest, SealDropsTenantKeysAndUnsealReloadsThem) {
   std::string id = Create({{"email", "a@b.example"}});
+  EXPECT_EQ(Ok(v_->GetRecord(admin_, "acme", "customers", id, std::nullopt)).body["data"]["email"], "a@b.example");
+  // Unsealed again, the keys are unwrapped from the key store anew.
   Ok(v_->Seal(root_));
   ASSERT_TRUE(v_->AutoUnseal().ok());
   EXPECT_EQ(Ok(v_->GetRecord(admin_, "acme", "customers", id, std::nullopt)).body["data"]["email"], "a@b.example");
+  // With the tenant's wrapped keys gone from the key store, only a keyring
+  // that kept them through the seal could still open the record.
+  Ok(v_->Seal(root_));
+  EXPECT_EQ(Ok(OpenKeyStore(KeysPath())->DestroyKeys("acme")), 2);
+  ASSERT_TRUE(v_->AutoUnseal().ok());
+  EXPECT_EQ(v_->GetRecord(admin_, "acme", "customers", id, std::nullopt).status().code(), StatusCode::kDataLoss);
 }
 
 TEST_F(RecordTest, DeletedTenantTakesItsKeysAndCredentials) {
