@@ -7,8 +7,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -58,6 +59,30 @@ std::vector<json> AllEntries(KuraServer& server) {
     after = r.json["next"];
   }
   return out;
+}
+
+// Waits until a signed checkpoint covers every entry made before the call,
+// so what the test checks next is under a signature. The signer runs every
+// second (WriteFastCheckpointConfig); on a slow machine it lags behind.
+::testing::AssertionResult CheckpointCoversTheLog(KuraServer& server) {
+  HttpResponse newest = server.http().Get("/v1/sys/audit?last=1", server.root_token());
+  if (newest.status != 200 || newest.json["items"].size() != 1) {
+    return ::testing::AssertionFailure() << "newest entry: " << newest.Describe();
+  }
+  const std::int64_t seq = newest.json["items"][0]["seq"];
+  std::int64_t signed_size = 0;
+  const bool covered = WaitUntil(
+      [&] {
+        HttpResponse r = server.http().Get("/v1/sys/audit/checkpoints", server.root_token());
+        if (r.status == 200 && r.json["latest"].is_object()) {
+          signed_size = r.json["latest"].value("tree_size", std::int64_t{0});
+        }
+        return signed_size > seq;
+      },
+      std::chrono::seconds(20), milliseconds(250));
+  if (covered) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "no checkpoint covers entry " << seq << " after 20 s; the latest signs "
+                                       << signed_size << " entries";
 }
 
 // Some traffic of every kind: writes, reads, lookups, denials.
@@ -282,7 +307,8 @@ TEST_F(AuditTest, ForkedHistoryIsCaughtByTheSavedCheckpoint) {
   std::string restart_error;
   ASSERT_TRUE(server_->Restart(&restart_error)) << restart_error;
   ASSERT_NO_FATAL_FAILURE(MakeTraffic(*server_, *tenant, 3));
-  std::this_thread::sleep_for(milliseconds(1500));
+  // The checkpoint the client saves must cover entries the fork lacks.
+  ASSERT_TRUE(CheckpointCoversTheLog(*server_));
   const std::string state = scratch_.Sub("client-state.json");
   ProcessResult first = server_->Cli({"audit", "proof", "--pubkey", pubkey_, "--state", state}, tenant->admin_key);
   ASSERT_EQ(first.exit_code, 0) << first.Describe();
@@ -298,7 +324,8 @@ TEST_F(AuditTest, ForkedHistoryIsCaughtByTheSavedCheckpoint) {
   auto forked = KuraServer::Start(options, &error);
   ASSERT_NE(forked, nullptr) << error;
   ASSERT_NO_FATAL_FAILURE(MakeTraffic(*forked, *tenant, 8));
-  std::this_thread::sleep_for(milliseconds(1500));
+  // The fork's new history under a checkpoint of its own.
+  ASSERT_TRUE(CheckpointCoversTheLog(*forked));
   ProcessResult verify = forked->Cli({"audit", "verify", "--pubkey", pubkey_, "--format", "json"},
                                      forked->root_token());
   EXPECT_EQ(verify.exit_code, 0) << "the forked log is consistent on its own: " << verify.Describe();
@@ -362,7 +389,7 @@ TEST_F(AuditTest, IndependentVerifierChecksProofAndSignature) {
   auto tenant = CreateTestTenant(*server_, kAuditTenant, &error);
   ASSERT_TRUE(tenant) << error;
   ASSERT_NO_FATAL_FAILURE(MakeTraffic(*server_, *tenant, 4));
-  std::this_thread::sleep_for(milliseconds(1500));
+  ASSERT_TRUE(CheckpointCoversTheLog(*server_));
   auto& http = server_->http();
 
   pubkey_ = scratch_.Sub("audit.pem");
@@ -616,23 +643,44 @@ TEST_F(AuditTest, TailShowsTheNewestEntriesAndFollows) {
   ProcessResult other = server_->Cli({"audit", "tail"}, tenant->admin_key);
   EXPECT_EQ(other.exit_code, 4) << other.Describe();
 
-  // --follow prints entries appended after it started.
+  // --follow prints entries appended after it started. It starts on the
+  // newest entry (-n 1), a marker request; once it has printed that, an
+  // entry made afterwards can only reach its output by following.
+  auto whoami = [&](const std::string& request_id) {
+    return server_->http().Send({.method = "GET",
+                                 .path = "/v1/whoami",
+                                 .token = tenant->admin_key,
+                                 .headers = {"X-Request-Id: " + request_id}});
+  };
+  ASSERT_EQ(whoami("follow-marker-41").status, 200);
   const std::string log = scratch_.Sub("tail.log");
   auto follower = BackgroundProcess::Spawn({KuraBinary(), "audit", "tail", "-f", "-n", "1", "--format", "json", "--addr",
                                             server_->base_url(), "--cacert", server_->ca_file(), "--token",
                                             server_->root_token()},
                                            log, &error);
   ASSERT_NE(follower, nullptr) << error;
-  std::this_thread::sleep_for(milliseconds(1500));
-  HttpResponse r = server_->http().Send(
-      {.method = "GET", .path = "/v1/whoami", .token = tenant->admin_key, .headers = {"X-Request-Id: follow-me-42"}});
-  ASSERT_EQ(r.status, 200) << r.Describe();
-  bool seen = false;
-  for (int i = 0; i < 100 && !seen; ++i) {
-    seen = ReadFile(log).find("follow-me-42") != std::string::npos;
-    if (!seen) std::this_thread::sleep_for(milliseconds(100));
-  }
-  EXPECT_TRUE(seen) << ReadFile(log);
+  // Where the entry of `request_id` is among those the follower printed
+  // (0: the first); nullopt until it is printed.
+  auto printed_at = [&](const std::string& request_id) -> std::optional<std::size_t> {
+    std::istringstream printed(ReadFile(log));
+    std::string printed_line;
+    std::size_t position = 0;
+    while (std::getline(printed, printed_line)) {
+      json item = json::parse(printed_line, nullptr, false);
+      if (!item.is_object() || !item["entry"].is_string()) continue;  // stderr, or a line still being written
+      if (json::parse(item["entry"].get<std::string>())["request_id"] == request_id) return position;
+      ++position;
+    }
+    return std::nullopt;
+  };
+  ASSERT_TRUE(WaitUntil([&] { return printed_at("follow-marker-41").has_value(); }, std::chrono::seconds(20)))
+      << "the follower never printed the newest entry: " << ReadFile(log);
+  EXPECT_EQ(printed_at("follow-marker-41"), 0u) << ReadFile(log);
+
+  ASSERT_EQ(whoami("follow-me-42").status, 200);
+  EXPECT_TRUE(WaitUntil([&] { return printed_at("follow-me-42").has_value(); }, std::chrono::seconds(20)))
+      << "an entry made after the follower started was not printed: " << ReadFile(log);
+  EXPECT_GT(printed_at("follow-me-42"), printed_at("follow-marker-41")) << ReadFile(log);
 }
 
 // --- SIEM export: a file sink and a syslog sink, across a rotation and a restart ---
@@ -734,17 +782,29 @@ TEST_F(AuditTest, SiemSinksReceiveEveryEntryOnceAcrossRotationAndRestart) {
     EXPECT_LT(seq, entries);
   }
 
-  // The syslog sink: RFC 5424 messages, every seq once.
+  // The syslog sink: RFC 5424 messages, every seq once. The receiver may
+  // still be draining its socket: collect until every seq is in (or the
+  // deadline, and the count below fails).
   std::map<std::int64_t, int> in_syslog;
-  for (const std::string& m : syslog.messages()) {
-    EXPECT_EQ(m.rfind("<", 0), 0u) << m;
-    EXPECT_NE(m.find(">1 "), std::string::npos) << m;
-    std::size_t brace = m.find("{\"v\":");
-    ASSERT_NE(brace, std::string::npos) << m;
-    json j = json::parse(m.substr(brace), nullptr, false);
-    ASSERT_TRUE(j.is_object()) << m;
-    ++in_syslog[j["seq"].get<std::int64_t>()];
-  }
+  std::vector<std::string> malformed;
+  WaitUntil(
+      [&] {
+        in_syslog.clear();
+        malformed.clear();
+        for (const std::string& m : syslog.messages()) {
+          std::size_t brace = m.find("{\"v\":");
+          json j = brace == std::string::npos ? json() : json::parse(m.substr(brace), nullptr, false);
+          if (m.rfind("<", 0) != 0 || m.find(">1 ") == std::string::npos || !j.is_object() ||
+              !j["seq"].is_number_integer()) {
+            malformed.push_back(m);
+            continue;
+          }
+          ++in_syslog[j["seq"].get<std::int64_t>()];
+        }
+        return static_cast<std::int64_t>(in_syslog.size()) >= entries;
+      },
+      std::chrono::seconds(10));
+  EXPECT_TRUE(malformed.empty()) << malformed.size() << " malformed, the first: " << malformed.front();
   EXPECT_EQ(static_cast<std::int64_t>(in_syslog.size()), entries);
   for (const auto& [seq, n] : in_syslog) EXPECT_EQ(n, 1) << "seq " << seq;
 }

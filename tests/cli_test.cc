@@ -3,7 +3,11 @@
 // (0 ok, 2 usage, 3 unauthenticated, 4 denied, 5 not found, 6 conflict,
 // 8 invalid input, 9 cannot connect / TLS failure).
 #include <algorithm>
+#include <cctype>
+#include <cstring>
 #include <future>
+#include <set>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -297,58 +301,89 @@ TEST_F(CliTest, ExitCodesForAuthAndConnectionFailures) {
   EXPECT_EQ(r.exit_code, kExitOk) << r.Describe();
 }
 
+// The subcommands a `--help` lists: CLI11 prints them under "Subcommands:",
+// one a line indented by two spaces (a description too long for its line
+// continues below, indented further), up to a blank line.
+std::vector<std::string> SubcommandsInHelp(const std::string& help) {
+  std::vector<std::string> names;
+  std::istringstream lines(help);
+  std::string line;
+  bool in_section = false;
+  while (std::getline(lines, line)) {
+    if (!in_section) {
+      in_section = line == "Subcommands:";
+    } else if (line.empty()) {
+      break;
+    } else if (line.size() > 2 && line.starts_with("  ") && line[2] != ' ') {
+      names.push_back(line.substr(2, line.find(' ', 2) - 2));
+    }
+  }
+  return names;
+}
+
+// The command a `--help` is about, from its usage line: "Usage: kura record
+// get [OPTIONS] TENANT COLL ID" gives "kura record get" (options, positionals
+// and SUBCOMMAND are bracketed or upper case). "" without a usage line.
+std::string UsageCommand(const std::string& help) {
+  std::istringstream lines(help);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (!line.starts_with("Usage: ")) continue;
+    std::istringstream words(line.substr(std::strlen("Usage: ")));
+    std::string word, command;
+    while (words >> word && std::islower(static_cast<unsigned char>(word[0]))) {
+      command += (command.empty() ? "" : " ") + word;
+    }
+    return command;
+  }
+  return "";
+}
+
 TEST_F(CliTest, EverySubcommandHasHelp) {
-  const std::vector<std::vector<std::string>> commands = {
-      {},
-      {"serve"},
-      {"status"},
-      {"operator"},
-      {"operator", "init"},
-      {"operator", "unseal"},
-      {"operator", "seal"},
-      {"operator", "tls"},
-      {"tenant"},
-      {"tenant", "create"},
-      {"tenant", "get"},
-      {"tenant", "list"},
-      {"tenant", "delete"},
-      {"collection"},
-      {"collection", "put"},
-      {"collection", "get"},
-      {"collection", "list"},
-      {"role"},
-      {"role", "put"},
-      {"role", "get"},
-      {"role", "list"},
-      {"role", "delete"},
-      {"apikey"},
-      {"apikey", "create"},
-      {"apikey", "list"},
-      {"apikey", "revoke"},
-      {"record"},
-      {"record", "put"},
-      {"record", "get"},
-      {"record", "find"},
-      {"record", "delete"},
-      {"record", "versions"},
-  };
-  // Each run only prints; run a few at a time to keep the suite quick.
-  constexpr std::size_t kBatch = 4;
-  for (std::size_t first = 0; first < commands.size(); first += kBatch) {
-    std::vector<std::pair<std::string, std::future<ProcessResult>>> runs;
-    for (std::size_t i = first; i < std::min(first + kBatch, commands.size()); ++i) {
-      std::vector<std::string> argv = {KuraBinary()};
-      argv.insert(argv.end(), commands[i].begin(), commands[i].end());
-      argv.push_back("--help");
-      std::string name = "kura";
-      for (const auto& c : commands[i]) name += " " + c;
-      runs.emplace_back(name, std::async(std::launch::async, [argv] { return RunProcess(argv); }));
+  // The tree is walked from `kura --help` down, so a new command is covered
+  // without being listed here.
+  std::vector<std::vector<std::string>> level = {{}};
+  std::set<std::string> walked;
+  while (!level.empty()) {
+    std::vector<std::vector<std::string>> next;
+    // Each run only prints; run a few at a time to keep the suite quick.
+    constexpr std::size_t kBatch = 4;
+    for (std::size_t first = 0; first < level.size(); first += kBatch) {
+      std::vector<std::future<ProcessResult>> runs;
+      for (std::size_t i = first; i < std::min(first + kBatch, level.size()); ++i) {
+        std::vector<std::string> argv = {KuraBinary()};
+        argv.insert(argv.end(), level[i].begin(), level[i].end());
+        argv.push_back("--help");
+        runs.push_back(std::async(std::launch::async, [argv] { return RunProcess(argv); }));
+      }
+      for (std::size_t i = first; i < first + runs.size(); ++i) {
+        ProcessResult r = runs[i - first].get();
+        std::string name = "kura";
+        for (const auto& c : level[i]) name += " " + c;
+        walked.insert(name);
+        EXPECT_EQ(r.exit_code, 0) << name << " --help: " << r.Describe();
+        // Only a command's own help is walked further.
+        if (UsageCommand(r.out) != name) {
+          ADD_FAILURE() << name << " --help: no usage line naming it: " << r.Describe();
+          continue;
+        }
+        for (std::string& sub : SubcommandsInHelp(r.out)) {
+          std::vector<std::string> path = level[i];
+          path.push_back(std::move(sub));
+          next.push_back(std::move(path));
+        }
+      }
     }
-    for (auto& [name, run] : runs) {
-      ProcessResult r = run.get();
-      EXPECT_EQ(r.exit_code, 0) << name << " --help: " << r.Describe();
-      EXPECT_NE(r.out.find("Usage"), std::string::npos) << name << " --help: " << r.Describe();
-    }
+    level = std::move(next);
+  }
+
+  // A misread help must not make the walk trivially short (there are about
+  // 70 commands).
+  std::string all;
+  for (const auto& name : walked) all += "\n  " + name;
+  EXPECT_GE(walked.size(), 60u) << "commands walked:" << all;
+  for (const char* known : {"kura serve", "kura record get", "kura audit verify", "kura operator unseal"}) {
+    EXPECT_TRUE(walked.contains(known)) << known << " not walked; commands walked:" << all;
   }
 }
 

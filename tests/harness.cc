@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -21,6 +22,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -171,19 +173,43 @@ Env ParseEnvFile(const std::string& path) {
   return env;
 }
 
-int FreePort() {
+namespace {
+
+// Binds a loopback TCP socket to `port` (0: any) and returns the port it got,
+// or -1; the socket is closed again.
+int BindLoopback(int port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  int port = -1;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  int got = -1;
   if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
     socklen_t len = sizeof addr;
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) port = ntohs(addr.sin_port);
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) got = ntohs(addr.sin_port);
   }
   close(fd);
-  return port;
+  return got;
+}
+
+}  // namespace
+
+int FreePort() {
+  // Below the kernel's ephemeral range: a port from that range, free a
+  // moment ago, can be taken by any outgoing connection (the tests' own HTTPS
+  // clients make many, two tests at a time) before the server binds it.
+  int ephemeral_low = 32768;
+  std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+  range >> ephemeral_low;
+  if (ephemeral_low > 11000) {
+    thread_local std::mt19937 pick(std::random_device{}());
+    std::uniform_int_distribution<int> ports(10000, ephemeral_low - 1);
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      if (int port = BindLoopback(ports(pick)); port > 0) return port;
+    }
+  }
+  return BindLoopback(0);
 }
 
 std::string UrlEncode(std::string_view s) {
@@ -213,6 +239,16 @@ std::string Rfc3339(std::chrono::system_clock::time_point t) {
 std::string Tail(const std::string& text, std::size_t max_bytes) {
   if (text.size() <= max_bytes) return text;
   return "…" + text.substr(text.size() - max_bytes);
+}
+
+bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout,
+               std::chrono::milliseconds interval) {
+  const auto deadline = Clock::now() + timeout;
+  while (!done()) {
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(interval);
+  }
+  return true;
 }
 
 // --- Processes ------------------------------------------------------------------

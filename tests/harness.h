@@ -12,9 +12,11 @@
 #ifndef KURA_TESTS_HARNESS_H_
 #define KURA_TESTS_HARNESS_H_
 
+#include <gtest/gtest.h>
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -22,8 +24,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace kura::e2e {
 
@@ -52,13 +52,22 @@ std::string ReadFile(const std::string& path);  // "" if unreadable
 bool WriteFile(const std::string& path, std::string_view content);
 // Parses KEY=VALUE lines (tolerates `export ` and surrounding quotes).
 Env ParseEnvFile(const std::string& path);
-// A port the kernel considered free a moment ago (small race; fine for tests).
+// A loopback port free a moment ago, for a server whose address must be
+// known before it starts (a config file, a restart on the same port); chosen
+// below the kernel's ephemeral range, where no outgoing connection takes it.
+// Servers that can listen on port 0 and report their address should.
 int FreePort();
 std::string UrlEncode(std::string_view s);
 // RFC 3339 UTC with seconds: "2026-01-02T03:04:05Z".
 std::string Rfc3339(std::chrono::system_clock::time_point t);
 // Last `max_bytes` of a text, for failure messages.
 std::string Tail(const std::string& text, std::size_t max_bytes = 6000);
+// Asks `done` every `interval` until it answers true (then true) or `timeout`
+// has passed (then false). For what the server or a helper reaches in its own
+// time (a checkpoint signed, a key expired, a line printed): a fixed sleep is
+// too short on a slow machine and time lost on a fast one.
+bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout,
+               std::chrono::milliseconds interval = std::chrono::milliseconds(100));
 
 // --- Child processes ----------------------------------------------------------
 struct ProcessResult {

@@ -1,6 +1,7 @@
 // Records over HTTPS with libcurl: CRUD, versions and If-Match, ETag, lookup
 // by blind index, masked views and pagination (SPEC §2, Appendix A).
 #include <algorithm>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -341,8 +342,19 @@ TEST_F(RecordsTest, CollectionsRolesAndKeysAreListed) {
   EXPECT_EQ(secret.size(), 43u) << "base64url of 32 bytes";
   EXPECT_EQ(keys.body.find(secret), std::string::npos) << "the key's secret part is listed";
 
+  // Listed: the built-in admin role (the key's) and a role defined here,
+  // with its permissions as given.
+  const json permissions = {{{"action", "record.read"}, {"collections", {"customers"}}, {"view", "masked"}}};
+  HttpResponse put = http().Put("/v1/t/" + tenant_.id + "/roles/listed-reader", {{"permissions", permissions}}, key());
+  ASSERT_TRUE(put.status == 200 || put.status == 201) << put.Describe();
   HttpResponse roles = http().Get("/v1/t/" + tenant_.id + "/roles", key());
   ASSERT_EQ(roles.status, 200) << roles.Describe();
+  ASSERT_TRUE(roles.json["items"].is_array()) << roles.Describe();
+  std::map<std::string, json> listed;  // name → permissions
+  for (const json& role : roles.json["items"]) listed[role.value("name", "")] = role.value("permissions", json());
+  EXPECT_TRUE(listed.contains("admin")) << roles.Describe();
+  ASSERT_TRUE(listed.contains("listed-reader")) << roles.Describe();
+  EXPECT_EQ(listed["listed-reader"], permissions) << roles.Describe();
   HttpResponse whoami = http().Get("/v1/whoami", key());
   ASSERT_EQ(whoami.status, 200) << whoami.Describe();
   EXPECT_NE(whoami.body.find(tenant_.id), std::string::npos) << whoami.Describe();

@@ -209,7 +209,8 @@ TEST_F(SealedTest, ShamirInitUnsealAndSeal) {
     HttpResponse r = server_->http().Post("/v1/sys/unseal", {{"share", shares[i]}});
     ASSERT_EQ(r.status, 200) << r.Describe();
     EXPECT_EQ(r.json.value("threshold", 0), 3) << r.Describe();
-    EXPECT_EQ(r.json.value("sealed", i != 2), i != 2) << r.Describe();
+    ASSERT_TRUE(r.json.is_object() && r.json["sealed"].is_boolean()) << r.Describe();
+    EXPECT_EQ(r.json["sealed"].get<bool>(), i != 2) << r.Describe();
   }
   ExpectUnsealed();
   EXPECT_EQ(tenant().status, 200);
