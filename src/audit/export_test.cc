@@ -1,17 +1,13 @@
 #include "audit/export.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -22,6 +18,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
 #include <set>
@@ -32,6 +29,7 @@
 
 #include "audit/entry.h"
 #include "core/bytes.h"
+#include "core/loopback_for_test.h"
 #include "store/store.h"
 
 namespace kura::audit {
@@ -167,13 +165,11 @@ class DatagramReceiver {
 
   static std::unique_ptr<DatagramReceiver> Udp(int* port) {
     int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return nullptr;
-    socklen_t len = sizeof addr;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    *port = ntohs(addr.sin_port);
+    *port = BindLoopback(fd);
+    if (*port < 0) {
+      if (fd >= 0) ::close(fd);
+      return nullptr;
+    }
     return std::make_unique<DatagramReceiver>(fd);
   }
 
@@ -236,14 +232,8 @@ class TcpReceiver {
     // Set before listen() so accepted connections inherit it (and the
     // window it implies).
     if (rcvbuf > 0) ::setsockopt(listen_fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<std::uint16_t>(port));
-    ok_ = ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 && ::listen(listen_fd_, 8) == 0;
-    socklen_t len = sizeof addr;
-    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    port_ = BindLoopback(listen_fd_, port);
+    ok_ = port_ > 0 && ::listen(listen_fd_, 8) == 0;
     thread_ = std::thread([this] { Loop(); });
   }
   ~TcpReceiver() { Stop(); }

@@ -2,10 +2,10 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "core/loopback_for_test.h"
 
 namespace kura::cli {
 namespace {
@@ -68,15 +68,8 @@ TEST(MakeCurlTransportTest, ValidatesAddress) {
 
 // A port on loopback that nothing listens on.
 int ClosedPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  int port = ntohs(addr.sin_port);
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int port = BindLoopback(fd);
   ::close(fd);
   return port;
 }
@@ -97,15 +90,9 @@ class SilentListener {
  public:
   SilentListener() {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    port_ = BindLoopback(fd_);
+    EXPECT_GT(port_, 0);
     EXPECT_EQ(::listen(fd_, 4), 0);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
   }
   ~SilentListener() { ::close(fd_); }
   SilentListener(const SilentListener&) = delete;

@@ -1,17 +1,15 @@
 #include "ops/health.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <chrono>
-#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <string>
 
+#include "core/test_dir_for_test.h"
 #include "ops/fake_vault_for_test.h"
 #include "store/sqlite_store.h"
-#include "store/store.h"
+#include "store/store_test_util.h"
 
 namespace kura::ops {
 namespace {
@@ -94,15 +92,9 @@ TEST(HealthTest, StorageObjectShowsReplication) {
 // status query errors as it would on a lost database): health says so, and
 // readiness is still the vault's alone.
 TEST(HealthTest, UnreachableDatabaseIsReportedButDoesNotChangeReadiness) {
-  const std::filesystem::path dir =
-      std::filesystem::path(::testing::TempDir()) / ("kura_ops_health_" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  store::SqliteOptions o;
-  o.path = (dir / "kura.db").string();
-  o.durable = false;
-  auto opened = store::OpenSqliteStore(o);
-  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
-  std::unique_ptr<store::Store> db = std::move(opened).value();
+  TestDir dir;
+  std::unique_ptr<store::Store> db = store::OpenScratchSqliteStore(dir.Sub("kura.db"));
+  ASSERT_NE(db, nullptr);
   ASSERT_TRUE(store::ExecOnWriterForTest(*db, "DROP TABLE leases").ok());
   StorageMonitor monitor(db.get(), "sqlite", std::chrono::seconds(2));
   monitor.PollOnce();
@@ -120,8 +112,6 @@ TEST(HealthTest, UnreachableDatabaseIsReportedButDoesNotChangeReadiness) {
   EXPECT_EQ(j["storage"]["reachable"], false);
   EXPECT_EQ(j["storage"]["error"], h.storage->error);
   EXPECT_FALSE(j["storage"].contains("primary"));
-  db.reset();
-  std::filesystem::remove_all(dir);
 }
 
 TEST(HealthTest, NoStorageObjectWithoutRegisteredSources) {

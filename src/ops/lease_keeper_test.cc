@@ -1,17 +1,18 @@
 #include "ops/lease_keeper.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <atomic>
-#include <filesystem>
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "core/test_dir_for_test.h"
 #include "ops/fake_vault_for_test.h"
 #include "ops/health.h"
 #include "ops/storage_monitor.h"
+#include "store/store_test_util.h"
 
 namespace kura::ops {
 namespace {
@@ -21,20 +22,8 @@ using std::chrono::milliseconds;
 class LeaseKeeperTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::path(::testing::TempDir()) /
-           ("kura_ops_lease_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    store::SqliteOptions o;
-    o.path = (dir_ / "kura.db").string();
-    o.durable = false;
-    auto s = store::OpenSqliteStore(o);
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    store_ = std::move(s).value();
-  }
-  void TearDown() override {
-    store_.reset();
-    std::filesystem::remove_all(dir_);
+    store_ = store::OpenScratchSqliteStore(dir_.Sub("kura.db"));
+    ASSERT_NE(store_, nullptr);
   }
 
   static bool WaitFor(const std::function<bool()>& cond, milliseconds timeout) {
@@ -46,7 +35,7 @@ class LeaseKeeperTest : public ::testing::Test {
     return cond();
   }
 
-  std::filesystem::path dir_;
+  TestDir dir_;  // declared first: removed after the store closes
   std::unique_ptr<store::Store> store_;
 };
 

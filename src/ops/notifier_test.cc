@@ -1,8 +1,6 @@
 #include "ops/notifier.h"
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
@@ -15,14 +13,16 @@
 #include <atomic>
 #include <cctype>
 #include <deque>
-#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
 
+#include "core/loopback_for_test.h"
+#include "core/test_dir_for_test.h"
 #include "crypto/dev_tls.h"
+#include "store/store_test_util.h"
 
 namespace kura::ops {
 namespace {
@@ -54,15 +54,9 @@ class TinyHttpServer {
       EXPECT_EQ(SSL_CTX_use_PrivateKey_file(tls_.get(), tls->server_key.c_str(), SSL_FILETYPE_PEM), 1);
     }
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    port_ = BindLoopback(fd_);
+    EXPECT_GT(port_, 0);
     EXPECT_EQ(::listen(fd_, 16), 0);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
     thread_ = std::thread([this] { Loop(); });
   }
   ~TinyHttpServer() {
@@ -473,15 +467,10 @@ TEST_F(NotifierTest, LocalhostIsPinnedToLoopback) {
 
 TEST_F(NotifierTest, DownReceiverRecordsTheErrorAndRetriesLater) {
   // A port nobody listens on: bound, then closed.
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  const int port = ntohs(addr.sin_port);
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int port = BindLoopback(fd);
   ::close(fd);
+  ASSERT_GT(port, 0);
 
   queue_.Add(Row(9, "http://127.0.0.1:" + std::to_string(port) + "/hook"));
   Notifier notifier(&queue_, Options());
@@ -496,10 +485,8 @@ TEST_F(NotifierTest, DownReceiverRecordsTheErrorAndRetriesLater) {
 }
 
 TEST_F(NotifierTest, HttpsVerifiesTheReceiver) {
-  const std::filesystem::path dir =
-      std::filesystem::path(::testing::TempDir()) / ("kura_ops_notifier_tls_" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  auto tls = crypto::EnsureDevTls(dir.string());
+  TestDir dir;
+  auto tls = crypto::EnsureDevTls(dir.path());
   ASSERT_TRUE(tls.ok()) << tls.status().ToString();
   TinyHttpServer https(&*tls);
   queue_.Add(Row(11, https.Url()));
@@ -523,7 +510,6 @@ TEST_F(NotifierTest, HttpsVerifiesTheReceiver) {
   EXPECT_EQ(https.received()[0].headers["x-kura-delivery"], "11");
   EXPECT_EQ(https.received()[0].body, kPayload);
   EXPECT_TRUE(queue_.Get(11).delivered_at.has_value());
-  std::filesystem::remove_all(dir);
 }
 
 TEST_F(NotifierTest, OutboxErrorIsReturned) {
@@ -555,15 +541,9 @@ TEST_F(NotifierTest, BackgroundThreadDeliversAndRestarts) {
 // The same flow on the real outbox: a request created with its notification
 // in one transaction, delivered by a notifier over the SQLite store.
 TEST_F(NotifierTest, DeliversFromTheSqliteOutbox) {
-  const std::filesystem::path dir =
-      std::filesystem::path(::testing::TempDir()) / ("kura_ops_notifier_" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  store::SqliteOptions o;
-  o.path = (dir / "kura.db").string();
-  o.durable = false;
-  auto opened = store::OpenSqliteStore(o);
-  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
-  std::unique_ptr<store::Store> db = std::move(opened).value();
+  TestDir dir;
+  std::unique_ptr<store::Store> db = store::OpenScratchSqliteStore(dir.Sub("kura.db"));
+  ASSERT_NE(db, nullptr);
 
   store::TenantRow tenant;
   tenant.id = "acme";
@@ -607,9 +587,6 @@ TEST_F(NotifierTest, DeliversFromTheSqliteOutbox) {
   due = db->DueNotifications(kStart + 86400, 10);
   ASSERT_TRUE(due.ok());
   EXPECT_TRUE(due->empty());
-
-  db.reset();
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
