@@ -129,6 +129,16 @@ struct ClientOptions {
   bool legacy = false;      // allow what OpenSSL 3 refuses by default (TLS 1.1)
 };
 
+// A client of one protocol version that may offer what OpenSSL 3 refuses by
+// default (`legacy`): to show the server refuses it, not our own client.
+ClientOptions LegacyClient(int version, std::string cipher_list = "") {
+  ClientOptions options;
+  options.legacy = true;
+  options.min_version = options.max_version = version;
+  options.cipher_list = std::move(cipher_list);
+  return options;
+}
+
 class Client {
  public:
   ~Client() {
@@ -551,31 +561,22 @@ TEST_F(ServerTest, RequestIdsAreEchoedOrGenerated) {
 TEST_F(ServerTest, OldTlsVersionsAndCbcSuitesAreRefused) {
   Start();
   // Control: the same legacy-capable client gets in with TLS 1.2 + GCM and TLS 1.3.
-  ClientOptions gcm;
-  gcm.legacy = true;
-  gcm.min_version = gcm.max_version = TLS1_2_VERSION;
-  gcm.cipher_list = "ECDHE-ECDSA-AES128-GCM-SHA256";
-  ASSERT_NE(Connect(gcm), nullptr);
+  ASSERT_NE(Connect(LegacyClient(TLS1_2_VERSION, "ECDHE-ECDSA-AES128-GCM-SHA256")), nullptr);
   ClientOptions tls13;
   tls13.min_version = TLS1_3_VERSION;
   ASSERT_NE(Connect(tls13), nullptr);
 
   for (int version : {TLS1_VERSION, TLS1_1_VERSION}) {
-    ClientOptions old;
-    old.legacy = true;
-    old.min_version = old.max_version = version;
     int reason = 0;
-    EXPECT_EQ(Client::Connect(server_->port(), old, &reason), nullptr) << version;
+    EXPECT_EQ(Client::Connect(server_->port(), LegacyClient(version), &reason), nullptr) << version;
     // The server said no (a protocol_version alert), not our own client.
     EXPECT_EQ(reason, SSL_R_TLSV1_ALERT_PROTOCOL_VERSION) << version;
   }
 
-  ClientOptions cbc;
-  cbc.legacy = true;
-  cbc.min_version = cbc.max_version = TLS1_2_VERSION;
-  cbc.cipher_list =
-      "ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES256-SHA384:ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:"
-      "AES128-SHA256:AES128-SHA:AES256-SHA";
+  ClientOptions cbc =
+      LegacyClient(TLS1_2_VERSION,
+                   "ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES256-SHA384:ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:"
+                   "AES128-SHA256:AES128-SHA:AES256-SHA");
   int reason = 0;
   EXPECT_EQ(Client::Connect(server_->port(), cbc, &reason), nullptr);
   EXPECT_EQ(reason, SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE);
@@ -590,19 +591,14 @@ TEST_F(ServerTest, RsaKeyExchangeAndRsaCbcSuitesAreRefused) {
   config.listener.tls_key = rsa.key;
   Start(config);
   // Control: the RSA certificate serves ECDHE-RSA with GCM.
-  ClientOptions options;
-  options.legacy = true;
-  options.min_version = options.max_version = TLS1_2_VERSION;
-  options.cipher_list = "ECDHE-RSA-AES128-GCM-SHA256";
-  auto client = Connect(options);
+  auto client = Connect(LegacyClient(TLS1_2_VERSION, "ECDHE-RSA-AES128-GCM-SHA256"));
   ASSERT_NE(client, nullptr);
   EXPECT_STREQ(SSL_get_cipher_name(client->ssl()), "ECDHE-RSA-AES128-GCM-SHA256");
 
   // RSA key exchange (no forward secrecy), and CBC under ECDHE-RSA.
   for (const char* suite : {"AES128-GCM-SHA256", "AES256-GCM-SHA384", "ECDHE-RSA-AES128-SHA"}) {
-    options.cipher_list = suite;
     int reason = 0;
-    EXPECT_EQ(Client::Connect(server_->port(), options, &reason), nullptr) << suite;
+    EXPECT_EQ(Client::Connect(server_->port(), LegacyClient(TLS1_2_VERSION, suite), &reason), nullptr) << suite;
     EXPECT_EQ(reason, SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE) << suite;
   }
 }
@@ -611,20 +607,13 @@ TEST_F(ServerTest, CompatibilityProfileAcceptsEcdheCbc) {
   Config config = MakeConfig();
   config.listener.tls_profile = "compatibility";
   Start(config);
-  ClientOptions cbc;
-  cbc.legacy = true;
-  cbc.min_version = cbc.max_version = TLS1_2_VERSION;
-  cbc.cipher_list = "ECDHE-ECDSA-AES128-SHA256";
-  auto client = Connect(cbc);
+  auto client = Connect(LegacyClient(TLS1_2_VERSION, "ECDHE-ECDSA-AES128-SHA256"));
   ASSERT_NE(client, nullptr);
   auto reply = client->Request("GET", "/v1/sys/health", "", "");
   ASSERT_TRUE(reply);
   EXPECT_EQ(reply->status, 200);
   // Still no TLS 1.1.
-  ClientOptions old;
-  old.legacy = true;
-  old.min_version = old.max_version = TLS1_1_VERSION;
-  EXPECT_EQ(Connect(old), nullptr);
+  EXPECT_EQ(Connect(LegacyClient(TLS1_1_VERSION)), nullptr);
 }
 
 TEST_F(ServerTest, GracefulShutdownLetsInFlightRequestsFinish) {
