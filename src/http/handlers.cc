@@ -86,6 +86,10 @@ Result<json> ParseBody(const Request& request) {
     // Only the position: the library's message quotes the input, which may be
     // personal data.
     return InvalidArgumentError("malformed JSON at byte " + std::to_string(e.byte));
+  } catch (const json::out_of_range&) {
+    // A number beyond a double (1e999): the parser throws this instead, and
+    // its message quotes the number.
+    return InvalidArgumentError("malformed JSON: a number is out of range");
   }
 }
 

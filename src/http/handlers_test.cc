@@ -101,6 +101,14 @@ TEST_F(HandlersTest, MalformedAndNonObjectBodiesAre400) {
   EXPECT_EQ(message.rfind("malformed JSON", 0), 0u) << message;
   EXPECT_EQ(message.find("Hana"), std::string::npos);  // never echo the input
 
+  // A number no double holds: the parser throws out_of_range, not parse_error.
+  r = Call(Method::kPost, path, "key-token", R"({"data": {"age": 1e999999}})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(Code(r), "invalid_argument");
+  message = Body(r)["error"]["message"];
+  EXPECT_EQ(message.rfind("malformed JSON", 0), 0u) << message;
+  EXPECT_EQ(message.find("999"), std::string::npos) << message;
+
   r = Call(Method::kPost, path, "key-token", "[1,2]");
   EXPECT_EQ(r.status, 400);
   EXPECT_NE(Body(r)["error"]["message"].get<std::string>().find("JSON object"), std::string::npos);
