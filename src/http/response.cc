@@ -174,7 +174,7 @@ void SerializeResponse(const Response& response, const ResponseMeta& meta, std::
   }
   if (!meta.keep_alive || response.close) out->append("\r\nConnection: close");
   out->append("\r\n\r\n");
-  if (response.status != 204) out->append(response.body);
+  if (response.status != 204 && !meta.head) out->append(response.body);
 }
 
 }  // namespace kura::http

@@ -82,6 +82,15 @@ TEST(SerializeResponseTest, HeadersAndBody) {
   EXPECT_EQ(out.substr(out.size() - 15), "\r\n\r\n{\"id\":\"r1\"}");
 }
 
+TEST(SerializeResponseTest, HeadGetsTheHeadersWithoutTheContent) {
+  Response r = ErrorResponse(405, "method_not_allowed", "no HEAD here", "rid");
+  std::string out;
+  SerializeResponse(r, ResponseMeta{"rid", "", true, /*head=*/true}, &out);
+  EXPECT_EQ(out.rfind("HTTP/1.1 405 Method Not Allowed\r\n", 0), 0u) << out;
+  EXPECT_NE(out.find("\r\nContent-Length: " + std::to_string(r.body.size()) + "\r\n"), std::string::npos) << out;
+  EXPECT_EQ(out.substr(out.size() - 4), "\r\n\r\n") << out;
+}
+
 TEST(SerializeResponseTest, NoContentCloseAndPlain) {
   Response r;
   r.status = 204;

@@ -791,7 +791,8 @@ awaitable<bool> Worker::Session(Stream& stream, ConnectionState& state, const st
     const bool keep_alive =
         read == ReadResult::kRequest && parser->keep_alive() && !reject && !draining_ && !response.close;
     out.clear();
-    SerializeResponse(response, ResponseMeta{request_id, server_->hsts(), keep_alive}, &out);
+    const bool head = data.method == Method::kOther && std::string_view(data.method_text) == "HEAD";
+    SerializeResponse(response, ResponseMeta{request_id, server_->hsts(), keep_alive, head}, &out);
     state.deadline = SteadyClock::now() + l.write_timeout;
     error_code ec;
     co_await asio::async_write(stream, asio::buffer(out), asio::redirect_error(use_awaitable, ec));

@@ -200,7 +200,8 @@ class Client {
     return true;
   }
 
-  std::optional<Reply> Read() {
+  // `headers_only`: the answer to a HEAD request, which has no content.
+  std::optional<Reply> Read(bool headers_only = false) {
     std::size_t end;
     while ((end = buffer_.find("\r\n\r\n")) == std::string::npos) {
       if (!Fill()) return std::nullopt;
@@ -225,7 +226,7 @@ class Client {
       reply.headers[name] = value;
       pos = next + 2;
     }
-    if (reply.status == 100) return reply;
+    if (reply.status == 100 || headers_only) return reply;
     std::size_t length = reply.headers.count("content-length") ? std::stoul(reply.headers["content-length"]) : 0;
     while (buffer_.size() < length) {
       if (!Fill()) return std::nullopt;
@@ -433,6 +434,26 @@ TEST_F(ServerTest, PipelinedRequestsAreAnsweredInOrder) {
   ASSERT_TRUE(first && second);
   EXPECT_EQ(first->Json()["id"], "p1");
   EXPECT_EQ(second->Json()["id"], "p2");
+}
+
+// HEAD is no route's method; its answer has the headers a GET's error would
+// have and no content, so the next answer on the connection starts where
+// the client expects it.
+TEST_F(ServerTest, HeadIsAnsweredWithoutContent) {
+  Start();
+  auto client = Connect();
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(
+      client->Write("HEAD /v1/sys/health HTTP/1.1\r\nHost: x\r\n\r\n"
+                    "GET /v1/sys/health HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto head = client->Read(/*headers_only=*/true);
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 405);
+  EXPECT_NE(head->Header("content-length"), "0");
+  auto get = client->Read();
+  ASSERT_TRUE(get) << "the HEAD answer's content was sent and read as the next answer";
+  EXPECT_EQ(get->status, 200);
+  EXPECT_EQ(get->Json()["live"], true);
 }
 
 TEST_F(ServerTest, OversizeBodyIs413BeforeTheBodyIsRead) {
