@@ -62,6 +62,11 @@ std::string UrlEncode(std::string_view s);
 std::string Rfc3339(std::chrono::system_clock::time_point t);
 // Last `max_bytes` of a text, for failure messages.
 std::string Tail(const std::string& text, std::size_t max_bytes = 6000);
+// The first sanitizer report in a log (AddressSanitizer, LeakSanitizer,
+// UBSan's "runtime error:") and what follows it, up to 6000 bytes; "" when
+// there is none. The binary under test is built with ASan and UBSan, which
+// print their reports to its stderr (KuraServer::Log).
+std::string SanitizerReport(const std::string& log);
 // Asks `done` every `interval` until it answers true (then true) or `timeout`
 // has passed (then false). For what the server or a helper reaches in its own
 // time (a checkpoint signed, a key expired, a line printed): a fixed sleep is
@@ -124,7 +129,10 @@ struct HttpRequest {
   std::string path;  // "/v1/…", with the query string
   std::optional<std::string> body;
   std::optional<std::string> token;  // sent as Authorization: Bearer
-  std::vector<std::string> headers;  // extra "Name: value" lines
+  // Extra "Name: value" lines. A body is sent as Content-Type:
+  // application/json unless a Content-Type line here says otherwise (an
+  // empty "Content-Type:" sends none).
+  std::vector<std::string> headers;
   long timeout_ms = 60000;           // whole request
 };
 
@@ -159,6 +167,11 @@ class HttpClient {
 // request_id equal to the X-Request-Id header; for 401 a
 // `WWW-Authenticate: Bearer` challenge.
 ::testing::AssertionResult IsError(const HttpResponse& response, long status, std::string_view code);
+// The error model whatever the status and code: {"error":{"code","message",
+// "request_id"}}, each a non-empty string, request_id equal to the
+// X-Request-Id header (IsError's checks but the status, the code's value and
+// the challenge). For answers a test cannot predict.
+::testing::AssertionResult HasErrorModel(const HttpResponse& response);
 
 // --- The server under test ----------------------------------------------------
 struct ServerOptions {
