@@ -2,14 +2,15 @@
 # Where a request's CPU time goes, per kura thread, for two or more builds
 # (or settings) compared in alternating runs (docs/performance.md).
 #
-#   bench/cpu.sh [-r ROUNDS] [-d SECONDS] [-s get|create] [-t DIR] LABEL=BINARY[:VAR=VALUE…] …
+#   bench/cpu.sh [-r ROUNDS] [-d SECONDS] [-s get|create|get-session] [-t DIR] LABEL=BINARY[:VAR=VALUE…] …
 #
 # For each LABEL, in every round (the labels in turn, so that a machine whose
 # speed drifts favours none of them): starts `BINARY serve --dev` in a temp
 # directory with the VAR=VALUE pairs in its environment, sets up the same
 # tenant, collection, role and API key as bench/run.sh, warms up for 3 s and
 # runs `wrk -t2 -c64` with bench/wrk/get.lua (one record read over and over)
-# or create.lua for SECONDS (default 10). Meanwhile it reads every thread's
+# or create.lua for SECONDS (default 10); get-session is get.lua with a
+# tenant user's session token (signed in once, Argon2id) instead of the API key. Meanwhile it reads every thread's
 # user and system time from /proc/PID/task/*/stat and the machine's idle and
 # steal time from /proc/stat. Prints, per label, the median of the rounds:
 # requests/s, p99, the machine's idle and steal share, and CPU µs per request
@@ -38,12 +39,12 @@ while getopts "r:d:s:t:" opt; do
     d) seconds=$OPTARG ;;
     s) script=$OPTARG ;;
     t) data_parent=$OPTARG ;;
-    *) echo "usage: bench/cpu.sh [-r ROUNDS] [-d SECONDS] [-s get|create] [-t DIR] LABEL=BINARY[:VAR=VALUE…] …" >&2; exit 2 ;;
+    *) echo "usage: bench/cpu.sh [-r ROUNDS] [-d SECONDS] [-s get|create|get-session] [-t DIR] LABEL=BINARY[:VAR=VALUE…] …" >&2; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
 [ $# -ge 1 ] || { echo "bench/cpu.sh: name at least one LABEL=BINARY" >&2; exit 2; }
-case $script in get | create) ;; *) echo "bench/cpu.sh: -s is get or create" >&2; exit 2 ;; esac
+case $script in get | create | get-session) ;; *) echo "bench/cpu.sh: -s is get, create or get-session" >&2; exit 2 ;; esac
 # shellcheck source=bench/lib.sh
 . "$repo/bench/lib.sh"
 require_tools wrk curl python3
@@ -84,12 +85,16 @@ run_one() {  # run_one LABEL SPEC ROUND: one measured run, its results in $work/
   rm -rf "${work:?}/$label"
   start_kura "$label" "$binary" "${vars[@]}"
   setup_tenant >/dev/null
-  local url="$KURA_ADDR/v1/t/bench/collections/customers/records"
-  [ "$script" = get ] && url="$url/$record_id"
-  wrk -t2 -c64 -d3s -s "$repo/bench/wrk/$script.lua" "$url" >/dev/null
+  local url="$KURA_ADDR/v1/t/bench/collections/customers/records" lua=$script
+  if [ "$script" != create ]; then url="$url/$record_id" lua=get; fi
+  if [ "$script" = get-session ]; then
+    setup_user
+    BENCH_KEY=$BENCH_SESSION
+  fi
+  wrk -t2 -c64 -d3s -s "$repo/bench/wrk/$lua.lua" "$url" >/dev/null
   threads_cpu "$kura_pid" >"$work/$label-$round.before"
   machine_cpu >"$work/$label-$round.machine-before"
-  wrk -t2 -c64 -d"${seconds}s" --latency -s "$repo/bench/wrk/$script.lua" "$url" >"$work/$label-$round.wrk"
+  wrk -t2 -c64 -d"${seconds}s" --latency -s "$repo/bench/wrk/$lua.lua" "$url" >"$work/$label-$round.wrk"
   machine_cpu >"$work/$label-$round.machine-after"
   threads_cpu "$kura_pid" >"$work/$label-$round.after"
   stop_kura
@@ -144,7 +149,8 @@ for label in labels:
     rows[label] = runs
 
 data_option = "" if data_parent == "/tmp" else f" -t {data_parent}"
-print(f"`bench/cpu.sh -r {rounds} -d {seconds} -s {script}{data_option}`: wrk -t2 -c64, {script}.lua; "
+lua = "create.lua" if script == "create" else "get.lua, a session token" if script == "get-session" else "get.lua"
+print(f"`bench/cpu.sh -r {rounds} -d {seconds} -s {script}{data_option}`: wrk -t2 -c64, {lua}; "
       f"medians of {rounds} rounds; CPU in µs per request (user + system)")
 print()
 names = sorted({n for runs in rows.values() for run in runs for n, (u, s) in run["per"].items() if u + s >= 0.1})

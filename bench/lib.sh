@@ -77,6 +77,14 @@ setup_tenant() {  # needs BENCH_BODY_FILE; sets BENCH_ADMIN_SESSION, BENCH_KEY, 
   get_bytes=$(api "$BENCH_KEY" GET "/v1/t/bench/collections/customers/records/$record_id" | wc -c)
 }
 
+setup_user() {  # after setup_tenant: a tenant user of role app and its session: sets BENCH_USER, BENCH_PASSWORD, BENCH_SESSION
+  export BENCH_USER=bench-user BENCH_PASSWORD=Vermilion-Teapot-Harbour-42
+  api "$BENCH_ADMIN_SESSION" POST /v1/t/bench/users \
+    "{\"username\":\"$BENCH_USER\",\"password\":\"$BENCH_PASSWORD\",\"roles\":[\"app\"]}" >/dev/null
+  BENCH_SESSION=$(sign_in bench "$BENCH_USER" "$BENCH_PASSWORD")
+  export BENCH_SESSION
+}
+
 write_record_body() {  # write_record_body FILE: a record body of exactly 300 bytes
   python3 - "$1" <<'PY'
 import json, sys

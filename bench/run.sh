@@ -93,14 +93,6 @@ trap cleanup EXIT
 export BENCH_BODY_FILE="$work/record.json"
 write_record_body "$BENCH_BODY_FILE"
 
-setup_user() {  # a tenant user of role app and its session: sets BENCH_USER, BENCH_PASSWORD, BENCH_SESSION
-  export BENCH_USER=bench-user BENCH_PASSWORD=Vermilion-Teapot-Harbour-42
-  api "$BENCH_ADMIN_SESSION" POST /v1/t/bench/users \
-    "{\"username\":\"$BENCH_USER\",\"password\":\"$BENCH_PASSWORD\",\"roles\":[\"app\"]}" >/dev/null
-  BENCH_SESSION=$(sign_in bench "$BENCH_USER" "$BENCH_PASSWORD")
-  export BENCH_SESSION
-}
-
 # Every kura runs from here to the end, each in its own data directory; the
 # rounds below alternate between them. Per server: its address, API key,
 # record and pid.
