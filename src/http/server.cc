@@ -548,9 +548,12 @@ namespace {
 // load cost more than the request itself. On PostgreSQL the same reads make a
 // network round trip, so they run on the blocking pool, but their entry is
 // still queued to the store's appender and awaited here: the pool thread is
-// free again as soon as the read is done. Everything else (writes, sign-ins
-// with Argon2id, session tokens whose use is recorded, Kerberos) runs on the
-// blocking pool and waits there.
+// free again as soon as the read is done. A session token's record reads
+// take that path on either store: checking the session reads the store (and
+// now and then records its use, a write), which must not block an I/O thread,
+// but their entries need no pool thread waiting for them either. Everything
+// else (writes, sign-ins with Argon2id, a session's create, Kerberos) runs on
+// the blocking pool and waits there.
 //
 // A record GET with an API key on such a store (no ?version) is read ahead
 // instead: the store reads the row on its own thread (coalesced with other
@@ -571,9 +574,11 @@ RunPath ChooseRunPath(const RouteMatch& match, const Request& request, const vau
   }
   constexpr std::string_view kBearer = "Bearer ";
   std::string_view auth = request.authorization;
-  const bool api_key = auth.size() > kBearer.size() && auth.substr(0, kBearer.size()) == kBearer &&
-                       auth.substr(kBearer.size()).starts_with(auth::kApiKeyPrefix);
-  if (!api_key) return RunPath::kBlocking;
+  const bool bearer = auth.size() > kBearer.size() && auth.substr(0, kBearer.size()) == kBearer;
+  if (!bearer) return RunPath::kBlocking;
+  if (!auth.substr(kBearer.size()).starts_with(auth::kApiKeyPrefix)) {
+    return match.route == RouteId::kCreateRecord ? RunPath::kBlocking : RunPath::kPoolThenAwait;
+  }
   if (vault.ServesInline()) return RunPath::kInline;
   if (match.route == RouteId::kGetRecord && request.query.empty()) return RunPath::kPrefetchThenInline;
   // A create's write is one transaction with its entry, which a blocking
