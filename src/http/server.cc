@@ -548,10 +548,11 @@ namespace {
 // load cost more than the request itself. On PostgreSQL the same reads make a
 // network round trip, so they run on the blocking pool, but their entry is
 // still queued to the store's appender and awaited here: the pool thread is
-// free again as soon as the read is done. A session token's record reads
-// take that path on either store: checking the session reads the store (and
-// now and then records its use, a write), which must not block an I/O thread,
-// but their entries need no pool thread waiting for them either. Everything
+// free again as soon as the read is done. A session token's record reads run
+// like an API key's: checking the session is two local reads on SQLite (and
+// now and then a queued record of its use), so they run here too; on
+// PostgreSQL they take the pool-then-await way, as do record reads with any
+// other bearer token (the root token's, checked against the store). Everything
 // else (writes, sign-ins with Argon2id, a session's create, Kerberos) runs on
 // the blocking pool and waits there.
 //
@@ -576,8 +577,11 @@ RunPath ChooseRunPath(const RouteMatch& match, const Request& request, const vau
   std::string_view auth = request.authorization;
   const bool bearer = auth.size() > kBearer.size() && auth.substr(0, kBearer.size()) == kBearer;
   if (!bearer) return RunPath::kBlocking;
-  if (!auth.substr(kBearer.size()).starts_with(auth::kApiKeyPrefix)) {
-    return match.route == RouteId::kCreateRecord ? RunPath::kBlocking : RunPath::kPoolThenAwait;
+  const std::string_view token = auth.substr(kBearer.size());
+  if (!token.starts_with(auth::kApiKeyPrefix)) {
+    if (match.route == RouteId::kCreateRecord) return RunPath::kBlocking;
+    const bool session = token.starts_with(auth::kSessionTokenPrefix);
+    return session && vault.ServesInline() ? RunPath::kInline : RunPath::kPoolThenAwait;
   }
   if (vault.ServesInline()) return RunPath::kInline;
   if (match.route == RouteId::kGetRecord && request.query.empty()) return RunPath::kPrefetchThenInline;

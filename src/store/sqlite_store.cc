@@ -680,6 +680,7 @@ class SqliteStore final : public Store {
 
   Result<SessionRow> FindSession(ByteView token_hash) override;
   Status TouchSession(ByteView token_hash, std::int64_t last_seen_at) override;
+  void TouchSessionAsync(Bytes token_hash, std::int64_t last_seen_at, std::function<void(Status)> done) override;
   Status UpdateSession(const SessionRow& session, const AuditLink* audit) override;
   Status RevokeSession(ByteView token_hash, std::int64_t at, const AuditLink* audit) override;
   Result<int> PurgeEndedSessions(std::int64_t ended_before, int limit, const AuditLink* audit) override;
@@ -2295,23 +2296,38 @@ Result<SessionRow> SqliteStore::FindSession(ByteView token_hash) {
   return ReadSession(st);
 }
 
+namespace {
+
+Status TouchSessionRow(Connection& c, ByteView token_hash, std::int64_t last_seen_at) {
+  {
+    KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kTouchSession));
+    st.Bind(1, last_seen_at);
+    st.Bind(2, token_hash);
+    st.Bind(3, last_seen_at);
+    KURA_RETURN_IF_ERROR(st.Run("session"));
+    if (c.Changes() != 0) return Status::Ok();
+  }
+  // Unchanged: already seen as late or later (fine), or no such session.
+  KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kSessionExists));
+  st.Bind(1, token_hash);
+  KURA_ASSIGN_OR_RETURN(bool row, st.Step("session"));
+  if (!row) return NotFoundError("session not found");
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status SqliteStore::TouchSession(ByteView token_hash, std::int64_t last_seen_at) {
-  return Write([&](Connection& c) -> Status {
-    {
-      KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kTouchSession));
-      st.Bind(1, last_seen_at);
-      st.Bind(2, token_hash);
-      st.Bind(3, last_seen_at);
-      KURA_RETURN_IF_ERROR(st.Run("session"));
-      if (c.Changes() != 0) return Status::Ok();
-    }
-    // Unchanged: already seen as late or later (fine), or no such session.
-    KURA_ASSIGN_OR_RETURN(Statement st, c.Prepare(kSessionExists));
-    st.Bind(1, token_hash);
-    KURA_ASSIGN_OR_RETURN(bool row, st.Step("session"));
-    if (!row) return NotFoundError("session not found");
-    return Status::Ok();
-  });
+  return Write([&](Connection& c) { return TouchSessionRow(c, token_hash, last_seen_at); });
+}
+
+void SqliteStore::TouchSessionAsync(Bytes token_hash, std::int64_t last_seen_at, std::function<void(Status)> done) {
+  WriteAsync(
+      nullptr,
+      [token_hash = std::move(token_hash), last_seen_at](Connection& c) {
+        return TouchSessionRow(c, token_hash, last_seen_at);
+      },
+      std::move(done));
 }
 
 Status SqliteStore::UpdateSession(const SessionRow& s, const AuditLink* audit) {

@@ -478,6 +478,13 @@ class Store {
   // Sets last_seen_at (only ever forward). Bookkeeping of a request that is
   // audited on its own: carries no audit entry. NotFound if absent.
   virtual Status TouchSession(ByteView token_hash, std::int64_t last_seen_at) = 0;
+  // TouchSession for a caller that must not block (an I/O thread, on a store
+  // whose NonBlocking() is true): queues the update and returns at once;
+  // `done` gets what TouchSession would return, on a store thread, and must
+  // not block. The default runs TouchSession on the calling thread.
+  virtual void TouchSessionAsync(Bytes token_hash, std::int64_t last_seen_at, std::function<void(Status)> done) {
+    done(TouchSession(token_hash, last_seen_at));
+  }
   // Replaces method, restriction and authenticated_at (step-up, finishing a
   // restricted sign-in). NotFound if absent.
   virtual Status UpdateSession(const SessionRow& session, const AuditLink* audit) = 0;

@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <ostream>
@@ -1116,6 +1117,22 @@ TEST_P(SessionConformance, FindTouchUpdate) {
   EXPECT_EQ(store_->FindSession(B("h1"))->last_seen_at, 1700002000);
   EXPECT_EQ(store_->TouchSession(B("nope"), 1700003000).code(), StatusCode::kNotFound);
 
+  // The non-blocking form completes once with what TouchSession returns.
+  auto touch_async = [&](const std::string& hash, std::int64_t at) {
+    std::promise<Status> completed;
+    std::future<Status> result = completed.get_future();
+    store_->TouchSessionAsync(B(hash), at, [&completed](Status s) { completed.set_value(std::move(s)); });
+    EXPECT_EQ(result.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+    return result.get();
+  };
+  s = touch_async("h1", 1700002100);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(store_->FindSession(B("h1"))->last_seen_at, 1700002100);
+  s = touch_async("h1", 1700002050);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(store_->FindSession(B("h1"))->last_seen_at, 1700002100);
+  EXPECT_EQ(touch_async("nope", 1700003000).code(), StatusCode::kNotFound);
+
   // UpdateSession replaces method, restriction and authenticated_at only.
   SessionRow step_up = *store_->FindSession(B("h1"));
   step_up.method = "kerberos";
@@ -1133,7 +1150,7 @@ TEST_P(SessionConformance, FindTouchUpdate) {
   EXPECT_EQ(updated->authenticated_at, 1700002500);
   EXPECT_EQ(updated->username, "alice");
   EXPECT_EQ(updated->created_at, want.created_at);
-  EXPECT_EQ(updated->last_seen_at, 1700002000);
+  EXPECT_EQ(updated->last_seen_at, 1700002100);
   EXPECT_EQ(updated->expires_at, want.expires_at);
   // Finishing the restricted sign-in clears the restriction.
   step_up.restriction = "";

@@ -270,8 +270,15 @@ Result<Principal> VaultImpl::AuthenticateSession(ByteView token_hash) {
   }
   if (user->disabled) return UnauthenticatedError(kBadSession);
   if (now - session.last_seen_at >= kTouchGranularitySeconds) {
-    // Bookkeeping only: a failure here must not fail the request.
-    if (Status s = store_->TouchSession(token_hash, now); !s.ok()) log::Warn("session touch failed: " + s.message());
+    // Bookkeeping only: a failure here must not fail the request. A caller
+    // that must not block (an I/O thread, see AuditDeferral) only queues it.
+    if (AuditDeferral::Current() != nullptr && store_->NonBlocking()) {
+      store_->TouchSessionAsync(Bytes(token_hash.begin(), token_hash.end()), now, [](Status s) {
+        if (!s.ok()) log::Warn("session touch failed: " + s.message());
+      });
+    } else if (Status s = store_->TouchSession(token_hash, now); !s.ok()) {
+      log::Warn("session touch failed: " + s.message());
+    }
   }
   Principal p;
   p.kind = session.tenant_id.empty() ? PrincipalKind::kStaff : PrincipalKind::kUser;

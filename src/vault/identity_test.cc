@@ -7,6 +7,7 @@
 
 #include <cctype>
 #include <chrono>
+#include <future>
 #include <map>
 #include <string>
 #include <utility>
@@ -505,6 +506,40 @@ TEST_F(IdentityTest, IdleTimeout) {
   EXPECT_EQ(idle.status().code(), StatusCode::kUnauthenticated);
   // Idle is final: later use does not revive it.
   EXPECT_EQ(v_->Authenticate(token).status().code(), StatusCode::kUnauthenticated);
+}
+
+// The HTTP server's I/O thread checks a session under an AuditDeferral: the
+// record of its use is queued to the store's writer, not waited for, and
+// still keeps the session from going idle.
+TEST_F(IdentityTest, IdleTimeoutWithTheUseQueued) {
+  MakeTenant("acme");
+  MakeUser(Admin("acme"), "acme", "hana", kHanaPassword, {"admin"});
+  std::string token = LoginToken(LoginBody("hana", kHanaPassword, "acme"));
+  auto use_deferred = [&]() -> Status {
+    AuditDeferral d;
+    d.Install();
+    auto principal = v_->Authenticate(token);
+    // An audited read after it: its entry is queued behind the session's
+    // use, so once it is durable the use is written too.
+    if (principal.ok()) {
+      auto read = v_->GetUser(As(*principal), "acme", "hana");
+      EXPECT_TRUE(read.ok()) << read.status().ToString();
+    }
+    d.Uninstall();
+    std::promise<Status> durable;
+    auto result = durable.get_future();
+    d.OnDurable([&durable](Status s) { durable.set_value(std::move(s)); });
+    EXPECT_TRUE(result.get().ok());
+    return principal.status();
+  };
+  Advance(minutes(14));
+  EXPECT_TRUE(use_deferred().ok());  // use: the idle clock starts again
+  Advance(minutes(14));
+  EXPECT_TRUE(use_deferred().ok());
+  Advance(minutes(14));
+  EXPECT_TRUE(v_->Authenticate(token).ok());
+  Advance(minutes(16));
+  EXPECT_EQ(use_deferred().code(), StatusCode::kUnauthenticated);
 }
 
 TEST_F(IdentityTest, AbsoluteLifetimeDespiteUse) {
