@@ -486,8 +486,8 @@ TEST_F(AuditTest, FullDiskFailsClosedAndRecovers) {
     auto start = steady_clock::now();
     HttpResponse read = http.Get(RecordPath(kAuditTenant, "customers", record), tenant->admin_key);
     EXPECT_TRUE(IsError(read, 503, "unavailable")) << "a read whose entry cannot be made durable: " << read.Describe();
-    // A session's read takes another way through the server (its entry is
-    // awaited after a pool thread checked the session): refused all the same.
+    // A session's read looks the session up on the way (and may queue the
+    // record of its use): refused all the same.
     HttpResponse session_read = http.Get(RecordPath(kAuditTenant, "customers", record), tenant->admin_session);
     EXPECT_TRUE(IsError(session_read, 503, "unavailable")) << session_read.Describe();
     HttpResponse write =
