@@ -10,13 +10,14 @@
 # tenant, collection, role and API key as bench/run.sh, warms up for 3 s and
 # runs `wrk -t2 -c64` with bench/wrk/get.lua (one record read over and over)
 # or create.lua for SECONDS (default 10); get-session is get.lua with a
-# tenant user's session token (signed in once, Argon2id) instead of the API key. Meanwhile it reads every thread's
-# user and system time from /proc/PID/task/*/stat and the machine's idle and
-# steal time from /proc/stat. Prints, per label, the median of the rounds:
-# requests/s, p99, the machine's idle and steal share, and CPU µs per request
-# per thread name (the I/O threads summed). CPU per request moves far less
-# with the hypervisor's other guests than requests/s does, so a change of a
-# few µs shows in a few rounds.
+# tenant user's session token (signed in once, Argon2id) instead of the API
+# key. Meanwhile it reads every thread's user and system time from
+# /proc/PID/task/*/stat and the machine's idle and steal time from /proc/stat.
+# Prints, per label, the median of the rounds: requests/s, p99, the machine's
+# idle and steal share, and CPU µs per request per thread name (the I/O
+# threads summed). CPU per request moves far less with the hypervisor's
+# other guests than requests/s does, so a change of a few µs shows in a few
+# rounds.
 #
 # -t DIR puts the servers' data directories under DIR (default /tmp): with
 # -t /dev/shm (tmpfs) every sync returns at once, which takes the disk out of
