@@ -275,6 +275,8 @@ inline constexpr char kLockboxPolicyWrite[] = "lockbox.write";
 // Aborted outcome means nothing was written: the caller may run the request
 // again the ordinary, blocking way. Install a deferral only around calls that
 // write nothing else, and with `changes` only when the vault ServesInline().
+// (A session's record of use — bookkeeping without an entry, whose failure
+// fails no request — is queued then, not waited for: Store::TouchSessionAsync.)
 //
 // Thread safety: Install/OnDurable on the calling thread; completions arrive
 // from the store's threads.
