@@ -215,7 +215,7 @@ TEST_F(HandlersTest, RouteErrors) {
   r = Call(Method::kPost, "/v1/sys/health");
   EXPECT_EQ(r.status, 405);
   EXPECT_EQ(Code(r), "method_not_allowed");
-  EXPECT_EQ(r.allow, "GET");
+  EXPECT_EQ(r.allow, "GET, HEAD");
 
   r = Call(Method::kGet, "/v1/tenants/a%20b");
   EXPECT_EQ(r.status, 400);

@@ -43,6 +43,9 @@ void RequestParser::on_request_impl(verb method, string_view method_str, string_
     case verb::delete_:
       data_->method = Method::kDelete;
       break;
+    case verb::head:
+      data_->method = Method::kHead;
+      break;
     default:
       data_->method = Method::kOther;
       break;

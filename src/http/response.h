@@ -43,9 +43,9 @@ struct ResponseMeta {
   std::string_view request_id;
   std::string_view hsts;  // "max-age=…; includeSubDomains", empty over plain HTTP
   bool keep_alive = true;
-  // The request was HEAD (no route takes it: 404 or 405): the headers as
-  // for any other method, never the content (RFC 9110 §9.3.2) — a client on
-  // a keep-alive connection would read it as the start of the next answer.
+  // The request was HEAD (a probe's route, or a 404/405): the headers as for
+  // a GET, never the content (RFC 9110 §9.3.2) — a client on a keep-alive
+  // connection would read it as the start of the next answer.
   bool head = false;
 };
 

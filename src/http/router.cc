@@ -13,7 +13,7 @@ struct Spec {
   RouteTraits traits;
 };
 
-constexpr RouteTraits kOpen{.auth = false, .allowed_sealed = true};
+constexpr RouteTraits kProbe{.auth = false, .allowed_sealed = true, .head = true};
 constexpr RouteTraits kOpenBody{.auth = false, .allowed_sealed = true, .body = true};
 constexpr RouteTraits kAuth{};
 constexpr RouteTraits kAuthBody{.body = true};
@@ -27,8 +27,8 @@ constexpr RouteTraits kFinishSignInBody{.body = true, .restricted_ok = true};
 // never overlap (a literal segment never sits where another pattern has a
 // parameter at the same depth with the same tail).
 const Spec kSpecs[] = {
-    {Method::kGet, "/v1/sys/health", RouteId::kHealth, kOpen},
-    {Method::kGet, "/v1/sys/seal-status", RouteId::kSealStatus, kOpen},
+    {Method::kGet, "/v1/sys/health", RouteId::kHealth, kProbe},
+    {Method::kGet, "/v1/sys/seal-status", RouteId::kSealStatus, kProbe},
     {Method::kPost, "/v1/sys/init", RouteId::kInit, kOpenBody},
     {Method::kPost, "/v1/sys/unseal", RouteId::kUnseal, kOpenBody},
     {Method::kPost, "/v1/sys/seal", RouteId::kSeal, kAuth},
@@ -134,6 +134,8 @@ std::string_view MethodName(Method method) {
       return "PUT";
     case Method::kDelete:
       return "DELETE";
+    case Method::kHead:
+      return "HEAD";
     case Method::kOther:
       return "OTHER";
   }
@@ -156,6 +158,7 @@ Router::Router() {
     std::string& a = allow[spec.pattern];
     if (!a.empty()) a += ", ";
     a += MethodName(spec.method);
+    if (spec.traits.head) a += ", HEAD";
   }
   allow_storage_.reserve(allow.size());
   std::map<std::string_view, std::string_view> allow_view;
@@ -193,7 +196,7 @@ RouteMatch Router::Match(Method method, std::string_view path) const {
       }
     }
     if (!match) continue;
-    if (e.method != method) {
+    if (e.method != method && !(method == Method::kHead && e.method == Method::kGet && e.traits.head)) {
       result.kind = RouteMatch::Kind::kMethodNotAllowed;
       result.pattern = e.pattern;
       result.allow = e.allow;

@@ -12,7 +12,7 @@
 
 namespace kura::http {
 
-enum class Method : std::uint8_t { kGet, kPost, kPut, kDelete, kOther };
+enum class Method : std::uint8_t { kGet, kPost, kPut, kDelete, kHead, kOther };
 
 enum class RouteId : std::uint8_t {
   kHealth,
@@ -98,6 +98,10 @@ struct RouteTraits {
   // A restricted session (expired password, TOTP enrolment due) may call it:
   // the routes that let the user finish signing in.
   bool restricted_ok = false;
+  // Also answers HEAD, as its GET without the content (RFC 9110 §9.3.2): the
+  // probes' routes, which read no tenant data and are not audited, so a load
+  // balancer's HEAD check works as it does against Vault's sys/health.
+  bool head = false;
 };
 
 struct RouteMatch {

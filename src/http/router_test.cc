@@ -92,7 +92,18 @@ TEST(RouterTest, WrongMethodIsNotAllowedWithAllowList) {
 
   m = router.Match(Method::kDelete, "/v1/sys/health");
   EXPECT_EQ(m.kind, RouteMatch::Kind::kMethodNotAllowed);
-  EXPECT_EQ(m.allow, "GET");
+  EXPECT_EQ(m.allow, "GET, HEAD");
+
+  // HEAD is a GET without the content only on the probes' routes.
+  m = router.Match(Method::kHead, "/v1/sys/health");
+  EXPECT_EQ(m.kind, RouteMatch::Kind::kFound);
+  EXPECT_EQ(m.route, RouteId::kHealth);
+  m = router.Match(Method::kHead, "/v1/sys/seal-status");
+  EXPECT_EQ(m.kind, RouteMatch::Kind::kFound);
+  EXPECT_EQ(m.route, RouteId::kSealStatus);
+  m = router.Match(Method::kHead, "/v1/t/acme/collections/c/records/r1");
+  EXPECT_EQ(m.kind, RouteMatch::Kind::kMethodNotAllowed);
+  EXPECT_EQ(m.allow, "GET, PUT, DELETE");
 
   m = router.Match(Method::kOther, "/v1/tenants");
   EXPECT_EQ(m.kind, RouteMatch::Kind::kMethodNotAllowed);

@@ -800,7 +800,7 @@ awaitable<bool> Worker::Session(Stream& stream, ConnectionState& state, const st
     const bool keep_alive =
         read == ReadResult::kRequest && parser->keep_alive() && !reject && !draining_ && !response.close;
     out.clear();
-    const bool head = data.method == Method::kOther && std::string_view(data.method_text) == "HEAD";
+    const bool head = data.method == Method::kHead;
     SerializeResponse(response, ResponseMeta{request_id, server_->hsts(), keep_alive, head}, &out);
     state.deadline = SteadyClock::now() + l.write_timeout;
     error_code ec;

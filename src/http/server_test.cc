@@ -436,24 +436,37 @@ TEST_F(ServerTest, PipelinedRequestsAreAnsweredInOrder) {
   EXPECT_EQ(second->Json()["id"], "p2");
 }
 
-// HEAD is no route's method; its answer has the headers a GET's error would
-// have and no content, so the next answer on the connection starts where
-// the client expects it.
+// HEAD on a probe's route is its GET without the content; on any other
+// route it is a 405 with the headers an error has and no content. Either
+// way the next answer on the connection starts where the client expects it.
 TEST_F(ServerTest, HeadIsAnsweredWithoutContent) {
   Start();
   auto client = Connect();
   ASSERT_NE(client, nullptr);
   ASSERT_TRUE(
       client->Write("HEAD /v1/sys/health HTTP/1.1\r\nHost: x\r\n\r\n"
+                    "HEAD /v1/sys/seal-status HTTP/1.1\r\nHost: x\r\n\r\n"
+                    "HEAD /v1/tenants HTTP/1.1\r\nHost: x\r\n\r\n"
                     "GET /v1/sys/health HTTP/1.1\r\nHost: x\r\n\r\n"));
-  auto head = client->Read(/*headers_only=*/true);
-  ASSERT_TRUE(head);
-  EXPECT_EQ(head->status, 405);
-  EXPECT_NE(head->Header("content-length"), "0");
+  auto health = client->Read(/*headers_only=*/true);
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  auto seal_status = client->Read(/*headers_only=*/true);
+  ASSERT_TRUE(seal_status);
+  EXPECT_EQ(seal_status->status, 200);
+  EXPECT_NE(seal_status->Header("content-length"), "0");
+  auto tenants = client->Read(/*headers_only=*/true);
+  ASSERT_TRUE(tenants);
+  EXPECT_EQ(tenants->status, 405);
+  EXPECT_EQ(tenants->Header("allow"), "POST, GET");
+  EXPECT_NE(tenants->Header("content-length"), "0");
   auto get = client->Read();
-  ASSERT_TRUE(get) << "the HEAD answer's content was sent and read as the next answer";
+  ASSERT_TRUE(get) << "a HEAD answer's content was sent and read as the next answer";
   EXPECT_EQ(get->status, 200);
   EXPECT_EQ(get->Json()["live"], true);
+  // The HEAD's headers describe the GET's content.
+  EXPECT_EQ(health->Header("content-length"), std::to_string(get->body.size()));
+  EXPECT_EQ(health->Header("content-type"), get->Header("content-type"));
 }
 
 TEST_F(ServerTest, OversizeBodyIs413BeforeTheBodyIsRead) {
