@@ -187,6 +187,24 @@ std::string SharedPgDsn() { return ServerState().dsn; }
 std::string SharedPgWhyNot() { return ServerState().why; }
 std::string PgExportValue(const std::string& out, const std::string& name) { return ExportValue(out, name); }
 
+std::string PgServeToml(const std::string& dsn, const std::string& dir, const std::string& storage_lines,
+                        std::string* error) {
+  std::string kura_dsn = dsn, password;
+  if (dsn.find("://") == std::string::npos) PgSplitPassword(dsn, &kura_dsn, &password);
+  std::string toml =
+      "region = \"jp\"\nsite = \"tokyo-1\"\n\n[storage]\nengine = \"postgres\"\ndsn = " + PgToml(kura_dsn) + "\n" +
+      storage_lines;
+  if (!password.empty()) {
+    const std::string file = (fs::path(dir) / "pg-password").string();
+    if (!WriteFile(file, password + "\n") || ::chmod(file.c_str(), 0600) != 0) {
+      *error = "cannot write " + file;
+      return "";
+    }
+    toml += "password_file = " + PgToml(file) + "\n";
+  }
+  return toml;
+}
+
 std::string PgDsnWithSchema(const std::string& base, const std::string& schema) {
   if (base.rfind("postgres", 0) == 0 && base.find("://") != std::string::npos) {
     return base + (base.find('?') == std::string::npos ? "?" : "&") + "options=-csearch_path%3D" + schema;

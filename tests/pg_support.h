@@ -37,6 +37,12 @@ std::string PgHex(const std::string& s);
 void PgSplitPassword(const std::string& dsn, std::string* rest, std::string* password);
 // `base` with search_path set to `schema`.
 std::string PgDsnWithSchema(const std::string& base, const std::string& schema);
+// The start of a kura.toml for PostgreSQL at `dsn` (region "jp", site
+// "tokyo-1", [storage] with engine, dsn and `storage_lines`): a password in
+// the DSN goes to DIR/pg-password (0600), never into the TOML. "" with
+// *error when that file cannot be written.
+std::string PgServeToml(const std::string& dsn, const std::string& dir, const std::string& storage_lines,
+                        std::string* error);
 
 }  // namespace kura::e2e
 

@@ -11,7 +11,11 @@
 // POST /v1/t/{t}/users; this keeps such bugs found. The requests depend on the
 // seed only, never on the answers, so a failure replays with
 // KURA_RANDOM_REQUESTS_SEED=<the seed printed with it>.
-// KURA_RANDOM_REQUESTS=N sends N requests instead of kDefaultCount.
+// KURA_RANDOM_REQUESTS=N sends N requests instead of kDefaultCount. The
+// stream goes to a server on SQLite and, in a second test, to one on
+// PostgreSQL.
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
@@ -26,6 +30,7 @@
 #include <vector>
 
 #include "harness.h"
+#include "pg_support.h"
 
 namespace kura::e2e::random_requests {
 namespace {
@@ -576,7 +581,9 @@ bool EndsTheTest(const HttpRequest& request, const Credential& credential) {
          (request.method == "DELETE" && path == "/v1/sys/root-token");
 }
 
-TEST(RandomRequestsTest, NoRequestIsAnsweredWith500) {
+// Sends the seeded stream to a server started with `options` and checks
+// every answer (see the top of the file).
+void SendRandomRequests(const ServerOptions& options) {
   const std::uint64_t seed = EnvNumber("KURA_RANDOM_REQUESTS_SEED", kDefaultSeed);
   const std::uint64_t count = EnvNumber("KURA_RANDOM_REQUESTS", kDefaultCount);
   const std::string replay = "seed " + std::to_string(seed) +
@@ -585,7 +592,7 @@ TEST(RandomRequestsTest, NoRequestIsAnsweredWith500) {
   SCOPED_TRACE(replay);
 
   std::string error;
-  std::unique_ptr<KuraServer> server = KuraServer::Start({}, &error);
+  std::unique_ptr<KuraServer> server = KuraServer::Start(options, &error);
   ASSERT_NE(server, nullptr) << error;
   auto tenant = CreateTestTenant(*server, kTenant, &error);
   ASSERT_TRUE(tenant) << error;
@@ -723,6 +730,33 @@ TEST(RandomRequestsTest, NoRequestIsAnsweredWith500) {
   EXPECT_EQ(health.status, 200) << health.Describe() << "\n--- server log ---\n" << Tail(server->Log());
   const std::string report = SanitizerReport(server->Log());
   EXPECT_TRUE(report.empty()) << "sanitizer report in the server's log:\n" << report;
+}
+
+TEST(RandomRequestsTest, NoRequestIsAnsweredWith500) { SendRandomRequests({}); }
+
+// The same stream against the PostgreSQL store, in a schema of its own on
+// the shared test server: its errors (constraint violations, types, sizes a
+// column refuses) must be mapped like SQLite's, never surface as 500s.
+TEST(RandomRequestsTest, NoRequestIsAnsweredWith500OnPostgres) {
+  if (SharedPgDsn().empty()) {
+    if (PgRequired()) FAIL() << "no PostgreSQL for the tests: " << SharedPgWhyNot();
+    GTEST_SKIP() << "no PostgreSQL for the tests: " << SharedPgWhyNot();
+  }
+  const std::string schema = "kura_random_" + std::to_string(::getpid());
+  ProcessResult created = PgSql(SharedPgDsn(), "CREATE SCHEMA " + schema);
+  ASSERT_EQ(created.exit_code, 0) << created.Describe();
+  TempDir dir("kura-random-pg");
+  std::string error;
+  const std::string toml = PgServeToml(PgDsnWithSchema(SharedPgDsn(), schema), dir.path(), "pool_size = 4\n", &error);
+  ASSERT_FALSE(toml.empty()) << error;
+  ASSERT_TRUE(WriteFile(dir.Sub("pg.toml"), toml));
+  SendRandomRequests({.dev = true, .config_file = dir.Sub("pg.toml"), .data_dir = dir.Sub("data")});
+  // The requests went to PostgreSQL: the entries of those that reached a
+  // route are in the schema.
+  ProcessResult entries = PgSql(PgDsnWithSchema(SharedPgDsn(), schema), "SELECT count(*) FROM audit_log");
+  ASSERT_EQ(entries.exit_code, 0) << entries.Describe();
+  EXPECT_GT(std::stoll(entries.out), 100) << entries.Describe();  // 427 with the default seed
+  PgSql(SharedPgDsn(), "SET client_min_messages = warning; DROP SCHEMA IF EXISTS " + schema + " CASCADE");
 }
 
 }  // namespace

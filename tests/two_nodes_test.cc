@@ -64,21 +64,14 @@ class TwoNodesTest : public ::testing::Test {
 TEST_F(TwoNodesTest, NoLostUpdateOneChainAndBackgroundJobsMoveWhenTheirNodeDies) {
   TempDir dir("kura-two-nodes");
   const std::string dsn = PgDsnWithSchema(SharedPgDsn(), schema_);
-  std::string kura_dsn = dsn, password;
-  PgSplitPassword(dsn, &kura_dsn, &password);
-  std::string config = "region = \"jp\"\nsite = \"tokyo-1\"\n\n[storage]\nengine = \"postgres\"\ndsn = " +
-                       PgToml(kura_dsn) + "\npool_size = 4\n";
-  if (!password.empty()) {
-    ASSERT_TRUE(WriteFile(dir.Sub("pg-password"), password + "\n"));
-    ASSERT_EQ(::chmod(dir.Sub("pg-password").c_str(), 0600), 0);
-    config += "password_file = " + PgToml(dir.Sub("pg-password")) + "\n";
-  }
+  std::string error;
+  std::string config = PgServeToml(dsn, dir.path(), "pool_size = 4\n", &error);
+  ASSERT_FALSE(config.empty()) << error;
   // checkpoint_interval 1 s → lease ttl 3 s (LeaseKeeper::TtlFor).
   config += "\n[audit]\ncheckpoint_interval = \"1s\"\n";
   const std::string pg_toml = dir.Sub("pg.toml");
   ASSERT_TRUE(WriteFile(pg_toml, config));
 
-  std::string error;
   auto a = KuraServer::Start({.dev = true, .config_file = pg_toml, .data_dir = dir.Sub("a")}, &error);
   ASSERT_NE(a, nullptr) << error;
   // Node b shares the vault: the same key file and root token, its own TLS
