@@ -80,6 +80,7 @@ class BadInputTest : public ::testing::Test {
 };
 
 TEST_F(BadInputTest, RecordBodiesAreValidatedAndNothingIsStored) {
+  static constexpr char kValidThenNul[] = "{\"data\":{\"email\":\"a@example.com\"}}\0{\"canary\":[";
   const std::size_t before = RecordCount();
   ASSERT_GE(before, 1u);
   const std::string p = Records();
@@ -100,6 +101,8 @@ TEST_F(BadInputTest, RecordBodiesAreValidatedAndNothingIsStored) {
           {"missing data", Post(p, R"({"subject":"canary"})")},
           {"subject of the wrong type", Post(p, R"({"data":{"email":"a@example.com"},"subject":7})")},
           {"invalid UTF-8", Post(p, "{\"data\":{\"email\":\"a\xff\xfe@example.com\"}}")},
+          // The JSON parser would stop at the NUL and take the rest for nothing.
+          {"valid JSON, a NUL byte, more", Post(p, std::string(kValidThenNul, sizeof kValidThenNul - 1))},
       },
       tenant_.admin_key);
   EXPECT_EQ(RecordCount(), before) << "a refused request stored a record";

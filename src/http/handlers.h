@@ -81,10 +81,6 @@ Response RouteErrorResponse(const RouteMatch& match, std::string_view request_id
 vault::AuditTarget AuditTargetOf(const RouteMatch& match, const Request& request);
 std::string_view AuditActionOf(RouteId route);
 
-// Whether the body's JSON nesting stays within `max_depth` (a linear scan
-// that understands strings and escapes; it does not validate the JSON).
-bool JsonDepthWithin(std::string_view body, int max_depth);
-
 }  // namespace kura::http
 
 #endif  // KURA_HTTP_HANDLERS_H_

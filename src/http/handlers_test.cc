@@ -222,12 +222,6 @@ TEST_F(HandlersTest, RouteErrors) {
   EXPECT_EQ(Code(r), "invalid_argument");
 }
 
-TEST(JsonDepthTest, CountsOutsideStrings) {
-  EXPECT_TRUE(JsonDepthWithin(R"({"a":[[[1]]]})", 4));
-  EXPECT_FALSE(JsonDepthWithin(R"({"a":[[[1]]]})", 3));
-  EXPECT_TRUE(JsonDepthWithin(R"({"a":"[[[[[[\"[[["})", 1));
-}
-
 // Refusals before the vault call are audited here, with the route's action,
 // the path's tenant and resource, and the outcome the client is told.
 TEST_F(HandlersTest, RefusalsBeforeTheVaultAreAudited) {

@@ -1,5 +1,6 @@
 // Parsing of the parts of an HTTP request kura reads: query strings, If-Match,
-// Authorization: Bearer, X-Request-Id. Pure functions; internal to http.
+// Authorization: Bearer, X-Request-Id, the nesting of a JSON body. Pure
+// functions; internal to http.
 //
 // Thread safety: pure functions (NewRequestId uses a per-thread buffer).
 #ifndef KURA_HTTP_REQUEST_PARSING_H_
@@ -59,6 +60,11 @@ bool IsValidRequestId(std::string_view id);
 // per-thread buffer filled by the OS CSPRNG, so it costs no lock and no
 // allocation (it fits the small-string buffer).
 void NewRequestId(std::string* out);
+
+// Whether the body's JSON nesting stays within `max_depth` (a linear scan
+// that understands strings and escapes; it does not validate the JSON). Run
+// before the JSON parser, whose recursion it bounds.
+bool JsonDepthWithin(std::string_view body, int max_depth);
 
 }  // namespace kura::http
 

@@ -305,16 +305,20 @@ Result<std::string> NormaliseQueryValue(const FieldSchema& field, std::string_vi
     return out;
   }
   if (!IsScalar(field.type)) return InvalidArgumentError("only indexed scalar fields can be looked up");
+  const Status not_of_type = InvalidArgumentError("lookup value is not a " + std::string(FieldTypeName(field.type)));
+  // nlohmann/json stops at a NUL byte as at the end of its input: "42%00x"
+  // would be looked up as 42.
+  if (text.find('\0') != std::string_view::npos) return not_of_type;
   json value;
   try {
     value = json::parse(text);
   } catch (const json::exception&) {
-    return InvalidArgumentError("lookup value is not a " + std::string(FieldTypeName(field.type)));
+    return not_of_type;
   }
   bool ok = (field.type == FieldType::kInteger && value.is_number_integer()) ||
             (field.type == FieldType::kNumber && value.is_number()) ||
             (field.type == FieldType::kBoolean && value.is_boolean());
-  if (!ok) return InvalidArgumentError("lookup value is not a " + std::string(FieldTypeName(field.type)));
+  if (!ok) return not_of_type;
   return NormaliseIndexValue(field.type, value);
 }
 

@@ -276,6 +276,9 @@ TEST(NormaliseTest, QueryValuesMatchStoredValues) {
   EXPECT_FALSE(NormaliseQueryValue(boolean, "TRUE").ok());
   EXPECT_FALSE(NormaliseQueryValue(number, "abc").ok());
   EXPECT_FALSE(NormaliseQueryValue(FieldSchema{FieldType::kObject}, "{}").ok());
+  // A NUL byte ends the JSON parser's input; the value is not 42 for it.
+  EXPECT_FALSE(NormaliseQueryValue(integer, std::string_view("42\0x", 4)).ok());
+  EXPECT_FALSE(NormaliseQueryValue(boolean, std::string_view("true\0", 5)).ok());
 }
 
 TEST(CodePointCountTest, CountsCharacters) {
