@@ -60,6 +60,12 @@ std::string ReadLineFrom(std::string_view prompt, std::istream& in, std::ostream
 }  // namespace
 
 Result<nlohmann::json> ParseJsonText(std::string_view text, std::string_view source) {
+  // nlohmann/json takes a NUL byte for the end of its input and would drop
+  // whatever follows it; JSON text never holds one.
+  if (const std::size_t nul = text.find('\0'); nul != std::string_view::npos) {
+    return InvalidArgumentError(std::string(source) + ": not valid JSON (error at byte " + std::to_string(nul + 1) +
+                                ")");
+  }
   try {
     return nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {

@@ -64,6 +64,10 @@ TEST_F(InputTest, InvalidJsonNamesPositionNotContent) {
   EXPECT_THAT(j.status().message(), HasSubstr("--data: not valid JSON (error at byte"));
   EXPECT_THAT(j.status().message(), Not(HasSubstr("6789")));
   EXPECT_FALSE(ReadJsonArgument("", in).ok());
+  // Not cut short at a NUL byte, which the parser takes for the end.
+  auto nul = ReadJsonArgument("@" + Write("nul.json", std::string("{\"n\":1}\0{\"x\":", 13)), in);
+  ASSERT_FALSE(nul.ok());
+  EXPECT_THAT(nul.status().message(), HasSubstr("not valid JSON (error at byte 8)"));
 }
 
 TEST_F(InputTest, JsonFile) {
