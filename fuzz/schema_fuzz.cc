@@ -5,7 +5,10 @@
 // Checked beyond "no crash, no sanitizer report" (an exception escaping is a
 // crash here): refusals are InvalidArgument with a message; an accepted
 // schema survives its stored form (SchemaToJson, parsed again, is the same
-// schema); accepted data is returned as the compact JSON text of that data.
+// schema); accepted data is returned as the compact JSON text of that data;
+// and a lookup finds what was stored: for every indexed field of accepted
+// data, the query value (the string itself, or the JSON text of a number or
+// boolean) normalises to what the blind index was computed over.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -54,5 +57,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   Require(nlohmann::json::parse(*text, nullptr, false) == record);
+
+  for (const auto& [name, field] : schema->fields) {
+    if (!field.index || !record.contains(name) || record[name].is_null()) continue;
+    const nlohmann::json& value = record[name];
+    const std::string query = value.is_string() ? value.get<std::string>() : value.dump();
+    const kura::Result<std::string> looked_up = kura::vault::NormaliseQueryValue(field, query);
+    Require(looked_up.ok() && *looked_up == kura::vault::NormaliseIndexValue(field.type, value));
+  }
   return 0;
 }
