@@ -1,11 +1,13 @@
 // libFuzzer target: the parsers of what a client controls in a request —
 // the path (routing), the query string, If-Match, Authorization,
-// X-Request-Id, and the nesting check of a JSON body. They run before any
-// authentication, on every request. Checked beyond "no crash, no sanitizer
-// report": a refused query is an InvalidArgument with a message; a route's
-// path parameters are URL-safe ids; the access log's list of query keys holds
-// no '=' (no value); on any valid JSON, the nesting scan measures the depth
-// nlohmann/json's parser finds.
+// X-Request-Id, and the strict parse of a JSON body (core/json.h). They run
+// before any authentication, on every request. Checked beyond "no crash, no
+// sanitizer report": a refused query is an InvalidArgument with a message; a
+// route's path parameters are URL-safe ids; the access log's list of query
+// keys holds no '=' (no value); on any valid JSON, the nesting scan measures
+// the depth nlohmann/json's parser finds; the strict parse accepts exactly
+// the NUL-free text the parser reads as JSON within the depth limit, with the
+// same value, and refuses the rest with "malformed JSON…".
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -13,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 
+#include "core/json.h"
 #include "http/request_parsing.h"
 #include "http/router.h"
 
@@ -25,13 +28,34 @@ void Require(bool condition) {
   if (!condition) std::abort();
 }
 
-// Containers nested in `value`, itself included.
-int Depth(const nlohmann::json& value) {
-  if (!value.is_object() && !value.is_array()) return 0;
+// The deepest nesting of containers the parser reads in valid JSON text —
+// from its SAX events, not the parsed value: of a key given twice the value
+// keeps only the last, which may be shallower than the first.
+struct DepthReader : nlohmann::json_sax<nlohmann::json> {
+  int depth = 0;
   int deepest = 0;
-  for (const auto& member : value) deepest = std::max(deepest, Depth(member));
-  return deepest + 1;
-}
+  bool Open() {
+    deepest = std::max(deepest, ++depth);
+    return true;
+  }
+  bool Close() {
+    --depth;
+    return true;
+  }
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override { return Open(); }
+  bool key(string_t&) override { return true; }
+  bool end_object() override { return Close(); }
+  bool start_array(std::size_t) override { return Open(); }
+  bool end_array() override { return Close(); }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
+};
 
 }  // namespace
 
@@ -75,14 +99,25 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   // A JSON body's nesting, against the parser's own reading of valid JSON.
   // Not for text with a NUL byte, which the parser takes for the end of its
-  // input: the server refuses such a body before parsing it.
-  const nlohmann::json body = text.find('\0') == std::string_view::npos
-                                  ? nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false)
-                                  : nlohmann::json(nlohmann::json::value_t::discarded);
+  // input: the strict parse refuses it.
+  const bool has_nul = text.find('\0') != std::string_view::npos;
+  const nlohmann::json body = !has_nul ? nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false)
+                                       : nlohmann::json(nlohmann::json::value_t::discarded);
+  const auto strict = kura::ParseUntrustedJson(text);
   if (!body.is_discarded()) {
-    const int depth = Depth(body);
-    Require(JsonDepthWithin(text, depth));
-    Require(depth == 0 || !JsonDepthWithin(text, depth - 1));
+    DepthReader reader;
+    Require(nlohmann::json::sax_parse(text, &reader));
+    const int depth = reader.deepest;
+    Require(kura::JsonDepthWithin(text, depth));
+    Require(depth == 0 || !kura::JsonDepthWithin(text, depth - 1));
+    Require(strict.ok() == (depth <= kura::kMaxJsonDepth));
+    if (strict.ok()) Require(*strict == body);
+  } else {
+    Require(!strict.ok());
+  }
+  if (!strict.ok()) {
+    Require(strict.status().code() == StatusCode::kInvalidArgument);
+    Require(strict.status().message().rfind("malformed JSON", 0) == 0);
   }
   return 0;
 }

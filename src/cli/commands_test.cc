@@ -280,7 +280,10 @@ TEST_F(CommandsTest, CollectionCommands) {
   std::size_t before = server_.requests.size();
   EXPECT_EQ(Run({"collection", "put", "acme", "x", "--schema", (dir / "missing.json").string()}), kExitUsage);
   EXPECT_EQ(Run({"collection", "put", "acme", "x", "--schema", "-"}, "{not json"), kExitUsage);
-  EXPECT_THAT(err(), HasSubstr("not valid JSON"));
+  EXPECT_THAT(err(), HasSubstr("standard input: malformed JSON at byte"));
+  EXPECT_EQ(Run({"collection", "put", "acme", "x", "--schema", "-"}, R"({"fields":{"n":{"max":1e999}}})"), kExitUsage);
+  EXPECT_THAT(err(), HasSubstr("standard input: malformed JSON: a number is out of range"));
+  EXPECT_THAT(err(), Not(HasSubstr("999")));
   EXPECT_EQ(server_.requests.size(), before);
 
   EXPECT_EQ(Run({"collection", "get", "acme", "customers"}), kExitOk);

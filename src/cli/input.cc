@@ -1,14 +1,15 @@
 #include "cli/input.h"
 
-#include <algorithm>
-
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <iterator>
 #include <sstream>
+
+#include "core/json.h"
 
 namespace kura::cli {
 namespace {
@@ -60,18 +61,9 @@ std::string ReadLineFrom(std::string_view prompt, std::istream& in, std::ostream
 }  // namespace
 
 Result<nlohmann::json> ParseJsonText(std::string_view text, std::string_view source) {
-  // nlohmann/json takes a NUL byte for the end of its input and would drop
-  // whatever follows it; JSON text never holds one.
-  if (const std::size_t nul = text.find('\0'); nul != std::string_view::npos) {
-    return InvalidArgumentError(std::string(source) + ": not valid JSON (error at byte " + std::to_string(nul + 1) +
-                                ")");
-  }
-  try {
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    // e.what() quotes the offending bytes; only the position is reported.
-    return InvalidArgumentError(std::string(source) + ": not valid JSON (error at byte " + std::to_string(e.byte) + ")");
-  }
+  auto parsed = ParseUntrustedJson(text);
+  if (!parsed.ok()) return InvalidArgumentError(std::string(source) + ": " + parsed.status().message());
+  return parsed;
 }
 
 Result<nlohmann::json> ReadJsonArgument(std::string_view arg, std::istream& in) {

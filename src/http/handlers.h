@@ -33,9 +33,6 @@ struct Request {
   std::string_view client_address;
 };
 
-// Requests whose nesting is deeper than this are refused before parsing, so a
-// body of a million '[' cannot exhaust the stack of a recursive consumer.
-constexpr int kMaxJsonDepth = 64;
 constexpr std::size_t kMaxReasonBytes = 256;
 
 class Handlers {

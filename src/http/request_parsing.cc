@@ -212,30 +212,4 @@ void NewRequestId(std::string* out) {
   for (std::size_t i = 0; i < kChars; ++i) (*out)[i] = kAlphabet[random[i] & 63];
 }
 
-bool JsonDepthWithin(std::string_view body, int max_depth) {
-  int depth = 0;
-  bool in_string = false;
-  bool escaped = false;
-  for (char ch : body) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (ch == '\\') {
-        escaped = true;
-      } else if (ch == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (ch == '"') {
-      in_string = true;
-    } else if (ch == '{' || ch == '[') {
-      if (++depth > max_depth) return false;
-    } else if (ch == '}' || ch == ']') {
-      --depth;
-    }
-  }
-  return true;
-}
-
 }  // namespace kura::http

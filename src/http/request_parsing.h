@@ -61,11 +61,6 @@ bool IsValidRequestId(std::string_view id);
 // allocation (it fits the small-string buffer).
 void NewRequestId(std::string* out);
 
-// Whether the body's JSON nesting stays within `max_depth` (a linear scan
-// that understands strings and escapes; it does not validate the JSON). Run
-// before the JSON parser, whose recursion it bounds.
-bool JsonDepthWithin(std::string_view body, int max_depth);
-
 }  // namespace kura::http
 
 #endif  // KURA_HTTP_REQUEST_PARSING_H_

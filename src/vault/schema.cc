@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/json.h"
 #include "vault/body.h"
 
 namespace kura::vault {
@@ -306,15 +307,10 @@ Result<std::string> NormaliseQueryValue(const FieldSchema& field, std::string_vi
   }
   if (!IsScalar(field.type)) return InvalidArgumentError("only indexed scalar fields can be looked up");
   const Status not_of_type = InvalidArgumentError("lookup value is not a " + std::string(FieldTypeName(field.type)));
-  // nlohmann/json stops at a NUL byte as at the end of its input: "42%00x"
-  // would be looked up as 42.
-  if (text.find('\0') != std::string_view::npos) return not_of_type;
-  json value;
-  try {
-    value = json::parse(text);
-  } catch (const json::exception&) {
-    return not_of_type;
-  }
+  // Strict: nlohmann/json alone would look "42%00x" up as 42 (core/json.h).
+  auto parsed = ParseUntrustedJson(text);
+  if (!parsed.ok()) return not_of_type;
+  const json& value = *parsed;
   bool ok = (field.type == FieldType::kInteger && value.is_number_integer()) ||
             (field.type == FieldType::kNumber && value.is_number()) ||
             (field.type == FieldType::kBoolean && value.is_boolean());
