@@ -6,18 +6,18 @@
 // it refuses is DataLoss with a message.
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <string_view>
 
 #include "audit/entry.h"
+#include "require.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view bytes(reinterpret_cast<const char*>(data), size);
   const kura::Result<kura::audit::Entry> entry = kura::audit::DecodeEntry(bytes);
   if (!entry.ok()) {
-    if (entry.status().code() != kura::StatusCode::kDataLoss || entry.status().message().empty()) std::abort();
+    FUZZ_REQUIRE(entry.status().code() == kura::StatusCode::kDataLoss && !entry.status().message().empty());
     return 0;
   }
-  if (kura::audit::EncodeEntry(entry->seq, entry->prev_hash, entry->event) != bytes) std::abort();
+  FUZZ_REQUIRE(kura::audit::EncodeEntry(entry->seq, entry->prev_hash, entry->event) == bytes);
   return 0;
 }

@@ -19,7 +19,6 @@
 // - a checkpoint note that parses prints back to the same bytes.
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,16 +26,13 @@
 #include "audit/checkpoint.h"
 #include "audit/merkle.h"
 #include "crypto/hash.h"
+#include "require.h"
 
 namespace {
 
 using kura::Bytes;
 using kura::Result;
 using namespace kura::audit;
-
-void Require(bool condition) {
-  if (!condition) std::abort();
-}
 
 // RFC 6962 §2.1, as written there.
 std::int64_t LargestPowerOfTwoBelow(std::int64_t n) {
@@ -137,8 +133,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   TreeReader reader(&source);
   CompactTree compact;
   for (const Bytes& leaf : tree.leaves()) compact.Append(leaf);
-  Require(compact.Root() == root);
-  Require(*reader.Root(n) == root);
+  FUZZ_REQUIRE(compact.Root() == root);
+  FUZZ_REQUIRE(*reader.Root(n) == root);
 
   // Every node a proof of this tree can hold: MTH of each range.
   std::vector<Bytes> pool;
@@ -158,27 +154,27 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::vector<Bytes> inclusion = take_proof();
   const std::vector<Bytes> true_path = tree.Path(leaf, 0, n);
   if (VerifyInclusion(tree.leaves()[static_cast<std::size_t>(leaf)], index, n, inclusion, root)) {
-    Require(index == leaf && inclusion == true_path);
+    FUZZ_REQUIRE(index == leaf && inclusion == true_path);
   }
-  Require(VerifyInclusion(tree.leaves()[static_cast<std::size_t>(leaf)], leaf, n, true_path, root));
-  Require(*reader.InclusionProof(leaf, n) == true_path);
+  FUZZ_REQUIRE(VerifyInclusion(tree.leaves()[static_cast<std::size_t>(leaf)], leaf, n, true_path, root));
+  FUZZ_REQUIRE(*reader.InclusionProof(leaf, n) == true_path);
 
   // Consistency of the tree's first `old_size` leaves with the whole.
   const std::int64_t old_size = 1 + in.Next() % n;
   const std::vector<Bytes> consistency = take_proof();
   const Bytes old_root = tree.Hash(0, old_size);
   const std::vector<Bytes> true_proof = tree.Subproof(old_size, 0, n, true);
-  if (VerifyConsistency(old_size, n, old_root, root, consistency)) Require(consistency == true_proof);
+  if (VerifyConsistency(old_size, n, old_root, root, consistency)) FUZZ_REQUIRE(consistency == true_proof);
   // The old root under a size it is not the root of never verifies: 0 (the
   // empty tree's root is another) or beyond the new tree.
-  Require(!VerifyConsistency(0, n, old_root, root, consistency));
-  Require(!VerifyConsistency(n + 1, n, old_root, root, consistency));
-  Require(VerifyConsistency(old_size, n, old_root, root, true_proof));
-  Require(*reader.ConsistencyProof(old_size, n) == true_proof);
+  FUZZ_REQUIRE(!VerifyConsistency(0, n, old_root, root, consistency));
+  FUZZ_REQUIRE(!VerifyConsistency(n + 1, n, old_root, root, consistency));
+  FUZZ_REQUIRE(VerifyConsistency(old_size, n, old_root, root, true_proof));
+  FUZZ_REQUIRE(*reader.ConsistencyProof(old_size, n) == true_proof);
 
   // Whatever is left: a checkpoint note.
   const std::string_view note = in.Rest();
   const Result<Checkpoint> checkpoint = ParseCheckpointNote(note);
-  if (checkpoint.ok()) Require(CheckpointNote(*checkpoint) == note);
+  if (checkpoint.ok()) FUZZ_REQUIRE(CheckpointNote(*checkpoint) == note);
   return 0;
 }

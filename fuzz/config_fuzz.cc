@@ -13,12 +13,9 @@
 #include <string>
 
 #include "core/config.h"
+#include "require.h"
 
 namespace {
-
-void Require(bool condition) {
-  if (!condition) std::abort();
-}
 
 // LoadConfigFile reads a file: each input is written to this one first.
 const std::string& ConfigPath() {
@@ -42,14 +39,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   kura::Config config;
   const kura::Status loaded = kura::LoadConfigFile(ConfigPath(), &config);
   if (!loaded.ok()) {
-    Require(loaded.code() == kura::StatusCode::kInvalidArgument);
-    Require(loaded.message().rfind(ConfigPath(), 0) == 0);
+    FUZZ_REQUIRE(loaded.code() == kura::StatusCode::kInvalidArgument);
+    FUZZ_REQUIRE(loaded.message().rfind(ConfigPath(), 0) == 0);
     return 0;
   }
   const kura::Status valid = kura::ValidateConfig(config);
   if (!valid.ok()) {
-    Require(valid.code() == kura::StatusCode::kInvalidArgument);
-    Require(!valid.message().empty());
+    FUZZ_REQUIRE(valid.code() == kura::StatusCode::kInvalidArgument);
+    FUZZ_REQUIRE(!valid.message().empty());
   }
   return 0;
 }

@@ -11,22 +11,18 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <string_view>
 
 #include "core/json.h"
 #include "http/request_parsing.h"
 #include "http/router.h"
+#include "require.h"
 
 namespace {
 
 using kura::StatusCode;
 using namespace kura::http;
-
-void Require(bool condition) {
-  if (!condition) std::abort();
-}
 
 // The deepest nesting of containers the parser reads in valid JSON text —
 // from its SAX events, not the parsed value: of a key given twice the value
@@ -69,7 +65,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const Method method = static_cast<Method>(selector % (static_cast<int>(Method::kOther) + 1));
   const RouteMatch match = router.Match(method, text);
   if (match.kind == RouteMatch::Kind::kFound) {
-    for (int i = 0; i < match.param_count; ++i) Require(IsUrlSafeId(match.params[i]));
+    for (int i = 0; i < match.param_count; ++i) FUZZ_REQUIRE(IsUrlSafeId(match.params[i]));
   }
 
   // The query string, for a route of every kind of traits.
@@ -81,17 +77,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   QueryParams params;
   const kura::Status parsed = ParseQuery(text, traits, &params);
   if (!parsed.ok()) {
-    Require(parsed.code() == StatusCode::kInvalidArgument);
-    Require(!parsed.message().empty());
+    FUZZ_REQUIRE(parsed.code() == StatusCode::kInvalidArgument);
+    FUZZ_REQUIRE(!parsed.message().empty());
   } else if (params.limit) {
-    Require(*params.limit >= 1);
+    FUZZ_REQUIRE(*params.limit >= 1);
   }
-  Require(QueryKeysForLog(text).find('=') == std::string::npos);
+  FUZZ_REQUIRE(QueryKeysForLog(text).find('=') == std::string::npos);
   (void)PercentDecode(text, selector & 16);
 
   // Headers.
   const auto if_match = ParseIfMatch(text);
-  if (if_match.ok() && if_match->has_value()) Require(**if_match >= 1);
+  if (if_match.ok() && if_match->has_value()) FUZZ_REQUIRE(**if_match >= 1);
   (void)ParseBearer(text);
   (void)ParseNegotiate(text);
   (void)HasAuthScheme(text, "Bearer");
@@ -106,18 +102,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto strict = kura::ParseUntrustedJson(text);
   if (!body.is_discarded()) {
     DepthReader reader;
-    Require(nlohmann::json::sax_parse(text, &reader));
+    FUZZ_REQUIRE(nlohmann::json::sax_parse(text, &reader));
     const int depth = reader.deepest;
-    Require(kura::JsonDepthWithin(text, depth));
-    Require(depth == 0 || !kura::JsonDepthWithin(text, depth - 1));
-    Require(strict.ok() == (depth <= kura::kMaxJsonDepth));
-    if (strict.ok()) Require(*strict == body);
+    FUZZ_REQUIRE(kura::JsonDepthWithin(text, depth));
+    FUZZ_REQUIRE(depth == 0 || !kura::JsonDepthWithin(text, depth - 1));
+    FUZZ_REQUIRE(strict.ok() == (depth <= kura::kMaxJsonDepth));
+    if (strict.ok()) FUZZ_REQUIRE(*strict == body);
   } else {
-    Require(!strict.ok());
+    FUZZ_REQUIRE(!strict.ok());
   }
   if (!strict.ok()) {
-    Require(strict.status().code() == StatusCode::kInvalidArgument);
-    Require(strict.status().message().rfind("malformed JSON", 0) == 0);
+    FUZZ_REQUIRE(strict.status().code() == StatusCode::kInvalidArgument);
+    FUZZ_REQUIRE(strict.status().message().rfind("malformed JSON", 0) == 0);
   }
   return 0;
 }

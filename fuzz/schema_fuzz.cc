@@ -11,21 +11,17 @@
 // boolean) normalises to what the blind index was computed over.
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <string_view>
 
+#include "require.h"
 #include "vault/schema.h"
 
 namespace {
 
-void Require(bool condition) {
-  if (!condition) std::abort();
-}
-
 void RequireRefusal(const kura::Status& status) {
-  Require(status.code() == kura::StatusCode::kInvalidArgument);
-  Require(!status.message().empty());
+  FUZZ_REQUIRE(status.code() == kura::StatusCode::kInvalidArgument);
+  FUZZ_REQUIRE(!status.message().empty());
 }
 
 }  // namespace
@@ -46,8 +42,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   const nlohmann::json stored = kura::vault::SchemaToJson(*schema);
   const kura::Result<kura::vault::CollectionSchema> reread = kura::vault::ParseSchema(stored);
-  Require(reread.ok());
-  Require(kura::vault::SchemaToJson(*reread) == stored);
+  FUZZ_REQUIRE(reread.ok());
+  FUZZ_REQUIRE(kura::vault::SchemaToJson(*reread) == stored);
 
   const nlohmann::json record = nlohmann::json::parse(data_text, nullptr, /*allow_exceptions=*/false);
   if (record.is_discarded()) return 0;
@@ -56,14 +52,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     RequireRefusal(text.status());
     return 0;
   }
-  Require(nlohmann::json::parse(*text, nullptr, false) == record);
+  FUZZ_REQUIRE(nlohmann::json::parse(*text, nullptr, false) == record);
 
   for (const auto& [name, field] : schema->fields) {
     if (!field.index || !record.contains(name) || record[name].is_null()) continue;
     const nlohmann::json& value = record[name];
     const std::string query = value.is_string() ? value.get<std::string>() : value.dump();
     const kura::Result<std::string> looked_up = kura::vault::NormaliseQueryValue(field, query);
-    Require(looked_up.ok() && *looked_up == kura::vault::NormaliseIndexValue(field.type, value));
+    FUZZ_REQUIRE(looked_up.ok() && *looked_up == kura::vault::NormaliseIndexValue(field.type, value));
   }
   return 0;
 }
