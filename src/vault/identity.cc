@@ -272,12 +272,13 @@ Result<Principal> VaultImpl::AuthenticateSession(ByteView token_hash) {
   if (now - session.last_seen_at >= kTouchGranularitySeconds) {
     // Bookkeeping only: a failure here must not fail the request. A caller
     // that must not block (an I/O thread, see AuditDeferral) only queues it.
+    auto warn_on_failure = [](const Status& s) {
+      if (!s.ok()) log::Warn("session touch failed: " + s.message());
+    };
     if (AuditDeferral::Current() != nullptr && store_->NonBlocking()) {
-      store_->TouchSessionAsync(Bytes(token_hash.begin(), token_hash.end()), now, [](Status s) {
-        if (!s.ok()) log::Warn("session touch failed: " + s.message());
-      });
-    } else if (Status s = store_->TouchSession(token_hash, now); !s.ok()) {
-      log::Warn("session touch failed: " + s.message());
+      store_->TouchSessionAsync(Bytes(token_hash.begin(), token_hash.end()), now, warn_on_failure);
+    } else {
+      warn_on_failure(store_->TouchSession(token_hash, now));
     }
   }
   Principal p;
