@@ -10,7 +10,7 @@ std::string SignInHint(const Response& response) {
   if (response.status != 403) return "";
   auto body = nlohmann::json::parse(response.body, nullptr, /*allow_exceptions=*/false);
   if (!body.is_object() || !body.contains("error") || !body["error"].is_object()) return "";
-  std::string message = body["error"].value("message", "");
+  std::string message = StringField(body["error"], "message");
   if (message.find("/v1/auth/step-up") != std::string::npos) {
     return "run `kura step-up` (or `kura step-up --password`), then repeat the command";
   }
@@ -94,7 +94,16 @@ int Run(CLI::App* app, Context* ctx, std::vector<std::string> args) {
     *ctx->err << "kura: no command given; run with --help\n";
     return kExitUsage;
   }
-  return ctx->action();
+  try {
+    return ctx->action();
+  } catch (const nlohmann::json::exception&) {
+    // The last guard against a server's answer of a shape a command did not
+    // expect (StringField and the text printers' fallback are the first): a
+    // clear error, not an abort that prints the library's message — which
+    // would quote the answer.
+    *ctx->err << "kura: the server's answer is not of the expected shape\n";
+    return kExitError;
+  }
 }
 
 std::optional<Response> Send(Context* ctx, const Request& request, int* exit_code) {

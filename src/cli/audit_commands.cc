@@ -236,7 +236,7 @@ int VerifyOnline(Context* ctx, const VerifyArgs& args) {
   if (!*flag_key) {
     auto body = GetJson(ctx, "/v1/sys/audit/pubkey", &code);
     if (!body) return code;
-    auto key = crypto::PublicKeyFromPem(body->value("public_key_pem", ""));
+    auto key = crypto::PublicKeyFromPem(StringField(*body, "public_key_pem"));
     if (!key.ok()) return UsageError(ctx, key.status());
     public_key = std::move(*key);
   }
@@ -269,15 +269,15 @@ int VerifyOnline(Context* ctx, const VerifyArgs& args) {
     std::vector<store::AuditRow> rows;
     for (const json& item : (*body)["items"]) {
       store::AuditRow row;
-      row.seq = item.value("seq", std::int64_t{-1});
-      row.at_ms = item.value("at_ms", std::int64_t{0});
-      row.tenant_id = item.value("tenant", "");
-      row.principal = item.value("principal", "");
-      row.action = item.value("action", "");
-      row.resource = item.value("resource", "");
-      row.outcome = item.value("outcome", "");
-      row.entry = ToBytes(item.value("entry", ""));
-      auto hash = HexDecode(item.value("hash", ""));
+      row.seq = IntegerField(item, "seq", -1);
+      row.at_ms = IntegerField(item, "at_ms", 0);
+      row.tenant_id = StringField(item, "tenant");
+      row.principal = StringField(item, "principal");
+      row.action = StringField(item, "action");
+      row.resource = StringField(item, "resource");
+      row.outcome = StringField(item, "outcome");
+      row.entry = ToBytes(StringField(item, "entry"));
+      auto hash = HexDecode(StringField(item, "hash"));
       if (hash) row.hash = std::move(*hash);
       rows.push_back(std::move(row));
     }
@@ -374,10 +374,10 @@ int Proof(Context* ctx, const ProofArgs& args) {
     auto entries = GetJson(ctx, path, &code);
     if (!entries) return code;
     const json& items = (*entries)["items"];
-    if (!items.is_array() || items.empty() || items[0].value("seq", std::int64_t{-1}) != *args.seq) {
+    if (!items.is_array() || items.empty() || IntegerField(items[0], "seq", -1) != *args.seq) {
       return UsageError(ctx, NotFoundError("entry " + std::to_string(*args.seq) + " is not in this trail"));
     }
-    Bytes leaf = audit::LeafHash(AsBytes(items[0].value("entry", "")));
+    Bytes leaf = audit::LeafHash(AsBytes(StringField(items[0], "entry")));
     auto body = GetJson(ctx,
                         "/v1/sys/audit/proof/" + std::to_string(*args.seq) +
                             "?tree_size=" + std::to_string(latest->tree_size),
@@ -422,11 +422,10 @@ void PrintEntry(Context* ctx, const json& item) {
     *ctx->out << item.dump() << "\n";
     return;
   }
-  *ctx->out << item.value("seq", std::int64_t{0}) << "  " << item.value("at", "") << "  "
-            << item.value("principal", "") << "  " << item.value("action", "") << "  "
-            << (item.value("tenant", "").empty() ? "-" : item.value("tenant", "")) << "  "
-            << (item.value("resource", "").empty() ? "-" : item.value("resource", "")) << "  "
-            << item.value("outcome", "") << "\n";
+  auto or_dash = [](std::string text) { return text.empty() ? std::string("-") : text; };
+  *ctx->out << IntegerField(item, "seq", 0) << "  " << StringField(item, "at") << "  " << StringField(item, "principal")
+            << "  " << StringField(item, "action") << "  " << or_dash(StringField(item, "tenant")) << "  "
+            << or_dash(StringField(item, "resource")) << "  " << StringField(item, "outcome") << "\n";
 }
 
 int Tail(Context* ctx, const TailArgs& args) {
@@ -448,7 +447,7 @@ int Tail(Context* ctx, const TailArgs& args) {
     if (!items.is_array()) return kExitError;
     for (const json& item : items) {
       PrintEntry(ctx, item);
-      after = item.value("seq", after);
+      after = IntegerField(item, "seq", after);
     }
   }
   ctx->out->flush();
@@ -460,7 +459,7 @@ int Tail(Context* ctx, const TailArgs& args) {
     if (!body) return code;
     for (const json& item : (*body)["items"]) {
       PrintEntry(ctx, item);
-      after = item.value("seq", after);
+      after = IntegerField(item, "seq", after);
     }
     ctx->out->flush();
   }
@@ -532,7 +531,7 @@ void AddAuditCommands(CLI::App* app, Context* ctx) {
       int code = kExitOk;
       auto body = GetJson(ctx, "/v1/sys/audit/pubkey", &code);
       if (!body) return code;
-      std::string pem = body->value("public_key_pem", "");
+      std::string pem = StringField(*body, "public_key_pem");
       if (!crypto::PublicKeyFromPem(pem).ok()) {
         *ctx->err << "kura: the server sent no valid public key\n";
         return static_cast<int>(kExitError);

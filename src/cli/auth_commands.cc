@@ -24,7 +24,7 @@ std::string ErrorMessage(const Response& response) {
   auto body = nlohmann::json::parse(response.body, nullptr, /*allow_exceptions=*/false);
   if (!body.is_object() || !body.contains("error") || !body["error"].is_object()) return "";
   const auto& e = body["error"];
-  return e.contains("message") && e["message"].is_string() ? e["message"].get<std::string>() : "";
+  return StringField(e, "message");
 }
 
 

@@ -6,6 +6,8 @@
 #include <cctype>
 #include <mutex>
 
+#include "cli/output.h"
+
 namespace kura::cli {
 namespace {
 
@@ -205,10 +207,8 @@ std::string DescribeErrorResponse(const Response& response) {
   auto body = nlohmann::json::parse(response.body, nullptr, /*allow_exceptions=*/false);
   if (body.is_object() && body.contains("error") && body["error"].is_object()) {
     const auto& e = body["error"];
-    auto str = [&e](const char* key) {
-      return e.contains(key) && e[key].is_string() ? e[key].get<std::string>() : std::string();
-    };
-    std::string message = str("message"), code = str("code"), request_id = str("request_id");
+    std::string message = StringField(e, "message"), code = StringField(e, "code"),
+                request_id = StringField(e, "request_id");
     out = message.empty() ? out : message;
     std::string detail;
     if (!code.empty()) detail = code;

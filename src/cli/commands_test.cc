@@ -421,5 +421,26 @@ TEST_F(CommandsTest, UnexpectedBodyShapeIsPrintedNotFatal) {
   EXPECT_EQ(out(), "not json at all\n");
 }
 
+// Fields of the wrong type once ended the process with an uncaught
+// nlohmann::json::type_error (nlohmann's value() throws on a type mismatch).
+TEST_F(CommandsTest, FieldsOfTheWrongTypeAreNotFatal) {
+  // A 403 whose error message is not a string.
+  server_.Answer(403, R"({"error":{"code":"permission_denied","message":5}})");
+  EXPECT_EQ(Run({"tenant", "get", "a"}), kExitPermissionDenied);
+  EXPECT_THAT(err(), HasSubstr("HTTP 403"));
+
+  // Audit entries with fields of other types: printed as far as they can be.
+  server_.Answer(200, R"({"items":[{"seq":"7","principal":1,"action":"record.read"},3,"x"]})");
+  EXPECT_EQ(Run({"audit", "tail"}), kExitOk);
+  EXPECT_THAT(out(), HasSubstr("record.read"));
+
+  // Status: a seal status whose fields hold other types than booleans and
+  // numbers reaches the last guard, a clear error without the answer's text.
+  server_.Answer(200, R"({"live":true,"ready":true,"sealed":false,"initialized":true})");
+  server_.Answer(200, R"({"initialized":true,"sealed":"no","type":"keyfile","progress":"a","threshold":"b"})");
+  EXPECT_EQ(Run({"status"}), kExitError);
+  EXPECT_EQ(err(), "kura: the server's answer is not of the expected shape\n");
+}
+
 }  // namespace
 }  // namespace kura::cli

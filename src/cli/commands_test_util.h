@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cli/app.h"
+#include "cli/server_commands.h"
 
 namespace kura::cli::test_support {
 
@@ -76,6 +77,8 @@ class CommandsTest : public ::testing::Test {
     ctx_->err = &err_;
     ConfigureRootApp(app_.get());
     AddClientCommands(app_.get(), ctx_.get());
+    // `kura audit` reads the server's trail over the same transport.
+    AddAuditCommands(app_.get(), ctx_.get());
     return cli::Run(app_.get(), ctx_.get(), std::move(args));
   }
 

@@ -20,6 +20,18 @@ std::string ScalarText(const nlohmann::json& value) {
   return value.dump();
 }
 
+std::string StringField(const nlohmann::json& object, const char* key, std::string_view fallback) {
+  if (!object.is_object()) return std::string(fallback);
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string(fallback);
+}
+
+std::int64_t IntegerField(const nlohmann::json& object, const char* key, std::int64_t fallback) {
+  if (!object.is_object()) return fallback;
+  auto it = object.find(key);
+  return it != object.end() && it->is_number_integer() ? it->get<std::int64_t>() : fallback;
+}
+
 void PrintFields(std::ostream& out, const nlohmann::json& object, const std::vector<std::string>& keys) {
   if (!object.is_object()) return;
   for (const auto& key : keys) {

@@ -5,6 +5,7 @@
 #ifndef KURA_CLI_OUTPUT_H_
 #define KURA_CLI_OUTPUT_H_
 
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <string>
@@ -22,6 +23,14 @@ Format ParseFormat(std::string_view name);
 
 // A JSON value as one line of text: strings bare, null as "-", others compact JSON.
 std::string ScalarText(const nlohmann::json& value);
+
+// A field of an object in a server's answer, or `fallback` when the answer is
+// not an object, lacks the key or holds another type there (nlohmann's value()
+// would throw): an answer of an unexpected shape — another version, a proxy's
+// page, a server that lies to `kura audit verify` — is reported or fails
+// verification; it never aborts the client.
+std::string StringField(const nlohmann::json& object, const char* key, std::string_view fallback = "");
+std::int64_t IntegerField(const nlohmann::json& object, const char* key, std::int64_t fallback);
 
 // "key: value" lines for the given keys of an object, in order; keys absent
 // from the object are skipped. Nested values are compact JSON.

@@ -18,16 +18,6 @@ void PrintTenant(const nlohmann::json& t, std::ostream& out) {
   PrintFields(out, t, {"id", "name", "region", "created_at", "admin"});
 }
 
-std::int64_t IntField(const nlohmann::json& j, const char* name) {
-  auto it = j.find(name);
-  return it != j.end() && it->is_number_integer() ? it->get<std::int64_t>() : 0;
-}
-
-std::string StringField(const nlohmann::json& j, const char* name) {
-  auto it = j.find(name);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
-}
-
 // "[#########...........]  45%  4500/10000"
 std::string ProgressBar(std::int64_t done, std::int64_t total) {
   constexpr int kWidth = 30;
@@ -43,13 +33,13 @@ std::string ProgressBar(std::int64_t done, std::int64_t total) {
 void PrintRotation(const nlohmann::json& r, std::ostream& out) {
   const std::string state = StringField(r, "state");
   out << "tenant:            " << StringField(r, "tenant") << "\n"
-      << "data key version:  " << IntField(r, "data_key_version") << "\n";
+      << "data key version:  " << IntegerField(r, "data_key_version", 0) << "\n";
   if (state == "none") {
     out << "rotation:          none yet\n";
     return;
   }
-  out << "rotation:          to version " << IntField(r, "to_version") << ", " << state << "\n"
-      << "re-encrypted:      " << ProgressBar(IntField(r, "done"), IntField(r, "total")) << "\n"
+  out << "rotation:          to version " << IntegerField(r, "to_version", 0) << ", " << state << "\n"
+      << "re-encrypted:      " << ProgressBar(IntegerField(r, "done", 0), IntegerField(r, "total", 0)) << "\n"
       << "started:           " << StringField(r, "started_at") << "\n";
   if (state == "done") {
     out << "finished:          " << StringField(r, "finished_at") << " (older data key versions destroyed)\n";
@@ -163,7 +153,8 @@ void AddTenantCommands(CLI::App* app, Context* ctx) {
         if (!r) return code;
         nlohmann::json body = nlohmann::json::parse(r->body, nullptr, /*allow_exceptions=*/false);
         const std::string state = StringField(body, "state");
-        if (bar) *ctx->err << "\r" << ProgressBar(IntField(body, "done"), IntField(body, "total")) << std::flush;
+        if (bar)
+          *ctx->err << "\r" << ProgressBar(IntegerField(body, "done", 0), IntegerField(body, "total", 0)) << std::flush;
         if (state != "running") {
           if (bar) *ctx->err << "\n";
           if (ctx->format() == Format::kJson) {
