@@ -197,6 +197,8 @@ TEST_F(AuditTamperTest, UntouchedLogVerifies) {
   EXPECT_TRUE(r.json.value("verified", false));
   EXPECT_GE(r.json.value("checkpoints", 0), 3) << r.json.dump();
   EXPECT_EQ(r.json.value("entries", 0), Count(untouched_, "SELECT count(*) FROM audit_log"));
+  // The server signed a checkpoint over the whole log as it stopped.
+  EXPECT_EQ(r.json.value("signed_entries", -1), r.json.value("entries", 0)) << r.json.dump();
 }
 
 TEST_F(AuditTamperTest, AlteredFieldIsNamed) {
@@ -287,6 +289,25 @@ TEST_F(AuditTamperTest, ForgedCheckpointIsNamed) {
   // A checkpoint claiming a different root, signed by someone without the key.
   Sql(dir, "UPDATE audit_checkpoints SET signature = randomblob(64) WHERE tree_size = " + std::to_string(latest));
   ExpectCaught(dir, {"forged_checkpoint"}, latest);
+}
+
+// A checkpoint row moved below every real tree size is reported, not passed
+// over (the listing once started at size 0 and never read it).
+TEST_F(AuditTamperTest, CheckpointMovedToANegativeSizeIsNamed) {
+  std::string dir = Fresh("negative-checkpoint");
+  Sql(dir,
+      "UPDATE audit_checkpoints SET tree_size = -5 WHERE tree_size = (SELECT max(tree_size) FROM "
+      "audit_checkpoints)");
+  ExpectCaught(dir, {"forged_checkpoint"}, -1, "tree size -5");
+}
+
+// An entry moved to the last sequence number there is: named where it is
+// missing — and neither the verifier nor the store it opens overflows the
+// number after it (UBSan aborts this Debug binary if one does).
+TEST_F(AuditTamperTest, EntryMovedToTheEndOfTheRangeIsNamed) {
+  std::string dir = Fresh("end-of-range");
+  Sql(dir, "UPDATE audit_log SET seq = 9223372036854775807 WHERE seq = 20");
+  ExpectCaught(dir, {"removed"}, 20);
 }
 
 // --- A forked history: consistent on its own, caught by the client's state -------

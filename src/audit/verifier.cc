@@ -202,6 +202,7 @@ class Verifier {
  private:
   Result<VerifyReport> Finish(std::optional<Problem> problem) {
     report_.entries = next_;
+    report_.signed_entries = last_checkpoint_;
     report_.problem = std::move(problem);
     if (report_.problem) report_.root.clear();
     return std::move(report_);

@@ -38,6 +38,10 @@ const char* ProblemKindName(Problem::Kind kind);
 struct VerifyReport {
   std::int64_t entries = 0;       // entries read
   std::int64_t checkpoints = 0;   // checkpoints checked
+  // Entries under the largest verified checkpoint (its tree size). Those
+  // after it are chained but not yet signed: a rewrite of them would be
+  // caught only by a later checkpoint.
+  std::int64_t signed_entries = 0;
   std::optional<Problem> problem; // the first problem found; nullopt = verified
   Bytes root;                     // root over all entries read (when verified)
 };

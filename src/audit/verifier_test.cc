@@ -119,6 +119,7 @@ TEST_F(VerifierTest, UntouchedLogVerifies) {
   EXPECT_FALSE(report.problem.has_value()) << report.problem->message;
   EXPECT_EQ(report.entries, kN);
   EXPECT_EQ(report.checkpoints, 6);
+  EXPECT_EQ(report.signed_entries, kN);
   EXPECT_EQ(report.root, RootOf(log_.rows, kN));
   EXPECT_GE(log_.reads, 3);  // paged, not one read
 }
@@ -262,6 +263,9 @@ TEST_F(VerifierTest, TruncatedTail) {
   const VerifyReport report = Verify(log_);
   EXPECT_FALSE(report.problem.has_value());
   EXPECT_EQ(report.entries, kN - 10);
+  // … and how many of them a verified checkpoint covers.
+  EXPECT_EQ(report.signed_entries, log_.checkpoints.back().tree_size);
+  EXPECT_LT(report.signed_entries, report.entries);
 }
 
 TEST_F(VerifierTest, ForgedCheckpointSignature) {

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <sstream>
 #include <thread>
@@ -122,7 +123,10 @@ std::optional<json> GetJson(Context* ctx, const std::string& path, int* code) {
 
 int ReportVerification(Context* ctx, const audit::VerifyReport& report) {
   if (ctx->format() == Format::kJson) {
-    json out = {{"entries", report.entries}, {"checkpoints", report.checkpoints}, {"verified", !report.problem}};
+    json out = {{"entries", report.entries},
+                {"checkpoints", report.checkpoints},
+                {"signed_entries", report.signed_entries},
+                {"verified", !report.problem}};
     if (report.problem) {
       out["problem"] = {{"kind", audit::ProblemKindName(report.problem->kind)},
                         {"seq", report.problem->seq},
@@ -134,8 +138,12 @@ int ReportVerification(Context* ctx, const audit::VerifyReport& report) {
   } else if (report.problem) {
     *ctx->out << "FAILED: " << report.problem->message << "\n";
   } else {
-    *ctx->out << "verified " << report.entries << " entries and " << report.checkpoints << " checkpoints\n"
-              << "root " << HexEncode(report.root) << "\n";
+    *ctx->out << "verified " << report.entries << " entries and " << report.checkpoints << " checkpoints\n";
+    if (report.signed_entries < report.entries) {
+      *ctx->out << "note: the last " << report.entries - report.signed_entries
+                << " entries are chained but not yet under a signed checkpoint\n";
+    }
+    *ctx->out << "root " << HexEncode(report.root) << "\n";
   }
   if (report.problem) {
     *ctx->err << "kura: audit log verification failed (" << audit::ProblemKindName(report.problem->kind)
@@ -217,7 +225,9 @@ int VerifyOffline(Context* ctx, const VerifyArgs& args) {
   }
 
   std::vector<store::AuditCheckpointRow> checkpoints;
-  for (std::int64_t after = 0;;) {
+  // From the lowest tree size, not 0: a row altered to a negative size is a
+  // forged checkpoint to report, not one to pass over.
+  for (std::int64_t after = std::numeric_limits<std::int64_t>::min();;) {
     auto page = store.ListAuditCheckpoints(after, kPageSize);
     if (!page.ok()) return UsageError(ctx, page.status());
     if (page->empty()) break;

@@ -79,6 +79,12 @@ unsigned AuditFilterMask(const AuditQuery& q) {
   return mask;
 }
 
+Status CheckAuditAppendSeq(std::int64_t next_seq) {
+  if (next_seq >= 0 && next_seq < kMaxAuditSeq) return Status::Ok();
+  return DataLossError("audit log: the next sequence number (" + std::to_string(next_seq) +
+                       ") is out of range: the database was altered; run `kura audit verify`");
+}
+
 void FinishAuditPage(const AuditQuery& query, int limit, Page<AuditRow>& page) {
   const bool more = static_cast<int>(page.items.size()) > limit;
   if (more) page.items.pop_back();

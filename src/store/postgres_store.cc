@@ -557,6 +557,7 @@ struct AuditAppendPlan {
 // fails the whole call.
 Status PlanAuditAppend(AuditHead head, const std::vector<const AuditLink*>& links, std::vector<Status>* own,
                        AuditAppendPlan& plan, std::vector<pg::Step>& steps) {
+  KURA_RETURN_IF_ERROR(CheckAuditAppendSeq(head.next_seq));
   std::int64_t seq = head.next_seq;
   Bytes prev = std::move(head.last_hash);
   std::vector<AuditRow>& rows = plan.rows;
@@ -2728,6 +2729,11 @@ std::optional<PostgresStore::BatchTry> PostgresStore::TryAppendAfterOwnHead(Conn
                                                                             std::vector<PendingOp*>& live,
                                                                             Status& failure,
                                                                             std::string& failure_sqlstate) {
+  if (!CheckAuditAppendSeq(own_head_->next_seq).ok()) {
+    // The locking path reads the head again and fails the batch with it.
+    own_head_.reset();
+    return std::nullopt;
+  }
   std::vector<const AuditLink*> links;
   links.reserve(live.size());
   for (const PendingOp* op : live) links.push_back(op->link);
@@ -2738,7 +2744,8 @@ std::optional<PostgresStore::BatchTry> PostgresStore::TryAppendAfterOwnHead(Conn
   expected.Add(own_head_->next_seq).AddOrNull(ByteView(own_head_->last_hash));
   steps.push_back({kLockAuditHeadIfUnmoved, &expected, "audit head"});
   AuditAppendPlan plan;
-  // With `own` given, a malformed entry is skipped, never the whole call.
+  // With `own` given, a malformed entry is skipped, never the whole call
+  // (and the head's range was checked above).
   PlanAuditAppend(*own_head_, links, &own, plan, steps).IgnoreError();
   steps.push_back({"COMMIT", nullptr, "commit"});
   std::size_t failed_step = 0;

@@ -504,6 +504,26 @@ TEST_F(PostgresStoreTest, AuditAppendBehindAHeldHeadFailsInTime) {
   EXPECT_EQ(testing::CheckChain(*store), (std::vector<std::string>{"first", "second"}));
 }
 
+// A head altered past the end of the sequence range: appends fail closed
+// (Unavailable, the batch's error for every request) instead of overflowing
+// the next number, and nothing is written.
+TEST_F(PostgresStoreTest, AuditHeadAtTheEndOfTheRangeFailsAppendsClosed) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->AppendAudit(testing::TestLink("first")).ok());
+  Client c(dsn_);
+  ASSERT_EQ(c.Query("UPDATE audit_head SET next_seq = 9223372036854775807 WHERE id = 1"), "");
+  for (int i = 0; i < 2; ++i) {  // the first with the store's own head, then after reading it again
+    Status s = store->AppendAudit(testing::TestLink("after"));
+    EXPECT_FALSE(s.ok());
+    EXPECT_NE(s.message().find("out of range"), std::string::npos) << s.ToString();
+  }
+  EXPECT_EQ(c.Query("SELECT count(*) FROM audit_log"), "1");
+  ASSERT_EQ(c.Query("UPDATE audit_head SET next_seq = 1 WHERE id = 1"), "");
+  ASSERT_TRUE(store->AppendAudit(testing::TestLink("second")).ok());
+  EXPECT_EQ(testing::CheckChain(*store), (std::vector<std::string>{"first", "second"}));
+}
+
 TEST_F(PostgresStoreTest, AuditAppendsRecoverAfterBackendsAreTerminated) {
   auto store = Open(/*pool_size=*/2);
   ASSERT_NE(store, nullptr);

@@ -1418,9 +1418,12 @@ Status SqliteStore::LoadAuditHead(Connection& c) {
     // removed from the tail) is kept, so the gap stays visible to a verifier.
     if (!have_head) log::Warn("store: the audit_head row is missing; recreating it from the audit log");
     bool rewrite = !have_head;
-    if (row && st.ColumnInt(0) + 1 > head.next_seq) {
+    const std::int64_t last_seq = row ? st.ColumnInt(0) : -1;
+    if (row && last_seq >= head.next_seq) {
       if (have_head) log::Warn("store: audit_head is behind the audit log; continuing after the last entry");
-      head.next_seq = st.ColumnInt(0) + 1;
+      // Without overflow: a last entry at the end of the range leaves a head
+      // CheckAuditAppendSeq refuses.
+      head.next_seq = last_seq < kMaxAuditSeq ? last_seq + 1 : kMaxAuditSeq;
       head.last_hash = st.ColumnBytes(1);
       rewrite = true;
     }
@@ -1433,6 +1436,7 @@ Status SqliteStore::LoadAuditHead(Connection& c) {
 }
 
 Status SqliteStore::AppendAuditRow(Connection& c, const AuditLink& link) {
+  KURA_RETURN_IF_ERROR(CheckAuditAppendSeq(head_.next_seq));
   AuditRow row = link.Link(head_.next_seq, head_.last_hash);
   if (row.seq != head_.next_seq || row.hash.empty()) {
     return InternalError("audit log: the entry was linked with another sequence number or without a hash");

@@ -682,6 +682,39 @@ TEST_F(SqliteStoreTest, AuditHeadIsReconciledWithTheLogAtOpen) {
   EXPECT_EQ(store->AuditLeafHashes(0, 3)->size(), 3u);
 }
 
+// A last entry moved to the end of the sequence range (an altered file): the
+// store opens — `kura audit verify` must still read the log and name the
+// entry — but never appends after it, where the next number would overflow.
+TEST_F(SqliteStoreTest, AuditHeadAtTheEndOfTheRangeFailsAppendsClosed) {
+  {
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    MakeTenant(*store);
+    for (const char* p : {"a", "b", "c"}) ASSERT_TRUE(store->AppendAudit(TestLink(p)).ok());
+  }
+  ExecRaw("UPDATE audit_log SET seq = 9223372036854775807 WHERE seq = 2");
+  {
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    Status s = store->AppendAudit(TestLink("d"));
+    EXPECT_EQ(s.code(), StatusCode::kDataLoss) << s.ToString();
+    EXPECT_NE(s.message().find("out of range"), std::string::npos) << s.ToString();
+    // A write goes only with its entry.
+    TestLink write_entry("w");
+    EXPECT_EQ(store->InsertRecord(Record("r1", 1, ToBytes("c1")), &write_entry).code(), StatusCode::kDataLoss);
+    EXPECT_EQ(store->GetRecord("acme", "people", "r1", std::nullopt).status().code(), StatusCode::kNotFound);
+    EXPECT_EQ(store->ReadAudit(0, 10)->size(), 2u);  // [0, 10): the moved entry is not there
+  }
+  EXPECT_EQ(QueryText("SELECT count(*) || ' ' || max(seq) FROM audit_log"), "3 9223372036854775807");
+  // The head row itself altered past the range: the same.
+  ExecRaw("UPDATE audit_log SET seq = 2 WHERE seq = 9223372036854775807");
+  ExecRaw("UPDATE audit_head SET next_seq = 9223372036854775807");
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->AppendAudit(TestLink("d")).code(), StatusCode::kDataLoss);
+  EXPECT_EQ(QueryText("SELECT count(*) FROM audit_log"), "3");
+}
+
 TEST_F(SqliteStoreTest, AuditTablesAndIndexes) {
   { ASSERT_NE(Open(), nullptr); }
   EXPECT_EQ(QueryText("SELECT name FROM schema_migrations WHERE version = 2"), "audit_log");
