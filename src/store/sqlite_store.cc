@@ -1421,11 +1421,16 @@ Status SqliteStore::LoadAuditHead(Connection& c) {
     const std::int64_t last_seq = row ? st.ColumnInt(0) : -1;
     if (row && last_seq >= head.next_seq) {
       if (have_head) log::Warn("store: audit_head is behind the audit log; continuing after the last entry");
-      // Without overflow: a last entry at the end of the range leaves a head
-      // CheckAuditAppendSeq refuses.
-      head.next_seq = last_seq < kMaxAuditSeq ? last_seq + 1 : kMaxAuditSeq;
       head.last_hash = st.ColumnBytes(1);
-      rewrite = true;
+      if (last_seq < kMaxAuditSeq) {
+        head.next_seq = last_seq + 1;
+        rewrite = true;
+      } else {
+        // Not last_seq + 1, which may overflow: a head CheckAuditAppendSeq
+        // refuses, so every append fails closed; the head row is not
+        // rewritten for it.
+        head.next_seq = kMaxAuditSeq;
+      }
     }
     have_head = !rewrite;
   }

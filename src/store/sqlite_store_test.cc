@@ -706,6 +706,7 @@ TEST_F(SqliteStoreTest, AuditHeadAtTheEndOfTheRangeFailsAppendsClosed) {
     EXPECT_EQ(store->ReadAudit(0, 10)->size(), 2u);  // [0, 10): the moved entry is not there
   }
   EXPECT_EQ(QueryText("SELECT count(*) || ' ' || max(seq) FROM audit_log"), "3 9223372036854775807");
+  EXPECT_EQ(QueryText("SELECT next_seq FROM audit_head WHERE id = 1"), "3");  // left as found
   // The head row itself altered past the range: the same.
   ExecRaw("UPDATE audit_log SET seq = 2 WHERE seq = 9223372036854775807");
   ExecRaw("UPDATE audit_head SET next_seq = 9223372036854775807");
