@@ -62,7 +62,8 @@ void ConfigureRootApp(CLI::App* app) {
   app->footer(
       "Client commands read KURA_ADDR, KURA_TOKEN and KURA_CACERT.\n"
       "Exit codes: 0 ok, 1 error, 2 usage, 3 unauthenticated, 4 permission denied, 5 not found,\n"
-      "6 conflict, 7 sealed/unavailable, 8 invalid input, 9 cannot connect/TLS failure.");
+      "6 conflict, 7 sealed/unavailable, 8 invalid input, 9 cannot connect/TLS failure,\n"
+      "10 audit log tampered (kura audit verify|proof).");
 }
 
 CLI::App* AddClientCommands(CLI::App* app, Context* ctx) {

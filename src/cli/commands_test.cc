@@ -2,12 +2,13 @@
 // it prints, and the exit code it returns.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <deque>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <unistd.h>
 
 #include "cli/app.h"
 #include "cli/commands_test_util.h"
@@ -49,6 +50,10 @@ TEST_F(CommandsTest, HelpExitsZeroEverywhere) {
       {"record", "find"},
       {"record", "delete"},
       {"record", "versions"},
+      {"audit", "verify"},
+      {"audit", "proof"},
+      {"audit", "tail"},
+      {"audit", "pubkey"},
   };
   for (auto args : commands) {
     args.push_back("--help");
@@ -56,6 +61,17 @@ TEST_F(CommandsTest, HelpExitsZeroEverywhere) {
     EXPECT_THAT(out(), HasSubstr("Usage")) << ::testing::PrintToString(args);
   }
   EXPECT_TRUE(server_.requests.empty());
+}
+
+// The help's list of exit codes names every one the commands return.
+TEST_F(CommandsTest, HelpListsEveryExitCode) {
+  ASSERT_EQ(Run({"--help"}), kExitOk);
+  std::string text = out();
+  std::replace(text.begin(), text.end(), '\n', ' ');
+  for (int code = kExitOk; code <= kExitTampered; ++code) {
+    const std::string listed = (code == kExitOk ? "Exit codes: " : " ") + std::to_string(code) + " ";
+    EXPECT_THAT(text, HasSubstr(listed)) << code;
+  }
 }
 
 TEST_F(CommandsTest, ClientHelpNamesEnvironment) {
