@@ -260,6 +260,18 @@ TEST_F(AuditTamperTest, InsertedEntryIsNamed) {
   ExpectCaught(dir, {"inserted", "reordered", "chain_broken"}, -1, "seq 20");
 }
 
+// A copy of a real entry stored outside the log — before entry 0, or far past
+// the end — where reading entries 0, 1, 2, … never meets it but a trail
+// query would list it.
+TEST_F(AuditTamperTest, EntryInsertedOutsideTheLogIsNamed) {
+  for (const char* seq : {"-1", "4611686018427387904"}) {
+    std::string dir = Fresh(std::string("outside") + seq);
+    Sql(dir, std::string("INSERT INTO audit_log SELECT ") + seq +
+                 ", at_ms, tenant_id, principal, action, resource, outcome, entry, hash FROM audit_log WHERE seq = 5;");
+    ExpectCaught(dir, {"inserted"}, -1, std::string("at seq ") + seq);
+  }
+}
+
 TEST_F(AuditTamperTest, SwappedEntriesAreNamed) {
   std::string dir = Fresh("swapped");
   Sql(dir,

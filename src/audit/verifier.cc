@@ -140,8 +140,9 @@ class RowStream {
       from_ += kPageRows;
     }
     // Continue after the last row returned; always move forward, whatever
-    // seq columns a damaged log holds.
-    from_ = std::max(page.back().seq + 1, from_ + 1);
+    // seq columns a damaged log (or a lying server) holds — up to
+    // INT64_MAX, where + 1 would overflow.
+    from_ = std::max(std::min(page.back().seq, store::kMaxAuditSeq) + 1, from_ + 1);
     std::move(page.begin(), page.end(), std::back_inserter(rows_));
     return Status::Ok();
   }
@@ -364,9 +365,18 @@ class Verifier {
 }  // namespace
 
 Result<VerifyReport> VerifyLog(const RowReader& read_rows, const std::vector<store::AuditCheckpointRow>& checkpoints,
-                               ByteView public_key) {
+                               ByteView public_key, std::optional<store::SeqBounds> stored) {
   Verifier verifier(read_rows, checkpoints, public_key);
-  return verifier.Run();
+  KURA_ASSIGN_OR_RETURN(VerifyReport report, verifier.Run());
+  if (report.problem || !stored || stored->highest < stored->lowest) return report;
+  if (stored->lowest >= 0 && stored->highest < report.entries) return report;
+  const std::int64_t outside = stored->lowest < 0 ? stored->lowest : stored->highest;
+  report.problem =
+      MakeProblem(Problem::Kind::kInserted, outside,
+                  "a row is stored outside the log, at seq " + N(outside) + " (the log holds entries 0 to " +
+                      N(report.entries - 1) + "): an entry was inserted there");
+  report.root.clear();
+  return report;
 }
 
 }  // namespace kura::audit

@@ -51,8 +51,14 @@ using RowReader = std::function<Result<std::vector<store::AuditRow>>(std::int64_
 
 // Verifies the whole log. `checkpoints` ascending by tree size. The Status is
 // an error only when reading failed; tampering is reported in the report.
+// `stored` (Store::AuditSeqBounds, read before the log, when the rows come
+// from a database): the seq range the table's rows occupied. Reading entries
+// 0, 1, 2, … never meets a row stored at a negative seq or far past the end —
+// which a trail query would still list — so a log that verified is reported
+// kInserted when `stored` reaches outside it. (Entries appended while the
+// verifier reads lie past what was read first, never outside.)
 Result<VerifyReport> VerifyLog(const RowReader& read_rows, const std::vector<store::AuditCheckpointRow>& checkpoints,
-                               ByteView public_key);
+                               ByteView public_key, std::optional<store::SeqBounds> stored = std::nullopt);
 
 }  // namespace kura::audit
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -252,6 +253,31 @@ TEST_F(VerifierTest, SwappedDistantEntries) {
   std::swap(Row(600), Row(900));
   std::swap(Row(600).seq, Row(900).seq);
   ExpectProblem(log_, Kind::kReordered, 600, "holds entry 900");
+}
+
+// Rows read 0, 1, 2, … never meet one stored at a negative seq or far past
+// the end; the table's seq range given, the verifier names it.
+TEST_F(VerifierTest, RowsStoredOutsideTheLogAreInserted) {
+  const store::SeqBounds whole{.lowest = 0, .highest = kN - 1};
+  auto verify = [&](store::SeqBounds bounds) {
+    auto report = VerifyLog(log_.Reader(), log_.checkpoints, key_.public_key(), bounds);
+    EXPECT_TRUE(report.ok());
+    return std::move(report).value();
+  };
+  EXPECT_FALSE(verify(whole).problem.has_value());
+  for (std::int64_t outside :
+       {std::int64_t{-1}, std::numeric_limits<std::int64_t>::min(), kN, std::numeric_limits<std::int64_t>::max()}) {
+    store::SeqBounds bounds = whole;
+    (outside < 0 ? bounds.lowest : bounds.highest) = outside;
+    const VerifyReport report = verify(bounds);
+    ASSERT_TRUE(report.problem.has_value()) << outside;
+    EXPECT_EQ(report.problem->kind, Kind::kInserted);
+    EXPECT_EQ(report.problem->seq, outside);
+    EXPECT_NE(report.problem->message.find("at seq " + std::to_string(outside)), std::string::npos);
+    EXPECT_TRUE(report.root.empty());
+  }
+  // Without the range (entries from a server) the rows read are all there is.
+  EXPECT_FALSE(VerifyLog(log_.Reader(), log_.checkpoints, key_.public_key())->problem.has_value());
 }
 
 TEST_F(VerifierTest, TruncatedTail) {

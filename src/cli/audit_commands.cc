@@ -195,8 +195,9 @@ Result<std::optional<Bytes>> KeyFromFlag(const VerifyArgs& args) {
 }
 
 int RunVerification(Context* ctx, const audit::RowReader& read_rows,
-                    const std::vector<store::AuditCheckpointRow>& checkpoints, ByteView public_key) {
-  auto report = audit::VerifyLog(read_rows, checkpoints, public_key);
+                    const std::vector<store::AuditCheckpointRow>& checkpoints, ByteView public_key,
+                    std::optional<store::SeqBounds> stored = std::nullopt) {
+  auto report = audit::VerifyLog(read_rows, checkpoints, public_key, stored);
   if (!report.ok()) {
     *ctx->err << "kura: cannot read the audit log: " << report.status().message() << "\n";
     return kExitError;
@@ -234,8 +235,12 @@ int VerifyOffline(Context* ctx, const VerifyArgs& args) {
     after = page->back().tree_size;
     for (auto& c : *page) checkpoints.push_back(std::move(c));
   }
-  return RunVerification(ctx, [&store](std::int64_t from, int limit) { return store.ReadAudit(from, limit); },
-                         checkpoints, public_key);
+  // Before the entries: rows appended meanwhile lie past this, never outside.
+  auto stored = store.AuditSeqBounds();
+  if (!stored.ok()) return UsageError(ctx, stored.status());
+  return RunVerification(
+      ctx, [&store](std::int64_t from, int limit) { return store.ReadAudit(from, limit); }, checkpoints, public_key,
+      *stored);
 }
 
 int VerifyOnline(Context* ctx, const VerifyArgs& args) {

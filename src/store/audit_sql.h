@@ -29,13 +29,10 @@ const char* FindAuditSql(Dialect dialect, unsigned mask);
 // a newest-first query, whose page is the last one by definition.
 void FinishAuditPage(const AuditQuery& query, int limit, Page<AuditRow>& page);
 
-// The sequence numbers an entry can be given: 0 … kMaxAuditSeq. No log
-// reaches 2^62 entries, so a head at or past it (or below 0) means the
-// database was altered; appending then fails closed with DataLoss instead of
+// Ok when an entry may be appended at `next_seq` (0 ≤ next_seq <
+// kMaxAuditSeq); DataLoss otherwise. Appending then fails closed instead of
 // letting the number overflow, while the rows stay readable for
 // `kura audit verify`, which names the entry out of place.
-inline constexpr std::int64_t kMaxAuditSeq = std::int64_t{1} << 62;
-// Ok when an entry may be appended at `next_seq`; DataLoss otherwise.
 Status CheckAuditAppendSeq(std::int64_t next_seq);
 
 // Columns every audit-row SELECT of both backends returns, in this order.

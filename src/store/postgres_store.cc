@@ -391,6 +391,7 @@ constexpr char kLockAuditHeadIfUnmoved[] =
     "FROM h), 0)";
 constexpr char kDivisionByZero[] = "22012";
 constexpr char kAuditSize[] = "SELECT next_seq FROM audit_head WHERE id = 1";
+constexpr char kAuditSeqBounds[] = "SELECT min(seq), max(seq) FROM audit_log";
 constexpr char kReadAudit[] =
     "SELECT seq, at_ms, tenant_id, principal, action, resource, outcome, entry, hash FROM audit_log "
     "WHERE seq >= $1 AND seq < $2 ORDER BY seq";
@@ -897,6 +898,7 @@ class PostgresStore final : public Store {
   Status AppendAudit(const AuditLink& entry) override;
   void AppendAuditAsync(std::unique_ptr<AuditLink> entry, AuditCompletion done) override;
   Result<std::int64_t> AuditSize() override;
+  Result<SeqBounds> AuditSeqBounds() override;
   Result<std::vector<AuditRow>> ReadAudit(std::int64_t from_seq, int limit) override;
   Result<std::vector<Bytes>> AuditLeafHashes(std::int64_t begin, std::int64_t end) override;
   Result<Page<AuditRow>> FindAudit(const AuditQuery& query) override;
@@ -2785,6 +2787,19 @@ std::optional<PostgresStore::BatchTry> PostgresStore::TryAppendAfterOwnHead(Conn
   audit_commits_.fetch_add(1, std::memory_order_relaxed);
   audit_appends_.fetch_add(appended, std::memory_order_relaxed);
   return BatchTry::kFinished;
+}
+
+Result<SeqBounds> PostgresStore::AuditSeqBounds() {
+  SeqBounds bounds;
+  KURA_RETURN_IF_ERROR(Read([&](Connection& c) -> Status {
+    KURA_ASSIGN_OR_RETURN(Rows r, c.Exec(kAuditSeqBounds, Params(), "audit log"));
+    if (!r.empty() && !r.IsNull(0, 0)) {
+      bounds.lowest = r.Int(0, 0);
+      bounds.highest = r.Int(0, 1);
+    }
+    return Status::Ok();
+  }));
+  return bounds;
 }
 
 Result<std::int64_t> PostgresStore::AuditSize() {

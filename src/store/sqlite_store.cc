@@ -347,6 +347,7 @@ constexpr char kAuditSize[] = "SELECT next_seq FROM audit_head WHERE id = 1";
 constexpr char kReadAudit[] =
     "SELECT seq, at_ms, tenant_id, principal, action, resource, outcome, entry, hash FROM audit_log "
     "WHERE seq >= ? AND seq < ? ORDER BY seq";
+constexpr char kAuditSeqBounds[] = "SELECT min(seq), max(seq) FROM audit_log";
 constexpr char kAuditLeafHashes[] = "SELECT seq, hash FROM audit_log WHERE seq >= ? AND seq < ? ORDER BY seq";
 constexpr char kInsertCheckpoint[] =
     "INSERT INTO audit_checkpoints (tree_size, at_ms, root, note, signature) VALUES (?, ?, ?, ?, ?)";
@@ -704,6 +705,7 @@ class SqliteStore final : public Store {
   bool NonBlocking() const override { return true; }
   void InsertRecordAsync(RecordWrite write, std::unique_ptr<AuditLink> audit, AuditCompletion done) override;
   Result<std::int64_t> AuditSize() override;
+  Result<SeqBounds> AuditSeqBounds() override;
   Result<std::vector<AuditRow>> ReadAudit(std::int64_t from_seq, int limit) override;
   Result<std::vector<Bytes>> AuditLeafHashes(std::int64_t begin, std::int64_t end) override;
   Result<Page<AuditRow>> FindAudit(const AuditQuery& query) override;
@@ -2597,6 +2599,18 @@ Result<std::int64_t> SqliteStore::AuditSize() {
   KURA_ASSIGN_OR_RETURN(bool row, st.Step("audit head"));
   if (!row) return DataLossError("audit log: the head row is missing");
   return st.ColumnInt(0);
+}
+
+Result<SeqBounds> SqliteStore::AuditSeqBounds() {
+  KURA_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  KURA_ASSIGN_OR_RETURN(Statement st, (*r).Prepare(kAuditSeqBounds));
+  KURA_ASSIGN_OR_RETURN(bool row, st.Step("audit log"));
+  SeqBounds bounds;
+  if (row && !st.ColumnIsNull(0)) {
+    bounds.lowest = st.ColumnInt(0);
+    bounds.highest = st.ColumnInt(1);
+  }
+  return bounds;
 }
 
 Result<std::vector<AuditRow>> SqliteStore::ReadAudit(std::int64_t from_seq, int limit) {

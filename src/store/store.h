@@ -267,6 +267,12 @@ struct AuditRow {
   Bytes hash;
 };
 
+// The sequence numbers an entry can have: 0 … kMaxAuditSeq - 1. No log
+// reaches 2^62 entries, so a number at or past it (or below 0) means the rows
+// were altered; code that reads seq columns it has no reason to trust (a
+// verifier) keeps within this range rather than overflow past it.
+inline constexpr std::int64_t kMaxAuditSeq = std::int64_t{1} << 62;
+
 // An entry waiting for its place in the chain. The store calls Link() while it
 // holds the chain's head (inside the transaction that appends the entry, in
 // append order), passing the entry's sequence number and the previous entry's
@@ -277,6 +283,12 @@ class AuditLink {
  public:
   virtual ~AuditLink() = default;
   virtual AuditRow Link(std::int64_t seq, ByteView prev_hash) const = 0;
+};
+
+// The seq range a table's rows occupy; highest < lowest when there are none.
+struct SeqBounds {
+  std::int64_t lowest = 0;
+  std::int64_t highest = -1;
 };
 
 // A signed checkpoint (tree head). `note` is the signed text and `signature`
@@ -553,6 +565,11 @@ class Store {
   virtual Result<std::int64_t> AuditSize() = 0;
   // Entries with seq in [from_seq, from_seq + limit), in order.
   virtual Result<std::vector<AuditRow>> ReadAudit(std::int64_t from_seq, int limit) = 0;
+  // The lowest and highest seq of any stored row, whatever the head says: a
+  // verifier reading entries 0, 1, 2, … in order would never meet a row
+  // altered into place at a negative seq or far past the end, which trail
+  // queries would still list.
+  virtual Result<SeqBounds> AuditSeqBounds() = 0;
   // The leaf hashes of entries [begin, end), in order. InvalidArgument if the
   // range is not within [0, AuditSize()].
   virtual Result<std::vector<Bytes>> AuditLeafHashes(std::int64_t begin, std::int64_t end) = 0;

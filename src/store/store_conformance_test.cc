@@ -1890,6 +1890,9 @@ using testing::TestLink;
 
 TEST_P(StoreConformanceTest, AuditAppendReadAndLeafHashes) {
   ASSERT_EQ(*store_->AuditSize(), 0);
+  auto none = store_->AuditSeqBounds();
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_LT(none->highest, none->lowest);  // no rows
   EXPECT_TRUE(store_->ReadAudit(0, 10)->empty());
   EXPECT_TRUE(store_->AuditLeafHashes(0, 0)->empty());
   EXPECT_EQ(store_->AuditLeafHashes(0, 1).status().code(), StatusCode::kInvalidArgument);
@@ -1917,6 +1920,10 @@ TEST_P(StoreConformanceTest, AuditAppendReadAndLeafHashes) {
     }
   }
   EXPECT_EQ(*store_->AuditSize(), 5);
+  auto bounds = store_->AuditSeqBounds();
+  ASSERT_TRUE(bounds.ok()) << bounds.status().ToString();
+  EXPECT_EQ(bounds->lowest, 0);
+  EXPECT_EQ(bounds->highest, 4);
 
   auto rows = store_->ReadAudit(0, 10);
   ASSERT_TRUE(rows.ok()) << rows.status().ToString();
