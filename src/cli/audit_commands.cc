@@ -264,6 +264,12 @@ int VerifyOnline(Context* ctx, const VerifyArgs& args) {
     for (const json& item : items) {
       auto row = CheckpointFromJson(item);
       if (!row.ok()) return UsageError(ctx, row.status());
+      if (row->tree_size <= after) {
+        // A listing that does not advance would page for ever.
+        *ctx->err << "kura: the server listed checkpoint " << row->tree_size << " after " << after
+                  << ": its listing does not advance\n";
+        return kExitError;
+      }
       after = row->tree_size;
       checkpoints.push_back(std::move(*row));
     }

@@ -12,6 +12,7 @@
 
 #include "cli/app.h"
 #include "cli/commands_test_util.h"
+#include "crypto/signing.h"
 
 namespace kura::cli {
 namespace {
@@ -449,6 +450,17 @@ TEST_F(CommandsTest, FieldsOfTheWrongTypeAreNotFatal) {
   server_.Answer(200, R"({"items":[{"seq":"7","principal":1,"action":"record.read"},3,"x"]})");
   EXPECT_EQ(Run({"audit", "tail"}), kExitOk);
   EXPECT_THAT(out(), HasSubstr("record.read"));
+
+  // A checkpoint listing that does not advance: once paged for ever.
+  const std::string pem_file =
+      (std::filesystem::temp_directory_path() / ("kura-commands-test-" + std::to_string(::getpid()) + ".pem")).string();
+  { std::ofstream(pem_file) << crypto::PublicKeyToPem(crypto::SigningKey::Generate().public_key()); }
+  const std::string page = R"({"items":[{"tree_size":5,"root":"00","note":"n\n","signature":"00"}]})";
+  server_.Answer(200, page);
+  server_.Answer(200, page);
+  EXPECT_EQ(Run({"audit", "verify", "--pubkey", pem_file}), kExitError);
+  EXPECT_THAT(err(), HasSubstr("listed checkpoint 5 after 5"));
+  std::filesystem::remove(pem_file);
 
   // Status: a seal status whose fields hold other types than booleans and
   // numbers reaches the last guard, a clear error without the answer's text.
