@@ -8,11 +8,11 @@
 // the 64-bit range included); delete, duplicate, swap or overwrite rows; drop
 // a checkpoint, move it to another tree size, damage its root or signature,
 // or sign a forged one with another key. The first byte chooses the reader:
-// the store's (rows whose seq is in [from, from + limit), by seq, one row per
-// seq as a primary key allows, and the seq range the rows occupy, as
-// `kura audit verify --data` reads them) or a lying server's (every row whose
-// seq is at least `from`, in whatever order it likes). Checked beyond "no crash, no
-// sanitizer report":
+// the store's (rows whose seq is in [from, from + limit), by seq, one row
+// per seq as a primary key allows, and the seq range the rows occupy, as
+// `kura audit verify --data` reads them) or a lying server's (every row
+// whose seq is at least `from`, in whatever order it likes). Checked beyond
+// "no crash, no sanitizer report":
 // - reading never fails, so VerifyLog always returns a report, and a report
 //   with a problem names it;
 // - the log without edits verifies, every entry under a signed checkpoint;
