@@ -159,6 +159,12 @@ std::optional<nlohmann::json> ListAllPages(Context* ctx, const std::string& base
     }
     for (auto& item : body["items"]) items.push_back(std::move(item));
     if (!body.contains("next") || !body["next"].is_string() || body["next"].get<std::string>().empty()) break;
+    if (body["next"].get<std::string>() == after) {
+      // The same page again, for ever (up to the bound above).
+      *ctx->err << "kura: the server's listing does not advance (the same next cursor twice)\n";
+      *exit_code = kExitError;
+      return std::nullopt;
+    }
     after = body["next"].get<std::string>();
   }
   return items;

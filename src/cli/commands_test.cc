@@ -275,6 +275,14 @@ TEST_F(CommandsTest, TenantListFollowsPages) {
   server_.Answer(200, R"({"items":[{"id":"a"}],"next":null})");
   EXPECT_EQ(Run({"tenant", "list", "--format", "json"}), kExitOk);
   EXPECT_EQ(json::parse(out()), json({{"items", {{{"id", "a"}}}}, {"next", nullptr}}));
+
+  // A server that answers with the same cursor again is not followed round.
+  const std::size_t before = server_.requests.size();
+  server_.Answer(200, R"({"items":[{"id":"a"}],"next":"a"})");
+  server_.Answer(200, R"({"items":[{"id":"a"}],"next":"a"})");
+  EXPECT_EQ(Run({"tenant", "list"}), kExitError);
+  EXPECT_THAT(err(), HasSubstr("does not advance"));
+  EXPECT_EQ(server_.requests.size(), before + 2);
 }
 
 TEST_F(CommandsTest, CollectionCommands) {
