@@ -153,8 +153,9 @@ void AddTenantCommands(CLI::App* app, Context* ctx) {
         if (!r) return code;
         nlohmann::json body = nlohmann::json::parse(r->body, nullptr, /*allow_exceptions=*/false);
         const std::string state = StringField(body, "state");
-        if (bar)
+        if (bar) {
           *ctx->err << "\r" << ProgressBar(IntegerField(body, "done", 0), IntegerField(body, "total", 0)) << std::flush;
+        }
         if (state != "running") {
           if (bar) *ctx->err << "\n";
           if (ctx->format() == Format::kJson) {

@@ -1,6 +1,6 @@
 // Parsing of the parts of an HTTP request kura reads: query strings, If-Match,
-// Authorization: Bearer, X-Request-Id, the nesting of a JSON body. Pure
-// functions; internal to http.
+// Authorization: Bearer, X-Request-Id. Pure functions; internal to http. (A
+// body's JSON is parsed by core/json.h's ParseUntrustedJson.)
 //
 // Thread safety: pure functions (NewRequestId uses a per-thread buffer).
 #ifndef KURA_HTTP_REQUEST_PARSING_H_
