@@ -130,6 +130,11 @@ class AuditTest : public ::testing::Test {
     ASSERT_EQ(r.exit_code, 0) << r.Describe();
   }
 
+  static std::int64_t Count(const std::string& data_dir, const std::string& sql) {
+    ProcessResult r = RunProcess({"sqlite3", data_dir + "/kura.db", sql});
+    return std::stoll(r.out.empty() ? "-1" : r.out);
+  }
+
   TempDir config_dir_{"kura-audit-cfg"};
   TempDir scratch_{"kura-audit"};
   std::unique_ptr<KuraServer> server_;
@@ -162,11 +167,6 @@ class AuditTamperTest : public AuditTest {
     std::string to = scratch_.Sub(name);
     fs::copy(untouched_, to, fs::copy_options::recursive);
     return to;
-  }
-
-  static std::int64_t Count(const std::string& data_dir, const std::string& sql) {
-    ProcessResult r = RunProcess({"sqlite3", data_dir + "/kura.db", sql});
-    return std::stoll(r.out.empty() ? "-1" : r.out);
   }
 
   // Asserts verification fails with `kinds` naming `seq`.
@@ -622,6 +622,48 @@ TEST_F(AuditTest, KillUnderLoadLosesNoEntry) {
   ASSERT_EQ(server_->Stop(), 0) << server_->Log();
   ProcessResult verify = RunProcess({KuraBinary(), "audit", "verify", "--data", server_->data_dir(), "--format", "json"});
   EXPECT_EQ(verify.exit_code, 0) << verify.Describe();
+}
+
+// An auditor's verify reads the evidence and changes none of it. A copy of a
+// directory whose server was killed holds commits still in its WAL: verifying
+// it must not copy them into the database (SQLite does so when the last
+// read-write connection closes) or migrate anything.
+TEST_F(AuditTest, VerifyChangesNothingInWhatItReads) {
+  ASSERT_NO_FATAL_FAILURE(StartServer());
+  std::string error;
+  auto tenant = CreateTestTenant(*server_, kAuditTenant, &error);
+  ASSERT_TRUE(tenant) << error;
+  pubkey_ = scratch_.Sub("audit.pem");
+  ProcessResult key = server_->Cli({"audit", "pubkey", "--out", pubkey_}, server_->root_token());
+  ASSERT_EQ(key.exit_code, 0) << key.Describe();
+  ASSERT_NO_FATAL_FAILURE(MakeTraffic(*server_, *tenant, 3));
+  server_->Signal(SIGKILL);
+  ASSERT_TRUE(server_->WaitExit(std::chrono::seconds(10)));
+  const std::string copy = CopyData("killed");
+  const std::string db = ReadFile(copy + "/kura.db");
+  const std::string wal = ReadFile(copy + "/kura.db-wal");
+  ASSERT_FALSE(db.empty());
+  ASSERT_FALSE(wal.empty()) << "the killed server left no WAL to keep";
+
+  ProcessResult r = VerifyOffline(copy);
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_GT(r.json.value("entries", 0), 20) << r.json.dump();
+  EXPECT_TRUE(ReadFile(copy + "/kura.db") == db) << "verify changed kura.db";
+  EXPECT_TRUE(ReadFile(copy + "/kura.db-wal") == wal) << "verify changed kura.db-wal";
+
+  // A database without kura's schema, or with a newer one, is refused, and
+  // is not given one.
+  const std::string foreign = scratch_.Sub("foreign");
+  fs::create_directories(foreign);
+  ASSERT_NO_FATAL_FAILURE(Sql(foreign, "CREATE TABLE notes (body TEXT)"));
+  ProcessResult refused = VerifyOffline(foreign);
+  EXPECT_EQ(refused.exit_code, 2) << refused.Describe();
+  EXPECT_NE(refused.err.find("not a kura database"), std::string::npos) << refused.Describe();
+  EXPECT_EQ(Count(foreign, "SELECT count(*) FROM sqlite_master"), 1);
+  ASSERT_NO_FATAL_FAILURE(Sql(copy, "INSERT INTO schema_migrations VALUES (999, 'future', 0)"));
+  ProcessResult newer = VerifyOffline(copy);
+  EXPECT_EQ(newer.exit_code, 2) << newer.Describe();
+  EXPECT_NE(newer.err.find("schema version 999 is newer"), std::string::npos) << newer.Describe();
 }
 
 // --- kura audit tail ---------------------------------------------------------------

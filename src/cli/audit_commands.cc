@@ -162,23 +162,23 @@ struct VerifyArgs {
 };
 
 Result<std::unique_ptr<store::Store>> OpenStoreForVerify(const VerifyArgs& args) {
+  std::string data_dir = args.data_dir;
   if (!args.config_file.empty()) {
     Config config;
     KURA_RETURN_IF_ERROR(LoadConfigFile(args.config_file, &config));
+    if (data_dir.empty()) data_dir = config.storage.path;
     if (config.storage.engine == "postgres") {
       KURA_ASSIGN_OR_RETURN(store::PostgresOptions options, PostgresOptionsOf(config));
       options.pool_size = 2;
+      options.read_only = true;
       return store::OpenPostgresStore(options);
     }
-    store::SqliteOptions options;
-    options.path = (std::filesystem::path(args.data_dir.empty() ? config.storage.path : args.data_dir) / "kura.db")
-                       .string();
-    return store::OpenSqliteStore(options);
   }
-  std::string db = (std::filesystem::path(args.data_dir) / "kura.db").string();
-  if (!std::filesystem::exists(db)) return NotFoundError("no kura database at " + db);
+  // The evidence is read, never changed: not even SQLite's checkpoint at
+  // close may rewrite a copy that is being verified.
   store::SqliteOptions options;
-  options.path = db;
+  options.path = (std::filesystem::path(data_dir) / "kura.db").string();
+  options.read_only = true;
   return store::OpenSqliteStore(options);
 }
 

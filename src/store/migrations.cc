@@ -391,6 +391,15 @@ constexpr std::array<Migration, 10> kMigrations = {
     Migration{10, "audit_block_index", kAuditBlockIndex, Dialect::kSqlite},
 };
 
+std::string MaxVersionSql(const std::string& history) { return "SELECT COALESCE(MAX(version), 0) FROM " + history; }
+
+Status CheckNotNewer(std::int64_t current, std::int64_t latest) {
+  if (current <= latest) return Status::Ok();
+  return FailedPreconditionError("database schema version " + std::to_string(current) +
+                                 " is newer than this kura binary supports (" + std::to_string(latest) +
+                                 "); run a newer kura or restore a matching backup");
+}
+
 }  // namespace
 
 std::span<const Migration> AllMigrations() { return kMigrations; }
@@ -460,13 +469,8 @@ Result<std::int64_t> ApplyMigrations(MigrationTarget& target, std::int64_t now_u
   const std::int64_t latest = migrations.back().version;
   KURA_RETURN_IF_ERROR(target.Execute("CREATE TABLE IF NOT EXISTS " + history +
                                       " (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"));
-  const std::string max_sql = "SELECT COALESCE(MAX(version), 0) FROM " + history;
-  KURA_ASSIGN_OR_RETURN(std::int64_t current, target.QueryInt(max_sql));
-  if (current > latest) {
-    return FailedPreconditionError("database schema version " + std::to_string(current) +
-                                   " is newer than this kura binary supports (" + std::to_string(latest) +
-                                   "); run a newer kura or restore a matching backup");
-  }
+  KURA_ASSIGN_OR_RETURN(std::int64_t current, target.QueryInt(MaxVersionSql(history)));
+  KURA_RETURN_IF_ERROR(CheckNotNewer(current, latest));
   for (const Migration& m : migrations) {
     if (m.version <= current) continue;
     KURA_RETURN_IF_ERROR(target.BeginExclusive());
@@ -505,6 +509,25 @@ Result<std::int64_t> ApplyMigrations(MigrationTarget& target, std::int64_t now_u
     }
     current = m.version;
   }
+  return current;
+}
+
+Result<std::int64_t> ReadSchemaVersion(MigrationTarget& target, std::span<const Migration> migrations,
+                                       std::string_view history_table) {
+  if (migrations.empty()) return InternalError("no schema migrations defined");
+  // A compile-time name of [a-z_] (callers pass constants), safe to inline.
+  const std::string history(history_table);
+  // Whether the history table exists, by name, as an unqualified query
+  // would find it.
+  const std::string exists_sql =
+      target.dialect() == Dialect::kSqlite
+          ? "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '" + history + "'"
+          : "SELECT count(*) FROM (SELECT to_regclass('" + history + "') AS t) r WHERE t IS NOT NULL";
+  KURA_ASSIGN_OR_RETURN(std::int64_t exists, target.QueryInt(exists_sql));
+  if (exists == 0) return FailedPreconditionError("the database holds no kura schema");
+  KURA_ASSIGN_OR_RETURN(std::int64_t current, target.QueryInt(MaxVersionSql(history)));
+  if (current < 1) return FailedPreconditionError("the database holds no kura schema");
+  KURA_RETURN_IF_ERROR(CheckNotNewer(current, migrations.back().version));
   return current;
 }
 

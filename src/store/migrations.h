@@ -85,6 +85,12 @@ Result<std::int64_t> ApplyMigrations(MigrationTarget& target, std::int64_t now_u
                                      std::span<const Migration> migrations = AllMigrations(),
                                      std::string_view history_table = "schema_migrations");
 
+// The schema version a database is at, read without changing anything (for
+// a store opened read-only; needs no BeginExclusive). FailedPrecondition when
+// the database has no kura schema or one newer than `migrations` know.
+Result<std::int64_t> ReadSchemaVersion(MigrationTarget& target, std::span<const Migration> migrations = AllMigrations(),
+                                       std::string_view history_table = "schema_migrations");
+
 }  // namespace kura::store
 
 #endif  // KURA_STORE_MIGRATIONS_H_

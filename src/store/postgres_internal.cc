@@ -633,6 +633,7 @@ Result<ConnectOptions> MakeConnectOptions(const PostgresOptions& options) {
                           "; SET idle_in_transaction_session_timeout = " +
                           std::to_string(options.statement_timeout_ms * 4 + 1000) +
                           "; SET client_min_messages = warning";
+  if (options.read_only) connect.session_setup += "; SET default_transaction_read_only = on";
 
   return connect;
 }

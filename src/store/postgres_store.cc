@@ -1133,7 +1133,8 @@ Result<std::unique_ptr<PostgresStore>> PostgresStore::Open(const PostgresOptions
   std::unique_ptr<PostgresStore> store(new PostgresStore(options, std::move(connect)));
   KURA_ASSIGN_OR_RETURN(std::unique_ptr<Connection> first, store->Connect());
   pg::PostgresMigrationTarget target(*first);
-  KURA_RETURN_IF_ERROR(ApplyMigrations(target, ToUnixSeconds(Clock::Real().Now())).status());
+  KURA_RETURN_IF_ERROR(options.read_only ? ReadSchemaVersion(target).status()
+                                         : ApplyMigrations(target, ToUnixSeconds(Clock::Real().Now())).status());
   {
     std::lock_guard<std::mutex> lock(store->mu_);
     store->idle_.push_back(std::move(first));

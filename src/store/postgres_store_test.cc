@@ -1257,6 +1257,33 @@ TEST_F(PostgresStoreTest, NewerSchemaIsRefused) {
   EXPECT_EQ(OpenPostgresStore(o).status().code(), StatusCode::kFailedPrecondition);
 }
 
+// `kura audit verify --config` on PostgreSQL: reads work beside a running
+// node, the server refuses every write, and nothing is migrated or created.
+TEST_F(PostgresStoreTest, ReadOnlyOpenReadsAndChangesNothing) {
+  Client c(dsn_);
+  PostgresOptions o;
+  o.dsn = dsn_;
+  o.read_only = true;
+  auto empty = OpenPostgresStore(o);
+  ASSERT_FALSE(empty.ok());
+  EXPECT_EQ(empty.status().code(), StatusCode::kFailedPrecondition) << empty.status().ToString();
+  EXPECT_EQ(c.Query("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()"), "0");
+
+  auto writer = Open();
+  ASSERT_NE(writer, nullptr);
+  for (const char* p : {"a", "b", "c"}) ASSERT_TRUE(writer->AppendAudit(testing::TestLink(p)).ok());
+  ASSERT_EQ(c.Query("DELETE FROM schema_migrations WHERE version = " + std::to_string(LatestSchemaVersion())), "");
+  auto reader = OpenPostgresStore(o);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  EXPECT_EQ(testing::CheckChain(**reader), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_FALSE((*reader)->AppendAudit(testing::TestLink("d")).ok());
+  EXPECT_FALSE((*reader)->PutMeta("k", ToBytes("v"), nullptr).ok());
+  ASSERT_TRUE(writer->AppendAudit(testing::TestLink("e")).ok());
+  EXPECT_EQ(testing::CheckChain(**reader), (std::vector<std::string>{"a", "b", "c", "e"}));
+  EXPECT_EQ(c.Query("SELECT count(*) FROM meta WHERE name = 'k'"), "0");
+  EXPECT_EQ(c.Query("SELECT max(version) FROM schema_migrations"), std::to_string(LatestSchemaVersion() - 1));
+}
+
 TEST_F(PostgresStoreTest, IdsOrderBytewiseAndBadTextIsInvalidArgument) {
   auto store = Open();
   ASSERT_NE(store, nullptr);

@@ -160,9 +160,11 @@ void ConfigureLibrary() {
 
 Result<std::unique_ptr<Connection>> Connection::Open(const ConnectionOptions& options) {
   ConfigureLibrary();
+  if (options.create && options.file_read_only) return InvalidArgumentError("a read-only database is never created");
   // NOMUTEX: each connection is confined to one thread at a time by the store,
   // so SQLite's per-connection mutex would be pure overhead.
-  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_PRIVATECACHE;
+  int flags = (options.file_read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOMUTEX |
+              SQLITE_OPEN_PRIVATECACHE;
   if (options.create) flags |= SQLITE_OPEN_CREATE;
 #ifdef SQLITE_OPEN_EXRESCODE
   flags |= SQLITE_OPEN_EXRESCODE;

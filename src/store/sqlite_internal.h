@@ -88,6 +88,9 @@ struct ConnectionOptions {
   std::string path;
   bool create = false;      // SQLITE_OPEN_CREATE
   bool read_only = false;   // query_only: a reader may never write
+  // SQLITE_OPEN_READONLY: not even SQLite may write the file (no recovery
+  // into it, no checkpoint at close); for a store opened read-only.
+  bool file_read_only = false;
   bool durable = true;      // synchronous=FULL (else NORMAL)
   int busy_timeout_ms = 10000;
   int cache_kib = 0;        // page cache size; 0 = SQLite's default (2 MiB)

@@ -824,6 +824,7 @@ class SqliteStore final : public Store {
   // and its entry commit together or not at all.
   template <typename F>
   Status Write(const AuditLink* audit, F&& fn, OpKind kind = OpKind::kChange) {
+    if (options_.read_only) return ReadOnlyError();
     using Fn = std::remove_reference_t<F>;
     WriteOp op;
     op.run = [](void* ctx, Connection& conn) -> Status { return (*static_cast<Fn*>(ctx))(conn); };
@@ -854,6 +855,10 @@ class SqliteStore final : public Store {
       std::unique_ptr<AuditLink> audit;
       AuditCompletion done;
     };
+    if (options_.read_only) {
+      done(ReadOnlyError());
+      return;
+    }
     auto async = std::unique_ptr<AsyncOp>(new AsyncOp{{}, std::move(fn), std::move(audit), std::move(done)});
     async->op.run = [](void* ctx, Connection& conn) -> Status { return static_cast<AsyncOp*>(ctx)->fn(conn); };
     async->op.ctx = async.get();
@@ -873,6 +878,9 @@ class SqliteStore final : public Store {
     }
     async->done(UnavailableError("database is closed"));
   }
+
+  static Result<std::unique_ptr<SqliteStore>> OpenReadOnly(const SqliteOptions& options);
+  static Status ReadOnlyError() { return FailedPreconditionError("the database is open read-only"); }
 
   void WriterLoop();
   void CheckpointLoop();
@@ -1015,9 +1023,24 @@ class SqliteStore final : public Store {
 
 // --- Open / close
 
+namespace {
+
+// Whether the database carries kura's application id: false when it has none
+// yet (a new file), an error when it carries another application's.
+Result<bool> HasKuraApplicationId(Connection& c, const std::string& path) {
+  KURA_ASSIGN_OR_RETURN(std::int64_t app_id, c.QueryInt("PRAGMA application_id", "read application id"));
+  if (app_id != 0 && app_id != sqlite::kApplicationId) {
+    return FailedPreconditionError("database " + path + " belongs to another application, not kura");
+  }
+  return app_id != 0;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptions& options) {
   if (options.path.empty()) return InvalidArgumentError("database path is empty");
   if (options.max_batch < 1) return InvalidArgumentError("max_batch must be at least 1");
+  if (options.read_only) return OpenReadOnly(options);
   std::filesystem::path path(options.path);
   KURA_RETURN_IF_ERROR(sqlite::MakeDirectories(path.parent_path()));
   sqlite::DatabaseLock lock;
@@ -1050,12 +1073,10 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptions& opti
   // overwritten with zeros in the database file rather than left readable in
   // free space until reuse: erasure should mean erasure.
   KURA_RETURN_IF_ERROR(writer->Exec("PRAGMA secure_delete = ON", "configure"));
-  KURA_ASSIGN_OR_RETURN(std::int64_t app_id, writer->QueryInt("PRAGMA application_id", "read application id"));
-  if (app_id == 0) {
+  KURA_ASSIGN_OR_RETURN(bool has_id, HasKuraApplicationId(*writer, options.path));
+  if (!has_id) {
     KURA_RETURN_IF_ERROR(
         writer->Exec("PRAGMA application_id = " + std::to_string(sqlite::kApplicationId), "set application id"));
-  } else if (app_id != sqlite::kApplicationId) {
-    return FailedPreconditionError("database " + options.path + " belongs to another application, not kura");
   }
 
   sqlite::SqliteMigrationTarget target(*writer);
@@ -1079,6 +1100,25 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptions& opti
   sqlite3_wal_hook(store->writer_->raw(), &SqliteStore::OnWalCommit, store.get());
   store->checkpoint_thread_ = std::thread([s = store.get()] { s->CheckpointLoop(); });
   store->writer_thread_ = std::thread([s = store.get()] { s->WriterLoop(); });
+  return store;
+}
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::OpenReadOnly(const SqliteOptions& options) {
+  // Nothing here creates, locks, migrates or writes (SqliteOptions::read_only):
+  // no writer connection, no writer or checkpoint thread; readers only, on a
+  // file SQLite opens read-only.
+  if (options.exclusive) return InvalidArgumentError("a read-only store holds no exclusive lock");
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(options.path, ec)) return NotFoundError("no kura database at " + options.path);
+  std::unique_ptr<SqliteStore> store(new SqliteStore(options, sqlite::DatabaseLock(), nullptr));
+  KURA_ASSIGN_OR_RETURN(Reader reader, store->AcquireReader());
+  KURA_ASSIGN_OR_RETURN(bool has_id, HasKuraApplicationId(*reader, options.path));
+  if (!has_id) return FailedPreconditionError("database " + options.path + " is not a kura database");
+  sqlite::SqliteMigrationTarget target(*reader);
+  auto version = ReadSchemaVersion(target);
+  if (!version.ok()) {
+    return Status(version.status().code(), "database " + options.path + ": " + version.status().message());
+  }
   return store;
 }
 
@@ -1509,6 +1549,7 @@ Result<SqliteStore::Reader> SqliteStore::AcquireReader() {
   sqlite::ConnectionOptions ropts;
   ropts.path = options_.path;
   ropts.read_only = true;
+  ropts.file_read_only = options_.read_only;
   ropts.durable = options_.durable;
   KURA_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, Connection::Open(ropts));
   return Reader(this, std::move(conn));

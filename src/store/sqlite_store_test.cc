@@ -814,6 +814,62 @@ TEST_F(SqliteStoreTest, NewerSchemaIsRefused) {
   EXPECT_NE(store.status().message().find("newer"), std::string::npos) << store.status().message();
 }
 
+std::string FileBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// `kura audit verify` of a data directory, perhaps beside its server: reads
+// work, writes are refused, and the file is left as it was — no migration, no
+// checkpoint into it at close.
+TEST_F(SqliteStoreTest, ReadOnlyOpenReadsAndChangesNothing) {
+  SqliteOptions options;
+  options.path = path_;
+  options.read_only = true;
+  {
+    auto missing = OpenSqliteStore(options);
+    ASSERT_FALSE(missing.ok());
+    EXPECT_EQ(missing.status().code(), StatusCode::kNotFound) << missing.status().ToString();
+    EXPECT_FALSE(fs::exists(dir_ / "data")) << "a read-only open created the directory";
+  }
+  auto writer = Open();
+  ASSERT_NE(writer, nullptr);
+  for (const char* p : {"a", "b", "c"}) ASSERT_TRUE(writer->AppendAudit(TestLink(p)).ok());
+  {
+    auto reader = OpenSqliteStore(options);
+    ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+    EXPECT_EQ(CheckChain(**reader), (std::vector<std::string>{"a", "b", "c"}));
+    Status append = (*reader)->AppendAudit(TestLink("d"));
+    EXPECT_EQ(append.code(), StatusCode::kFailedPrecondition) << append.ToString();
+    EXPECT_EQ((*reader)->PutMeta("k", ToBytes("v"), nullptr).code(), StatusCode::kFailedPrecondition);
+    // The server's appends go on beside it and are seen.
+    ASSERT_TRUE(writer->AppendAudit(TestLink("e")).ok());
+    EXPECT_EQ(CheckChain(**reader), (std::vector<std::string>{"a", "b", "c", "e"}));
+  }
+  writer.reset();
+
+  // An older schema is read as it is, not migrated.
+  ExecRaw("DELETE FROM schema_migrations WHERE version = " + std::to_string(LatestSchemaVersion()));
+  const std::string before = FileBytes(path_);
+  {
+    auto reader = OpenSqliteStore(options);
+    ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+    EXPECT_EQ((*reader)->ReadAudit(0, 10)->size(), 4u);
+  }
+  EXPECT_TRUE(FileBytes(path_) == before) << "a read-only open changed the file";
+  EXPECT_EQ(QueryText("SELECT MAX(version) FROM schema_migrations"), std::to_string(LatestSchemaVersion() - 1));
+
+  ExecRaw("INSERT INTO schema_migrations (version, name, applied_at) VALUES (" +
+          std::to_string(LatestSchemaVersion() + 1) + ", 'from_the_future', 0)");
+  auto newer = OpenSqliteStore(options);
+  ASSERT_FALSE(newer.ok());
+  EXPECT_EQ(newer.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(newer.status().message().find("newer"), std::string::npos) << newer.status().message();
+
+  options.exclusive = true;
+  EXPECT_EQ(OpenSqliteStore(options).status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST_F(SqliteStoreTest, NotADatabaseIsDataLoss) {
   fs::create_directories(dir_ / "data");
   {

@@ -638,10 +638,20 @@ struct SqliteOptions {
   // writes the database beside this one: a server or an offline tool that
   // changes data sets it; a reader such as `kura audit verify` does not.
   bool exclusive = false;
+  // Read an existing database and change nothing in it (`kura audit verify`
+  // of a data directory or a copy of one, perhaps with a server running on
+  // it): the file is opened read-only, its schema is not migrated (a version
+  // newer than this binary's is refused; in an older one, tables added since
+  // are missing), no WAL checkpoint ever copies into it, and every write
+  // fails with FailedPrecondition. SQLite may add an empty `-wal` and the
+  // `-shm` index beside a database that has none; the database and an
+  // existing `-wal` stay byte for byte as they were.
+  bool read_only = false;
 };
 
-// Opens (creating and migrating as needed) an SQLite store in WAL mode.
-// Unavailable when the file cannot be opened; DataLoss when integrity checks fail.
+// Opens (creating and migrating as needed, unless read_only) an SQLite store
+// in WAL mode. Unavailable when the file cannot be opened; DataLoss when
+// integrity checks fail; NotFound when read_only and there is no database.
 Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options);
 
 struct PostgresOptions {
@@ -658,10 +668,15 @@ struct PostgresOptions {
   int connect_timeout_s = 5;       // per host, unless the DSN sets connect_timeout
   int statement_timeout_ms = 5000; // server-side bound; the client waits 1 s longer
   int acquire_timeout_ms = 5000;   // wait for a free pooled connection
+  // Read and change nothing (`kura audit verify --config`, perhaps with a
+  // role that may only read): the schema is not migrated (a version newer
+  // than this binary's is refused), and every session is read-only
+  // (default_transaction_read_only), so the server refuses any write.
+  bool read_only = false;
 };
 
 // Opens a PostgreSQL store: connects once, applies migrations under an
-// advisory lock (several nodes may open at once) and returns. Unavailable when
+// advisory lock (several nodes may open at once; not when read_only) and returns. Unavailable when
 // the server cannot be reached or refuses the login; InvalidArgument for bad
 // options or an unreadable or too-open password file; FailedPrecondition when
 // the schema is newer than this binary.
