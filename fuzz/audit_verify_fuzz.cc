@@ -239,13 +239,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::stable_sort(ordered.begin(), ordered.end(),
                    [](const AuditCheckpointRow& x, const AuditCheckpointRow& y) { return x.tree_size < y.tree_size; });
 
-  // The store's reader comes with the range its table's rows occupy.
-  std::optional<kura::store::SeqBounds> stored;
+  // The store's reader comes with the range its table's rows occupy, and
+  // with its head row, left as the log was written.
+  std::optional<kura::audit::StoredExtent> stored;
   if (!lying_server) {
     stored.emplace();
+    stored->head_next_seq = kEntries;
     if (!table.empty()) {
-      stored->lowest = table.front().seq;
-      stored->highest = table.back().seq;
+      stored->rows.lowest = table.front().seq;
+      stored->rows.highest = table.back().seq;
     }
   }
   const Result<VerifyReport> report = VerifyLog(reader, ordered, original.key.public_key(), stored);

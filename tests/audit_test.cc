@@ -295,6 +295,17 @@ TEST_F(AuditTamperTest, TruncatedTailIsFound) {
   ExpectCaught(dir, {"truncated"}, -1);
 }
 
+// A forger who also drops the checkpoints that covered the removed entries
+// still leaves the head row, rewritten by every append, counting them.
+TEST_F(AuditTamperTest, TailAndItsCheckpointsRemovedIsFound) {
+  std::string dir = Fresh("truncated-unsigned");
+  const std::int64_t size = Count(dir, "SELECT count(*) FROM audit_log");
+  Sql(dir, "DELETE FROM audit_log WHERE seq >= " + std::to_string(size - 5) +
+               "; DELETE FROM audit_checkpoints WHERE tree_size > " + std::to_string(size - 5));
+  ASSERT_GT(Count(dir, "SELECT count(*) FROM audit_checkpoints"), 0);
+  ExpectCaught(dir, {"truncated"}, size - 5, "head row counts " + std::to_string(size));
+}
+
 TEST_F(AuditTamperTest, ForgedCheckpointIsNamed) {
   std::string dir = Fresh("forged");
   std::int64_t latest = Count(dir, "SELECT max(tree_size) FROM audit_checkpoints");

@@ -365,17 +365,24 @@ class Verifier {
 }  // namespace
 
 Result<VerifyReport> VerifyLog(const RowReader& read_rows, const std::vector<store::AuditCheckpointRow>& checkpoints,
-                               ByteView public_key, std::optional<store::SeqBounds> stored) {
+                               ByteView public_key, std::optional<StoredExtent> stored) {
   Verifier verifier(read_rows, checkpoints, public_key);
   KURA_ASSIGN_OR_RETURN(VerifyReport report, verifier.Run());
-  if (report.problem || !stored || stored->highest < stored->lowest) return report;
-  if (stored->lowest >= 0 && stored->highest < report.entries) return report;
-  const std::int64_t outside = stored->lowest < 0 ? stored->lowest : stored->highest;
-  report.problem =
-      MakeProblem(Problem::Kind::kInserted, outside,
-                  "a row is stored outside the log, at seq " + N(outside) + " (the log holds entries 0 to " +
-                      N(report.entries - 1) + "): an entry was inserted there");
-  report.root.clear();
+  if (report.problem || !stored) return report;
+  const store::SeqBounds& rows = stored->rows;
+  if (rows.lowest <= rows.highest && (rows.lowest < 0 || rows.highest >= report.entries)) {
+    const std::int64_t outside = rows.lowest < 0 ? rows.lowest : rows.highest;
+    report.problem =
+        MakeProblem(Problem::Kind::kInserted, outside,
+                    "a row is stored outside the log, at seq " + N(outside) + " (the log holds entries 0 to " +
+                        N(report.entries - 1) + "): an entry was inserted there");
+  } else if (stored->head_next_seq > report.entries) {
+    report.problem = MakeProblem(Problem::Kind::kTruncated, report.entries,
+                                 "the log ends after " + N(report.entries) + " entries, but its head row counts " +
+                                     N(stored->head_next_seq) + ": entries [" + N(report.entries) + ", " +
+                                     N(stored->head_next_seq) + ") were removed from the end");
+  }
+  if (report.problem) report.root.clear();
   return report;
 }
 

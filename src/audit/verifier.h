@@ -25,7 +25,7 @@ struct Problem {
     kInserted,     // an entry that was never appended in this place
     kReordered,    // entries out of order
     kChainBroken,  // `seq` does not link to its predecessor (altered predecessor)
-    kTruncated,    // fewer entries than a checkpoint covers
+    kTruncated,    // fewer entries than a checkpoint covers, or than the head row counts
     kForgedCheckpoint,
     kCheckpointMismatch,  // a validly signed root that the entries do not produce
   };
@@ -49,16 +49,26 @@ struct VerifyReport {
 // Reads pages of rows in seq order ([from, from + limit)).
 using RowReader = std::function<Result<std::vector<store::AuditRow>>(std::int64_t from, int limit)>;
 
+// What a database says of the log besides its entries, read before them
+// (entries appended while the verifier reads lie past both, never outside).
+struct StoredExtent {
+  // Store::AuditSeqBounds: the seq range the table's rows occupy. Reading
+  // entries 0, 1, 2, … never meets a row stored at a negative seq or far past
+  // the end, which a trail query would still list.
+  store::SeqBounds rows;
+  // Store::AuditSize: how many entries the chain's head row counts. It is
+  // written in the transaction of every append, so entries removed from the
+  // end leave it beyond the last one.
+  std::int64_t head_next_seq = 0;
+};
+
 // Verifies the whole log. `checkpoints` ascending by tree size. The Status is
 // an error only when reading failed; tampering is reported in the report.
-// `stored` (Store::AuditSeqBounds, read before the log, when the rows come
-// from a database): the seq range the table's rows occupied. Reading entries
-// 0, 1, 2, … never meets a row stored at a negative seq or far past the end —
-// which a trail query would still list — so a log that verified is reported
-// kInserted when `stored` reaches outside it. (Entries appended while the
-// verifier reads lie past what was read first, never outside.)
+// With `stored` (when the rows come from a database), a log that verified is
+// reported kInserted when its rows reach outside it, and kTruncated when its
+// head row counts more entries than were read.
 Result<VerifyReport> VerifyLog(const RowReader& read_rows, const std::vector<store::AuditCheckpointRow>& checkpoints,
-                               ByteView public_key, std::optional<store::SeqBounds> stored = std::nullopt);
+                               ByteView public_key, std::optional<StoredExtent> stored = std::nullopt);
 
 }  // namespace kura::audit
 

@@ -260,7 +260,7 @@ TEST_F(VerifierTest, SwappedDistantEntries) {
 TEST_F(VerifierTest, RowsStoredOutsideTheLogAreInserted) {
   const store::SeqBounds whole{.lowest = 0, .highest = kN - 1};
   auto verify = [&](store::SeqBounds bounds) {
-    auto report = VerifyLog(log_.Reader(), log_.checkpoints, key_.public_key(), bounds);
+    auto report = VerifyLog(log_.Reader(), log_.checkpoints, key_.public_key(), StoredExtent{bounds, kN});
     EXPECT_TRUE(report.ok());
     return std::move(report).value();
   };
@@ -278,6 +278,29 @@ TEST_F(VerifierTest, RowsStoredOutsideTheLogAreInserted) {
   }
   // Without the range (entries from a server) the rows read are all there is.
   EXPECT_FALSE(VerifyLog(log_.Reader(), log_.checkpoints, key_.public_key())->problem.has_value());
+}
+
+// Entries removed from the end after the last checkpoint leave the head row,
+// which every append rewrites, counting them.
+TEST_F(VerifierTest, TailRemovedBehindTheHeadRowIsTruncated) {
+  log_.checkpoints.pop_back();
+  log_.rows.resize(kN - 10);
+  const StoredExtent stored{.rows = {.lowest = 0, .highest = kN - 11}, .head_next_seq = kN};
+  auto report = VerifyLog(log_.Reader(), log_.checkpoints, key_.public_key(), stored);
+  ASSERT_TRUE(report.ok());
+  ASSERT_TRUE(report->problem.has_value());
+  EXPECT_EQ(report->problem->kind, Kind::kTruncated);
+  EXPECT_EQ(report->problem->seq, kN - 10);
+  EXPECT_NE(report->problem->message.find("head row counts 10000: entries [9990, 10000)"), std::string::npos)
+      << report->problem->message;
+  EXPECT_TRUE(report->root.empty());
+  // A head behind the entries read is a server appending meanwhile.
+  for (std::int64_t head : {std::int64_t{0}, kN - 10, kN - 20}) {
+    auto live = VerifyLog(log_.Reader(), log_.checkpoints, key_.public_key(),
+                          StoredExtent{.rows = stored.rows, .head_next_seq = head});
+    ASSERT_TRUE(live.ok());
+    EXPECT_FALSE(live->problem.has_value()) << head << ": " << live->problem->message;
+  }
 }
 
 TEST_F(VerifierTest, TruncatedTail) {

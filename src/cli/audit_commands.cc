@@ -196,7 +196,7 @@ Result<std::optional<Bytes>> KeyFromFlag(const VerifyArgs& args) {
 
 int RunVerification(Context* ctx, const audit::RowReader& read_rows,
                     const std::vector<store::AuditCheckpointRow>& checkpoints, ByteView public_key,
-                    std::optional<store::SeqBounds> stored = std::nullopt) {
+                    std::optional<audit::StoredExtent> stored = std::nullopt) {
   auto report = audit::VerifyLog(read_rows, checkpoints, public_key, stored);
   if (!report.ok()) {
     *ctx->err << "kura: cannot read the audit log: " << report.status().message() << "\n";
@@ -235,12 +235,14 @@ int VerifyOffline(Context* ctx, const VerifyArgs& args) {
     after = page->back().tree_size;
     for (auto& c : *page) checkpoints.push_back(std::move(c));
   }
-  // Before the entries: rows appended meanwhile lie past this, never outside.
-  auto stored = store.AuditSeqBounds();
-  if (!stored.ok()) return UsageError(ctx, stored.status());
+  // Before the entries: rows appended meanwhile lie past these, never outside.
+  auto rows = store.AuditSeqBounds();
+  if (!rows.ok()) return UsageError(ctx, rows.status());
+  auto head = store.AuditSize();
+  if (!head.ok()) return UsageError(ctx, head.status());
   return RunVerification(
       ctx, [&store](std::int64_t from, int limit) { return store.ReadAudit(from, limit); }, checkpoints, public_key,
-      *stored);
+      audit::StoredExtent{*rows, *head});
 }
 
 int VerifyOnline(Context* ctx, const VerifyArgs& args) {
