@@ -677,6 +677,53 @@ TEST_F(AuditTest, VerifyChangesNothingInWhatItReads) {
   EXPECT_NE(newer.err.find("schema version 999 is newer"), std::string::npos) << newer.Describe();
 }
 
+// A backup kept on read-only media: SQLite cannot add the `-shm` index it
+// reads a WAL database through. A copy without WAL content is read as the
+// file alone; one whose `-wal` holds commits is refused with the reason, not
+// read without them.
+TEST_F(AuditTest, VerifyReadsACopyOnReadOnlyMedia) {
+  const std::string mount_point = scratch_.Sub("read-only-fs");
+  fs::create_directories(mount_point);
+  if (::mount("tmpfs", mount_point.c_str(), "tmpfs", 0, "size=24m") != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
+  }
+  struct Unmount {
+    std::string path;
+    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{mount_point};
+
+  ASSERT_NO_FATAL_FAILURE(StartServer());
+  std::string error;
+  auto tenant = CreateTestTenant(*server_, kAuditTenant, &error);
+  ASSERT_TRUE(tenant) << error;
+  pubkey_ = scratch_.Sub("audit.pem");
+  ProcessResult key = server_->Cli({"audit", "pubkey", "--out", pubkey_}, server_->root_token());
+  ASSERT_EQ(key.exit_code, 0) << key.Describe();
+  ASSERT_NO_FATAL_FAILURE(MakeTraffic(*server_, *tenant, 3));
+  server_->Signal(SIGKILL);
+  ASSERT_TRUE(server_->WaitExit(std::chrono::seconds(10)));
+  const std::string killed = mount_point + "/killed", without_index = mount_point + "/killed-without-index";
+  fs::copy(server_->data_dir(), killed, fs::copy_options::recursive);
+  fs::copy(server_->data_dir(), without_index, fs::copy_options::recursive);
+  fs::remove(without_index + "/kura.db-shm");
+  ASSERT_GT(fs::file_size(killed + "/kura.db-wal"), 0u);
+  ASSERT_TRUE(server_->Restart(&error)) << error;
+  ASSERT_EQ(server_->Stop(), 0) << server_->Log();
+  const std::string stopped = mount_point + "/stopped";
+  fs::copy(server_->data_dir(), stopped, fs::copy_options::recursive);
+  ASSERT_FALSE(fs::exists(stopped + "/kura.db-wal"));
+  ASSERT_EQ(::mount(nullptr, mount_point.c_str(), nullptr, MS_REMOUNT | MS_RDONLY, nullptr), 0) << std::strerror(errno);
+
+  for (const std::string& dir : {stopped, killed}) {
+    ProcessResult r = VerifyOffline(dir);
+    ASSERT_EQ(r.exit_code, 0) << dir << "\n" << r.Describe();
+    EXPECT_GT(r.json.value("entries", 0), 20) << r.json.dump();
+  }
+  ProcessResult refused = VerifyOffline(without_index);
+  EXPECT_EQ(refused.exit_code, 2) << refused.Describe();
+  EXPECT_NE(refused.err.find("-wal file holds commits"), std::string::npos) << refused.Describe();
+}
+
 // --- kura audit tail ---------------------------------------------------------------
 
 TEST_F(AuditTest, TailShowsTheNewestEntriesAndFollows) {

@@ -156,11 +156,30 @@ void ConfigureLibrary() {
   });
 }
 
+// `file:PATH?immutable=1`, the path percent-encoded where a URI needs it.
+std::string ImmutableUri(const std::string& path) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string uri = "file:";
+  for (unsigned char c : path) {
+    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '/' ||
+                       c == '.' || c == '_' || c == '-' || c == '~';
+    if (plain) {
+      uri += static_cast<char>(c);
+    } else {
+      uri += '%';
+      uri += kHex[c >> 4];
+      uri += kHex[c & 0xF];
+    }
+  }
+  return uri + "?immutable=1";
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Connection>> Connection::Open(const ConnectionOptions& options) {
   ConfigureLibrary();
   if (options.create && options.file_read_only) return InvalidArgumentError("a read-only database is never created");
+  if (options.immutable && !options.file_read_only) return InvalidArgumentError("an immutable database is read-only");
   // NOMUTEX: each connection is confined to one thread at a time by the store,
   // so SQLite's per-connection mutex would be pure overhead.
   int flags = (options.file_read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOMUTEX |
@@ -175,8 +194,13 @@ Result<std::unique_ptr<Connection>> Connection::Open(const ConnectionOptions& op
     vfs = WalBatchingVfsName();
     if (vfs == nullptr) return InternalError("cannot register the WAL-gathering SQLite VFS");
   }
+  std::string name = options.path;
+  if (options.immutable) {
+    flags |= SQLITE_OPEN_URI;
+    name = ImmutableUri(options.path);
+  }
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(options.path.c_str(), &db, flags, vfs);
+  int rc = sqlite3_open_v2(name.c_str(), &db, flags, vfs);
   if (rc != SQLITE_OK) {
     sqlite3_close(db);  // SQLite allocates a handle even when opening fails.
     return ErrorStatus(rc, "open", options.path);

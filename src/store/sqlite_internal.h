@@ -91,6 +91,9 @@ struct ConnectionOptions {
   // SQLITE_OPEN_READONLY: not even SQLite may write the file (no recovery
   // into it, no checkpoint at close); for a store opened read-only.
   bool file_read_only = false;
+  // With file_read_only: SQLite's `immutable` (no locks, no `-wal`/`-shm`):
+  // only for a file nothing can be writing, such as one on read-only media.
+  bool immutable = false;
   bool durable = true;      // synchronous=FULL (else NORMAL)
   int busy_timeout_ms = 10000;
   int cache_kib = 0;        // page cache size; 0 = SQLite's default (2 MiB)

@@ -943,6 +943,7 @@ class SqliteStore final : public Store {
   const SqliteOptions options_;
   sqlite::DatabaseLock lock_;           // held (options_.exclusive) until every connection closed
   std::unique_ptr<Connection> writer_;  // used only by writer_thread_ after Open
+  bool immutable_ = false;              // read_only, on a directory SQLite cannot add its index to (OpenReadOnly)
   std::thread writer_thread_;
 
   // Audit chain head, owned by the writer thread (after Open). head_ runs
@@ -1024,6 +1025,16 @@ class SqliteStore final : public Store {
 // --- Open / close
 
 namespace {
+
+bool WalIsEmpty(const std::string& db_path) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(db_path + "-wal", ec);
+  return ec == std::errc::no_such_file_or_directory || (!ec && size == 0);
+}
+
+bool DirectoryIsWritable(const std::filesystem::path& dir) {
+  return ::access((dir.empty() ? std::filesystem::path(".") : dir).c_str(), W_OK) == 0;
+}
 
 // Whether the database carries kura's application id: false when it has none
 // yet (a new file), an error when it carries another application's.
@@ -1109,8 +1120,25 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::OpenReadOnly(const SqliteOptio
   // file SQLite opens read-only.
   if (options.exclusive) return InvalidArgumentError("a read-only store holds no exclusive lock");
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(options.path, ec)) return NotFoundError("no kura database at " + options.path);
+  const std::filesystem::path path(options.path);
+  if (!std::filesystem::is_regular_file(path, ec)) return NotFoundError("no kura database at " + options.path);
   std::unique_ptr<SqliteStore> store(new SqliteStore(options, sqlite::DatabaseLock(), nullptr));
+  {
+    auto probe = store->AcquireReader();
+    if (!probe.ok()) {
+      // SQLite reads a WAL database through its `-shm` index, creating it
+      // (and an empty `-wal`) when missing — which a read-only directory, such
+      // as a backup on read-only media, does not allow. Without WAL content
+      // there is nothing to index: the file alone is the whole database.
+      if (DirectoryIsWritable(path.parent_path())) return probe.status();
+      if (!WalIsEmpty(options.path)) {
+        return UnavailableError("database " + options.path + ": its -wal file holds commits, and SQLite cannot add " +
+                                "the -shm index it needs to read them in this read-only directory; verify a " +
+                                "copy of the directory made elsewhere");
+      }
+      store->immutable_ = true;
+    }
+  }
   KURA_ASSIGN_OR_RETURN(Reader reader, store->AcquireReader());
   KURA_ASSIGN_OR_RETURN(bool has_id, HasKuraApplicationId(*reader, options.path));
   if (!has_id) return FailedPreconditionError("database " + options.path + " is not a kura database");
@@ -1550,6 +1578,7 @@ Result<SqliteStore::Reader> SqliteStore::AcquireReader() {
   ropts.path = options_.path;
   ropts.read_only = true;
   ropts.file_read_only = options_.read_only;
+  ropts.immutable = immutable_;
   ropts.durable = options_.durable;
   KURA_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, Connection::Open(ropts));
   return Reader(this, std::move(conn));

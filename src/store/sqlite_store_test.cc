@@ -21,6 +21,7 @@
 #include "store/audit_sql.h"
 #include "store/audit_test_util.h"
 #include "store/migrations.h"
+#include "store/sqlite_internal.h"
 #include "store/store.h"
 
 namespace kura::store {
@@ -868,6 +869,28 @@ TEST_F(SqliteStoreTest, ReadOnlyOpenReadsAndChangesNothing) {
 
   options.exclusive = true;
   EXPECT_EQ(OpenSqliteStore(options).status().code(), StatusCode::kInvalidArgument);
+}
+
+// An immutable connection (a read-only store on read-only media) finds its
+// file whatever the path holds that a URI would read otherwise, and adds
+// nothing beside it.
+TEST_F(SqliteStoreTest, ImmutableConnectionReadsTheFileAloneAtAnyPath) {
+  path_ = (dir_ / "odd ?name#with%25" / "kura.db").string();
+  { ASSERT_NE(Open(), nullptr); }
+  ASSERT_FALSE(fs::exists(path_ + "-wal"));
+  sqlite::ConnectionOptions options;
+  options.path = path_;
+  options.immutable = true;
+  EXPECT_EQ(sqlite::Connection::Open(options).status().code(), StatusCode::kInvalidArgument);
+  options.file_read_only = true;
+  auto conn = sqlite::Connection::Open(options);
+  ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+  auto version = (*conn)->QueryInt("SELECT MAX(version) FROM schema_migrations", "read");
+  ASSERT_TRUE(version.ok()) << version.status().ToString();
+  EXPECT_EQ(*version, LatestSchemaVersion());
+  conn->reset();
+  EXPECT_FALSE(fs::exists(path_ + "-wal"));
+  EXPECT_FALSE(fs::exists(path_ + "-shm"));
 }
 
 TEST_F(SqliteStoreTest, NotADatabaseIsDataLoss) {
