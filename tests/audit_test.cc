@@ -102,6 +102,28 @@ void MakeTraffic(KuraServer& server, const TestTenant& tenant, int rounds) {
   }
 }
 
+// A tmpfs mounted at `path` while this lives (mounting needs root).
+class Tmpfs {
+ public:
+  Tmpfs(std::string path, const char* options) : path_(std::move(path)) {
+    fs::create_directories(path_);
+    mounted_ = ::mount("tmpfs", path_.c_str(), "tmpfs", 0, options) == 0;
+    if (!mounted_) error_ = std::strerror(errno);
+  }
+  ~Tmpfs() {
+    if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
+  }
+  Tmpfs(const Tmpfs&) = delete;
+  Tmpfs& operator=(const Tmpfs&) = delete;
+  bool mounted() const { return mounted_; }
+  const std::string& error() const { return error_; }
+
+ private:
+  std::string path_;
+  bool mounted_ = false;
+  std::string error_;
+};
+
 class AuditTest : public ::testing::Test {
  protected:
   void StartServer(const std::string& data_dir = "") {
@@ -125,6 +147,27 @@ class AuditTest : public ::testing::Test {
     return to;
   }
 
+  // Starts a server with the test tenant and saves its audit key as pubkey_.
+  void StartServerWithTenant(std::optional<TestTenant>* tenant) {
+    ASSERT_NO_FATAL_FAILURE(StartServer());
+    std::string error;
+    *tenant = CreateTestTenant(*server_, kAuditTenant, &error);
+    ASSERT_TRUE(*tenant) << error;
+    pubkey_ = scratch_.Sub("audit.pem");
+    ProcessResult key = server_->Cli({"audit", "pubkey", "--out", pubkey_}, server_->root_token());
+    ASSERT_EQ(key.exit_code, 0) << key.Describe();
+  }
+
+  // The same, then traffic and a kill (SIGKILL): the data directory keeps
+  // its last commits in the WAL.
+  void RunAndKillServer() {
+    std::optional<TestTenant> tenant;
+    ASSERT_NO_FATAL_FAILURE(StartServerWithTenant(&tenant));
+    ASSERT_NO_FATAL_FAILURE(MakeTraffic(*server_, *tenant, 3));
+    server_->Signal(SIGKILL);
+    ASSERT_TRUE(server_->WaitExit(std::chrono::seconds(10)));
+  }
+
   static void Sql(const std::string& data_dir, const std::string& sql) {
     ProcessResult r = RunProcess({"sqlite3", data_dir + "/kura.db", sql});
     ASSERT_EQ(r.exit_code, 0) << r.Describe();
@@ -146,13 +189,8 @@ class AuditTest : public ::testing::Test {
 class AuditTamperTest : public AuditTest {
  protected:
   void SetUp() override {
-    ASSERT_NO_FATAL_FAILURE(StartServer());
-    std::string error;
-    auto tenant = CreateTestTenant(*server_, kAuditTenant, &error);
-    ASSERT_TRUE(tenant) << error;
-    pubkey_ = scratch_.Sub("audit.pem");
-    ProcessResult key = server_->Cli({"audit", "pubkey", "--out", pubkey_}, server_->root_token());
-    ASSERT_EQ(key.exit_code, 0) << key.Describe();
+    std::optional<TestTenant> tenant;
+    ASSERT_NO_FATAL_FAILURE(StartServerWithTenant(&tenant));
     // Three phases a checkpoint interval apart: several checkpoints.
     for (int phase = 0; phase < 3; ++phase) {
       ASSERT_NO_FATAL_FAILURE(MakeTraffic(*server_, *tenant, 5));
@@ -336,12 +374,8 @@ TEST_F(AuditTamperTest, EntryMovedToTheEndOfTheRangeIsNamed) {
 // --- A forked history: consistent on its own, caught by the client's state -------
 
 TEST_F(AuditTest, ForkedHistoryIsCaughtByTheSavedCheckpoint) {
-  ASSERT_NO_FATAL_FAILURE(StartServer());
-  std::string error;
-  auto tenant = CreateTestTenant(*server_, kAuditTenant, &error);
-  ASSERT_TRUE(tenant) << error;
-  pubkey_ = scratch_.Sub("audit.pem");
-  ASSERT_EQ(server_->Cli({"audit", "pubkey", "--out", pubkey_}, server_->root_token()).exit_code, 0);
+  std::optional<TestTenant> tenant;
+  ASSERT_NO_FATAL_FAILURE(StartServerWithTenant(&tenant));
   ASSERT_NO_FATAL_FAILURE(MakeTraffic(*server_, *tenant, 3));
   ASSERT_EQ(server_->Stop(), 0) << server_->Log();
   // The operator keeps a copy of the database as it is now...
@@ -365,6 +399,7 @@ TEST_F(AuditTest, ForkedHistoryIsCaughtByTheSavedCheckpoint) {
   ServerOptions options;
   options.config_file = WriteFastCheckpointConfig(config_dir_);
   options.data_dir = fork;
+  std::string error;
   auto forked = KuraServer::Start(options, &error);
   ASSERT_NE(forked, nullptr) << error;
   ASSERT_NO_FATAL_FAILURE(MakeTraffic(*forked, *tenant, 8));
@@ -485,14 +520,8 @@ TEST_F(AuditTest, IndependentVerifierChecksProofAndSignature) {
 
 TEST_F(AuditTest, FullDiskFailsClosedAndRecovers) {
   const std::string mount_point = scratch_.Sub("small-fs");
-  fs::create_directories(mount_point);
-  if (::mount("tmpfs", mount_point.c_str(), "tmpfs", 0, "size=24m") != 0) {
-    GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
-  }
-  struct Unmount {
-    std::string path;
-    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
-  } unmount{mount_point};
+  Tmpfs tmpfs(mount_point, "size=24m");
+  if (!tmpfs.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << tmpfs.error();
 
   ASSERT_NO_FATAL_FAILURE(StartServer(mount_point + "/data"));
   std::string error;
@@ -640,16 +669,7 @@ TEST_F(AuditTest, KillUnderLoadLosesNoEntry) {
 // it must not copy them into the database (SQLite does so when the last
 // read-write connection closes) or migrate anything.
 TEST_F(AuditTest, VerifyChangesNothingInWhatItReads) {
-  ASSERT_NO_FATAL_FAILURE(StartServer());
-  std::string error;
-  auto tenant = CreateTestTenant(*server_, kAuditTenant, &error);
-  ASSERT_TRUE(tenant) << error;
-  pubkey_ = scratch_.Sub("audit.pem");
-  ProcessResult key = server_->Cli({"audit", "pubkey", "--out", pubkey_}, server_->root_token());
-  ASSERT_EQ(key.exit_code, 0) << key.Describe();
-  ASSERT_NO_FATAL_FAILURE(MakeTraffic(*server_, *tenant, 3));
-  server_->Signal(SIGKILL);
-  ASSERT_TRUE(server_->WaitExit(std::chrono::seconds(10)));
+  ASSERT_NO_FATAL_FAILURE(RunAndKillServer());
   const std::string copy = CopyData("killed");
   const std::string db = ReadFile(copy + "/kura.db");
   const std::string wal = ReadFile(copy + "/kura.db-wal");
@@ -683,30 +703,16 @@ TEST_F(AuditTest, VerifyChangesNothingInWhatItReads) {
 // read without them.
 TEST_F(AuditTest, VerifyReadsACopyOnReadOnlyMedia) {
   const std::string mount_point = scratch_.Sub("read-only-fs");
-  fs::create_directories(mount_point);
-  if (::mount("tmpfs", mount_point.c_str(), "tmpfs", 0, "size=24m") != 0) {
-    GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
-  }
-  struct Unmount {
-    std::string path;
-    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
-  } unmount{mount_point};
+  Tmpfs tmpfs(mount_point, "size=24m");
+  if (!tmpfs.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << tmpfs.error();
 
-  ASSERT_NO_FATAL_FAILURE(StartServer());
-  std::string error;
-  auto tenant = CreateTestTenant(*server_, kAuditTenant, &error);
-  ASSERT_TRUE(tenant) << error;
-  pubkey_ = scratch_.Sub("audit.pem");
-  ProcessResult key = server_->Cli({"audit", "pubkey", "--out", pubkey_}, server_->root_token());
-  ASSERT_EQ(key.exit_code, 0) << key.Describe();
-  ASSERT_NO_FATAL_FAILURE(MakeTraffic(*server_, *tenant, 3));
-  server_->Signal(SIGKILL);
-  ASSERT_TRUE(server_->WaitExit(std::chrono::seconds(10)));
+  ASSERT_NO_FATAL_FAILURE(RunAndKillServer());
   const std::string killed = mount_point + "/killed", without_index = mount_point + "/killed-without-index";
   fs::copy(server_->data_dir(), killed, fs::copy_options::recursive);
   fs::copy(server_->data_dir(), without_index, fs::copy_options::recursive);
   fs::remove(without_index + "/kura.db-shm");
   ASSERT_GT(fs::file_size(killed + "/kura.db-wal"), 0u);
+  std::string error;
   ASSERT_TRUE(server_->Restart(&error)) << error;
   ASSERT_EQ(server_->Stop(), 0) << server_->Log();
   const std::string stopped = mount_point + "/stopped";
