@@ -153,6 +153,21 @@ TEST(FailoverTest, KillPrimaryFailFastPromoteStandbyNothingLost) {
   for (int w = 0; w < 3; ++w) writers.emplace_back(writer, w);
 
   std::this_thread::sleep_for(milliseconds(1500));
+  // An auditor verifies the log on the standby while the writers go on: a
+  // read-only session, nothing to migrate — the primary is not touched.
+  {
+    std::string standby_dsn, unused_password;
+    PgSplitPassword(PgExportValue(started.out, "KURA_PG_DSN_STANDBY"), &standby_dsn, &unused_password);
+    ASSERT_FALSE(standby_dsn.empty()) << started.out;
+    const std::string standby_toml = dir.Sub("standby.toml");
+    ASSERT_TRUE(
+        WriteFile(standby_toml, "region = \"jp\"\nsite = \"osaka-1\"\n\n[storage]\nengine = \"postgres\"\ndsn = " +
+                                    PgToml(standby_dsn) + "\npassword_file = " + PgToml(pw_file) + "\n"));
+    ProcessResult audited = RunProcess({KuraBinary(), "audit", "verify", "--config", standby_toml, "--format", "json"},
+                                       {}, "", std::chrono::seconds(60));
+    EXPECT_EQ(audited.exit_code, 0) << audited.Describe();
+    EXPECT_GT(audited.json.is_object() ? audited.json.value("entries", 0) : 0, 0) << audited.Describe();
+  }
   // The primary's machine is gone.
   const auto killed_at = Clock::now();
   phase = kDown;

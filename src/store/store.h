@@ -668,8 +668,8 @@ struct PostgresOptions {
   int connect_timeout_s = 5;       // per host, unless the DSN sets connect_timeout
   int statement_timeout_ms = 5000; // server-side bound; the client waits 1 s longer
   int acquire_timeout_ms = 5000;   // wait for a free pooled connection
-  // Read and change nothing (`kura audit verify --config`, perhaps with a
-  // role that may only read): the schema is not migrated (a version newer
+  // Read and change nothing (`kura audit verify --config`, on the primary or
+  // a hot standby): the schema is not migrated (a version newer
   // than this binary's is refused), and every session is read-only
   // (default_transaction_read_only), so the server refuses any write.
   bool read_only = false;
