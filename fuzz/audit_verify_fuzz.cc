@@ -244,7 +244,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::optional<kura::audit::StoredExtent> stored;
   if (!lying_server) {
     stored.emplace();
-    stored->head_next_seq = kEntries;
+    stored->head = {kEntries, original.rows.back().hash};
     if (!table.empty()) {
       stored->rows.lowest = table.front().seq;
       stored->rows.highest = table.back().seq;

@@ -226,6 +226,25 @@ class AuditTamperTest : public AuditTest {
     }
   }
 
+  // Changes the client of entry `seq` and stores the leaf hash that goes with
+  // the new bytes (SHA-256(0x00 || entry), computed by Python's hashlib).
+  static void RewriteClientWithItsHash(const std::string& dir, std::int64_t seq) {
+    const std::string where = " FROM audit_log WHERE seq = " + std::to_string(seq);
+    std::string entry_hex = RunProcess({"sqlite3", dir + "/kura.db",
+                                        "SELECT hex(CAST(replace(CAST(entry AS TEXT), '\"client\":\"', "
+                                        "'\"client\":\"10.6.6.6') AS BLOB))" +
+                                            where})
+                                .out;
+    entry_hex.erase(entry_hex.find_last_not_of("\n") + 1);
+    ASSERT_FALSE(entry_hex.empty());
+    ProcessResult hash = RunProcess(
+        {"python3", "-c", "import hashlib,sys; print(hashlib.sha256(b'\\x00'+bytes.fromhex(sys.argv[1])).hexdigest())",
+         entry_hex});
+    ASSERT_EQ(hash.exit_code, 0) << hash.Describe();
+    Sql(dir, "UPDATE audit_log SET entry = X'" + entry_hex + "', hash = X'" + hash.out.substr(0, 64) +
+                 "' WHERE seq = " + std::to_string(seq));
+  }
+
   std::string untouched_;
 };
 
@@ -251,17 +270,7 @@ TEST_F(AuditTamperTest, AlteredFieldWithRecomputedHashIsNamed) {
   std::string dir = Fresh("altered-rehashed");
   // A careful forger also fixes the row's hash column (SHA-256(0x00 || entry)):
   // the next entry's link to it breaks.
-  std::string entry_hex = RunProcess({"sqlite3", dir + "/kura.db",
-                                      "SELECT hex(CAST(replace(CAST(entry AS TEXT), '\"client\":\"', "
-                                      "'\"client\":\"10.6.6.6') AS BLOB)) FROM audit_log WHERE seq = 12"})
-                              .out;
-  entry_hex.erase(entry_hex.find_last_not_of("\n") + 1);
-  ProcessResult hash = RunProcess(
-      {"python3", "-c",
-       "import hashlib,sys; print(hashlib.sha256(b'\\x00'+bytes.fromhex(sys.argv[1])).hexdigest())", entry_hex});
-  ASSERT_EQ(hash.exit_code, 0) << hash.Describe();
-  std::string h = hash.out.substr(0, 64);
-  Sql(dir, "UPDATE audit_log SET entry = X'" + entry_hex + "', hash = X'" + h + "' WHERE seq = 12");
+  ASSERT_NO_FATAL_FAILURE(RewriteClientWithItsHash(dir, 12));
   // Found by whichever check reaches it first: entry 13 no longer links to
   // it, or a checkpoint covering 12 (when one ends right at 13) no longer
   // matches the entries.
@@ -342,6 +351,18 @@ TEST_F(AuditTamperTest, TailAndItsCheckpointsRemovedIsFound) {
                "; DELETE FROM audit_checkpoints WHERE tree_size > " + std::to_string(size - 5));
   ASSERT_GT(Count(dir, "SELECT count(*) FROM audit_checkpoints"), 0);
   ExpectCaught(dir, {"truncated"}, size - 5, "head row counts " + std::to_string(size));
+}
+
+// The newest entry has no successor linking to it: rewritten with its hash
+// recomputed and the checkpoint over it dropped, only the head row, which
+// names the last entry's hash, tells.
+TEST_F(AuditTamperTest, LastEntryRewrittenWithItsCheckpointDroppedIsNamed) {
+  std::string dir = Fresh("last-rewritten");
+  const std::int64_t last = Count(dir, "SELECT max(seq) FROM audit_log");
+  ASSERT_NO_FATAL_FAILURE(RewriteClientWithItsHash(dir, last));
+  Sql(dir, "DELETE FROM audit_checkpoints WHERE tree_size > " + std::to_string(last));
+  ASSERT_GT(Count(dir, "SELECT count(*) FROM audit_checkpoints"), 0);
+  ExpectCaught(dir, {"altered"}, last, "head row names");
 }
 
 TEST_F(AuditTamperTest, ForgedCheckpointIsNamed) {

@@ -169,8 +169,9 @@ std::int64_t LargestTreeSize(const std::vector<store::AuditCheckpointRow>& check
 
 class Verifier {
  public:
-  Verifier(const RowReader& read, const std::vector<store::AuditCheckpointRow>& checkpoints, ByteView public_key)
-      : rows_(read, LargestTreeSize(checkpoints, public_key)), public_key_(public_key) {
+  Verifier(const RowReader& read, const std::vector<store::AuditCheckpointRow>& checkpoints, ByteView public_key,
+           const store::AuditHeadRow* head)
+      : rows_(read, LargestTreeSize(checkpoints, public_key)), public_key_(public_key), head_(head) {
     for (const auto& c : checkpoints) checkpoints_.push_back(&c);
     std::stable_sort(checkpoints_.begin(), checkpoints_.end(),
                      [](const auto* a, const auto* b) { return a->tree_size < b->tree_size; });
@@ -185,6 +186,7 @@ class Verifier {
       if (problem) return Finish(std::move(problem));
       rows_.Advance();
       if (auto p = CheckCheckpoints()) return Finish(std::move(p));
+      if (auto p = CheckHead()) return Finish(std::move(p));
     }
     // The log ended. A checkpoint beyond it proves that entries existed.
     if (ci_ < checkpoints_.size()) {
@@ -212,6 +214,18 @@ class Verifier {
   static Problem Forged(const store::AuditCheckpointRow& c, const Status& s) {
     return MakeProblem(Problem::Kind::kForgedCheckpoint, c.tree_size,
                        "forged checkpoint at tree size " + N(c.tree_size) + ": " + s.message());
+  }
+
+  // Once the verified entries reach the head row's count: the last of them
+  // must be the entry it names. (More entries may follow: appended since
+  // the head was read.)
+  std::optional<Problem> CheckHead() {
+    if (head_ == nullptr || next_ != head_->next_seq || head_->last_hash.empty()) return std::nullopt;
+    const Bytes& named = head_->last_hash;
+    if (named.size() == kHashSize && std::memcmp(named.data(), prev_hash_, kHashSize) == 0) return std::nullopt;
+    return MakeProblem(Problem::Kind::kAltered, next_ - 1,
+                       "entry " + N(next_ - 1) + " is not the entry the log's head row names as its last: the end " +
+                           "of the log was rewritten");
   }
 
   // Checks every checkpoint whose tree size the verified entries now reach.
@@ -351,6 +365,7 @@ class Verifier {
 
   RowStream rows_;
   ByteView public_key_;
+  const store::AuditHeadRow* head_;  // null: no head row to compare with
   std::vector<const store::AuditCheckpointRow*> checkpoints_;
   std::size_t ci_ = 0;
   std::int64_t last_checkpoint_ = 0;
@@ -366,7 +381,7 @@ class Verifier {
 
 Result<VerifyReport> VerifyLog(const RowReader& read_rows, const std::vector<store::AuditCheckpointRow>& checkpoints,
                                ByteView public_key, std::optional<StoredExtent> stored) {
-  Verifier verifier(read_rows, checkpoints, public_key);
+  Verifier verifier(read_rows, checkpoints, public_key, stored ? &stored->head : nullptr);
   KURA_ASSIGN_OR_RETURN(VerifyReport report, verifier.Run());
   if (report.problem || !stored) return report;
   const store::SeqBounds& rows = stored->rows;
@@ -376,11 +391,11 @@ Result<VerifyReport> VerifyLog(const RowReader& read_rows, const std::vector<sto
         MakeProblem(Problem::Kind::kInserted, outside,
                     "a row is stored outside the log, at seq " + N(outside) + " (the log holds entries 0 to " +
                         N(report.entries - 1) + "): an entry was inserted there");
-  } else if (stored->head_next_seq > report.entries) {
+  } else if (stored->head.next_seq > report.entries) {
     report.problem = MakeProblem(Problem::Kind::kTruncated, report.entries,
                                  "the log ends after " + N(report.entries) + " entries, but its head row counts " +
-                                     N(stored->head_next_seq) + ": entries [" + N(report.entries) + ", " +
-                                     N(stored->head_next_seq) + ") were removed from the end");
+                                     N(stored->head.next_seq) + ": entries [" + N(report.entries) + ", " +
+                                     N(stored->head.next_seq) + ") were removed from the end");
   }
   if (report.problem) report.root.clear();
   return report;

@@ -56,17 +56,20 @@ struct StoredExtent {
   // entries 0, 1, 2, … never meets a row stored at a negative seq or far past
   // the end, which a trail query would still list.
   store::SeqBounds rows;
-  // Store::AuditSize: how many entries the chain's head row counts. It is
-  // written in the transaction of every append, so entries removed from the
-  // end leave it beyond the last one.
-  std::int64_t head_next_seq = 0;
+  // Store::ReadAuditHeadRow: how many entries the chain's head row counts,
+  // and the last one's hash. It is rewritten in the transaction of every
+  // append, so entries removed from the end leave it beyond the last one,
+  // and entries rewritten at the end (where no later entry links to them and
+  // no checkpoint covers them yet) leave it naming another hash.
+  store::AuditHeadRow head;
 };
 
 // Verifies the whole log. `checkpoints` ascending by tree size. The Status is
 // an error only when reading failed; tampering is reported in the report.
 // With `stored` (when the rows come from a database), a log that verified is
-// reported kInserted when its rows reach outside it, and kTruncated when its
-// head row counts more entries than were read.
+// reported kInserted when its rows reach outside it, kTruncated when its
+// head row counts more entries than were read, and kAltered at the entry the
+// head row counts last when that entry's hash is not the one it names.
 Result<VerifyReport> VerifyLog(const RowReader& read_rows, const std::vector<store::AuditCheckpointRow>& checkpoints,
                                ByteView public_key, std::optional<StoredExtent> stored = std::nullopt);
 

@@ -102,6 +102,10 @@ class VerifierTest : public ::testing::Test {
     EXPECT_TRUE(report.root.empty());
   }
   AuditRow& Row(std::int64_t seq) { return log_.rows[static_cast<std::size_t>(seq)]; }
+  // The head row as the store keeps it for the log as it is now.
+  store::AuditHeadRow Head() const {
+    return {static_cast<std::int64_t>(log_.rows.size()), log_.rows.empty() ? Bytes() : log_.rows.back().hash};
+  }
   // Re-links every entry from `from` on, as an attacker who knows the format
   // (but not the signing key) would after changing one.
   void Relink(std::int64_t from) {
@@ -260,7 +264,7 @@ TEST_F(VerifierTest, SwappedDistantEntries) {
 TEST_F(VerifierTest, RowsStoredOutsideTheLogAreInserted) {
   const store::SeqBounds whole{.lowest = 0, .highest = kN - 1};
   auto verify = [&](store::SeqBounds bounds) {
-    auto report = VerifyLog(log_.Reader(), log_.checkpoints, key_.public_key(), StoredExtent{bounds, kN});
+    auto report = VerifyLog(log_.Reader(), log_.checkpoints, key_.public_key(), StoredExtent{bounds, Head()});
     EXPECT_TRUE(report.ok());
     return std::move(report).value();
   };
@@ -283,9 +287,9 @@ TEST_F(VerifierTest, RowsStoredOutsideTheLogAreInserted) {
 // Entries removed from the end after the last checkpoint leave the head row,
 // which every append rewrites, counting them.
 TEST_F(VerifierTest, TailRemovedBehindTheHeadRowIsTruncated) {
+  const StoredExtent stored{.rows = {.lowest = 0, .highest = kN - 11}, .head = Head()};
   log_.checkpoints.pop_back();
   log_.rows.resize(kN - 10);
-  const StoredExtent stored{.rows = {.lowest = 0, .highest = kN - 11}, .head_next_seq = kN};
   auto report = VerifyLog(log_.Reader(), log_.checkpoints, key_.public_key(), stored);
   ASSERT_TRUE(report.ok());
   ASSERT_TRUE(report->problem.has_value());
@@ -295,12 +299,29 @@ TEST_F(VerifierTest, TailRemovedBehindTheHeadRowIsTruncated) {
       << report->problem->message;
   EXPECT_TRUE(report->root.empty());
   // A head behind the entries read is a server appending meanwhile.
-  for (std::int64_t head : {std::int64_t{0}, kN - 10, kN - 20}) {
-    auto live = VerifyLog(log_.Reader(), log_.checkpoints, key_.public_key(),
-                          StoredExtent{.rows = stored.rows, .head_next_seq = head});
+  for (std::int64_t count : {std::int64_t{0}, kN - 10, kN - 20}) {
+    const store::AuditHeadRow head{count, count == 0 ? Bytes() : log_.rows[count - 1].hash};
+    auto live = VerifyLog(log_.Reader(), log_.checkpoints, key_.public_key(), StoredExtent{stored.rows, head});
     ASSERT_TRUE(live.ok());
-    EXPECT_FALSE(live->problem.has_value()) << head << ": " << live->problem->message;
+    EXPECT_FALSE(live->problem.has_value()) << count << ": " << live->problem->message;
   }
+}
+
+// The last entry has no successor to link to it; until a checkpoint covers
+// it, only the head row's hash tells a rewritten one from the original.
+TEST_F(VerifierTest, LastEntryRewrittenBehindTheHeadRowIsAltered) {
+  const StoredExtent stored{.rows = {.lowest = 0, .highest = kN - 1}, .head = Head()};
+  log_.checkpoints.pop_back();
+  // Another event in its place, hashed and linked to its predecessor.
+  Row(kN - 1) = LinkRow(MakeEvent(kN + 1), kN - 1, Row(kN - 2).hash);
+  auto report = VerifyLog(log_.Reader(), log_.checkpoints, key_.public_key(), stored);
+  ASSERT_TRUE(report.ok());
+  ASSERT_TRUE(report->problem.has_value());
+  EXPECT_EQ(report->problem->kind, Kind::kAltered);
+  EXPECT_EQ(report->problem->seq, kN - 1);
+  EXPECT_NE(report->problem->message.find("head row names"), std::string::npos) << report->problem->message;
+  // Without the head row it verifies: nothing else covers the last entry.
+  EXPECT_FALSE(Verify(log_).problem.has_value());
 }
 
 TEST_F(VerifierTest, TruncatedTail) {

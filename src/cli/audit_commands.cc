@@ -238,7 +238,7 @@ int VerifyOffline(Context* ctx, const VerifyArgs& args) {
   // Before the entries: rows appended meanwhile lie past these, never outside.
   auto rows = store.AuditSeqBounds();
   if (!rows.ok()) return UsageError(ctx, rows.status());
-  auto head = store.AuditSize();
+  auto head = store.ReadAuditHeadRow();
   if (!head.ok()) return UsageError(ctx, head.status());
   return RunVerification(
       ctx, [&store](std::int64_t from, int limit) { return store.ReadAudit(from, limit); }, checkpoints, public_key,

@@ -392,6 +392,7 @@ constexpr char kLockAuditHeadIfUnmoved[] =
 constexpr char kDivisionByZero[] = "22012";
 constexpr char kAuditSize[] = "SELECT next_seq FROM audit_head WHERE id = 1";
 constexpr char kAuditSeqBounds[] = "SELECT min(seq), max(seq) FROM audit_log";
+constexpr char kReadAuditHead[] = "SELECT next_seq, last_hash FROM audit_head WHERE id = 1";
 constexpr char kReadAudit[] =
     "SELECT seq, at_ms, tenant_id, principal, action, resource, outcome, entry, hash FROM audit_log "
     "WHERE seq >= $1 AND seq < $2 ORDER BY seq";
@@ -530,10 +531,7 @@ Status AuditAppendError(const Status& s) {
 }
 
 // The chain's head as the locking statement (kLockAuditHead) read it.
-struct AuditHead {
-  std::int64_t next_seq = 0;
-  Bytes last_hash;
-};
+using AuditHead = AuditHeadRow;
 
 Result<AuditHead> ReadAuditHead(const Rows& head) {
   if (head.empty()) return DataLossError("audit log: the head row is missing");
@@ -899,6 +897,7 @@ class PostgresStore final : public Store {
   void AppendAuditAsync(std::unique_ptr<AuditLink> entry, AuditCompletion done) override;
   Result<std::int64_t> AuditSize() override;
   Result<SeqBounds> AuditSeqBounds() override;
+  Result<AuditHeadRow> ReadAuditHeadRow() override;
   Result<std::vector<AuditRow>> ReadAudit(std::int64_t from_seq, int limit) override;
   Result<std::vector<Bytes>> AuditLeafHashes(std::int64_t begin, std::int64_t end) override;
   Result<Page<AuditRow>> FindAudit(const AuditQuery& query) override;
@@ -2801,6 +2800,16 @@ Result<SeqBounds> PostgresStore::AuditSeqBounds() {
     return Status::Ok();
   }));
   return bounds;
+}
+
+Result<AuditHeadRow> PostgresStore::ReadAuditHeadRow() {
+  Result<AuditHeadRow> head = DataLossError("audit log: the head row is missing");
+  KURA_RETURN_IF_ERROR(Read([&](Connection& c) -> Status {
+    KURA_ASSIGN_OR_RETURN(Rows r, c.Exec(kReadAuditHead, Params(), "audit head"));
+    head = ReadAuditHead(r);
+    return Status::Ok();
+  }));
+  return head;
 }
 
 Result<std::int64_t> PostgresStore::AuditSize() {

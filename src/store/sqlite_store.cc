@@ -706,6 +706,7 @@ class SqliteStore final : public Store {
   void InsertRecordAsync(RecordWrite write, std::unique_ptr<AuditLink> audit, AuditCompletion done) override;
   Result<std::int64_t> AuditSize() override;
   Result<SeqBounds> AuditSeqBounds() override;
+  Result<AuditHeadRow> ReadAuditHeadRow() override;
   Result<std::vector<AuditRow>> ReadAudit(std::int64_t from_seq, int limit) override;
   Result<std::vector<Bytes>> AuditLeafHashes(std::int64_t begin, std::int64_t end) override;
   Result<Page<AuditRow>> FindAudit(const AuditQuery& query) override;
@@ -2669,6 +2670,14 @@ Result<std::int64_t> SqliteStore::AuditSize() {
   KURA_ASSIGN_OR_RETURN(bool row, st.Step("audit head"));
   if (!row) return DataLossError("audit log: the head row is missing");
   return st.ColumnInt(0);
+}
+
+Result<AuditHeadRow> SqliteStore::ReadAuditHeadRow() {
+  KURA_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  KURA_ASSIGN_OR_RETURN(Statement st, (*r).Prepare(kReadAuditHead));
+  KURA_ASSIGN_OR_RETURN(bool row, st.Step("audit head"));
+  if (!row) return DataLossError("audit log: the head row is missing");
+  return AuditHeadRow{st.ColumnInt(0), st.ColumnBytes(1)};
 }
 
 Result<SeqBounds> SqliteStore::AuditSeqBounds() {

@@ -285,6 +285,14 @@ class AuditLink {
   virtual AuditRow Link(std::int64_t seq, ByteView prev_hash) const = 0;
 };
 
+// The audit chain's head row, rewritten in the transaction of every append:
+// the next sequence number and the last entry's leaf hash (empty before the
+// first entry).
+struct AuditHeadRow {
+  std::int64_t next_seq = 0;
+  Bytes last_hash;
+};
+
 // The seq range a table's rows occupy; highest < lowest when there are none.
 struct SeqBounds {
   std::int64_t lowest = 0;
@@ -570,6 +578,9 @@ class Store {
   // altered into place at a negative seq or far past the end, which trail
   // queries would still list.
   virtual Result<SeqBounds> AuditSeqBounds() = 0;
+  // The head row as stored (DataLoss when it is missing): what a verifier
+  // compares the log's end with.
+  virtual Result<AuditHeadRow> ReadAuditHeadRow() = 0;
   // The leaf hashes of entries [begin, end), in order. InvalidArgument if the
   // range is not within [0, AuditSize()].
   virtual Result<std::vector<Bytes>> AuditLeafHashes(std::int64_t begin, std::int64_t end) = 0;

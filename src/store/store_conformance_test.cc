@@ -1893,6 +1893,10 @@ TEST_P(StoreConformanceTest, AuditAppendReadAndLeafHashes) {
   auto none = store_->AuditSeqBounds();
   ASSERT_TRUE(none.ok()) << none.status().ToString();
   EXPECT_LT(none->highest, none->lowest);  // no rows
+  auto empty_head = store_->ReadAuditHeadRow();
+  ASSERT_TRUE(empty_head.ok()) << empty_head.status().ToString();
+  EXPECT_EQ(empty_head->next_seq, 0);
+  EXPECT_TRUE(empty_head->last_hash.empty());
   EXPECT_TRUE(store_->ReadAudit(0, 10)->empty());
   EXPECT_TRUE(store_->AuditLeafHashes(0, 0)->empty());
   EXPECT_EQ(store_->AuditLeafHashes(0, 1).status().code(), StatusCode::kInvalidArgument);
@@ -1928,6 +1932,11 @@ TEST_P(StoreConformanceTest, AuditAppendReadAndLeafHashes) {
   auto rows = store_->ReadAudit(0, 10);
   ASSERT_TRUE(rows.ok()) << rows.status().ToString();
   ASSERT_EQ(rows->size(), 5u);
+  // The head row counts the entries and names the last one.
+  auto head = store_->ReadAuditHeadRow();
+  ASSERT_TRUE(head.ok()) << head.status().ToString();
+  EXPECT_EQ(head->next_seq, 5);
+  EXPECT_EQ(head->last_hash, rows->back().hash);
   const AuditRow& r3 = (*rows)[3];
   EXPECT_EQ(r3.seq, 3);
   EXPECT_EQ(r3.at_ms, 1700000000003);
