@@ -220,7 +220,7 @@ class Verifier {
   // must be the entry it names. (More entries may follow: appended since
   // the head was read.)
   std::optional<Problem> CheckHead() {
-    if (head_ == nullptr || next_ != head_->next_seq || head_->last_hash.empty()) return std::nullopt;
+    if (head_ == nullptr || next_ != head_->next_seq) return std::nullopt;
     const Bytes& named = head_->last_hash;
     if (named.size() == kHashSize && std::memcmp(named.data(), prev_hash_, kHashSize) == 0) return std::nullopt;
     return MakeProblem(Problem::Kind::kAltered, next_ - 1,

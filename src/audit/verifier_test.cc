@@ -322,6 +322,12 @@ TEST_F(VerifierTest, LastEntryRewrittenBehindTheHeadRowIsAltered) {
   EXPECT_NE(report->problem->message.find("head row names"), std::string::npos) << report->problem->message;
   // Without the head row it verifies: nothing else covers the last entry.
   EXPECT_FALSE(Verify(log_).problem.has_value());
+  // A head row whose hash was cleared names no entry at all.
+  const StoredExtent cleared{.rows = stored.rows, .head = {kN, Bytes()}};
+  auto blank = VerifyLog(log_.Reader(), log_.checkpoints, key_.public_key(), cleared);
+  ASSERT_TRUE(blank.ok());
+  ASSERT_TRUE(blank->problem.has_value());
+  EXPECT_EQ(blank->problem->kind, Kind::kAltered);
 }
 
 TEST_F(VerifierTest, TruncatedTail) {
