@@ -680,17 +680,18 @@ struct PostgresOptions {
   int statement_timeout_ms = 5000; // server-side bound; the client waits 1 s longer
   int acquire_timeout_ms = 5000;   // wait for a free pooled connection
   // Read and change nothing (`kura audit verify --config`, on the primary or
-  // a hot standby): the schema is not migrated (a version newer
-  // than this binary's is refused), and every session is read-only
+  // a hot standby): the schema is not migrated (a version newer than this
+  // binary's is refused), and every session is read-only
   // (default_transaction_read_only), so the server refuses any write.
   bool read_only = false;
 };
 
 // Opens a PostgreSQL store: connects once, applies migrations under an
-// advisory lock (several nodes may open at once; not when read_only) and returns. Unavailable when
-// the server cannot be reached or refuses the login; InvalidArgument for bad
-// options or an unreadable or too-open password file; FailedPrecondition when
-// the schema is newer than this binary.
+// advisory lock (several nodes may open at once; not when read_only) and
+// returns. Unavailable when the server cannot be reached or refuses the login;
+// InvalidArgument for bad options or an unreadable or too-open password file;
+// FailedPrecondition when the schema is newer than this binary (or, when
+// read_only, when there is no kura schema).
 Result<std::unique_ptr<Store>> OpenPostgresStore(const PostgresOptions& options);
 
 }  // namespace kura::store
